@@ -1,0 +1,71 @@
+"""The Typer app: global options, command registration, error -> exit code.
+
+This is the only module (with ``commands/``) that imports typer. Commands
+import the core lazily so ``orch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Optional
+
+import typer
+
+from orchestrator import __version__
+from orchestrator.commands import doctor as doctor_command
+from orchestrator.errors import BadInput, ExitCode, OrchError
+from orchestrator.logging import LogFormat
+
+app = typer.Typer(
+    name="orch",
+    help="Publish multi-architecture container images with docker buildx, verified before any tag moves.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold registry credentials: never print them.
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"orch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
+    log_format: LogFormat = typer.Option(
+        LogFormat.auto, "--log-format", help="Log style on stderr: auto (console on a terminal, else JSON)."
+    ),
+    version: Optional[bool] = typer.Option(  # noqa: UP007 - typer needs Optional on 3.10
+        None, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    from orchestrator.logging import configure
+
+    if verbose and quiet:
+        raise BadInput("--verbose and --quiet contradict each other", fix="pass one of them")
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    configure(level=level, log_format=log_format)
+
+
+app.command("doctor")(doctor_command.doctor)
+
+
+def main() -> None:
+    try:
+        app()
+    except OrchError as exc:
+        typer.echo(f"orch: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    except KeyboardInterrupt:
+        typer.echo("orch: interrupted", err=True)
+        sys.exit(130)
+
+
+# Exposed for tests and for `python -m orchestrator`.
+__all__ = ["app", "main", "ExitCode"]

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from orchestrator.commands.output import print_json
+from orchestrator.errors import ExitCode
+
+
+def doctor(
+    registry: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--registry", metavar="HOST:PORT", help="Also check that this registry answers."
+    ),
+    context: Optional[str] = typer.Option(None, "--context", help="Docker context to check."),  # noqa: UP007
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check the docker daemon, buildx, QEMU emulation, builders and a registry; say how to fix what fails."""
+    from orchestrator.doctor import Status, run_doctor
+    from orchestrator.engine import Engine
+
+    report = run_doctor(Engine(context=context), registry=registry)
+    if as_json:
+        print_json(report.to_json())
+    else:
+        marks = {Status.ok: "ok  ", Status.warn: "WARN", Status.fail: "FAIL", Status.skip: "skip"}
+        for check in report.checks:
+            typer.echo(f"{marks[check.status]}  {check.name:<14} {check.summary}")
+            if check.fix and check.status in (Status.fail, Status.warn):
+                typer.echo(f"{'':20}fix: {check.fix}")
+    if not report.ok:
+        raise typer.Exit(int(ExitCode.ENVIRONMENT))

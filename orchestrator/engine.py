@@ -1,0 +1,176 @@
+"""The one place orch talks to Docker.
+
+Every docker call goes through :class:`Engine`, which uses python-on-whales
+and fills its gaps (flags it lacks, output it drops) with raw CLI calls made
+through the same python-on-whales runner. Failures become ``OrchError``
+subclasses with the command and stderr redacted.
+
+python-on-whales is imported lazily: it costs ~250 ms, and ``orch --help``
+must not pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from orchestrator.errors import DockerCommandFailed, EnvironmentMissing
+from orchestrator.redact import redact, redact_command
+
+T = TypeVar("T")
+
+NO_DAEMON_MARKERS = (
+    "Cannot connect to the Docker daemon",
+    "Is the docker daemon running",
+    "error during connect",
+    "permission denied while trying to connect",
+)
+NO_DAEMON_FIX = (
+    "start the Docker daemon (on Debian/Ubuntu as root: `make engine`, which runs scripts/engine-up.sh), "
+    "or point DOCKER_HOST / --context at a running one"
+)
+
+
+@dataclass(frozen=True)
+class BuilderNodeInfo:
+    name: str
+    endpoint: str
+    status: str
+    platforms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuilderInfo:
+    name: str
+    driver: str
+    nodes: tuple[BuilderNodeInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def status(self) -> str:
+        states = {node.status for node in self.nodes}
+        return states.pop() if len(states) == 1 else ",".join(sorted(states)) or "unknown"
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for node in self.nodes:
+            seen.update(dict.fromkeys(node.platforms))
+        return tuple(seen)
+
+
+class Engine:
+    """A Docker client bound to one context (None: the current one)."""
+
+    def __init__(self, context: str | None = None, secrets: tuple[str, ...] = ()) -> None:
+        self.context = context
+        self._secrets = secrets
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from python_on_whales import DockerClient
+
+            self._client = DockerClient(context=self.context) if self.context else DockerClient()
+        return self._client
+
+    # -- error translation -------------------------------------------------
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        from python_on_whales.client_config import ClientNotFoundError
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            yield
+        except ClientNotFoundError:
+            raise EnvironmentMissing(
+                "the `docker` command was not found on PATH",
+                fix="install the Docker CLI (Debian: `make engine`), or set PATH so `docker` is found",
+            ) from None
+        except DockerException as exc:
+            raise self._error_from(exc) from None
+
+    def _error_from(self, exc: Any) -> DockerCommandFailed | EnvironmentMissing:
+        stderr = redact(exc.stderr or "", self._secrets)
+        command = redact_command([str(a) for a in exc.docker_command], self._secrets)
+        if any(marker in stderr for marker in NO_DAEMON_MARKERS):
+            first_line = stderr.strip().splitlines()[0] if stderr.strip() else ""
+            return EnvironmentMissing(f"no Docker daemon answers: {first_line}", fix=NO_DAEMON_FIX)
+        if "'buildx' is not a docker command" in stderr or ("unknown command" in stderr and "buildx" in stderr):
+            return EnvironmentMissing(
+                "the docker buildx plugin is not installed",
+                fix="install it (Debian trixie: apt-get install docker-buildx; or `make engine`)",
+            )
+        return DockerCommandFailed(command, exc.return_code, stderr)
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a python-on-whales method with orch's error translation."""
+        with self._translated_errors():
+            return fn(*args, **kwargs)
+
+    def cli(self, *args: str) -> str:
+        """A raw docker CLI call, for what python-on-whales does not expose."""
+        from python_on_whales.utils import run
+
+        with self._translated_errors():
+            return run(self.client.client_config.docker_cmd + list(args))
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args))
+
+    # -- facts for doctor and for planning ---------------------------------
+
+    def client_version(self) -> str:
+        from python_on_whales.utils import run
+
+        # `docker version` exits 1 without a daemon but still prints the client part.
+        with self._translated_errors():
+            try:
+                return run(self.client.client_config.docker_cmd + ["version", "--format", "{{.Client.Version}}"])
+            except Exception as exc:  # noqa: BLE001 - re-raised below unless stdout helps
+                stdout = (getattr(exc, "stdout", None) or "").strip()
+                if stdout:
+                    return stdout.splitlines()[0]
+                raise
+
+    def info(self) -> dict[str, Any]:
+        """`docker info` as JSON; raises EnvironmentMissing without a daemon."""
+        data = self.cli_json("info", "--format", "{{json .}}")
+        errors = data.get("ServerErrors") or []
+        if errors:
+            raise EnvironmentMissing(f"no Docker daemon answers: {errors[0]}", fix=NO_DAEMON_FIX)
+        return data
+
+    def buildx_version(self) -> str:
+        return self.cli("buildx", "version").strip()
+
+    def builders(self) -> list[BuilderInfo]:
+        builders = self.call(lambda: self.client.buildx.list())
+        return [
+            BuilderInfo(
+                name=b.name,
+                driver=b.driver or "",
+                nodes=tuple(
+                    BuilderNodeInfo(
+                        name=n.name or "",
+                        endpoint=n.endpoint or "",
+                        status=n.status or "unknown",
+                        platforms=tuple(n.platforms or ()),
+                    )
+                    for n in (b.nodes or ())
+                ),
+            )
+            for b in sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
+        ]
+
+
+def uses_containerd_image_store(info: dict[str, Any]) -> bool:
+    """True when `docker info` shows the containerd snapshotter image store."""
+    for key, value in info.get("DriverStatus") or []:
+        if key == "driver-type" and "containerd.snapshotter" in str(value):
+            return True
+    return False

@@ -1,0 +1,54 @@
+"""Errors a user can cause or meet, each mapped to one exit code.
+
+Core modules raise these; only ``cli.py`` turns them into a message and an
+exit status. Messages quote the offending value, say what is allowed and how
+to fix it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # the job failed: build, push, verification
+    BAD_INPUT = 2  # arguments, profile, platform name
+    ENVIRONMENT = 3  # no daemon, no buildx, no emulator, registry unreachable
+
+
+class OrchError(Exception):
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+    def __str__(self) -> str:
+        return self.message if not self.fix else f"{self.message}\n  fix: {self.fix}"
+
+
+class JobFailed(OrchError):
+    exit_code = ExitCode.FAILED
+
+
+class BadInput(OrchError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class EnvironmentMissing(OrchError):
+    exit_code = ExitCode.ENVIRONMENT
+
+
+class DockerCommandFailed(JobFailed):
+    """A docker CLI call returned non-zero. Command and stderr are redacted."""
+
+    def __init__(self, command: list[str], return_code: int, stderr: str, *, fix: str | None = None) -> None:
+        self.command = command
+        self.return_code = return_code
+        self.stderr = stderr
+        tail = "\n".join(stderr.strip().splitlines()[-15:]) if stderr else "(no output captured)"
+        super().__init__(
+            f"`{' '.join(command)}` failed with exit code {return_code}:\n{tail}", fix=fix
+        )

@@ -1,0 +1,66 @@
+"""structlog set up once, from the CLI callback.
+
+Logs go to stderr (results go to stdout): a console renderer on a terminal,
+JSON lines otherwise or with ``--log-format json``. Every event passes
+through the redactor, so a secret that slips into an event never reaches
+the output.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import Enum
+from typing import Any
+
+from orchestrator.redact import redact
+
+
+class LogFormat(str, Enum):
+    auto = "auto"
+    console = "console"
+    json = "json"
+
+
+def _redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
+
+
+def configure(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
+    import structlog
+
+    use_json = log_format is LogFormat.json or (log_format is LogFormat.auto and not sys.stderr.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact_event,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        # Resolved at call time so pytest's capture (and any redirect) sees it.
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
+        cache_logger_on_first_use=False,
+    )
+
+
+class _Stderr:
+    """A file-like that always writes to the current sys.stderr."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def get_logger(**context: Any) -> Any:
+    import structlog
+
+    return structlog.get_logger("orch", **context)

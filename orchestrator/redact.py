@@ -1,0 +1,58 @@
+"""Keep secrets out of anything printed or logged.
+
+A secret can reach a docker command line (``--password``, ``--secret
+id=x,env=TOKEN`` is fine but ``--build-arg TOKEN=...`` is not), a URL
+(``https://user:pass@host``) or an error text. Everything shown to a user
+passes through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "*****"
+
+_SECRET_WORDS = r"(?:password|passwd|pass|token|secret|apikey|api_key|auth|credential|private_key)"
+_PATTERNS = [
+    # Authorization headers (first: the key pattern below would eat the scheme word)
+    (re.compile(r"(?P<keep>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), r"\g<keep>" + MASK),
+    # user:password@host in URLs
+    (re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?=@)", re.I), r"\g<keep>" + MASK),
+    # NAME_TOKEN=value, --build-arg GITHUB_TOKEN=value, password=value, "password": "value"
+    (
+        re.compile(r"(?P<keep>\b[\w.-]*" + _SECRET_WORDS + r"[\w.-]*[\"']?\s*[=:]\s*[\"']?)[^\s,\"']+", re.I),
+        r"\g<keep>" + MASK,
+    ),
+]
+_SECRET_FLAGS = {"-p", "--password", "--token", "--registry-token"}
+
+
+def redact(text: str, known_secrets: tuple[str, ...] = ()) -> str:
+    """Mask credentials in free text, plus any exact secret values given."""
+    for secret in known_secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact_command(args: list[str], known_secrets: tuple[str, ...] = ()) -> list[str]:
+    """Mask the value after a password flag, then redact each word."""
+    out: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+            continue
+        if arg in _SECRET_FLAGS:
+            hide_next = True
+            out.append(arg)
+            continue
+        flag, sep, _ = arg.partition("=")
+        if sep and flag in _SECRET_FLAGS:
+            out.append(f"{flag}={MASK}")
+            continue
+        out.append(redact(arg, known_secrets))
+    return out

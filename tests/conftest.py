@@ -1,0 +1,186 @@
+"""Fixtures for the real engine: a Docker daemon with buildx and QEMU, and
+registries that each test starts on a free loopback port and stops.
+
+Tests that need the engine carry ``@pytest.mark.engine``. Outside CI they
+skip, with the reason, when no engine answers; with CI=true any skip of such
+a test is turned into a failure, so CI never passes on tests that did not run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ENGINE_STATE = Path(os.environ.get("ORCH_STATE_DIR", "/var/lib/orch-engine"))
+REPO = Path(__file__).resolve().parent.parent
+
+# OCI platform -> the Debian busybox-static binary engine-up.sh downloaded for it.
+BUSYBOX_FOR_PLATFORM = {
+    "linux/amd64": "amd64",
+    "linux/arm64": "arm64",
+    "linux/arm/v7": "armhf",
+    "linux/arm/v6": "armel",
+    "linux/arm/v5": "armel",
+    "linux/386": "i386",
+    "linux/ppc64le": "ppc64el",
+    "linux/s390x": "s390x",
+}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and item.get_closest_marker("engine") and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"engine test skipped under CI=true (engine tests must run in CI): {report.longrepr}"
+
+
+def _engine_problem() -> str | None:
+    if shutil.which("docker") is None:
+        return "no `docker` CLI on PATH (run `make engine`)"
+    for args in (["docker", "info"], ["docker", "buildx", "version"]):
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        if result.returncode != 0:
+            return f"`{' '.join(args)}` failed: {result.stderr.strip()[:300]} (run `make engine`)"
+    if shutil.which("docker-registry") is None:
+        return "no `docker-registry` binary for test registries (run `make engine`)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def engine_ready() -> None:
+    problem = _engine_problem()
+    if problem:
+        pytest.skip(f"no build engine: {problem}")
+
+
+@pytest.fixture(autouse=True)
+def _engine_marker_needs_engine(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("engine"):
+        request.getfixturevalue("engine_ready")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Registry:
+    host: str  # "localhost:PORT": Docker treats loopback registries as insecure (plain HTTP)
+    port: int
+    root: Path
+    process: subprocess.Popen
+
+    def ref(self, repository: str, tag: str = "latest") -> str:
+        return f"{self.host}/{repository}:{tag}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_registry(workdir: Path, htpasswd: Path | None = None) -> Registry:
+    port = free_port()
+    root = workdir / f"registry-{port}"
+    root.mkdir(parents=True)
+    auth = (
+        f"auth:\n  htpasswd:\n    realm: orch-test\n    path: {htpasswd}\n" if htpasswd is not None else ""
+    )
+    config = root / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: warn\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n" + auth
+    )
+    log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
+    registry = Registry(host=f"localhost:{port}", port=port, root=root, process=process)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
+            return registry
+        except urllib.error.HTTPError as exc:
+            if exc.code == 401:
+                return registry
+        except OSError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    registry.stop()
+    raise RuntimeError(f"test registry did not start: {(root / 'registry.log').read_text()[-500:]}")
+
+
+@pytest.fixture
+def registry(tmp_path: Path, engine_ready: None) -> Iterator[Registry]:
+    """A fresh registry on a free loopback port, stopped after the test."""
+    reg = start_registry(tmp_path)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def busybox_binaries(engine_ready: None) -> dict[str, Path]:
+    """OCI platform -> a static busybox for it (downloaded by engine-up.sh)."""
+    found = {}
+    for platform, debian_arch in BUSYBOX_FOR_PLATFORM.items():
+        binary = ENGINE_STATE / "busybox" / debian_arch
+        if binary.is_file():
+            found[platform] = binary
+    if len(found) != len(BUSYBOX_FOR_PLATFORM):
+        pytest.skip(f"busybox binaries missing under {ENGINE_STATE}/busybox (run `make engine`)")
+    return found
+
+
+def platform_suffix(platform: str) -> str:
+    """The $TARGETARCH$TARGETVARIANT buildx gives a platform: linux/arm/v7 -> armv7."""
+    return "".join(platform.split("/")[1:])
+
+
+@pytest.fixture
+def busybox_context(tmp_path: Path, busybox_binaries: dict[str, Path]) -> Callable[..., Path]:
+    """Make a build context whose image for each platform holds that platform's
+    busybox and runs a RUN step on it (under QEMU when foreign).
+
+    ``binary_for`` maps a platform to the platform whose binary it gets, to
+    build deliberately mislabelled images.
+    """
+
+    def make(name: str = "ctx", run: str = "uname -m > /etc/built-on",
+             binary_for: dict[str, str] | None = None, platforms: list[str] | None = None) -> Path:
+        ctx = tmp_path / name
+        ctx.mkdir()
+        for platform in platforms or BUSYBOX_FOR_PLATFORM:
+            source = (binary_for or {}).get(platform, platform)
+            shutil.copy(busybox_binaries[source], ctx / f"busybox-{platform_suffix(platform)}")
+        (ctx / "Dockerfile").write_text(
+            "FROM scratch\n"
+            "ARG TARGETARCH\nARG TARGETVARIANT\n"
+            "COPY busybox-${TARGETARCH}${TARGETVARIANT} /bin/busybox\n"
+            'RUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+            f"RUN {run}\n"
+            'CMD ["/bin/sh", "-c", "cat /etc/built-on"]\n'
+        )
+        return ctx
+
+    return make

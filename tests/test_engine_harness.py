@@ -1,0 +1,43 @@
+"""The engine script and the test fixtures do what the rest of the suite relies on."""
+
+import json
+import subprocess
+
+import pytest
+
+from .conftest import REPO
+
+
+@pytest.mark.engine
+def test_engine_up_leaves_a_working_engine_alone() -> None:
+    out = subprocess.run(["bash", str(REPO / "scripts/engine-up.sh")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "leaving them as they are" in out.stderr
+    assert "ready:" in out.stderr
+
+
+@pytest.mark.engine
+def test_seeded_base_image_is_multi_arch() -> None:
+    out = subprocess.run(
+        ["docker", "buildx", "imagetools", "inspect", "localhost:5000/orch/busybox:stable", "--format", "{{json .}}"],
+        capture_output=True, text=True, check=True,
+    )
+    manifests = json.loads(out.stdout)["manifest"]["manifests"]
+    platforms = {"/".join(filter(None, [m["platform"]["os"], m["platform"]["architecture"],
+                                        m["platform"].get("variant")])) for m in manifests}
+    assert {"linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6", "linux/386",
+            "linux/ppc64le", "linux/s390x"} <= platforms
+
+
+@pytest.mark.engine
+def test_busybox_context_builds_and_runs_under_emulation(registry, busybox_context) -> None:
+    ctx = busybox_context(platforms=["linux/arm64", "linux/arm/v7"])
+    ref = registry.ref("harness/busybox", "t1")
+    subprocess.run(
+        ["docker", "buildx", "build", "--progress=plain", "--platform", "linux/arm64,linux/arm/v7",
+         "--output", f"type=registry,name={ref}", str(ctx)],
+        capture_output=True, text=True, check=True,
+    )
+    ran = subprocess.run(["docker", "run", "--rm", "--pull=always", "--platform", "linux/arm/v7", ref],
+                         capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "armv7l"
