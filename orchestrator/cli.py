@@ -14,6 +14,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.commands import doctor as doctor_command
+from orchestrator.commands import platforms as platforms_command
 from orchestrator.errors import BadInput, ExitCode, OrchError
 from orchestrator.logging import LogFormat
 
@@ -54,6 +55,7 @@ def main_callback(
 
 
 app.command("doctor")(doctor_command.doctor)
+app.add_typer(platforms_command.app, name="platforms")
 
 
 def main() -> None:

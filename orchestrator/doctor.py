@@ -18,20 +18,8 @@ from typing import Any
 from orchestrator.emulation import BINFMT_DIR, BinfmtHandler, read_handlers
 from orchestrator.engine import Engine, uses_containerd_image_store
 from orchestrator.errors import OrchError
+from orchestrator.platforms import qemu_handlers
 
-# QEMU handler name -> the OCI platforms it lets this host build and run.
-QEMU_PLATFORMS: dict[str, tuple[str, ...]] = {
-    "aarch64": ("linux/arm64",),
-    "arm": ("linux/arm/v7", "linux/arm/v6", "linux/arm/v5"),
-    "i386": ("linux/386",),
-    "x86_64": ("linux/amd64",),
-    "ppc64le": ("linux/ppc64le",),
-    "s390x": ("linux/s390x",),
-    "riscv64": ("linux/riscv64",),
-    "mips64el": ("linux/mips64le",),
-    "mips64": ("linux/mips64",),
-    "loongarch64": ("linux/loong64",),
-}
 # Without these two a user cannot publish the ARM images most people want.
 ESSENTIAL_QEMU = ("aarch64", "arm")
 # What a CPU of each `uname -m` runs without emulation.
@@ -151,7 +139,7 @@ def _check_emulation(handlers: list[BinfmtHandler] | None, machine: str) -> Chec
     rows = []
     runnable: list[str] = []
     problems: list[str] = []
-    for arch, platforms in QEMU_PLATFORMS.items():
+    for arch, platforms in qemu_handlers().items():
         handler = by_arch.get(arch)
         if arch in native:
             state = "native"
