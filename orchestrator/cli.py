@@ -15,6 +15,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.commands import doctor as doctor_command
 from orchestrator.commands import platforms as platforms_command
+from orchestrator.commands import profiles as profiles_command
 from orchestrator.errors import BadInput, ExitCode, OrchError
 from orchestrator.logging import LogFormat
 
@@ -56,6 +57,7 @@ def main_callback(
 
 app.command("doctor")(doctor_command.doctor)
 app.add_typer(platforms_command.app, name="platforms")
+app.add_typer(profiles_command.app, name="profiles")
 
 
 def main() -> None:

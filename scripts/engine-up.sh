@@ -18,6 +18,9 @@ SEED_REF="localhost:${PORT}/${SEED_IMAGE}"
 # Debian arch -> buildx TARGETARCH+TARGETVARIANT suffix used in the seed context.
 SEED_ARCHES="amd64:amd64 arm64:arm64 armhf:armv7 armel:armv6 armel:armv5 i386:386 ppc64el:ppc64le s390x:s390x"
 SEED_PLATFORMS="linux/amd64,linux/arm64,linux/arm/v7,linux/arm/v6,linux/arm/v5,linux/386,linux/ppc64le,linux/s390x"
+# Added when Debian delivers it (riscv64 is released from trixie on); the seed
+# is complete without it.
+SEED_OPTIONAL="riscv64:riscv64:linux/riscv64"
 
 say() { printf 'engine-up: %s\n' "$*" >&2; }
 die() { printf 'engine-up: error: %s\n' "$*" >&2; exit 3; }
@@ -136,6 +139,7 @@ fetch_busybox() { # fetch_busybox DEBIAN_ARCH DEST_FILE
   local arch=$1 dest=$2 lists="$STATE/apt-lists-$1" work suite
   [ -s "$dest" ] && return
   suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+  [ "$arch" = riscv64 ] && [ "$suite" = bookworm ] && suite=trixie
   mkdir -p "$lists/partial"
   # Only the main suite, not every source the host lists: fewer index files,
   # fewer chances to meet a mirror mid-sync.
@@ -153,13 +157,32 @@ fetch_busybox() { # fetch_busybox DEBIAN_ARCH DEST_FILE
   rm -rf "$work"
 }
 
+seed_has_all_platforms() {
+  local listed
+  listed=$(docker buildx imagetools inspect "$SEED_REF" 2>/dev/null | awk '/Platform:/ {print $2}') || return 1
+  for platform in ${SEED_PLATFORMS//,/ }; do
+    grep -qx "$platform" <<<"$listed" || return 1
+  done
+}
+
 seed_base_image() {
-  if docker buildx imagetools inspect "$SEED_REF" >/dev/null 2>&1; then
-    say "seed image $SEED_REF present"
+  if seed_has_all_platforms; then
+    say "seed image $SEED_REF present with every platform"
     return
   fi
-  local ctx="$STATE/seed-context"
+  local ctx="$STATE/seed-context" platforms=$SEED_PLATFORMS
+  rm -rf "$ctx"
   mkdir -p "$ctx" "$STATE/busybox"
+  for triple in $SEED_OPTIONAL; do
+    local deb=${triple%%:*} rest=${triple#*:}
+    local suffix=${rest%%:*} platform=${rest#*:}
+    if [ -s "$STATE/busybox/$deb" ] || ( fetch_busybox "$deb" "$STATE/busybox/$deb" ) 2>/dev/null; then
+      cp "$STATE/busybox/$deb" "$ctx/busybox-$suffix"
+      platforms="$platforms,$platform"
+    else
+      say "busybox-static:$deb could not be downloaded: seeding without $platform"
+    fi
+  done
   for pair in $SEED_ARCHES; do
     local deb=${pair%%:*} suffix=${pair##*:}
     if [ ! -s "$STATE/busybox/$deb" ]; then
@@ -178,8 +201,8 @@ COPY busybox-${TARGETARCH}${TARGETVARIANT} /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 CMD ["/bin/sh"]
 DF
-  say "building seed image $SEED_REF for $SEED_PLATFORMS"
-  docker buildx build --progress=plain --provenance=false --platform "$SEED_PLATFORMS" \
+  say "building seed image $SEED_REF for $platforms"
+  docker buildx build --progress=plain --provenance=false --platform "$platforms" \
     --output "type=registry,name=$SEED_REF" "$ctx" >"$STATE/seed-build.log" 2>&1 ||
     { tail -n 30 "$STATE/seed-build.log" >&2; die "seed build failed (log: $STATE/seed-build.log)"; }
   docker buildx imagetools inspect "$SEED_REF" >/dev/null || die "seed image missing after push"
