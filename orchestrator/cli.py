@@ -14,6 +14,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.commands import doctor as doctor_command
+from orchestrator.commands import inspect as inspect_command
 from orchestrator.commands import platforms as platforms_command
 from orchestrator.commands import profiles as profiles_command
 from orchestrator.errors import BadInput, ExitCode, OrchError
@@ -56,6 +57,8 @@ def main_callback(
 
 
 app.command("doctor")(doctor_command.doctor)
+app.command("inspect")(inspect_command.inspect)
+app.command("verify")(inspect_command.verify)
 app.add_typer(platforms_command.app, name="platforms")
 app.add_typer(profiles_command.app, name="profiles")
 

@@ -402,12 +402,12 @@ class OrderProblem:
     device_platform: Platform
     severity: str  # "error": would get an entry it cannot run; "warning": a worse entry than it could
     gets: Platform
-    should_get: Platform | None
+    should_get: Platform
 
     def __str__(self) -> str:
         if self.severity == "error":
             return (f"{self.device} ({self.device_platform}) with a first-match client pulls "
-                    f"{self.gets}, which it cannot run" + (f"; it should get {self.should_get}" if self.should_get else ""))
+                    f"{self.gets}, which it cannot run; it should get {self.should_get}")
         return (f"{self.device} ({self.device_platform}) with a first-match client pulls {self.gets} "
                 f"instead of {self.should_get} (runs, but not the best build)")
 
@@ -418,13 +418,13 @@ def lint_order(entries: Sequence[Platform], devices: Iterable[Device] | None = N
     for device in devices if devices is not None else reference_devices():
         first = best_match(entries, device.platform, MatchPolicy.first, aarch32=device.aarch32)
         best = best_match(entries, device.platform, MatchPolicy.best, aarch32=device.aarch32)
-        if first is None or first == best:
+        # No runnable entry at all is a coverage gap, not an ordering problem.
+        if first is None or best is None or first == best:
             continue
-        gets = entries[first]
-        should = entries[best] if best is not None else None
+        gets, should = entries[first], entries[best]
         if not can_run(device.platform, gets, aarch32=device.aarch32):
             problems.append(OrderProblem(device.name, device.platform, "error", gets, should))
-        elif should is not None and entries[best].key != gets.key:
+        elif should.key != gets.key:
             problems.append(OrderProblem(device.name, device.platform, "warning", gets, should))
     return problems
 
