@@ -184,3 +184,10 @@ def busybox_context(tmp_path: Path, busybox_binaries: dict[str, Path]) -> Callab
         return ctx
 
     return make
+
+
+def sh(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run a command for a test fixture; on failure the assertion shows its output."""
+    result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result

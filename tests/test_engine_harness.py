@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from .conftest import REPO
+from .conftest import REPO, sh
 
 
 @pytest.mark.engine
@@ -18,10 +18,7 @@ def test_engine_up_leaves_a_working_engine_alone() -> None:
 
 @pytest.mark.engine
 def test_seeded_base_image_is_multi_arch() -> None:
-    out = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", "localhost:5000/orch/busybox:stable", "--format", "{{json .}}"],
-        capture_output=True, text=True, check=True,
-    )
+    out = sh("docker", "buildx", "imagetools", "inspect", "localhost:5000/orch/busybox:stable", "--format", "{{json .}}")
     manifests = json.loads(out.stdout)["manifest"]["manifests"]
     platforms = {"/".join(filter(None, [m["platform"]["os"], m["platform"]["architecture"],
                                         m["platform"].get("variant")])) for m in manifests}
@@ -33,11 +30,7 @@ def test_seeded_base_image_is_multi_arch() -> None:
 def test_busybox_context_builds_and_runs_under_emulation(registry, busybox_context) -> None:
     ctx = busybox_context(platforms=["linux/arm64", "linux/arm/v7"])
     ref = registry.ref("harness/busybox", "t1")
-    subprocess.run(
-        ["docker", "buildx", "build", "--progress=plain", "--platform", "linux/arm64,linux/arm/v7",
-         "--output", f"type=registry,name={ref}", str(ctx)],
-        capture_output=True, text=True, check=True,
-    )
-    ran = subprocess.run(["docker", "run", "--rm", "--pull=always", "--platform", "linux/arm/v7", ref],
-                         capture_output=True, text=True, check=True)
+    sh("docker", "buildx", "build", "--progress=plain", "--platform", "linux/arm64,linux/arm/v7",
+       "--output", f"type=registry,name={ref}", str(ctx))
+    ran = sh("docker", "run", "--rm", "--pull=always", "--platform", "linux/arm/v7", ref)
     assert ran.stdout.strip() == "armv7l"
