@@ -6,6 +6,7 @@ PORT     ?= 5000
 REGISTRY ?= localhost:$(PORT)
 IMAGE    ?= $(REGISTRY)/orch/demo:latest
 BASE     ?= $(REGISTRY)/orch/busybox:stable
+DEMO_PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x
 ORCH      = $(VENV)/bin/orch
 
 .PHONY: venv engine demo test bench clean
@@ -21,8 +22,17 @@ $(VENV)/.installed: pyproject.toml
 engine:
 	ORCH_REGISTRY_PORT=$(PORT) bash scripts/engine-up.sh
 
+# Build Dockerfile.example for every demo platform in one buildx call (QEMU
+# runs the foreign RUN steps), push to a staging tag, verify, promote to
+# $(IMAGE), verify again independently, then run each platform.
 demo: venv engine
 	$(ORCH) doctor --registry $(REGISTRY)
+	$(ORCH) build . -f Dockerfile.example --platform $(DEMO_PLATFORMS) \
+		--build-arg BASE_IMAGE=$(BASE) -t $(IMAGE) --push
+	$(ORCH) verify $(IMAGE) --platform $(DEMO_PLATFORMS)
+	@for p in $$(echo $(DEMO_PLATFORMS) | tr , ' '); do \
+		printf '%-14s ' $$p; docker run --rm --pull=always --platform $$p $(IMAGE) 2>/dev/null | tr '\n' ' '; echo; \
+	done
 
 test: venv engine
 	$(VENV)/bin/python -m pytest

@@ -13,6 +13,7 @@ from typing import Optional
 import typer
 
 from orchestrator import __version__
+from orchestrator.commands import build as build_command
 from orchestrator.commands import doctor as doctor_command
 from orchestrator.commands import inspect as inspect_command
 from orchestrator.commands import platforms as platforms_command
@@ -39,6 +40,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
     log_format: LogFormat = typer.Option(
@@ -54,8 +56,10 @@ def main_callback(
         raise BadInput("--verbose and --quiet contradict each other", fix="pass one of them")
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     configure(level=level, log_format=log_format)
+    ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
+app.command("build")(build_command.build)
 app.command("doctor")(doctor_command.doctor)
 app.command("inspect")(inspect_command.inspect)
 app.command("verify")(inspect_command.verify)

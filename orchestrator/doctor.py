@@ -15,15 +15,13 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from orchestrator.emulation import BINFMT_DIR, BinfmtHandler, read_handlers
+from orchestrator.emulation import BINFMT_DIR, NATIVE_QEMU, BinfmtHandler, read_handlers
 from orchestrator.engine import Engine, uses_containerd_image_store
 from orchestrator.errors import OrchError
 from orchestrator.platforms import qemu_handlers
 
 # Without these two a user cannot publish the ARM images most people want.
 ESSENTIAL_QEMU = ("aarch64", "arm")
-# What a CPU of each `uname -m` runs without emulation.
-NATIVE_QEMU = {"x86_64": {"x86_64", "i386"}, "aarch64": {"aarch64", "arm"}, "armv7l": {"arm"}}
 
 
 class Status(str, Enum):

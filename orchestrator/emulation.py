@@ -58,3 +58,46 @@ def parse_handler(name: str, text: str) -> BinfmtHandler:
         elif line.startswith("flags:"):
             flags = line.split(":", 1)[1].strip()
     return BinfmtHandler(name=name, enabled=enabled, interpreter=interpreter, flags=flags)
+
+
+# What a CPU of each `uname -m` runs without emulation (QEMU handler names).
+NATIVE_QEMU = {"x86_64": {"x86_64", "i386"}, "aarch64": {"aarch64", "arm"}, "armv7l": {"arm"}}
+
+
+def qemu_for(platform_text: str) -> str | None:
+    """The binfmt handler a Linux platform needs, e.g. linux/arm/v7 -> arm."""
+    from orchestrator.platforms import qemu_handlers
+
+    for name, platforms in qemu_handlers().items():
+        if platform_text in platforms:
+            return name
+    return None
+
+
+def missing_emulators(platforms: list[str], machine: str,
+                      handlers: list[BinfmtHandler] | None) -> dict[str, str]:
+    """Foreign platforms this host cannot run: {platform: why}."""
+    native = NATIVE_QEMU.get(machine, set())
+    usable = {h.qemu_arch for h in handlers or () if h.enabled and h.fix_binary}
+    present = {h.qemu_arch: h for h in handlers or ()}
+    out = {}
+    for platform in platforms:
+        qemu = qemu_for(platform)
+        if qemu is None or qemu in native or qemu in usable:
+            continue
+        handler = present.get(qemu)
+        if handlers is None:
+            out[platform] = "binfmt_misc is not mounted"
+        elif handler is None:
+            out[platform] = f"no qemu-{qemu} binfmt handler"
+        elif not handler.enabled:
+            out[platform] = f"qemu-{qemu} handler is disabled"
+        else:
+            out[platform] = f"qemu-{qemu} handler lacks the F flag"
+    return out
+
+
+def install_command(platforms: list[str]) -> list[str]:
+    """The standard installer for just these platforms' emulators."""
+    arches = sorted({p.split("/")[1] for p in platforms})
+    return ["run", "--privileged", "--rm", "tonistiigi/binfmt", "--install", ",".join(arches)]

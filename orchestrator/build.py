@@ -1,0 +1,429 @@
+"""`orch build`: plan, then execute.
+
+The plan is plain data: the one `docker buildx build` for every platform,
+the staging reference it pushes to, and the promotion that follows
+verification. `--dry-run` prints it; :func:`execute` runs it.
+
+Publishing never uses buildx's `--push` on the docker driver: that path
+re-pushes through the daemon and was seen to leave the tag on a single
+wrong manifest. orch exports with `--output type=registry` to a staging tag,
+verifies the pushed index by digest, and only then points the user's tags
+at that digest with `imagetools create` (a registry-side copy). A failed
+build or verification leaves every user tag where it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import BadInput, EnvironmentMissing, JobFailed
+from orchestrator.gitinfo import oci_labels, read_git, template_values
+from orchestrator.platforms import Platform, format_platform, order, parse_all
+from orchestrator.profiles import Profile, load, render_tags
+from orchestrator.references import Reference, parse_reference
+
+STAGING_PREFIX = "orch-staging-"
+DEFAULT_LOCAL_REPO = "orch-local"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What the user asked for; CLI values override the profile's."""
+
+    profile: str | None = None
+    context: str | None = None
+    dockerfile: str | None = None
+    tags: tuple[str, ...] = ()
+    platforms: tuple[str, ...] = ()
+    build_args: tuple[str, ...] = ()
+    push: bool = False
+    builder: str | None = None
+    metadata_file: str | None = None
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    profile: str
+    platforms: tuple[Platform, ...]
+    context: str
+    dockerfile: str | None
+    builder: str | None
+    push: bool
+    tags: tuple[Reference, ...]
+    staging: Reference | None
+    build_args: dict[str, str]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    build_command: tuple[str, ...]  # arguments after `docker`
+    promote_command: tuple[str, ...] | None
+    metadata_path: str
+    local_image: str | None = None  # where a build without --push leaves the result
+    strategy: str = "single"
+    install_emulators: bool = False
+
+    def commands(self) -> list[str]:
+        """The plan as the commands it runs, in order."""
+        out = ["docker " + shlex.join(self.build_command)]
+        if self.push and self.staging is not None:
+            out.append(f"orch verify {self.staging.name}@<digest from {self.metadata_path}> "
+                       f"--platform {','.join(format_platform(p) for p in self.platforms)}")
+            if self.promote_command:
+                out.append("docker " + shlex.join(self.promote_command))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "profile": self.profile,
+            "strategy": self.strategy,
+            "platforms": [format_platform(p) for p in self.platforms],
+            "context": self.context,
+            "dockerfile": self.dockerfile,
+            "builder": self.builder,
+            "push": self.push,
+            "tags": [str(t) for t in self.tags],
+            "staging": str(self.staging) if self.staging else None,
+            "local_image": self.local_image,
+            "build_args": self.build_args,
+            "labels": self.labels,
+            "annotations": self.annotations,
+            "commands": self.commands(),
+        }
+
+
+def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            # As docker: `--build-arg NAME` takes NAME from the environment.
+            if key not in os.environ:
+                raise BadInput(f'--build-arg "{item}" has no value and ${key} is not set',
+                               fix=f"write --build-arg {key}=VALUE")
+            value = os.environ[key]
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            raise BadInput(f'--build-arg "{item}": "{key}" is not a valid argument name',
+                           fix="names are letters, digits and _, not starting with a digit")
+        out[key] = value
+    return out
+
+
+def staging_reference(target: Reference) -> Reference:
+    """One staging tag per target tag: a rerun reuses it instead of piling up new ones."""
+    tag = f"{STAGING_PREFIX}{target.tag or 'latest'}"
+    if len(tag) > 128:
+        tag = tag[:112] + "-" + hashlib.sha256(tag.encode()).hexdigest()[:15]
+    return target.with_tag(tag)
+
+
+def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
+    """Turn a request (and its profile) into a plan. Touches no engine."""
+    now = now or datetime.now(timezone.utc)
+    cwd = cwd or Path.cwd()
+    profile = load(request.profile) if request.profile else Profile(name="adhoc", source="(command line)")
+    if profile.strategy == "per-arch":
+        raise BadInput(f'profile "{profile.name}" asks for strategy per-arch, which this version does not build yet',
+                       fix="set `strategy: single` (or auto) in the profile")
+
+    platforms = tuple(order(parse_all(request.platforms))) if request.platforms else tuple(order(profile.platforms or ()))
+    if not platforms:
+        raise BadInput(f'no platforms to build (profile "{profile.name}" names none)',
+                       fix="pass --platform linux/amd64,linux/arm64 or --profile arm-all")
+
+    context = request.context or profile.context or "."
+    context_path = (cwd / context) if not Path(context).is_absolute() else Path(context)
+    if "://" not in context and not context_path.is_dir():
+        raise BadInput(f'build context "{context}" is not a directory', fix="pass the directory to build from")
+    dockerfile = request.dockerfile or profile.dockerfile
+    if dockerfile and "://" not in context:
+        candidate = Path(dockerfile) if Path(dockerfile).is_absolute() else cwd / dockerfile
+        in_context = context_path / dockerfile
+        # As buildx: -f is relative to the current directory; a profile's is relative to the context.
+        resolved = candidate if request.dockerfile else in_context
+        if not resolved.is_file():
+            raise BadInput(f'Dockerfile "{dockerfile}" not found (looked at {resolved})',
+                           fix="pass -f PATH to an existing Dockerfile")
+        dockerfile = str(resolved)
+    elif "://" not in context and not (context_path / "Dockerfile").is_file():
+        raise BadInput(f'no Dockerfile in "{context}"', fix="pass -f PATH, or set dockerfile in the profile")
+
+    git = read_git(context_path) if "://" not in context else None
+    values = template_values(git, profile.name, now)
+    tag_texts = list(request.tags) or render_tags(profile.tags or (), values)
+    tags = tuple(parse_reference(t) for t in tag_texts)
+    if request.push and not tags:
+        raise BadInput("--push needs a tag to publish", fix="pass -t REGISTRY/IMAGE:TAG or set tags in the profile")
+    for t in tags:
+        if t.digest:
+            raise BadInput(f'tag "{t}" has a digest; a build publishes to tags', fix="drop the @sha256:... part")
+
+    build_args = {**(profile.build_args or {}), **_parse_build_args(request.build_args)}
+    labels = {**oci_labels(git, now), **(profile.labels or {})}
+    annotations = dict(profile.annotations or {})
+    metadata_path = str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json")
+    builder = request.builder or (profile.builder.name if profile.builder else None)
+
+    staging = staging_reference(tags[0]) if request.push else None
+    local_image = None
+    if request.push:
+        output = f"type=registry,name={staging}"
+    else:
+        names = [str(t) for t in tags] or [f"{DEFAULT_LOCAL_REPO}/{profile.name}:latest"]
+        local_image = ",".join(names)
+        output = f'type=image,"name={local_image}"'
+
+    args: list[str] = ["buildx", "build"]
+    if builder:
+        args += ["--builder", builder]
+    args += ["--platform", ",".join(format_platform(p) for p in platforms)]
+    if dockerfile:
+        args += ["--file", dockerfile]
+    if profile.target:
+        args += ["--target", profile.target]
+    for key, value in build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    for key, value in labels.items():
+        args += ["--label", f"{key}={value}"]
+    for key, value in annotations.items():
+        args += ["--annotation", f"index,manifest:{key}={value}"]
+    for source in profile.cache_from or ():
+        args += ["--cache-from", source]
+    for destination in profile.cache_to or ():
+        args += ["--cache-to", destination]
+    attestations = profile.attestations
+    provenance = attestations.provenance if attestations and attestations.provenance else "mode=min"
+    args += [f"--provenance={provenance}"]
+    if attestations and attestations.sbom is not None:
+        args += [f"--sbom={'true' if attestations.sbom else 'false'}"]
+    args += ["--output", output, "--metadata-file", metadata_path, "--progress", "plain", context]
+
+    promote = None
+    if request.push:
+        promote = ("buildx", "imagetools", "create", *[x for t in tags for x in ("--tag", str(t))],
+                   f"{staging.name}@<digest>")  # type: ignore[union-attr]
+    return BuildPlan(
+        profile=profile.name, platforms=platforms, context=context, dockerfile=dockerfile, builder=builder,
+        push=request.push, tags=tags, staging=staging, build_args=build_args, labels=labels,
+        annotations=annotations, build_command=tuple(args), promote_command=promote, metadata_path=metadata_path,
+        local_image=local_image, strategy="single", install_emulators=bool(profile.install_emulators),
+    )
+
+
+# -- execution --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublishedPlatform:
+    platform: str
+    digest: str
+    config: str | None
+
+
+@dataclass
+class BuildResult:
+    plan: BuildPlan
+    digest: str | None = None
+    platforms: list[PublishedPlatform] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    staging_removed: bool | None = None
+    verification: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "profile": self.plan.profile,
+            "digest": self.digest,
+            "pushed": self.plan.push,
+            "tags": self.tags,
+            "local_image": self.plan.local_image,
+            "platforms": [p.__dict__ for p in self.platforms],
+            "staging": str(self.plan.staging) if self.plan.staging else None,
+            "staging_removed": self.staging_removed,
+            "verification": self.verification,
+        }
+
+
+_PLATFORM_STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?)[ \]]")
+_STEP_ID = re.compile(r"^#(?P<id>\d+) ")
+
+
+def failed_platforms(log_lines: list[str]) -> dict[str, str]:
+    """From buildx plain progress: {platform: the step that failed}."""
+    step_platform: dict[str, tuple[str, str]] = {}
+    failed: dict[str, str] = {}
+    for line in log_lines:
+        match = _PLATFORM_STEP.match(line)
+        if match:
+            step = _STEP_ID.match(line).group("id")  # type: ignore[union-attr]
+            step_platform.setdefault(step, (match.group("platform"), line.split("] ", 1)[-1].strip()))
+        id_match = _STEP_ID.match(line)
+        if id_match and " ERROR" in line and id_match.group("id") in step_platform:
+            platform, what = step_platform[id_match.group("id")]
+            failed.setdefault(platform, what)
+    return failed
+
+
+class Executor:
+    """Runs a plan against an Engine, printing buildx progress to stderr."""
+
+    def __init__(self, engine: Any, *, quiet: bool = False, stream: Any = None) -> None:
+        self.engine = engine
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+
+    def run(self, plan: BuildPlan) -> BuildResult:
+        from orchestrator.logging import get_logger
+
+        log = get_logger(profile=plan.profile)
+        self.preflight(plan)
+        log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
+                 output=str(plan.staging) if plan.push else plan.local_image)
+        lines = self._build(plan)
+        result = BuildResult(plan)
+        if not plan.push:
+            result.tags = plan.local_image.split(",") if plan.local_image else []
+            result.digest = self._digest(plan, lines)
+            log.info("build.kept_locally", image=plan.local_image)
+            return result
+        digest = self._digest(plan, lines)
+        if not digest:
+            raise JobFailed("the build pushed no index digest (no metadata, no 'exporting manifest list' line)",
+                            fix="rerun; if it persists, check the registry log")
+        result.digest = digest
+        staged = plan.staging.with_digest(digest)  # type: ignore[union-attr]
+        verdict = self.verify(plan, staged)
+        result.verification = verdict.to_json()
+        result.platforms = [
+            PublishedPlatform(e.label, e.digest, format_platform(e.config) if e.config else None)
+            for e in self._last_inspection.entries
+        ]
+        self.promote(plan, digest)
+        result.tags = [str(t) for t in plan.tags]
+        result.staging_removed = self._remove_staging(plan)
+        log.info("build.published", digest=digest, tags=result.tags)
+        return result
+
+    # -- steps --
+
+    def preflight(self, plan: BuildPlan) -> None:
+        import platform as host
+
+        from orchestrator.emulation import install_command, missing_emulators, read_handlers
+        from orchestrator.engine import uses_containerd_image_store
+
+        info = self.engine.info()
+        self.engine.buildx_version()
+        if plan.builder:
+            names = [b.name for b in self.engine.builders()]
+            if plan.builder not in names:
+                raise BadInput(f'unknown builder "{plan.builder}"', fix=f"existing builders: {', '.join(names)}; "
+                               f"or create it: docker buildx create --name {plan.builder}")
+        platforms = [format_platform(p) for p in plan.platforms]
+        missing = missing_emulators(platforms, host.machine(), read_handlers())
+        if missing:
+            if plan.install_emulators:
+                self.engine.cli(*install_command(list(missing)))
+                missing = missing_emulators(platforms, host.machine(), read_handlers())
+            if missing:
+                listed = "; ".join(f"{p}: {why}" for p, why in missing.items())
+                raise EnvironmentMissing(
+                    f"this host cannot run the build steps of {', '.join(missing)} ({listed})",
+                    fix="install the emulators: `docker run --privileged --rm tonistiigi/binfmt --install "
+                        f"{','.join(sorted({p.split('/')[1] for p in missing}))}`, or the distribution's "
+                        "qemu-user-static package (Debian: apt-get install qemu-user-static binfmt-support)",
+                )
+        if len(plan.platforms) > 1 and not plan.builder and not uses_containerd_image_store(info):
+            current = next((b for b in self.engine.builders() if b.name == "default"), None)
+            if current is not None and current.driver == "docker":
+                raise EnvironmentMissing(
+                    "the default builder (docker driver) cannot build several platforms at once without the "
+                    "containerd image store",
+                    fix='enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
+                        "restart dockerd) or pass --builder with a docker-container builder",
+                )
+
+    def _build(self, plan: BuildPlan) -> list[str]:
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import stream_stdout_and_stderr
+
+        command = self.engine.client.client_config.docker_cmd + list(plan.build_command)
+        tail: deque[str] = deque(maxlen=4000)
+        try:
+            for _source, raw in stream_stdout_and_stderr(command):
+                line = raw.decode(errors="replace").rstrip("\n")
+                tail.append(line)
+                if not self.quiet:
+                    print(line, file=self.stream, flush=True)
+        except DockerException as exc:
+            lines = list(tail)
+            failed = failed_platforms(lines)
+            error_lines = [l for l in lines if l.startswith("ERROR") or "ERROR:" in l][-3:]
+            per_platform = "".join(f"\n  {p}: failed at {what}" for p, what in failed.items())
+            if self.quiet:
+                print("\n".join(lines[-40:]), file=self.stream)
+            raise JobFailed(
+                f"the build failed (exit {exc.return_code}); no tag was changed{per_platform}\n"
+                + "\n".join(f"  {l}" for l in error_lines),
+                fix="fix the failing step (log above); tags still point where they did before",
+            ) from None
+        except FileNotFoundError:
+            raise EnvironmentMissing("the docker CLI is not on PATH", fix="install Docker (`make engine`)") from None
+        return list(tail)
+
+    def _digest(self, plan: BuildPlan, lines: list[str]) -> str | None:
+        path = Path(plan.metadata_path)
+        try:
+            metadata = json.loads(path.read_text())
+            return metadata.get("containerimage.digest")
+        except (OSError, ValueError):
+            pass
+        finally:
+            path.unlink(missing_ok=True)
+        # The push race can leave no metadata file; the log still names the index.
+        for line in reversed(lines):
+            match = re.search(r"exporting manifest list (sha256:[a-f0-9]{64})", line)
+            if match:
+                return match.group(1)
+        return None
+
+    def verify(self, plan: BuildPlan, staged: Reference) -> Any:
+        from orchestrator.inspection import inspect_image
+        from orchestrator.verify import VerifyOptions, verify
+
+        inspection = inspect_image(self.engine, staged)
+        self._last_inspection = inspection
+        verdict = verify(inspection, VerifyOptions(expected=plan.platforms))
+        if not verdict.ok:
+            problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in verdict.failures)
+            raise JobFailed(f"verification of {staged} failed; no tag was changed{problems}",
+                            fix="fix the build so every platform is present with a matching config")
+        return verdict
+
+    def promote(self, plan: BuildPlan, digest: str) -> None:
+        from orchestrator.inspection import inspect_image
+
+        source = plan.staging.with_digest(digest)  # type: ignore[union-attr]
+        args = ["buildx", "imagetools", "create"]
+        for tag in plan.tags:
+            args += ["--tag", str(tag)]
+        self.engine.cli(*args, str(source))
+        for tag in plan.tags:
+            now_at = inspect_image(self.engine, tag).digest
+            if now_at != digest:
+                raise JobFailed(f"after promotion {tag} points at {now_at}, not the verified {digest}",
+                                fix=f"point it by hand: docker buildx imagetools create -t {tag} {source}")
+
+    def _remove_staging(self, plan: BuildPlan) -> bool:
+        from orchestrator.registry_api import delete_tag
+
+        return delete_tag(plan.staging)  # type: ignore[arg-type]

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from orchestrator.commands.output import print_json, print_table
+
+
+def build(
+    ctx: typer.Context,
+    context: Optional[str] = typer.Argument(None, help="Build context (default: the profile's, else .)."),  # noqa: UP007
+    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Profile name or YAML path."),  # noqa: UP007
+    file: Optional[str] = typer.Option(None, "--file", "-f", help="Dockerfile (relative to the current directory)."),  # noqa: UP007
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish; may be repeated."),  # noqa: UP006
+    platform: List[str] = typer.Option([], "--platform", help="Platforms, comma-separated; may be repeated. "  # noqa: UP006
+                                       "Overrides the profile's."),
+    build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated."),  # noqa: UP006
+    push: bool = typer.Option(False, "--push", help="Push to a staging tag, verify, then move the tags."),
+    builder: Optional[str] = typer.Option(None, "--builder", help="buildx builder to use."),  # noqa: UP007
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
+    metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
+    as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
+) -> None:
+    """Build every platform in ONE buildx invocation; with --push, verify before any tag moves."""
+    from orchestrator.build import BuildRequest, Executor, plan_build
+    from orchestrator.engine import Engine
+
+    request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
+                           platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder)
+    plan = plan_build(request)
+    if dry_run:
+        if as_json:
+            print_json(plan.to_json())
+        else:
+            for command in plan.commands():
+                typer.echo(command)
+        return
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    result = Executor(Engine(), quiet=quiet).run(plan)
+    document = result.to_json()
+    if metadata_file:
+        import json
+
+        metadata_file.write_text(json.dumps(document, indent=2) + "\n")
+    if as_json:
+        print_json(document)
+        return
+    if plan.push:
+        typer.echo(f"published {result.digest}")
+        print_table([[p.platform, p.digest] for p in result.platforms])
+        for t in result.tags:
+            typer.echo(f"  tag {t}")
+        if result.staging_removed is False:
+            typer.echo(f"  staging tag {plan.staging} kept (the registry does not delete tags)")
+    else:
+        typer.echo(f"built {', '.join(str(p) for p in plan.platforms)} into the local image store: {plan.local_image}")
