@@ -253,6 +253,22 @@ class BuildResult:
         }
 
 
+PUSH_ATTEMPTS = 3
+_REGISTRY_5XX = re.compile(r"unexpected status from \w+ request to \S+: 5\d\d |: 5\d\d Internal Server Error")
+
+
+def is_transient_push_failure(log_lines: list[str]) -> bool:
+    """The registry failed the push (5xx) after every build step succeeded.
+
+    distribution 2.8's filesystem storage writes tag links non-atomically; with
+    the docker driver BuildKit and the daemon both touch the tag, and a read
+    of a half-written link answers 500. Pushing the same content again is
+    idempotent and cached, so a retry is safe.
+    """
+    errors = [line for line in log_lines if "ERROR" in line]
+    return bool(errors) and not failed_platforms(log_lines) and all(_REGISTRY_5XX.search(e) for e in errors)
+
+
 _PLATFORM_STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?)[ \]]")
 _STEP_ID = re.compile(r"^#(?P<id>\d+) ")
 
@@ -353,6 +369,22 @@ class Executor:
                 )
 
     def _build(self, plan: BuildPlan) -> list[str]:
+        """Run the buildx call; retry when only the registry stumbled during the push."""
+        from orchestrator.logging import get_logger
+
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            lines, error = self._build_once(plan)
+            if error is None:
+                return lines
+            if attempt < PUSH_ATTEMPTS and is_transient_push_failure(lines):
+                get_logger(profile=plan.profile).warning(
+                    "build.push_retry", attempt=attempt + 1, of=PUSH_ATTEMPTS,
+                    reason="the registry answered 5xx while the index was pushed; the build itself succeeded")
+                continue
+            raise self._build_failure(lines, error)
+        raise AssertionError("unreachable")
+
+    def _build_once(self, plan: BuildPlan) -> tuple[list[str], Any]:
         from python_on_whales.exceptions import DockerException
         from python_on_whales.utils import stream_stdout_and_stderr
 
@@ -365,20 +397,22 @@ class Executor:
                 if not self.quiet:
                     print(line, file=self.stream, flush=True)
         except DockerException as exc:
-            lines = list(tail)
-            failed = failed_platforms(lines)
-            error_lines = [l for l in lines if l.startswith("ERROR") or "ERROR:" in l][-3:]
-            per_platform = "".join(f"\n  {p}: failed at {what}" for p, what in failed.items())
-            if self.quiet:
-                print("\n".join(lines[-40:]), file=self.stream)
-            raise JobFailed(
-                f"the build failed (exit {exc.return_code}); no tag was changed{per_platform}\n"
-                + "\n".join(f"  {l}" for l in error_lines),
-                fix="fix the failing step (log above); tags still point where they did before",
-            ) from None
+            return list(tail), exc
         except FileNotFoundError:
             raise EnvironmentMissing("the docker CLI is not on PATH", fix="install Docker (`make engine`)") from None
-        return list(tail)
+        return list(tail), None
+
+    def _build_failure(self, lines: list[str], exc: Any) -> JobFailed:
+        failed = failed_platforms(lines)
+        error_lines = [line for line in lines if line.startswith("ERROR") or "ERROR:" in line][-3:]
+        per_platform = "".join(f"\n  {p}: failed at {what}" for p, what in failed.items())
+        if self.quiet:
+            print("\n".join(lines[-40:]), file=self.stream)
+        return JobFailed(
+            f"the build failed (exit {exc.return_code}); no tag was changed{per_platform}\n"
+            + "\n".join(f"  {line}" for line in error_lines),
+            fix="fix the failing step (log above); tags still point where they did before",
+        )
 
     def _digest(self, plan: BuildPlan, lines: list[str]) -> str | None:
         path = Path(plan.metadata_path)

@@ -191,3 +191,16 @@ def sh(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def buildx_push(ctx: Path, platforms: str, output: str, *extra: str, attempts: int = 3) -> None:
+    """A raw buildx build for fixtures, retried when only the registry answered 5xx
+    (distribution 2.8's tag-link race; orch build retries the same way)."""
+    args = ["docker", "buildx", "build", "--progress=plain", "--platform", platforms, *extra,
+            "--output", output, str(ctx)]
+    for attempt in range(attempts):
+        result = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        if result.returncode == 0:
+            return
+        if "500 Internal Server Error" not in result.stderr or attempt == attempts - 1:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from .conftest import REPO, sh
+from .conftest import REPO, buildx_push, sh
 
 
 @pytest.mark.engine
@@ -30,7 +30,6 @@ def test_seeded_base_image_is_multi_arch() -> None:
 def test_busybox_context_builds_and_runs_under_emulation(registry, busybox_context) -> None:
     ctx = busybox_context(platforms=["linux/arm64", "linux/arm/v7"])
     ref = registry.ref("harness/busybox", "t1")
-    sh("docker", "buildx", "build", "--progress=plain", "--platform", "linux/arm64,linux/arm/v7",
-       "--output", f"type=registry,name={ref}", str(ctx))
+    buildx_push(ctx, "linux/arm64,linux/arm/v7", f"type=registry,name={ref}")
     ran = sh("docker", "run", "--rm", "--pull=always", "--platform", "linux/arm/v7", ref)
     assert ran.stdout.strip() == "armv7l"

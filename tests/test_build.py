@@ -1,0 +1,222 @@
+"""orch build: plans without an engine, builds against the real one."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from orchestrator.build import (
+    BuildRequest,
+    failed_platforms,
+    is_transient_push_failure,
+    plan_build,
+    staging_reference,
+)
+from orchestrator.errors import BadInput
+from orchestrator.references import parse_reference
+
+from .conftest import REPO, sh
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+BASE_ARG = "BASE_IMAGE=localhost:5000/orch/busybox:stable"
+
+
+def orch(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd or REPO, timeout=900)
+
+
+def index_digest(ref: str) -> str:
+    out = sh("docker", "buildx", "imagetools", "inspect", ref, "--format", "{{json .Manifest}}")
+    return json.loads(out.stdout)["digest"]
+
+
+# -- plans (no engine) ------------------------------------------------------
+
+
+def test_plan_is_one_buildx_call_to_a_staging_tag_in_safe_order() -> None:
+    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", tags=("localhost:5000/a/b:1",),
+                                   push=True, build_args=(BASE_ARG,)), now=NOW, cwd=REPO)
+    build_commands = [c for c in plan.commands() if c.startswith("docker buildx build")]
+    assert len(build_commands) == 1
+    args = plan.build_command
+    assert args[args.index("--platform") + 1] == "linux/arm64,linux/arm/v6,linux/arm/v7"
+    assert args[args.index("--output") + 1] == "type=registry,name=localhost:5000/a/b:orch-staging-1"
+    assert "--push" not in args
+    assert "--build-arg" in args and BASE_ARG in args
+    assert "--metadata-file" in args
+    # Promotion goes to the user's tag only after verify.
+    assert plan.commands()[1].startswith("orch verify localhost:5000/a/b@")
+    assert plan.commands()[2].startswith("docker buildx imagetools create --tag localhost:5000/a/b:1")
+
+
+def test_cli_platforms_tags_and_args_override_the_profile() -> None:
+    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", platforms=("x86_64,aarch64",),
+                                   tags=("localhost:5000/a/b:1", "localhost:5000/a/b:latest"),
+                                   build_args=("A=1", "A=2")), now=NOW, cwd=REPO)
+    assert [str(p) for p in plan.platforms] == ["linux/amd64", "linux/arm64"]
+    assert plan.build_args == {"A": "2"}
+    assert [str(t) for t in plan.tags] == ["localhost:5000/a/b:1", "localhost:5000/a/b:latest"]
+    assert plan.local_image == "localhost:5000/a/b:1,localhost:5000/a/b:latest"
+
+
+def test_plan_labels_come_from_git() -> None:
+    plan = plan_build(BuildRequest(profile="common", dockerfile="Dockerfile.example"), now=NOW, cwd=REPO)
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert plan.labels["org.opencontainers.image.revision"] == head
+    assert plan.labels["org.opencontainers.image.created"] == "2026-11-23T12:00:00Z"
+
+
+def test_profile_tag_templates_are_rendered(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "p.yaml").write_text("platforms: [arm64]\ntags: ['localhost:5000/x/y:{date}-{profile}']\n")
+    plan = plan_build(BuildRequest(profile=str(tmp_path / "p.yaml"), context=str(tmp_path)), now=NOW, cwd=tmp_path)
+    assert [str(t) for t in plan.tags] == ["localhost:5000/x/y:20261123-p"]
+
+
+@pytest.mark.parametrize(
+    "request_kwargs, says",
+    [
+        ({"profile": "arm-al"}, 'unknown profile "arm-al"'),
+        ({"profile": "arm-all", "platforms": ("linux/armv9",)}, 'unknown platform "linux/armv9"'),
+        ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "push": True}, "--push needs a tag"),
+        ({"profile": "arm-all", "dockerfile": "Nope.dockerfile"}, 'Dockerfile "Nope.dockerfile" not found'),
+        ({"profile": "arm-all", "context": "no/such/dir"}, 'build context "no/such/dir" is not a directory'),
+        ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "tags": ("Bad/Name:1",)}, "invalid repository"),
+        ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "build_args": ("1X=2",)}, "not a valid argument"),
+    ],
+)
+def test_bad_requests_are_bad_input(request_kwargs: dict, says: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        plan_build(BuildRequest(**request_kwargs), now=NOW, cwd=REPO)
+    assert says in caught.value.message
+
+
+def test_dry_run_prints_commands_and_touches_nothing() -> None:
+    result = orch("build", "--profile", "arm-all", "-f", "Dockerfile.example", "-t", "localhost:1/a/b:1", "--push",
+                  "--dry-run", "--json", env={"DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["platforms"] == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]
+    assert plan["staging"] == "localhost:1/a/b:orch-staging-1"
+
+
+def test_unknown_platform_exits_2_without_traceback() -> None:
+    result = orch("build", "--platform", "linux/armv9", "-f", "Dockerfile.example", "--dry-run")
+    assert result.returncode == 2
+    assert 'unknown platform "linux/armv9"' in result.stderr and "Traceback" not in result.stderr
+
+
+def test_staging_tag_is_per_target_and_bounded() -> None:
+    assert str(staging_reference(parse_reference("r.io/a/b:v1"))) == "r.io/a/b:orch-staging-v1"
+    long = staging_reference(parse_reference("r.io/a/b:" + "x" * 128))
+    assert len(long.tag) <= 128
+
+
+def test_failed_platforms_are_read_from_plain_progress() -> None:
+    log = [
+        "#9 [linux/arm64 2/3] RUN echo ok",
+        "#10 [linux/arm/v6 2/3] RUN test \"$(uname -m)\" != armv7l",
+        "#10 ERROR: process \"/bin/sh -c test\" did not complete successfully: exit code: 1",
+        "#9 DONE 0.2s",
+    ]
+    assert failed_platforms(log) == {"linux/arm/v6": 'RUN test "$(uname -m)" != armv7l'}
+
+
+@pytest.mark.parametrize(
+    "log, transient",
+    [
+        (["#21 pushing layer c8d6 done",
+          "#21 ERROR: unexpected status from HEAD request to http://localhost:5/v2/a/manifests/t: "
+          "500 Internal Server Error",
+          "ERROR: unexpected status from HEAD request to http://localhost:5/v2/a/manifests/t: "
+          "500 Internal Server Error"], True),
+        (["#10 [linux/arm/v6 2/3] RUN false", "#10 ERROR: process did not complete successfully: exit code: 1",
+          "ERROR: failed to solve: process did not complete successfully"], False),
+        (["ERROR: failed to solve: dockerfile parse error on line 3"], False),
+        (["#21 ERROR: unexpected status from HEAD request to http://r/v2/a/manifests/t: 401 Unauthorized"], False),
+    ],
+)
+def test_only_registry_5xx_after_a_good_build_is_retried(log: list[str], transient: bool) -> None:
+    assert is_transient_push_failure(log) is transient
+
+
+# -- against the real engine ------------------------------------------------
+
+
+@pytest.mark.engine
+def test_arm_all_build_publishes_a_verified_index(registry) -> None:
+    tag = registry.ref("demo/app", "1.0")
+    result = orch("build", "--profile", "arm-all", "-f", "Dockerfile.example", "--build-arg", BASE_ARG,
+                  "-t", tag, "--push", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads(result.stdout)
+    # Checked independently, with raw buildx.
+    raw = json.loads(sh("docker", "buildx", "imagetools", "inspect", tag, "--format", "{{json .}}").stdout)
+    assert raw["manifest"]["digest"] == doc["digest"]
+    entries = [m for m in raw["manifest"]["manifests"]
+               if (m.get("annotations") or {}).get("vnd.docker.reference.type") != "attestation-manifest"]
+    platforms = ["/".join(filter(None, [m["platform"]["os"], m["platform"]["architecture"],
+                                        m["platform"].get("variant")])) for m in entries]
+    assert platforms == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]
+    for key, config in raw["image"].items():
+        assert "/".join(filter(None, [config["os"], config["architecture"], config.get("variant")])) == key
+    assert [p["platform"] for p in doc["platforms"]] == platforms
+    ran = sh("docker", "run", "--rm", "--pull=always", "--platform", "linux/arm64", tag)
+    assert "running-on=aarch64" in ran.stdout
+
+
+@pytest.mark.engine
+def test_a_failing_platform_leaves_the_old_tag_alone(registry, tmp_path: Path) -> None:
+    tag = registry.ref("demo/app", "stable")
+    good = orch("build", "--platform", "linux/arm64,linux/arm/v7", "-f", "Dockerfile.example",
+                "--build-arg", BASE_ARG, "-t", tag, "--push")
+    assert good.returncode == 0, good.stderr[-3000:]
+    before = index_digest(tag)
+
+    ctx = tmp_path / "breaks-on-v7"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+        "RUN if [ \"$(uname -m)\" = armv7l ]; then echo broken on purpose >&2; exit 3; fi\n"
+    )
+    bad = orch("build", str(ctx), "--platform", "linux/arm64,linux/arm/v7", "--build-arg", BASE_ARG,
+               "-t", tag, "--push")
+    assert bad.returncode == 1, bad.stderr[-3000:]
+    assert "no tag was changed" in bad.stderr
+    assert "linux/arm/v7: failed at" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert index_digest(tag) == before
+
+
+@pytest.mark.engine
+def test_build_without_push_keeps_all_platforms_locally(tmp_path: Path) -> None:
+    name = f"orch-test/local-{os.getpid()}:dev"
+    result = orch("build", "--platform", "linux/arm64,linux/arm/v7", "-f", "Dockerfile.example",
+                  "--build-arg", BASE_ARG, "-t", name)
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "local image store" in result.stdout
+        ran = sh("docker", "run", "--rm", "--platform", "linux/arm/v7", name)
+        assert "running-on=armv7l" in ran.stdout
+    finally:
+        subprocess.run(["docker", "image", "rm", "-f", name], capture_output=True)
+
+
+@pytest.mark.engine
+def test_unknown_builder_exits_2(registry) -> None:
+    result = orch("build", "--builder", "no-such-builder", "--platform", "linux/arm64", "-f", "Dockerfile.example",
+                  "--build-arg", BASE_ARG, "-t", registry.ref("x/y", "1"), "--push")
+    assert result.returncode == 2, result.stderr
+    assert 'unknown builder "no-such-builder"' in result.stderr
+
+
+def test_build_without_a_daemon_exits_3(tmp_path: Path) -> None:
+    result = orch("build", "--platform", "linux/arm64", "-f", "Dockerfile.example", "-t", "localhost:5000/x/y:1",
+                  "--push", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert result.returncode == 3, result.stderr
+    assert "no Docker daemon answers" in result.stderr and "Traceback" not in result.stderr

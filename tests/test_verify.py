@@ -1,0 +1,177 @@
+"""orch inspect / orch verify against images built with raw docker and buildx."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from orchestrator.inspection import parse_inspection
+from orchestrator.platforms import parse
+from orchestrator.verify import Level, VerifyOptions, verify
+
+from .conftest import REPO, buildx_push, sh
+
+
+def orch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+
+
+def findings(result: subprocess.CompletedProcess) -> list[dict]:
+    return json.loads(result.stdout)["findings"]
+
+
+@pytest.fixture
+def good_index(registry, busybox_context) -> str:
+    ref = registry.ref("fixtures/good", "1")
+    buildx_push(busybox_context(platforms=["linux/amd64", "linux/arm64", "linux/arm/v7"]),
+                "linux/amd64,linux/arm64,linux/arm/v7", f"type=registry,name={ref}")
+    return ref
+
+
+@pytest.mark.engine
+def test_good_index_verifies_and_inspects(good_index: str) -> None:
+    result = orch("verify", good_index, "--platform", "linux/amd64,arm64", "--platform", "armhf", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {f["platform"] for f in findings(result) if f["check"] == "platforms"} == {
+        "linux/amd64", "linux/arm64", "linux/arm/v7"}
+    shown = orch("inspect", good_index, "--json")
+    doc = json.loads(shown.stdout)
+    assert doc["kind"] == "OCI image index"
+    assert [e["platform"] for e in doc["entries"]] == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    # Attestations are listed apart and tied to their image, never as unknown/unknown.
+    assert all(e["platform"] != "unknown" for e in doc["entries"])
+    assert {a["for_platform"] for a in doc["attestations"]} == {"linux/amd64", "linux/arm64", "linux/arm/v7"}
+
+
+@pytest.mark.engine
+def test_missing_platform_fails_with_exit_1(good_index: str) -> None:
+    result = orch("verify", good_index, "--profile", "arm-all", "--json")
+    assert result.returncode == 1
+    missing = [f for f in findings(result) if f["level"] == "fail"]
+    assert [(f["platform"], f["message"]) for f in missing] == [("linux/arm/v6", "missing from the index")]
+    extra = [f for f in findings(result) if f["message"] == "present but not expected"]
+    assert [f["platform"] for f in extra] == ["linux/amd64"] and extra[0]["level"] == "warn"
+    strict = orch("verify", good_index, "--platform", "linux/arm64,linux/arm/v7", "--strict")
+    assert strict.returncode == 1 and "present but not expected" in strict.stdout
+
+
+@pytest.fixture
+def mislabelled_list(registry, busybox_context) -> str:
+    """A manifest list whose entry says arm64 while the image config says amd64:
+    an amd64-built image annotated by hand, as users did with `docker manifest`."""
+    amd64 = registry.ref("fixtures/single", "amd64")
+    arm64 = registry.ref("fixtures/single", "arm64")
+    ctx = busybox_context(platforms=["linux/amd64", "linux/arm64"], binary_for={"linux/amd64": "linux/arm64"})
+    for ref, platform in ((amd64, "linux/amd64"), (arm64, "linux/arm64")):
+        buildx_push(ctx, platform, f"type=registry,name={ref},oci-mediatypes=false", "--provenance=false")
+    listed = registry.ref("fixtures/list", "1")
+    subprocess.run(["docker", "manifest", "rm", listed], capture_output=True)  # a stale local list, if any
+    sh("docker", "manifest", "create", "--insecure", listed, arm64, amd64)
+    sh("docker", "manifest", "annotate", listed, amd64, "--os", "linux", "--arch", "riscv64")
+    sh("docker", "manifest", "push", "--insecure", "--purge", listed)
+    return listed
+
+
+@pytest.mark.engine
+def test_config_that_contradicts_the_list_fails_or_warns(mislabelled_list: str) -> None:
+    result = orch("verify", mislabelled_list, "--platform", "linux/arm64,linux/riscv64", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    bad = [f for f in findings(result) if f["check"] == "config" and f["level"] == "fail"]
+    assert len(bad) == 1
+    assert bad[0]["platform"] == "linux/riscv64"
+    assert "index says linux/riscv64 but the image config says linux/amd64" in bad[0]["message"]
+    assert "rebuild" in bad[0]["fix"]
+    relaxed = orch("verify", mislabelled_list, "--platform", "linux/arm64,linux/riscv64",
+                   "--config-mismatch", "warn")
+    assert relaxed.returncode == 0, relaxed.stdout
+    assert "WARN  config" in relaxed.stdout
+    shown = json.loads(orch("inspect", mislabelled_list, "--json").stdout)
+    assert shown["kind"] == "Docker manifest list"
+    assert shown["attestations"] == []
+
+
+@pytest.mark.engine
+def test_single_manifest_is_inspected_by_its_config(registry, busybox_context) -> None:
+    ref = registry.ref("fixtures/one", "s390x")
+    buildx_push(busybox_context(platforms=["linux/s390x"]), "linux/s390x", f"type=registry,name={ref}",
+                "--provenance=false")
+    doc = json.loads(orch("inspect", ref, "--json").stdout)
+    assert doc["is_index"] is False
+    assert doc["entries"][0]["config_platform"]["architecture"] == "s390x"
+    ok = orch("verify", ref, "--platform", "s390x")
+    assert ok.returncode == 0, ok.stdout
+
+
+@pytest.mark.engine
+def test_missing_tag_and_unreachable_registry(registry) -> None:
+    missing = orch("verify", registry.ref("nothing/here", "1"), "--platform", "arm64")
+    assert missing.returncode == 1
+    assert "does not exist in the registry" in missing.stderr
+    registry.stop()
+    gone = orch("verify", registry.ref("nothing/here", "1"), "--platform", "arm64")
+    assert gone.returncode == 3
+    assert "cannot reach the registry" in gone.stderr and "Traceback" not in gone.stderr
+
+
+@pytest.mark.parametrize("ref, says", [("Bad/Name:1", "invalid repository"), ("a/b:-x", "invalid tag"),
+                                       ("a/b@sha256:zz", "invalid digest")])
+def test_malformed_reference_exits_2(ref: str, says: str) -> None:
+    result = orch("verify", ref, "--platform", "arm64")
+    assert result.returncode == 2
+    assert says in result.stderr
+
+
+def test_verify_needs_something_to_compare_with() -> None:
+    result = orch("verify", "localhost:5000/a/b:1")
+    assert result.returncode == 2 and "--profile NAME or --platform LIST" in result.stderr
+
+
+# -- pure logic on recorded documents ---------------------------------------
+
+def _doc(entries: list[tuple[dict, dict | None]], attest_for: list[str] = ()) -> dict:
+    manifests = []
+    images = {}
+    for i, (platform, config) in enumerate(entries):
+        digest = f"sha256:{i:064x}"
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1,
+                          "platform": platform})
+        key = "/".join(filter(None, [platform["os"], platform["architecture"], platform.get("variant")]))
+        if config:
+            images[key] = config
+    for i, refers in enumerate(attest_for):
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{i + 90:064x}",
+                          "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
+                          "annotations": {"vnd.docker.reference.type": "attestation-manifest",
+                                          "vnd.docker.reference.digest": refers}})
+    return {"manifest": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:" + "f" * 64,
+                         "manifests": manifests}, "image": images}
+
+
+ARM7 = {"os": "linux", "architecture": "arm", "variant": "v7"}
+ARM6 = {"os": "linux", "architecture": "arm", "variant": "v6"}
+
+
+@pytest.mark.parametrize(
+    "entries, attest_for, strict, check, level",
+    [
+        ([(ARM7, ARM7), (ARM6, ARM6)], [], False, "order", Level.warn),  # v7 first: Pi Zero gets v7
+        ([(ARM7, ARM7), (ARM6, ARM6)], [], True, "order", Level.fail),
+        ([(ARM6, ARM6), (ARM7, ARM7)], [], False, "order", Level.ok),
+        ([(ARM7, ARM7)], ["sha256:" + "e" * 64], False, "attestations", Level.fail),  # points at nothing
+        ([(ARM7, None)], [], False, "config", Level.warn),  # config unreadable
+        ([(ARM7, ARM7), (ARM7, ARM7)], [], False, "platforms", Level.warn),  # duplicate entries
+    ],
+)
+def test_verdicts_on_recorded_indexes(entries, attest_for, strict, check, level) -> None:
+    verdict = verify(parse_inspection("r/x:1", _doc(entries, attest_for)), VerifyOptions(strict=strict))
+    levels = {f.level for f in verdict.findings if f.check == check}
+    assert level in levels, verdict.findings
+    assert verdict.ok is (level is not Level.fail)
+
+
+def test_arm64_v8_in_a_config_matches_a_plain_arm64_descriptor() -> None:
+    doc = _doc([({"os": "linux", "architecture": "arm64"}, {"os": "linux", "architecture": "arm64", "variant": "v8"})])
+    verdict = verify(parse_inspection("r/x:1", doc), VerifyOptions(expected=(parse("arm64v8"),)))
+    assert verdict.ok, verdict.findings
