@@ -195,7 +195,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     for key, value in labels.items():
         args += ["--label", f"{key}={value}"]
     for key, value in annotations.items():
-        args += ["--annotation", f"index,manifest:{key}={value}"]
+        # One flag per level: buildx 0.13 reads "index,manifest:" as part of the key.
+        args += ["--annotation", f"index:{key}={value}", "--annotation", f"manifest:{key}={value}"]
     for source in profile.cache_from or ():
         args += ["--cache-from", source]
     for destination in profile.cache_to or ():

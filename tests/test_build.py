@@ -220,3 +220,20 @@ def test_build_without_a_daemon_exits_3(tmp_path: Path) -> None:
                   "--push", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
     assert result.returncode == 3, result.stderr
     assert "no Docker daemon answers" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.engine
+def test_profile_annotations_land_on_the_index_and_each_manifest(registry, tmp_path: Path) -> None:
+    profile = tmp_path / "annotated.yaml"
+    profile.write_text("platforms: [arm64, armhf]\n"
+                       "annotations: {org.opencontainers.image.description: multi-arch demo}\n"
+                       f"build_args: {{{BASE_ARG.replace('=', ': ', 1)}}}\n")
+    tag = registry.ref("demo/annotated", "1")
+    result = orch("build", "--profile", str(profile), "-f", "Dockerfile.example", "-t", tag, "--push")
+    assert result.returncode == 0, result.stderr[-3000:]
+    index = json.loads(sh("docker", "buildx", "imagetools", "inspect", tag, "--raw").stdout)
+    assert index["annotations"]["org.opencontainers.image.description"] == "multi-arch demo"
+    child = index["manifests"][0]["digest"]
+    manifest = json.loads(sh("docker", "buildx", "imagetools", "inspect", f"{tag.rsplit(':', 1)[0]}@{child}",
+                             "--raw").stdout)
+    assert manifest["annotations"]["org.opencontainers.image.description"] == "multi-arch demo"
