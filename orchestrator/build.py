@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orchestrator.engine import DockerStreamFailed
 from orchestrator.errors import BadInput, EnvironmentMissing, JobFailed
 from orchestrator.gitinfo import oci_labels, read_git, template_values
 from orchestrator.platforms import Platform, format_platform, order, parse_all
@@ -318,11 +319,11 @@ class Executor:
                             fix="rerun; if it persists, check the registry log")
         result.digest = digest
         staged = plan.staging.with_digest(digest)  # type: ignore[union-attr]
-        verdict = self.verify(plan, staged)
+        inspection, verdict = self.verify(plan, staged)
         result.verification = verdict.to_json()
         result.platforms = [
             PublishedPlatform(e.label, e.digest, format_platform(e.config) if e.config else None)
-            for e in self._last_inspection.entries
+            for e in inspection.entries
         ]
         self.promote(plan, digest)
         result.tags = [str(t) for t in plan.tags]
@@ -385,25 +386,18 @@ class Executor:
             raise self._build_failure(lines, error)
         raise AssertionError("unreachable")
 
-    def _build_once(self, plan: BuildPlan) -> tuple[list[str], Any]:
-        from python_on_whales.exceptions import DockerException
-        from python_on_whales.utils import stream_stdout_and_stderr
-
-        command = self.engine.client.client_config.docker_cmd + list(plan.build_command)
+    def _build_once(self, plan: BuildPlan) -> tuple[list[str], DockerStreamFailed | None]:
         tail: deque[str] = deque(maxlen=4000)
         try:
-            for _source, raw in stream_stdout_and_stderr(command):
-                line = raw.decode(errors="replace").rstrip("\n")
+            for line in self.engine.stream(*plan.build_command):
                 tail.append(line)
                 if not self.quiet:
                     print(line, file=self.stream, flush=True)
-        except DockerException as exc:
+        except DockerStreamFailed as exc:
             return list(tail), exc
-        except FileNotFoundError:
-            raise EnvironmentMissing("the docker CLI is not on PATH", fix="install Docker (`make engine`)") from None
         return list(tail), None
 
-    def _build_failure(self, lines: list[str], exc: Any) -> JobFailed:
+    def _build_failure(self, lines: list[str], exc: DockerStreamFailed) -> JobFailed:
         failed = failed_platforms(lines)
         error_lines = [line for line in lines if line.startswith("ERROR") or "ERROR:" in line][-3:]
         per_platform = "".join(f"\n  {p}: failed at {what}" for p, what in failed.items())
@@ -431,18 +425,18 @@ class Executor:
                 return match.group(1)
         return None
 
-    def verify(self, plan: BuildPlan, staged: Reference) -> Any:
+    def verify(self, plan: BuildPlan, staged: Reference) -> tuple[Any, Any]:
+        """Inspect and verify the staged index; raise before anything is promoted."""
         from orchestrator.inspection import inspect_image
         from orchestrator.verify import VerifyOptions, verify
 
         inspection = inspect_image(self.engine, staged)
-        self._last_inspection = inspection
         verdict = verify(inspection, VerifyOptions(expected=plan.platforms))
         if not verdict.ok:
             problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in verdict.failures)
             raise JobFailed(f"verification of {staged} failed; no tag was changed{problems}",
                             fix="fix the build so every platform is present with a matching config")
-        return verdict
+        return inspection, verdict
 
     def promote(self, plan: BuildPlan, digest: str) -> None:
         from orchestrator.inspection import inspect_image

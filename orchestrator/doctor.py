@@ -11,7 +11,6 @@ import socket
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,10 @@ from orchestrator.emulation import BINFMT_DIR, NATIVE_QEMU, BinfmtHandler, read_
 from orchestrator.engine import Engine, uses_containerd_image_store
 from orchestrator.errors import OrchError
 from orchestrator.platforms import qemu_handlers
+from orchestrator.status import Status
 
 # Without these two a user cannot publish the ARM images most people want.
 ESSENTIAL_QEMU = ("aarch64", "arm")
-
-
-class Status(str, Enum):
-    ok = "ok"
-    warn = "warn"
-    fail = "fail"
-    skip = "skip"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,14 @@ NO_DAEMON_FIX = (
 )
 
 
+class DockerStreamFailed(Exception):
+    """A streamed docker call exited non-zero; its output was already yielded."""
+
+    def __init__(self, return_code: int) -> None:
+        super().__init__(f"exit code {return_code}")
+        self.return_code = return_code
+
+
 @dataclass(frozen=True)
 class BuilderNodeInfo:
     name: str
@@ -118,6 +126,24 @@ class Engine:
 
         with self._translated_errors():
             return run(self.client.client_config.docker_cmd + list(args))
+
+    def stream(self, *args: str) -> Iterator[str]:
+        """A long docker call whose output is shown as it comes (buildx progress).
+
+        Yields lines; raises DockerStreamFailed carrying the return code when
+        the command fails, so the caller can read the lines it has already seen.
+        """
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import stream_stdout_and_stderr
+
+        try:
+            for _source, raw in stream_stdout_and_stderr(self.client.client_config.docker_cmd + list(args)):
+                yield raw.decode(errors="replace").rstrip("\n")
+        except DockerException as exc:
+            raise DockerStreamFailed(exc.return_code) from None
+        except FileNotFoundError:
+            raise EnvironmentMissing("the `docker` command was not found on PATH",
+                                     fix="install the Docker CLI (Debian: `make engine`)") from None
 
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args))

@@ -12,23 +12,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from enum import Enum
 from typing import Any
 
 from orchestrator.inspection import Inspection
 from orchestrator.platforms import Platform, format_all, format_platform, lint_order
-
-
-class Level(str, Enum):
-    ok = "ok"
-    warn = "warn"
-    fail = "fail"
+from orchestrator.status import Status
 
 
 @dataclass(frozen=True)
 class Finding:
     check: str
-    level: Level
+    level: Status
     message: str
     platform: str | None = None
     fix: str | None = None
@@ -42,11 +36,11 @@ class Verdict:
 
     @property
     def ok(self) -> bool:
-        return all(f.level is not Level.fail for f in self.findings)
+        return all(f.level is not Status.fail for f in self.findings)
 
     @property
     def failures(self) -> list[Finding]:
-        return [f for f in self.findings if f.level is Level.fail]
+        return [f for f in self.findings if f.level is Status.fail]
 
     def to_json(self) -> dict[str, Any]:
         return {"ref": self.ref, "digest": self.digest, "ok": self.ok,
@@ -57,7 +51,7 @@ class Verdict:
 class VerifyOptions:
     expected: tuple[Platform, ...] | None = None
     strict: bool = False
-    config_mismatch: Level = Level.fail
+    config_mismatch: Status = Status.fail
 
 
 def verify(inspection: Inspection, options: VerifyOptions) -> Verdict:
@@ -79,7 +73,7 @@ def _check_platforms(inspection: Inspection, options: VerifyOptions) -> list[Fin
     out = []
     for key, count in keys.items():
         if count > 1:
-            out.append(Finding("platforms", Level.warn, f"{count} entries claim {'/'.join(k for k in key[:3] if k)}: "
+            out.append(Finding("platforms", Status.warn, f"{count} entries claim {'/'.join(k for k in key[:3] if k)}: "
                                "clients take the first", "/".join(k for k in key[:3] if k),
                                "publish one entry per platform"))
     if options.expected is None:
@@ -88,14 +82,14 @@ def _check_platforms(inspection: Inspection, options: VerifyOptions) -> list[Fin
         match = [p for p in present if p and p.key == platform.key
                  and (platform.os_version is None or p.os_version == platform.os_version)]
         if match:
-            out.append(Finding("platforms", Level.ok, "present", format_all(platform)))
+            out.append(Finding("platforms", Status.ok, "present", format_all(platform)))
         else:
-            out.append(Finding("platforms", Level.fail, "missing from the index", format_all(platform),
+            out.append(Finding("platforms", Status.fail, "missing from the index", format_all(platform),
                                "build and push this platform (check the build log for its failure)"))
     expected_keys = {p.key for p in options.expected}
     for p in present:
         if p is not None and p.key not in expected_keys:
-            out.append(Finding("platforms", Level.fail if options.strict else Level.warn,
+            out.append(Finding("platforms", Status.fail if options.strict else Status.warn,
                                "present but not expected", format_all(p),
                                "drop it from the build, or add it to the expected platforms"))
     return out
@@ -106,13 +100,13 @@ def _check_configs(inspection: Inspection, options: VerifyOptions) -> list[Findi
     for entry in inspection.entries:
         label = entry.label
         if entry.config is None:
-            out.append(Finding("config", Level.warn, "image config could not be read", label))
+            out.append(Finding("config", Status.warn, "image config could not be read", label))
             continue
         if entry.platform is None:  # a single manifest: the config is all there is
-            out.append(Finding("config", Level.ok, f"config says {format_platform(entry.config)}", label))
+            out.append(Finding("config", Status.ok, f"config says {format_platform(entry.config)}", label))
             continue
         if entry.config.key == entry.platform.key:
-            out.append(Finding("config", Level.ok, "config matches the index", label))
+            out.append(Finding("config", Status.ok, "config matches the index", label))
             continue
         out.append(Finding(
             "config", options.config_mismatch,
@@ -132,8 +126,8 @@ def _check_order(inspection: Inspection, options: VerifyOptions) -> list[Finding
     problems = lint_order(platforms)
     errors = [p for p in problems if p.severity == "error"]
     if not errors:
-        return [Finding("order", Level.ok, "no first-match client gets an entry it cannot run")]
-    return [Finding("order", Level.fail if options.strict else Level.warn, str(p), format_all(p.device_platform),
+        return [Finding("order", Status.ok, "no first-match client gets an entry it cannot run")]
+    return [Finding("order", Status.fail if options.strict else Status.warn, str(p), format_all(p.device_platform),
                     "order the list with lower ARM variants first (orch's builds do)") for p in errors]
 
 
@@ -142,10 +136,10 @@ def _check_attestations(inspection: Inspection) -> list[Finding]:
     for attestation in inspection.attestations:
         entry = inspection.entry_for(attestation.refers_to or "")
         if entry is None:
-            out.append(Finding("attestations", Level.fail,
+            out.append(Finding("attestations", Status.fail,
                                f"attestation {attestation.digest[:19]} points at {attestation.refers_to}, "
                                "which is not in the index", None, "rebuild and push the image with its attestations"))
         else:
-            out.append(Finding("attestations", Level.ok, f"attestation {attestation.digest[:19]} describes it",
+            out.append(Finding("attestations", Status.ok, f"attestation {attestation.digest[:19]} describes it",
                                entry.label))
     return out

@@ -8,7 +8,8 @@ import pytest
 
 from orchestrator.inspection import parse_inspection
 from orchestrator.platforms import parse
-from orchestrator.verify import Level, VerifyOptions, verify
+from orchestrator.status import Status
+from orchestrator.verify import VerifyOptions, verify
 
 from .conftest import REPO, buildx_push, sh
 
@@ -156,19 +157,19 @@ ARM6 = {"os": "linux", "architecture": "arm", "variant": "v6"}
 @pytest.mark.parametrize(
     "entries, attest_for, strict, check, level",
     [
-        ([(ARM7, ARM7), (ARM6, ARM6)], [], False, "order", Level.warn),  # v7 first: Pi Zero gets v7
-        ([(ARM7, ARM7), (ARM6, ARM6)], [], True, "order", Level.fail),
-        ([(ARM6, ARM6), (ARM7, ARM7)], [], False, "order", Level.ok),
-        ([(ARM7, ARM7)], ["sha256:" + "e" * 64], False, "attestations", Level.fail),  # points at nothing
-        ([(ARM7, None)], [], False, "config", Level.warn),  # config unreadable
-        ([(ARM7, ARM7), (ARM7, ARM7)], [], False, "platforms", Level.warn),  # duplicate entries
+        ([(ARM7, ARM7), (ARM6, ARM6)], [], False, "order", Status.warn),  # v7 first: Pi Zero gets v7
+        ([(ARM7, ARM7), (ARM6, ARM6)], [], True, "order", Status.fail),
+        ([(ARM6, ARM6), (ARM7, ARM7)], [], False, "order", Status.ok),
+        ([(ARM7, ARM7)], ["sha256:" + "e" * 64], False, "attestations", Status.fail),  # points at nothing
+        ([(ARM7, None)], [], False, "config", Status.warn),  # config unreadable
+        ([(ARM7, ARM7), (ARM7, ARM7)], [], False, "platforms", Status.warn),  # duplicate entries
     ],
 )
 def test_verdicts_on_recorded_indexes(entries, attest_for, strict, check, level) -> None:
     verdict = verify(parse_inspection("r/x:1", _doc(entries, attest_for)), VerifyOptions(strict=strict))
     levels = {f.level for f in verdict.findings if f.check == check}
     assert level in levels, verdict.findings
-    assert verdict.ok is (level is not Level.fail)
+    assert verdict.ok is (level is not Status.fail)
 
 
 def test_arm64_v8_in_a_config_matches_a_plain_arm64_descriptor() -> None:

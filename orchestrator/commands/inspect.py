@@ -54,7 +54,8 @@ def verify(
     from orchestrator.platforms import parse_all
     from orchestrator.profiles import load
     from orchestrator.references import parse_reference
-    from orchestrator.verify import Level, VerifyOptions, verify as run_verify
+    from orchestrator.status import Status
+    from orchestrator.verify import VerifyOptions, verify as run_verify
 
     if config_mismatch not in ("fail", "warn"):
         raise BadInput(f'--config-mismatch "{config_mismatch}" is not fail or warn', fix="pass fail or warn")
@@ -66,7 +67,7 @@ def verify(
         raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
     reference = parse_reference(ref)
     verdict = run_verify(inspect_image(Engine(), reference),
-                         VerifyOptions(expected=expected, strict=strict, config_mismatch=Level(config_mismatch)))
+                         VerifyOptions(expected=expected, strict=strict, config_mismatch=Status(config_mismatch)))
     if as_json:
         print_json(verdict.to_json())
     else:
