@@ -50,7 +50,7 @@ class BuildRequest:
     build_args: tuple[str, ...] = ()
     push: bool = False
     builder: str | None = None
-    metadata_file: str | None = None
+    install_emulators: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,9 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         profile=profile.name, platforms=platforms, context=context, dockerfile=dockerfile, builder=builder,
         push=request.push, tags=tags, staging=staging, build_args=build_args, labels=labels,
         annotations=annotations, build_command=tuple(args), promote_command=promote, metadata_path=metadata_path,
-        local_image=local_image, strategy="single", install_emulators=bool(profile.install_emulators),
+        local_image=local_image, strategy="single",
+        install_emulators=bool(request.install_emulators if request.install_emulators is not None
+                               else profile.install_emulators),
     )
 
 

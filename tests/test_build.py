@@ -237,3 +237,28 @@ def test_profile_annotations_land_on_the_index_and_each_manifest(registry, tmp_p
     manifest = json.loads(sh("docker", "buildx", "imagetools", "inspect", f"{tag.rsplit(':', 1)[0]}@{child}",
                              "--raw").stdout)
     assert manifest["annotations"]["org.opencontainers.image.description"] == "multi-arch demo"
+
+
+def test_missing_emulators_are_named_with_the_reason() -> None:
+    from orchestrator.emulation import BinfmtHandler, install_command, missing_emulators
+
+    arm = BinfmtHandler("qemu-arm", True, "/usr/bin/qemu-arm-static", "OCF")
+    s390x = BinfmtHandler("qemu-s390x", True, "/usr/bin/qemu-s390x-static", "")
+    wanted = ["linux/amd64", "linux/386", "linux/arm/v7", "linux/arm64", "linux/s390x"]
+    assert missing_emulators(wanted, "x86_64", [arm, s390x]) == {
+        "linux/arm64": "no qemu-aarch64 binfmt handler",
+        "linux/s390x": "qemu-s390x handler lacks the F flag",
+    }
+    # On an arm64 host the ARM platforms are native and amd64 needs QEMU.
+    assert list(missing_emulators(wanted, "aarch64", [])) == ["linux/amd64", "linux/386", "linux/s390x"]
+    assert missing_emulators(["linux/arm64"], "x86_64", None) == {"linux/arm64": "binfmt_misc is not mounted"}
+    assert install_command(["linux/arm64", "linux/s390x"]) == [
+        "run", "--privileged", "--rm", "tonistiigi/binfmt", "--install", "arm64,s390x"]
+
+
+def test_install_emulators_flag_overrides_the_profile() -> None:
+    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", install_emulators=True),
+                      now=NOW, cwd=REPO)
+    assert plan.install_emulators is True
+    assert plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example"),
+                      now=NOW, cwd=REPO).install_emulators is False

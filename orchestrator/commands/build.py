@@ -19,6 +19,9 @@ def build(
     build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated."),  # noqa: UP006
     push: bool = typer.Option(False, "--push", help="Push to a staging tag, verify, then move the tags."),
     builder: Optional[str] = typer.Option(None, "--builder", help="buildx builder to use."),  # noqa: UP007
+    install_emulators: Optional[bool] = typer.Option(  # noqa: UP007
+        None, "--install-emulators/--no-install-emulators",
+        help="Install missing QEMU handlers (privileged tonistiigi/binfmt run) instead of stopping."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
     metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
@@ -28,7 +31,8 @@ def build(
     from orchestrator.engine import Engine
 
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
-                           platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder)
+                           platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
+                           install_emulators=install_emulators)
     plan = plan_build(request)
     if dry_run:
         if as_json:
