@@ -343,8 +343,9 @@ class Executor:
 
         info = self.engine.info()
         self.engine.buildx_version()
+        builders = self.engine.builders()  # one `buildx ls` for both checks below
         if plan.builder:
-            names = [b.name for b in self.engine.builders()]
+            names = [b.name for b in builders]
             if plan.builder not in names:
                 raise BadInput(f'unknown builder "{plan.builder}"', fix=f"existing builders: {', '.join(names)}; "
                                f"or create it: docker buildx create --name {plan.builder}")
@@ -363,7 +364,7 @@ class Executor:
                         "qemu-user-static package (Debian: apt-get install qemu-user-static binfmt-support)",
                 )
         if len(plan.platforms) > 1 and not plan.builder and not uses_containerd_image_store(info):
-            current = next((b for b in self.engine.builders() if b.name == "default"), None)
+            current = next((b for b in builders if b.name == "default"), None)
             if current is not None and current.driver == "docker":
                 raise EnvironmentMissing(
                     "the default builder (docker driver) cannot build several platforms at once without the "

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.emulation import BINFMT_DIR, NATIVE_QEMU, BinfmtHandler, read_handlers
+from orchestrator.emulation import BINFMT_DIR, BinfmtHandler, handler_state, read_handlers
 from orchestrator.engine import Engine, uses_containerd_image_store
 from orchestrator.errors import OrchError
 from orchestrator.platforms import qemu_handlers
@@ -125,23 +125,13 @@ def _check_emulation(handlers: list[BinfmtHandler] | None, machine: str) -> Chec
             f"binfmt_misc is not mounted at {BINFMT_DIR}: foreign-architecture RUN steps cannot execute",
             fix="mount it (`mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc`), then " + fix_install,
         )
-    native = NATIVE_QEMU.get(machine, set())
     by_arch = {h.qemu_arch: h for h in handlers if h.qemu_arch}
     rows = []
     runnable: list[str] = []
     problems: list[str] = []
     for arch, platforms in qemu_handlers().items():
         handler = by_arch.get(arch)
-        if arch in native:
-            state = "native"
-        elif handler is None:
-            state = "missing"
-        elif not handler.enabled:
-            state = "disabled"
-        elif not handler.fix_binary:
-            state = "no F flag"
-        else:
-            state = "ok"
+        state = handler_state(arch, machine, handlers)
         rows.append({"qemu": arch, "platforms": list(platforms), "state": state,
                      "flags": handler.flags if handler else None})
         if state in {"native", "ok"}:

@@ -74,26 +74,40 @@ def qemu_for(platform_text: str) -> str | None:
     return None
 
 
+def handler_state(qemu: str, machine: str, handlers: list[BinfmtHandler]) -> str:
+    """native | ok | missing | disabled | no F flag, for one QEMU handler name."""
+    if qemu in NATIVE_QEMU.get(machine, set()):
+        return "native"
+    handler = next((h for h in handlers if h.qemu_arch == qemu), None)
+    if handler is None:
+        return "missing"
+    if not handler.enabled:
+        return "disabled"
+    return "ok" if handler.fix_binary else "no F flag"
+
+
+_STATE_REASON = {
+    "missing": "no qemu-{} binfmt handler",
+    "disabled": "qemu-{} handler is disabled",
+    "no F flag": "qemu-{} handler lacks the F flag",
+}
+
+
 def missing_emulators(platforms: list[str], machine: str,
                       handlers: list[BinfmtHandler] | None) -> dict[str, str]:
     """Foreign platforms this host cannot run: {platform: why}."""
-    native = NATIVE_QEMU.get(machine, set())
-    usable = {h.qemu_arch for h in handlers or () if h.enabled and h.fix_binary}
-    present = {h.qemu_arch: h for h in handlers or ()}
     out = {}
     for platform in platforms:
         qemu = qemu_for(platform)
-        if qemu is None or qemu in native or qemu in usable:
+        if qemu is None:
             continue
-        handler = present.get(qemu)
         if handlers is None:
-            out[platform] = "binfmt_misc is not mounted"
-        elif handler is None:
-            out[platform] = f"no qemu-{qemu} binfmt handler"
-        elif not handler.enabled:
-            out[platform] = f"qemu-{qemu} handler is disabled"
-        else:
-            out[platform] = f"qemu-{qemu} handler lacks the F flag"
+            if qemu not in NATIVE_QEMU.get(machine, set()):
+                out[platform] = "binfmt_misc is not mounted"
+            continue
+        state = handler_state(qemu, machine, handlers)
+        if state in _STATE_REASON:
+            out[platform] = _STATE_REASON[state].format(qemu)
     return out
 
 
