@@ -22,11 +22,12 @@ import shlex
 import sys
 import tempfile
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orchestrator.builders import BuilderPlan, plan_builder
 from orchestrator.engine import DockerStreamFailed
 from orchestrator.errors import BadInput, EnvironmentMissing, JobFailed
 from orchestrator.gitinfo import oci_labels, read_git, template_values
@@ -72,10 +73,12 @@ class BuildPlan:
     local_image: str | None = None  # where a build without --push leaves the result
     strategy: str = "single"
     install_emulators: bool = False
+    builder_plan: BuilderPlan | None = None  # the profile's builder, ensured before the build
 
     def commands(self) -> list[str]:
         """The plan as the commands it runs, in order."""
-        out = ["docker " + shlex.join(self.build_command)]
+        out = [self.builder_plan.shell()] if self.builder_plan else []
+        out.append("docker " + shlex.join(self.build_command))
         if self.push and self.staging is not None:
             out.append(f"orch verify {self.staging.name}@<digest from {self.metadata_path}> "
                        f"--platform {','.join(format_platform(p) for p in self.platforms)}")
@@ -91,6 +94,7 @@ class BuildPlan:
             "context": self.context,
             "dockerfile": self.dockerfile,
             "builder": self.builder,
+            "builder_plan": self.builder_plan.to_json() if self.builder_plan else None,
             "push": self.push,
             "tags": [str(t) for t in self.tags],
             "staging": str(self.staging) if self.staging else None,
@@ -172,7 +176,9 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     labels = {**oci_labels(git, now), **(profile.labels or {})}
     annotations = dict(profile.annotations or {})
     metadata_path = str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json")
-    builder = request.builder or (profile.builder.name if profile.builder else None)
+    # --builder names an existing builder, as in buildx; a profile's builder is created when missing.
+    builder_plan = plan_builder(profile.builder) if profile.builder and not request.builder else None
+    builder = request.builder or (builder_plan.name if builder_plan else None)
 
     staging = staging_reference(tags[0]) if request.push else None
     local_image = None
@@ -220,7 +226,18 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         local_image=local_image, strategy="single",
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
+        builder_plan=builder_plan,
     )
+
+
+def with_builder(plan: BuildPlan, name: str) -> BuildPlan:
+    """The same plan on another builder (after a fallback to the daemon's own)."""
+    args = list(plan.build_command)
+    if "--builder" in args:
+        args[args.index("--builder") + 1] = name
+    else:
+        args[2:2] = ["--builder", name]
+    return replace(plan, builder=name, build_command=tuple(args))
 
 
 # -- execution --------------------------------------------------------------
@@ -246,6 +263,7 @@ class BuildResult:
         return {
             "ok": True,
             "profile": self.plan.profile,
+            "builder": self.plan.builder,
             "digest": self.digest,
             "pushed": self.plan.push,
             "tags": self.tags,
@@ -305,6 +323,7 @@ class Executor:
         from orchestrator.logging import get_logger
 
         log = get_logger(profile=plan.profile)
+        plan = self.ensure_builder(plan)
         self.preflight(plan)
         log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
                  output=str(plan.staging) if plan.push else plan.local_image)
@@ -334,6 +353,22 @@ class Executor:
         return result
 
     # -- steps --
+
+    def ensure_builder(self, plan: BuildPlan) -> BuildPlan:
+        from orchestrator.builders import BuilderManager
+        from orchestrator.logging import get_logger
+
+        if plan.builder_plan is None:
+            return plan
+        outcome = BuilderManager(self.engine).ensure(plan.builder_plan, plan.platforms)
+        log = get_logger(profile=plan.profile, builder=outcome.name)
+        if outcome.action == "fallback":
+            log.warning("builder.fallback", reason=outcome.reason)
+        else:
+            log.info(f"builder.{outcome.action}", driver=outcome.driver, note=outcome.reason)
+        for platform, why in outcome.gaps.items():
+            log.warning("builder.gap", platform=platform, why=why)
+        return with_builder(plan, outcome.name) if outcome.name != plan.builder else plan
 
     def preflight(self, plan: BuildPlan) -> None:
         import platform as host

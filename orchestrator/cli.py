@@ -14,6 +14,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.commands import build as build_command
+from orchestrator.commands import builder as builder_command
 from orchestrator.commands import doctor as doctor_command
 from orchestrator.commands import inspect as inspect_command
 from orchestrator.commands import platforms as platforms_command
@@ -63,6 +64,7 @@ app.command("build")(build_command.build)
 app.command("doctor")(doctor_command.doctor)
 app.command("inspect")(inspect_command.inspect)
 app.command("verify")(inspect_command.verify)
+app.add_typer(builder_command.app, name="builder")
 app.add_typer(platforms_command.app, name="platforms")
 app.add_typer(profiles_command.app, name="profiles")
 

@@ -204,3 +204,20 @@ def buildx_push(ctx: Path, platforms: str, output: str, *extra: str, attempts: i
             return
         if "500 Internal Server Error" not in result.stderr or attempt == attempts - 1:
             raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+
+
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test records the builders it creates in a state directory of its own."""
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path_factory.mktemp("orch-state")))
+
+
+@pytest.fixture(scope="session")
+def second_node(engine_ready: None) -> Iterator[str]:
+    """A second Docker daemon on this machine as a docker context (scripts/engine-node.sh)."""
+    if os.geteuid() != 0:
+        pytest.skip("a second daemon needs root (scripts/engine-node.sh)")
+    name = "orch-test-node"
+    context = sh("bash", str(REPO / "scripts" / "engine-node.sh"), "start", name).stdout.strip()
+    yield context
+    sh("bash", str(REPO / "scripts" / "engine-node.sh"), "stop", name)

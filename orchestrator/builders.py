@@ -1,0 +1,383 @@
+"""Builders: create, reuse, check and remove the buildx builders orch builds on.
+
+A builder is planned first (name, driver, nodes: plain data whose commands
+``--dry-run`` prints), then ensured against the engine: reused when it
+exists, created and bootstrapped when it does not. orch defaults to the
+docker-container driver, the usual QEMU-backed setup. Its BuildKit image
+must be pulled; where it cannot be (offline) and the driver was not asked
+for explicitly, orch falls back to the daemon's own ``docker`` builder, which
+builds several platforms at once when the daemon uses the containerd image
+store. Builders orch creates are recorded in its state directory: those are
+the only ones ``orch builder rm`` removes. ``default`` is the daemon's own
+builder and is never created or removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as host_platform
+import re
+import shlex
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from orchestrator.emulation import missing_emulators, read_handlers
+from orchestrator.engine import BuilderInfo, Engine, uses_containerd_image_store
+from orchestrator.errors import BadInput, DockerCommandFailed, EnvironmentMissing
+from orchestrator.platforms import Platform, format_platform
+from orchestrator.profiles import DRIVERS, BuilderSpec
+
+DEFAULT_NAME = "orch"
+DEFAULT_DRIVER = "docker-container"
+RESERVED = "default"
+BUILDKIT_IMAGE = "moby/buildkit:buildx-stable-1"
+# What buildx accepts as a builder name.
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# Drivers that can hold several nodes (`buildx create --append`).
+MULTI_NODE_DRIVERS = ("docker-container", "kubernetes", "remote")
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    endpoint: str
+    platforms: tuple[Platform, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuilderPlan:
+    """The builder a build needs, before anything touches the engine."""
+
+    name: str
+    driver: str
+    driver_explicit: bool = False  # asked for by the user, so no silent fallback
+    driver_opts: tuple[tuple[str, str], ...] = ()
+    nodes: tuple[NodePlan, ...] = ()
+
+    @property
+    def uses_daemon_builder(self) -> bool:
+        """The docker driver is the context's own builder: nothing to create."""
+        return self.driver == "docker"
+
+    def create_commands(self, *, bootstrap: bool = True) -> list[tuple[str, ...]]:
+        """`docker buildx create` for the first node, `--append` for the others."""
+        if self.uses_daemon_builder:
+            return []
+        commands: list[tuple[str, ...]] = []
+        nodes = self.nodes or (NodePlan(name="", endpoint=""),)
+        for index, node in enumerate(nodes):
+            args: list[str] = ["buildx", "create", "--name", self.name]
+            if index == 0:
+                args += ["--driver", self.driver]
+                for key, value in self.driver_opts:
+                    args += ["--driver-opt", f"{key}={value}"]
+            else:
+                args.append("--append")
+            if node.name:
+                args += ["--node", node.name]
+            if node.platforms:
+                args += ["--platform", ",".join(format_platform(p) for p in node.platforms)]
+            if node.endpoint:
+                args.append(node.endpoint)
+            commands.append(tuple(args))
+        if bootstrap:
+            commands.append(self.bootstrap_command())
+        return commands
+
+    def bootstrap_command(self) -> tuple[str, ...]:
+        return ("buildx", "inspect", "--bootstrap", self.name)
+
+    def shell(self) -> str:
+        """One shell line: reuse the builder if it exists, else create it."""
+        if self.uses_daemon_builder:
+            return f"docker buildx inspect --bootstrap {shlex.quote(self.name)}"
+        create = " && ".join("docker " + shlex.join(c) for c in self.create_commands())
+        return f"docker buildx inspect --bootstrap {shlex.quote(self.name)} >/dev/null 2>&1 || {{ {create}; }}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "driver": self.driver,
+            "driver_opts": dict(self.driver_opts),
+            "nodes": [{"name": n.name, "endpoint": n.endpoint, "platforms": [format_platform(p) for p in n.platforms]}
+                      for n in self.nodes],
+            "commands": ["docker " + shlex.join(c) for c in self.create_commands()],
+        }
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise BadInput(f'builder name "{name}" is not valid',
+                       fix="use letters, digits, '.', '_' and '-', starting with a letter or digit")
+    return name
+
+
+def plan_builder(spec: BuilderSpec | None = None, *, name: str | None = None, driver: str | None = None,
+                 driver_opts: dict[str, str] | None = None) -> BuilderPlan:
+    """A builder plan from a profile's `builder` section, overridden by CLI values."""
+    spec = spec or BuilderSpec()
+    name = check_name(name or spec.name or DEFAULT_NAME)
+    if driver is not None and driver not in DRIVERS:
+        raise BadInput(f'unknown builder driver "{driver}"', fix=f"use one of: {', '.join(DRIVERS)}")
+    chosen = driver or spec.driver
+    if name == RESERVED:
+        if chosen not in (None, "docker"):
+            raise BadInput(f'"{RESERVED}" is the daemon\'s own builder (docker driver); it cannot be a {chosen} builder',
+                           fix="pick another name for a builder orch should create")
+        chosen = "docker"
+    nodes = tuple(
+        NodePlan(name=node.name or f"{name}-{index}", endpoint=node.endpoint, platforms=tuple(node.platforms or ()))
+        for index, node in enumerate(spec.nodes or ())
+    )
+    resolved_driver = chosen or DEFAULT_DRIVER
+    if len(nodes) > 1 and resolved_driver not in MULTI_NODE_DRIVERS:
+        raise BadInput(f'builder "{name}" lists {len(nodes)} nodes, but the {resolved_driver} driver has only one',
+                       fix="set `driver: docker-container` (or remote) in the profile's builder section")
+    if resolved_driver == "docker" and name != RESERVED:
+        # buildx refuses `create --driver docker`: the docker builder is the context's own.
+        raise BadInput(f'builder "{name}" cannot use the docker driver: that builder is the daemon\'s own, '
+                       f'named after its context',
+                       fix=f'use `name: {RESERVED}` for the daemon\'s builder, or `driver: {DEFAULT_DRIVER}`')
+    opts = {**(spec.driver_opts or {}), **(driver_opts or {})}
+    return BuilderPlan(name=name, driver=resolved_driver, driver_explicit=chosen is not None,
+                       driver_opts=tuple(sorted(opts.items())), nodes=nodes)
+
+
+# -- what orch created -------------------------------------------------------
+
+
+def state_dir() -> Path:
+    """Where orch keeps what it must remember between runs (XDG state dir)."""
+    if os.environ.get("ORCH_STATE_HOME"):
+        return Path(os.environ["ORCH_STATE_HOME"])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "orch"
+
+
+def _record_path() -> Path:
+    return state_dir() / "builders.json"
+
+
+def created_by_orch() -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(_record_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_record(record: dict[str, dict[str, Any]]) -> None:
+    path = _record_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)  # atomic: a crash never leaves half a record
+
+
+def _remember(plan: BuilderPlan) -> None:
+    record = created_by_orch()
+    record[plan.name] = {"driver": plan.driver, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "nodes": [n.endpoint for n in plan.nodes]}
+    _write_record(record)
+
+
+def _forget(name: str) -> None:
+    record = created_by_orch()
+    if record.pop(name, None) is not None:
+        _write_record(record)
+
+
+# -- checking what a builder can build ---------------------------------------
+
+
+def platform_gaps(platforms: tuple[Platform, ...], plan: BuilderPlan, info: BuilderInfo | None,
+                  machine: str | None = None, handlers: Any = "read") -> dict[str, str]:
+    """Platforms this builder cannot be shown to build: {platform: why}.
+
+    A node's declared platforms are native to it. On a builder whose nodes
+    all run on this machine, binfmt decides (buildx's own list leaves out
+    arm/v7, arm/v6 and 386 although they build). For other nodes only what
+    their BuildKit reports counts.
+    """
+    machine = machine or host_platform.machine()
+    texts = [format_platform(p) for p in platforms]
+    declared = {format_platform(p) for node in plan.nodes for p in node.platforms}
+    reported = set(info.platforms) if info else set()
+    remote = any(node.endpoint and not _is_local(node.endpoint) for node in plan.nodes)
+    if remote:
+        return {p: "no node declares it and no node's BuildKit reports it"
+                for p in texts if p not in declared and p not in reported}
+    missing = missing_emulators(texts, machine, read_handlers() if handlers == "read" else handlers)
+    return {p: why for p, why in missing.items() if p not in declared}
+
+
+def _is_local(endpoint: str) -> bool:
+    return endpoint in ("default", "unix:///var/run/docker.sock") or endpoint == os.environ.get("DOCKER_HOST")
+
+
+# -- against the engine ------------------------------------------------------
+
+
+@dataclass
+class EnsureOutcome:
+    """The builder a build will use, and how orch got it."""
+
+    name: str
+    driver: str
+    action: str  # reused | created | fallback | daemon
+    reason: str | None = None
+    gaps: dict[str, str] = field(default_factory=dict)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"builder": self.name, "driver": self.driver, "action": self.action, "reason": self.reason,
+                "gaps": self.gaps, "nodes": self.nodes}
+
+
+def _last_line(exc: DockerCommandFailed) -> str:
+    lines = [line for line in (exc.stderr or "").strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("ERROR: ") if lines else str(exc)
+
+
+def _nodes_json(info: BuilderInfo | None) -> list[dict[str, Any]]:
+    if info is None:
+        return []
+    return [{"name": n.name, "endpoint": n.endpoint, "status": n.status, "platforms": list(n.platforms)}
+            for n in info.nodes]
+
+
+class BuilderManager:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def find(self, name: str) -> BuilderInfo | None:
+        return next((b for b in self.engine.builders() if b.name == name), None)
+
+    def daemon_builder(self) -> str:
+        """The context's own docker-driver builder (named after the context)."""
+        context = self.engine.context or self.engine.cli("context", "show").strip() or RESERVED
+        return context
+
+    def ensure(self, plan: BuilderPlan, platforms: tuple[Platform, ...] = ()) -> EnsureOutcome:
+        """Reuse the planned builder or create it; fall back to the daemon's when allowed."""
+        if plan.uses_daemon_builder:
+            outcome = self._daemon(platforms, action="daemon", reason=None)
+        else:
+            existing = self.find(plan.name)
+            if existing is not None:
+                outcome = self._reuse(plan, existing, platforms)
+            else:
+                outcome = self._create(plan, bootstrap=True, platforms=platforms)
+        info = self.find(outcome.name)
+        outcome.nodes = _nodes_json(info)
+        if platforms:
+            effective = plan if outcome.action != "fallback" else plan_builder(name=RESERVED)
+            outcome.gaps = platform_gaps(platforms, effective, info)
+        return outcome
+
+    def create(self, plan: BuilderPlan, *, bootstrap: bool = True) -> EnsureOutcome:
+        if plan.uses_daemon_builder:
+            raise BadInput(f'"{plan.name}" is the daemon\'s own builder; it exists already and is not created',
+                           fix="create a docker-container builder under another name")
+        if self.find(plan.name) is not None:
+            raise BadInput(f'builder "{plan.name}" already exists',
+                           fix=f"reuse it with `orch builder ensure {plan.name}`, or remove it first")
+        # An explicit create makes exactly this builder or fails: no fallback.
+        outcome = self._create(replace(plan, driver_explicit=True), bootstrap=bootstrap, platforms=())
+        outcome.nodes = _nodes_json(self.find(plan.name))
+        return outcome
+
+    def remove(self, name: str) -> None:
+        if name == RESERVED:
+            raise BadInput(f'"{RESERVED}" is the daemon\'s own builder and is never removed',
+                           fix="remove a builder orch created (`orch builder ls` marks them)")
+        existing = self.find(name)
+        if existing is None:
+            _forget(name)
+            raise BadInput(f'no builder named "{name}"', fix="`orch builder ls` lists the builders")
+        if name not in created_by_orch():
+            raise BadInput(f'builder "{name}" was not created by orch, so orch leaves it alone',
+                           fix=f"remove it yourself if you mean to: docker buildx rm {name}")
+        self.engine.cli("buildx", "rm", name)
+        _forget(name)
+
+    def listing(self) -> list[dict[str, Any]]:
+        ours = created_by_orch()
+        return [{"name": b.name, "driver": b.driver, "status": b.status, "created_by_orch": b.name in ours,
+                 "platforms": list(b.platforms), "nodes": _nodes_json(b)} for b in self.engine.builders()]
+
+    # -- steps --
+
+    def _reuse(self, plan: BuilderPlan, existing: BuilderInfo, platforms: tuple[Platform, ...]) -> EnsureOutcome:
+        reason = None
+        if existing.driver != plan.driver:
+            reason = (f'builder "{plan.name}" exists with the {existing.driver} driver, not {plan.driver}; '
+                      f"reusing it as it is")
+        if existing.status != "running":
+            # Someone else's builder is never removed, even when it cannot start.
+            fallback = self._bootstrap(plan, platforms, discard=False)
+            if fallback is not None:
+                return fallback
+        return EnsureOutcome(plan.name, existing.driver, "reused", reason)
+
+    def _create(self, plan: BuilderPlan, *, bootstrap: bool, platforms: tuple[Platform, ...]) -> EnsureOutcome:
+        try:
+            for command in plan.create_commands(bootstrap=False):
+                self.engine.cli(*command)
+        except DockerCommandFailed as exc:
+            self._discard(plan.name)
+            raise EnvironmentMissing(f'could not create builder "{plan.name}": {_last_line(exc)}',
+                                     fix="check each node's endpoint (`docker context ls`) and retry") from None
+        _remember(plan)
+        if not bootstrap:
+            return EnsureOutcome(plan.name, plan.driver, "created", "not bootstrapped (--no-bootstrap)")
+        fallback = self._bootstrap(plan, platforms, discard=True)
+        return fallback or EnsureOutcome(plan.name, plan.driver, "created")
+
+    def _bootstrap(self, plan: BuilderPlan, platforms: tuple[Platform, ...], *, discard: bool) -> EnsureOutcome | None:
+        """Start the builder. None when it runs; the daemon's builder when falling back is allowed."""
+        try:
+            self.engine.cli(*plan.bootstrap_command())
+            return None
+        except DockerCommandFailed as exc:
+            failure = exc
+        if discard:
+            self._discard(plan.name)
+        image = dict(plan.driver_opts).get("image", BUILDKIT_IMAGE)
+        detail = _last_line(failure)
+        image_missing = image.split(":")[0] in failure.stderr or "pull" in failure.stderr
+        # Falling back is right only for a single-node builder whose driver nobody chose:
+        # a multi-node builder's point is its other nodes.
+        if image_missing and not plan.driver_explicit and len(plan.nodes) <= 1:
+            why = (f"the {plan.driver} builder's image {image} cannot be had here ({detail}); "
+                   "building on the daemon's own builder instead")
+            return self._daemon(platforms, action="fallback", reason=why)
+        raise EnvironmentMissing(
+            f'builder "{plan.name}" ({plan.driver}) did not start: {detail}',
+            fix=(f"make {image} available to each node's daemon (docker pull, or docker load from a machine "
+                 "that has it; --driver-opt image=... names another), or use the daemon's own builder "
+                 f"(`builder: {{name: {RESERVED}}}` in the profile, or --builder {RESERVED})"),
+        )
+
+    def _discard(self, name: str) -> None:
+        """Remove a half-created builder so a failure leaves nothing behind."""
+        if self.find(name) is not None:
+            try:
+                self.engine.cli("buildx", "rm", name)
+            except DockerCommandFailed:
+                pass
+        _forget(name)
+
+    def _daemon(self, platforms: tuple[Platform, ...], *, action: str, reason: str | None) -> EnsureOutcome:
+        name = self.daemon_builder()
+        if len(platforms) > 1 and not uses_containerd_image_store(self.engine.info()):
+            raise EnvironmentMissing(
+                f"the daemon's own builder \"{name}\" cannot build {len(platforms)} platforms at once: the daemon "
+                "does not use the containerd image store" + (f" ({reason})" if reason else ""),
+                fix='enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, then '
+                    f"restart dockerd), or make {BUILDKIT_IMAGE} available for a docker-container builder",
+            )
+        return EnsureOutcome(name, "docker", action, reason)
