@@ -123,6 +123,17 @@ def _parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def build_time() -> datetime:
+    """Now, or $SOURCE_DATE_EPOCH for reproducible builds (the convention buildx also follows)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is None:
+        return datetime.now(timezone.utc)
+    if not epoch.isdigit():
+        raise BadInput(f'SOURCE_DATE_EPOCH "{epoch}" is not a number of seconds since 1970',
+                       fix="set it to e.g. $(git log -1 --format=%ct), or unset it")
+    return datetime.fromtimestamp(int(epoch), timezone.utc)
+
+
 def staging_reference(target: Reference) -> Reference:
     """One staging tag per target tag: a rerun reuses it instead of piling up new ones."""
     tag = f"{STAGING_PREFIX}{target.tag or 'latest'}"
@@ -133,7 +144,7 @@ def staging_reference(target: Reference) -> Reference:
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
     """Turn a request (and its profile) into a plan. Touches no engine."""
-    now = now or datetime.now(timezone.utc)
+    now = now or build_time()
     cwd = cwd or Path.cwd()
     profile = load(request.profile) if request.profile else Profile(name="adhoc", source="(command line)")
     if profile.strategy == "per-arch":
@@ -323,8 +334,9 @@ class Executor:
         from orchestrator.logging import get_logger
 
         log = get_logger(profile=plan.profile)
+        info, builders = self.engine_facts()
         plan = self.ensure_builder(plan)
-        self.preflight(plan)
+        self.preflight(plan, info, builders)
         log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
                  output=str(plan.staging) if plan.push else plan.local_image)
         lines = self._build(plan)
@@ -370,16 +382,23 @@ class Executor:
             log.warning("builder.gap", platform=platform, why=why)
         return with_builder(plan, outcome.name) if outcome.name != plan.builder else plan
 
-    def preflight(self, plan: BuildPlan) -> None:
+    def engine_facts(self) -> tuple[dict[str, Any], list[Any]]:
+        """`docker info` and `buildx ls` at once: together they cost ~0.4 s one after the other."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.engine.client  # import python-on-whales here: two threads importing it at once deadlock
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            info = pool.submit(self.engine.info)
+            builders = pool.submit(self.engine.builders)
+            return info.result(), builders.result()  # info first: "no daemon" is the error to show
+
+    def preflight(self, plan: BuildPlan, info: dict[str, Any], builders: list[Any]) -> None:
         import platform as host
 
         from orchestrator.emulation import install_command, missing_emulators, read_handlers
         from orchestrator.engine import uses_containerd_image_store
 
-        info = self.engine.info()
-        self.engine.buildx_version()
-        builders = self.engine.builders()  # one `buildx ls` for both checks below
-        if plan.builder:
+        if plan.builder and plan.builder_plan is None:
             names = [b.name for b in builders]
             if plan.builder not in names:
                 raise BadInput(f'unknown builder "{plan.builder}"', fix=f"existing builders: {', '.join(names)}; "

@@ -252,9 +252,16 @@ def _nodes_json(info: BuilderInfo | None) -> list[dict[str, Any]]:
 class BuilderManager:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._info: dict[str, Any] | None = None
 
     def find(self, name: str) -> BuilderInfo | None:
-        return next((b for b in self.engine.builders() if b.name == name), None)
+        return next((b for b in self.builders() if b.name == name), None)
+
+    def builders(self) -> list[BuilderInfo]:
+        # `buildx ls` exits 0 without a daemon (the builder shows "error"): ask the daemon first.
+        if self._info is None:
+            self._info = self.engine.info()
+        return self.engine.builders()
 
     def daemon_builder(self) -> str:
         """The context's own docker-driver builder (named after the context)."""
@@ -307,7 +314,7 @@ class BuilderManager:
     def listing(self) -> list[dict[str, Any]]:
         ours = created_by_orch()
         return [{"name": b.name, "driver": b.driver, "status": b.status, "created_by_orch": b.name in ours,
-                 "platforms": list(b.platforms), "nodes": _nodes_json(b)} for b in self.engine.builders()]
+                 "platforms": list(b.platforms), "nodes": _nodes_json(b)} for b in self.builders()]
 
     # -- steps --
 
@@ -373,7 +380,9 @@ class BuilderManager:
 
     def _daemon(self, platforms: tuple[Platform, ...], *, action: str, reason: str | None) -> EnsureOutcome:
         name = self.daemon_builder()
-        if len(platforms) > 1 and not uses_containerd_image_store(self.engine.info()):
+        if self._info is None:
+            self._info = self.engine.info()
+        if len(platforms) > 1 and not uses_containerd_image_store(self._info):
             raise EnvironmentMissing(
                 f"the daemon's own builder \"{name}\" cannot build {len(platforms)} platforms at once: the daemon "
                 "does not use the containerd image store" + (f" ({reason})" if reason else ""),

@@ -7,10 +7,15 @@ import the core lazily so ``orch --help`` stays fast.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Optional
 
-import typer
+# Plain help and usage errors: rendering them with rich costs ~0.15 s on every
+# start, most of `orch --help`'s budget. TYPER_USE_RICH=1 brings it back.
+os.environ.setdefault("TYPER_USE_RICH", "0")
+
+import typer  # noqa: E402 - must follow the setting above
 
 from orchestrator import __version__
 from orchestrator.commands import build as build_command

@@ -71,6 +71,15 @@ def test_plan_labels_come_from_git() -> None:
     assert plan.labels["org.opencontainers.image.created"] == "2026-11-23T12:00:00Z"
 
 
+def test_source_date_epoch_sets_the_created_label(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    plan = plan_build(BuildRequest(profile="common", dockerfile="Dockerfile.example"), cwd=REPO)
+    assert plan.labels["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(BadInput, match='SOURCE_DATE_EPOCH "yesterday"'):
+        plan_build(BuildRequest(profile="common", dockerfile="Dockerfile.example"), cwd=REPO)
+
+
 def test_profile_tag_templates_are_rendered(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "p.yaml").write_text("platforms: [arm64]\ntags: ['localhost:5000/x/y:{date}-{profile}']\n")

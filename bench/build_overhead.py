@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""What does orch add on top of the docker buildx build it wraps?
+
+Run by hand on a machine with the engine up (`make engine`):
+
+    .venv/bin/python bench/build_overhead.py [--rounds 7] [--profile arm-all]
+
+1. `orch build --push` of Dockerfile.example against the exact
+   `docker buildx build` command orch plans (taken from `orch build --dry-run
+   --json`, pushed to another repository), alternating, warm cache. orch's
+   time includes preflight, verify, promotion and staging cleanup.
+   Target: median ratio <= 1.05.
+2. `orch --help` start-up, median of 20. Target: <= 0.2 s.
+
+Prints a Markdown block to paste into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ORCH = [sys.executable, "-m", "orchestrator"]
+
+
+RETRIES = {"count": 0}
+
+
+def timed(args: list[str], attempts: int = 3) -> float:
+    """Seconds of the first successful run. The local registry sometimes answers a push
+    with 500 (see README, "push flake"); orch retries those itself, so the raw side may too."""
+    for _ in range(attempts):
+        start = time.perf_counter()
+        result = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
+        elapsed = time.perf_counter() - start
+        if result.returncode == 0:
+            return elapsed
+        RETRIES["count"] += 1
+    sys.exit(f"failed {attempts} times ({result.returncode}): {' '.join(args)}\n{result.stderr[-2000:]}")
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    mem_kb = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                            text=True).stdout.strip()
+    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True).stdout.split()[1:2]
+    return (f"{platform.machine()}, {cpus} CPUs, {mem_kb // 1024 // 1024} GiB, {platform.platform()}, "
+            f"dockerd {docker}, buildx {' '.join(buildx)}, Python {platform.python_version()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--profile", default="arm-all")
+    parser.add_argument("--registry", default="localhost:5000")
+    args = parser.parse_args()
+    # The same created label on both sides, so both export the same image.
+    os.environ.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
+
+    base = f"BASE_IMAGE={args.registry}/orch/busybox:stable"
+    orch_build = [*ORCH, "--quiet", "build", ".", "--profile", args.profile, "-f", "Dockerfile.example",
+                  "--build-arg", base, "-t", f"{args.registry}/bench/orch:latest", "--push"]
+    plan = json.loads(subprocess.run([*orch_build, "--dry-run", "--json"], capture_output=True, text=True,
+                                     cwd=REPO, check=True).stdout)
+    raw_build = plan["commands"][0].replace(f"{args.registry}/bench/orch:orch-staging-latest",
+                                            f"{args.registry}/bench/raw:latest")
+    raw = ["sh", "-c", raw_build + " >/dev/null 2>&1"]
+
+    # Warm the cache for both, then alternate so drift hits both alike.
+    timed(raw)
+    timed(orch_build)
+    raw_times, orch_times = [], []
+    for _ in range(args.rounds):
+        raw_times.append(timed(raw))
+        orch_times.append(timed(orch_build))
+    ratios = [o / r for o, r in zip(orch_times, raw_times)]
+
+    help_times = [timed([*ORCH, "--help"]) for _ in range(20)]
+    entry = [timed([str(Path(sys.executable).parent / "orch"), "--help"]) for _ in range(20)] \
+        if (Path(sys.executable).parent / "orch").exists() else []
+
+    print(f"### Build overhead ({date.today().isoformat()})\n")
+    print(f"Machine: {machine()}\n")
+    print(f"`{raw_build}`\n")
+    print("| measure | median | min | max | target |")
+    print("|---|---|---|---|---|")
+    print(f"| raw `docker buildx build` ({args.profile}, warm) | {statistics.median(raw_times):.2f} s | "
+          f"{min(raw_times):.2f} s | {max(raw_times):.2f} s | |")
+    print(f"| `orch build --push` (build, verify, promote) | {statistics.median(orch_times):.2f} s | "
+          f"{min(orch_times):.2f} s | {max(orch_times):.2f} s | |")
+    print(f"| ratio orch / raw (per round) | {statistics.median(ratios):.3f} | {min(ratios):.3f} | "
+          f"{max(ratios):.3f} | <= 1.05 |")
+    print(f"| `python -m orchestrator --help` | {statistics.median(help_times):.3f} s | {min(help_times):.3f} s | "
+          f"{max(help_times):.3f} s | <= 0.2 s |")
+    print(f"| failed attempts retried (registry 5xx) | {RETRIES['count']} | | | |")
+    if entry:
+        print(f"| `orch --help` (console script) | {statistics.median(entry):.3f} s | {min(entry):.3f} s | "
+              f"{max(entry):.3f} s | <= 0.2 s |")
+
+
+if __name__ == "__main__":
+    main()
