@@ -6,6 +6,7 @@ Checks, each reported per platform as ok / warn / fail:
                descriptor (images built under old QEMU setups said amd64)
   order        first-match clients get an entry their CPU runs
   attestations each attestation points at an entry that exists
+  binary       (--deep, see deep.py) the executable's ELF header matches
 """
 
 from __future__ import annotations
@@ -54,12 +55,24 @@ class VerifyOptions:
     config_mismatch: Status = Status.fail
 
 
-def verify(inspection: Inspection, options: VerifyOptions) -> Verdict:
+BINARY_FIX = ("rebuild this platform's image from a base image for its architecture (docker buildx build "
+              "--platform ...), or drop the entry from the list")
+
+
+def binary_findings(checks: Any) -> list[Finding]:
+    """`--deep` results (deep.BinaryCheck) as findings of the check "binary"."""
+    return [Finding("binary", c.level, c.message, c.platform, BINARY_FIX if c.level is Status.fail else None)
+            for c in checks]
+
+
+def verify(inspection: Inspection, options: VerifyOptions, extra: list[Finding] | tuple[Finding, ...] = ()) -> Verdict:
+    """The verdict on an inspected image; `extra` adds findings made elsewhere (--deep)."""
     findings: list[Finding] = []
     findings += _check_platforms(inspection, options)
     findings += _check_configs(inspection, options)
     findings += _check_order(inspection, options)
     findings += _check_attestations(inspection)
+    findings += list(extra)
     return Verdict(inspection.ref, inspection.digest, tuple(findings))
 
 

@@ -45,6 +45,8 @@ def verify(
     strict: bool = typer.Option(False, "--strict", help="Unexpected platforms and order problems fail."),
     config_mismatch: str = typer.Option("fail", "--config-mismatch", help="fail or warn when a config disagrees "
                                         "with its index entry."),
+    deep: bool = typer.Option(False, "--deep", help="Also read each image's executable from its layers and check "
+                              "its ELF machine, class, endianness and ARM CPU level."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check a pushed image against what it should hold. Exit 1 when a check fails."""
@@ -66,8 +68,15 @@ def verify(
     else:
         raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
     reference = parse_reference(ref)
-    verdict = run_verify(inspect_image(Engine(), reference),
-                         VerifyOptions(expected=expected, strict=strict, config_mismatch=Status(config_mismatch)))
+    inspection = inspect_image(Engine(), reference)
+    extra = []
+    if deep:
+        from orchestrator.deep import check_binaries
+        from orchestrator.verify import binary_findings
+
+        extra = binary_findings(check_binaries(inspection, reference))
+    verdict = run_verify(inspection, VerifyOptions(expected=expected, strict=strict,
+                                                   config_mismatch=Status(config_mismatch)), extra)
     if as_json:
         print_json(verdict.to_json())
     else:
@@ -77,7 +86,7 @@ def verify(
 
 
 def print_findings(verdict) -> None:  # type: ignore[no-untyped-def]
-    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
     typer.echo(f"{verdict.ref}  {verdict.digest or ''}")
     for f in verdict.findings:
         typer.echo(f"  {marks[f.level.value]}  {f.check:<12} {f.platform or '':<14} {f.message}")
