@@ -52,6 +52,7 @@ class BuildRequest:
     push: bool = False
     builder: str | None = None
     install_emulators: bool | None = None
+    oci_layout: str | None = None  # without --push: write an OCI layout directory here
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,19 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
 
     staging = staging_reference(tags[0]) if request.push else None
     local_image = None
+    if request.push and request.oci_layout:
+        raise BadInput("--oci-layout and --push both say where the result goes",
+                       fix="pass one: --push publishes to the registry, --oci-layout DIR keeps it on disk")
     if request.push:
         output = f"type=registry,name={staging}"
+    elif request.oci_layout:
+        layout_dir = (cwd / request.oci_layout).resolve()
+        if layout_dir.exists() and not layout_dir.is_dir():
+            raise BadInput(f'--oci-layout "{request.oci_layout}" exists and is not a directory',
+                           fix="pass a new or existing directory")
+        local_image = f"oci-layout://{layout_dir}"
+        name = f',"name={",".join(str(t) for t in tags)}"' if tags else ""
+        output = f"type=oci,dest={layout_dir},tar=false{name}"
     else:
         names = [str(t) for t in tags] or [f"{DEFAULT_LOCAL_REPO}/{profile.name}:latest"]
         local_image = ",".join(names)
@@ -342,7 +354,8 @@ class Executor:
         lines = self._build(plan)
         result = BuildResult(plan)
         if not plan.push:
-            result.tags = plan.local_image.split(",") if plan.local_image else []
+            in_layout = bool(plan.local_image and plan.local_image.startswith("oci-layout://"))
+            result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
             result.digest = self._digest(plan, lines)
             log.info("build.kept_locally", image=plan.local_image)
             return result

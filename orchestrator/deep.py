@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from orchestrator.elf import ELF_MAGIC, check_binary, parse_elf
 from orchestrator.inspection import Entry, Inspection
@@ -158,17 +158,33 @@ def executable_candidates(config: dict[str, Any]) -> tuple[str, list[str]]:
     return f"{source} {program}", [_norm(posixpath.join(d, program)) for d in path_var.split(":") if d]
 
 
-def check_entry(entry: Entry, registry: Registry, repository: str) -> BinaryCheck:
+class BlobSource(Protocol):
+    """Where manifests and layers come from: a registry repository or a local OCI layout."""
+
+    def json_blob(self, digest: str) -> dict[str, Any]: ...
+
+    def open_blob(self, digest: str) -> IO[bytes]: ...
+
+
+class RegistrySource:
+    def __init__(self, registry: Registry, repository: str) -> None:
+        self.registry, self.repository = registry, repository
+
+    def json_blob(self, digest: str) -> dict[str, Any]:
+        return self.registry.manifest(Reference(self.registry.host, self.repository, digest=digest))[0]
+
+    def open_blob(self, digest: str) -> IO[bytes]:
+        return self.registry.blob(self.repository, digest)
+
+
+def check_entry(entry: Entry, source: BlobSource) -> BinaryCheck:
     platform = entry.platform or entry.config
     label = format_platform(platform) if platform else entry.digest[:19]
     if platform is None:
         return BinaryCheck(label, Status.skip, "no platform to check against")
-    manifest, _, _ = registry.manifest(Reference(registry.host, repository, digest=entry.digest))
-    layers = manifest.get("layers") or []
+    layers = source.json_blob(entry.digest).get("layers") or []
     config = entry.config_raw or {}
-
-    def open_blob(digest: str) -> IO[bytes]:
-        return registry.blob(repository, digest)
+    open_blob = source.open_blob
 
     what, candidates = executable_candidates(config)
     try:
@@ -210,8 +226,9 @@ def _elf_in_bin_dirs(path: str) -> bool:
     return posixpath.dirname(path) in BIN_DIRS
 
 
-def check_binaries(inspection: Inspection, ref: Reference, registry: Registry | None = None) -> list[BinaryCheck]:
+def check_binaries(inspection: Inspection, source: BlobSource | Reference) -> list[BinaryCheck]:
     """Check every image entry's binary, CONCURRENCY entries at a time."""
-    registry = registry or Registry(ref)
+    if isinstance(source, Reference):
+        source = RegistrySource(Registry(source), source.repository)
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        return list(pool.map(lambda e: check_entry(e, registry, ref.repository), inspection.entries))
+        return list(pool.map(lambda e: check_entry(e, source), inspection.entries))

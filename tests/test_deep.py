@@ -279,3 +279,52 @@ def test_busybox_binaries_from_debian_are_what_their_platform_needs(busybox_bina
         info = parse_elf(busybox_binaries[platform].read_bytes())
         assert info is not None, deb
         assert check_binary(info, parse(platform)) is None, (platform, info.describe())
+
+
+# -- local OCI layouts --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "tag"),
+    [
+        ("oci-layout:///srv/out", "/srv/out", None),
+        ("oci-layout:///srv/out:1.2", "/srv/out", "1.2"),
+        ("oci-layout://rel/dir:latest", "rel/dir", "latest"),
+    ],
+)
+def test_layout_references_split_into_directory_and_tag(text: str, path: str, tag: str | None) -> None:
+    from orchestrator.oci_layout import split_layout_ref
+
+    assert split_layout_ref(text) == (Path(path), tag)
+
+
+def test_a_directory_that_is_not_a_layout_is_bad_input(tmp_path: Path) -> None:
+    result = orch("inspect", f"oci-layout://{tmp_path}")
+    assert result.returncode == 2, result.stderr
+    assert f'"{tmp_path}" is not an OCI image layout (no index.json)' in result.stderr
+
+
+@pytest.mark.engine
+def test_build_into_an_oci_layout_then_inspect_and_deep_verify_it(tmp_path: Path) -> None:
+    from .test_build import BASE_ARG
+    from .conftest import REPO
+
+    layout = tmp_path / "out"
+    platforms = "linux/arm64,linux/arm/v6,linux/s390x"
+    built = orch("build", str(REPO), "-f", str(REPO / "Dockerfile.example"), "--platform", platforms,
+                 "--build-arg", BASE_ARG, "-t", "demo:1", "--oci-layout", str(layout), "--json")
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert json.loads(built.stdout)["local_image"] == f"oci-layout://{layout}"
+    shown = json.loads(orch("inspect", f"oci-layout://{layout}", "--json").stdout)
+    assert [e["platform"] for e in shown["entries"]] == ["linux/arm64", "linux/arm/v6", "linux/s390x"]
+    assert len(shown["attestations"]) == 3
+    verified = orch("verify", f"oci-layout://{layout}:1", "--platform", platforms, "--deep")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "ELF 64-bit MSB s390x" in verified.stdout
+
+
+def test_oci_layout_and_push_together_are_bad_input() -> None:
+    result = orch("build", "--platform", "linux/arm64", "-f", "Dockerfile.example", "-t", "localhost:5000/x/y:1",
+                  "--push", "--oci-layout", "/tmp/x", "--dry-run")
+    assert result.returncode == 2, result.stderr
+    assert "--oci-layout and --push" in result.stderr

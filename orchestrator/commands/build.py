@@ -22,6 +22,9 @@ def build(
     install_emulators: Optional[bool] = typer.Option(  # noqa: UP007
         None, "--install-emulators/--no-install-emulators",
         help="Install missing QEMU handlers (privileged tonistiigi/binfmt run) instead of stopping."),
+    oci_layout: Optional[Path] = typer.Option(  # noqa: UP007
+        None, "--oci-layout", metavar="DIR", help="Without --push: write the multi-platform image to this OCI "
+        "layout directory (read it with orch inspect oci-layout://DIR)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
     metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
@@ -32,7 +35,7 @@ def build(
 
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
-                           install_emulators=install_emulators)
+                           install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None)
     plan = plan_build(request)
     if dry_run:
         if as_json:
@@ -59,4 +62,6 @@ def build(
         if result.staging_removed is False:
             typer.echo(f"  staging tag {plan.staging} kept (the registry does not delete tags)")
     else:
-        typer.echo(f"built {', '.join(str(p) for p in plan.platforms)} into the local image store: {plan.local_image}")
+        where = "the OCI layout" if plan.local_image and plan.local_image.startswith("oci-layout://") \
+            else "the local image store"
+        typer.echo(f"built {', '.join(str(p) for p in plan.platforms)} into {where}: {plan.local_image}")

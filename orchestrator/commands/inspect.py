@@ -8,7 +8,7 @@ from orchestrator.commands.output import print_json, print_table
 
 
 def inspect(
-    ref: str = typer.Argument(..., help="Image reference: REGISTRY/REPO:TAG or @sha256:..."),
+    ref: str = typer.Argument(..., help="Image reference: REGISTRY/REPO:TAG, @sha256:..., or oci-layout://DIR[:TAG]."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show what a reference holds: index or manifest, each entry's platform beside its config's, attestations."""
@@ -17,7 +17,9 @@ def inspect(
     from orchestrator.platforms import format_platform
     from orchestrator.references import parse_reference
 
-    result = inspect_image(Engine(), parse_reference(ref))
+    from orchestrator.oci_layout import inspect_layout, is_layout_ref
+
+    result = inspect_layout(ref)[0] if is_layout_ref(ref) else inspect_image(Engine(), parse_reference(ref))
     if as_json:
         print_json(result.to_json())
         return
@@ -38,7 +40,7 @@ def inspect(
 
 
 def verify(
-    ref: str = typer.Argument(..., help="Image reference to verify."),
+    ref: str = typer.Argument(..., help="Image reference to verify (or oci-layout://DIR[:TAG])."),
     profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Expect this profile's platforms."),  # noqa: UP007
     platform: Optional[List[str]] = typer.Option(  # noqa: UP006,UP007
         None, "--platform", help="Expected platforms, comma-separated; may be repeated."),
@@ -67,14 +69,19 @@ def verify(
         expected = load(profile).platforms
     else:
         raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
-    reference = parse_reference(ref)
-    inspection = inspect_image(Engine(), reference)
+    from orchestrator.oci_layout import inspect_layout, is_layout_ref
+
+    if is_layout_ref(ref):
+        inspection, source = inspect_layout(ref)
+    else:
+        source = parse_reference(ref)
+        inspection = inspect_image(Engine(), source)
     extra = []
     if deep:
         from orchestrator.deep import check_binaries
         from orchestrator.verify import binary_findings
 
-        extra = binary_findings(check_binaries(inspection, reference))
+        extra = binary_findings(check_binaries(inspection, source))
     verdict = run_verify(inspection, VerifyOptions(expected=expected, strict=strict,
                                                    config_mismatch=Status(config_mismatch)), extra)
     if as_json:

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""How fast is `orch verify`, and how much memory does `--deep` take?
+
+Run by hand with the engine up (`make engine`):
+
+    .venv/bin/python bench/verify_speed.py [--rounds 10] [--skip-memory]
+
+1. A 7-platform index with attestations (Dockerfile.example, pushed once with
+   raw buildx): `orch verify --platform ...` against the raw
+   `docker buildx imagetools inspect REF --format '{{json .}}'` it makes,
+   alternating. Target: median ratio <= 1.5.
+2. `orch verify --deep` on the same index (layers fetched concurrently).
+3. Peak memory (max RSS) of `orch verify --deep` on an image whose top layer
+   is 1 GiB of random data: the layer is streamed, so memory stays flat.
+   Target: < 150 MB.
+
+Prints a Markdown block to paste into docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_overhead import ORCH, REPO, machine  # noqa: E402
+
+PLATFORMS = "linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x"
+
+
+def run(args: list[str], attempts: int = 1) -> float:
+    for _ in range(attempts):
+        start = time.perf_counter()
+        result = subprocess.run(args, capture_output=True, text=True, cwd=REPO)
+        if result.returncode == 0:
+            return time.perf_counter() - start
+    sys.exit(f"failed: {' '.join(args)}\n{result.stdout[-1500:]}{result.stderr[-1500:]}")
+
+
+def peak_rss_mb(args: list[str]) -> tuple[float, float]:
+    """(seconds, peak RSS in MB) of one process, as the kernel counted it (wait4)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(args)}\n{process.stderr.read().decode()[-1500:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--registry", default="localhost:5000")
+    parser.add_argument("--skip-memory", action="store_true")
+    args = parser.parse_args()
+
+    memory = None
+    if not args.skip_memory:
+        big = f"{args.registry}/bench/big-layer:1"
+        with tempfile.TemporaryDirectory() as ctx:
+            busybox = Path(os.environ.get("ORCH_STATE_DIR", "/var/lib/orch-engine")) / "busybox" / "amd64"
+            (Path(ctx) / "busybox").write_bytes(busybox.read_bytes())
+            subprocess.run(["dd", "if=/dev/urandom", f"of={ctx}/big", "bs=1M", "count=1024", "status=none"],
+                           check=True)
+            (Path(ctx) / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\nCOPY big /data/big\n"
+                                                  'ENTRYPOINT ["/bin/busybox"]\n')
+            run(["docker", "buildx", "build", "--platform", "linux/amd64", "--provenance=false",
+                 "--output", f"type=registry,name={big}", ctx], attempts=3)
+        seconds, rss = peak_rss_mb([*ORCH, "verify", big, "--platform", "linux/amd64", "--deep"])
+        memory = (seconds, rss)
+
+    index = f"{args.registry}/bench/verify7:1"
+    run(["docker", "buildx", "build", "--platform", PLATFORMS, "-f", "Dockerfile.example",
+         "--build-arg", f"BASE_IMAGE={args.registry}/orch/busybox:stable", "--provenance=mode=min",
+         "--output", f"type=registry,name={index}", "."], attempts=3)
+    raw = ["docker", "buildx", "imagetools", "inspect", index, "--format", "{{json .}}"]
+    verify = [*ORCH, "verify", index, "--platform", PLATFORMS]
+    deep = [*verify, "--deep"]
+    run(raw)
+    run(verify)
+    raw_times, verify_times, deep_times = [], [], []
+    for _ in range(args.rounds):
+        raw_times.append(run(raw))
+        verify_times.append(run(verify))
+        deep_times.append(run(deep))
+    ratios = [v / r for v, r in zip(verify_times, raw_times)]
+
+    def row(name: str, values: list[float], target: str = "", unit: str = " s") -> str:
+        return (f"| {name} | {statistics.median(values):.3f}{unit} | {min(values):.3f}{unit} | "
+                f"{max(values):.3f}{unit} | {target} |")
+
+    print(f"### Verify ({date.today().isoformat()})\n")
+    print(f"Machine: {machine()}\n")
+    print("| measure | median | min | max | target |")
+    print("|---|---|---|---|---|")
+    print(row("raw `imagetools inspect --format '{{json .}}'`, 7 platforms", raw_times))
+    print(row("`orch verify --platform` (7)", verify_times))
+    print(row("ratio verify / raw (per round)", ratios, "<= 1.5", ""))
+    print(row("`orch verify --deep` (7 binaries, concurrent)", deep_times))
+    if memory:
+        print(f"| `orch verify --deep`, image with a 1 GiB top layer: time | {memory[0]:.1f} s | | | |")
+        print(f"| same: peak RSS | {memory[1]:.0f} MB | | | < 150 MB |")
+
+
+if __name__ == "__main__":
+    main()
