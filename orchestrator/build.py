@@ -509,7 +509,7 @@ class Executor:
         return inspection, verdict
 
     def promote(self, plan: BuildPlan, digest: str) -> None:
-        from orchestrator.inspection import inspect_image
+        from orchestrator.registry_api import Registry
 
         source = plan.staging.with_digest(digest)  # type: ignore[union-attr]
         args = ["buildx", "imagetools", "create"]
@@ -517,7 +517,8 @@ class Executor:
             args += ["--tag", str(tag)]
         self.engine.cli(*args, str(source))
         for tag in plan.tags:
-            now_at = inspect_image(self.engine, tag).digest
+            # A HEAD on the tag (a few ms) rather than another imagetools call (~150 ms).
+            now_at = Registry(tag).head_digest(tag)
             if now_at != digest:
                 raise JobFailed(f"after promotion {tag} points at {now_at}, not the verified {digest}",
                                 fix=f"point it by hand: docker buildx imagetools create -t {tag} {source}")
