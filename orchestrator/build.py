@@ -497,10 +497,10 @@ class Executor:
 
     def verify(self, plan: BuildPlan, staged: Reference) -> tuple[Any, Any]:
         """Inspect and verify the staged index; raise before anything is promoted."""
-        from orchestrator.inspection import inspect_image
+        from orchestrator.inspection import read_image
         from orchestrator.verify import VerifyOptions, verify
 
-        inspection = inspect_image(self.engine, staged)
+        inspection = read_image(staged)
         verdict = verify(inspection, VerifyOptions(expected=plan.platforms))
         if not verdict.ok:
             problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in verdict.failures)

@@ -154,6 +154,24 @@ def inspect_image(engine: Any, ref: Reference | str) -> Inspection:
     return parse_inspection(shown, document)
 
 
+def read_image(ref: Reference) -> Inspection:
+    """The same Inspection as inspect_image, read straight from the registry API:
+    no docker process, index and configs fetched concurrently (verify uses it)."""
+    from orchestrator.oci_layout import inspection_document
+    from orchestrator.registry_api import Registry
+
+    registry = Registry(ref)
+    top, media_type, digest = registry.manifest(ref)
+    descriptor = {"mediaType": media_type or top.get("mediaType", ""), "digest": digest or ref.digest or "",
+                  "size": 0}
+    document = inspection_document(
+        descriptor, top,
+        lambda d: registry.manifest(ref.with_digest(d))[0],
+        lambda d: registry.config(ref.repository, d),
+    )
+    return parse_inspection(str(ref), document)
+
+
 def classify_registry_error(ref: str, stderr: str) -> JobFailed | EnvironmentMissing:
     text = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
     lowered = stderr.lower()

@@ -1,4 +1,4 @@
-"""structlog set up once, from the CLI callback.
+"""structlog set up once, from the CLI callback, applied on first use.
 
 Logs go to stderr (results go to stdout): a console renderer on a terminal,
 JSON lines otherwise or with ``--log-format json``. Every event passes
@@ -26,7 +26,16 @@ def _redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str
     return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
+_settings: dict[str, Any] = {}
+
+
 def configure(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
+    """Remember the settings; structlog (~0.1 s to import) is set up when something logs."""
+    _settings.clear()
+    _settings.update(level=level, log_format=log_format)
+
+
+def _apply(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
     import structlog
 
     use_json = log_format is LogFormat.json or (log_format is LogFormat.auto and not sys.stderr.isatty())
@@ -63,4 +72,7 @@ class _Stderr:
 def get_logger(**context: Any) -> Any:
     import structlog
 
+    if _settings.get("applied") is None:
+        _apply(**{k: v for k, v in _settings.items() if k != "applied"})
+        _settings["applied"] = True
     return structlog.get_logger("orch", **context)

@@ -135,8 +135,9 @@ class Registry:
                 raise
             except (urllib.error.URLError, OSError) as exc:
                 reason = getattr(exc, "reason", exc)
-                raise EnvironmentMissing(f"registry {self.host} cannot be reached: {reason}",
-                                         fix="check the address, that the registry runs, and your network") from None
+                raise EnvironmentMissing(f"cannot reach the registry {self.host}: {reason}",
+                                         fix="check that the registry is running and reachable "
+                                             f"(`orch doctor --registry {self.host}`)") from None
         raise AssertionError("unreachable")
 
     def _authenticate(self, repository: str, challenge: str) -> None:
@@ -191,6 +192,11 @@ class Registry:
                 return None
             raise self._http_error(ref, exc) from None
 
+    def config(self, repository: str, digest: str) -> dict[str, Any]:
+        """An image config (a JSON blob)."""
+        with self.blob(repository, digest) as response:
+            return json.loads(response.read())
+
     def blob(self, repository: str, digest: str) -> IO[bytes]:
         """A streaming response for a blob: read it as it arrives, close it to stop early."""
         try:
@@ -212,8 +218,8 @@ class Registry:
         if exc.code == 404:
             from orchestrator.inspection import ImageNotFound
 
-            return ImageNotFound(f"{ref} not found in the registry",
-                                 fix="check the name and tag (`docker buildx imagetools inspect` shows what exists)")
+            return ImageNotFound(f'"{ref}" does not exist in the registry (no such tag or digest)',
+                                 fix="check the repository and tag; `orch inspect` shows what a reference holds")
         if exc.code in (401, 403):
             return _unauthorized(self.host)
         return RegistryError(f"registry {self.host} answered HTTP {exc.code} for {ref}")

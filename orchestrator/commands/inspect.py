@@ -52,9 +52,8 @@ def verify(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Check a pushed image against what it should hold. Exit 1 when a check fails."""
-    from orchestrator.engine import Engine
     from orchestrator.errors import BadInput, ExitCode
-    from orchestrator.inspection import inspect_image
+    from orchestrator.inspection import read_image
     from orchestrator.platforms import parse_all
     from orchestrator.profiles import load
     from orchestrator.references import parse_reference
@@ -75,7 +74,7 @@ def verify(
         inspection, source = inspect_layout(ref)
     else:
         source = parse_reference(ref)
-        inspection = inspect_image(Engine(), source)
+        inspection = read_image(source)
     extra = []
     if deep:
         from orchestrator.deep import check_binaries
