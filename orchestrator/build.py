@@ -347,7 +347,7 @@ class Executor:
 
         log = get_logger(profile=plan.profile)
         info, builders = self.engine_facts()
-        plan = self.ensure_builder(plan)
+        plan = self.ensure_builder(plan, info, builders)
         self.preflight(plan, info, builders)
         log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
                  output=str(plan.staging) if plan.push else plan.local_image)
@@ -379,13 +379,13 @@ class Executor:
 
     # -- steps --
 
-    def ensure_builder(self, plan: BuildPlan) -> BuildPlan:
+    def ensure_builder(self, plan: BuildPlan, info: dict[str, Any], builders: list[Any]) -> BuildPlan:
         from orchestrator.builders import BuilderManager
         from orchestrator.logging import get_logger
 
         if plan.builder_plan is None:
             return plan
-        outcome = BuilderManager(self.engine).ensure(plan.builder_plan, plan.platforms)
+        outcome = BuilderManager(self.engine, info=info, builders=builders).ensure(plan.builder_plan, plan.platforms)
         log = get_logger(profile=plan.profile, builder=outcome.name)
         if outcome.action == "fallback":
             log.warning("builder.fallback", reason=outcome.reason)

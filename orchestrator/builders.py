@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.emulation import missing_emulators, read_handlers
+from orchestrator.emulation import BinfmtHandler, missing_emulators, read_handlers
 from orchestrator.engine import BuilderInfo, Engine, uses_containerd_image_store
 from orchestrator.errors import BadInput, DockerCommandFailed, EnvironmentMissing
 from orchestrator.platforms import Platform, format_platform
@@ -194,7 +194,7 @@ def _forget(name: str) -> None:
 
 
 def platform_gaps(platforms: tuple[Platform, ...], plan: BuilderPlan, info: BuilderInfo | None,
-                  machine: str | None = None, handlers: Any = "read") -> dict[str, str]:
+                  handlers: list[BinfmtHandler] | None, machine: str | None = None) -> dict[str, str]:
     """Platforms this builder cannot be shown to build: {platform: why}.
 
     A node's declared platforms are native to it. On a builder whose nodes
@@ -210,7 +210,7 @@ def platform_gaps(platforms: tuple[Platform, ...], plan: BuilderPlan, info: Buil
     if remote:
         return {p: "no node declares it and no node's BuildKit reports it"
                 for p in texts if p not in declared and p not in reported}
-    missing = missing_emulators(texts, machine, read_handlers() if handlers == "read" else handlers)
+    missing = missing_emulators(texts, machine, handlers)
     return {p: why for p, why in missing.items() if p not in declared}
 
 
@@ -250,23 +250,38 @@ def _nodes_json(info: BuilderInfo | None) -> list[dict[str, Any]]:
 
 
 class BuilderManager:
-    def __init__(self, engine: Engine) -> None:
+    """Builders against one engine. `docker info` and `buildx ls` are asked once and
+    reused (a build passes the ones its preflight already has); the listing is
+    asked again only after orch changed a builder."""
+
+    def __init__(self, engine: Engine, *, info: dict[str, Any] | None = None,
+                 builders: list[BuilderInfo] | None = None) -> None:
         self.engine = engine
-        self._info: dict[str, Any] | None = None
+        self._info = info
+        self._builders = builders
+
+    def info(self) -> dict[str, Any]:
+        if self._info is None:
+            self._info = self.engine.info()
+        return self._info
+
+    def builders(self) -> list[BuilderInfo]:
+        if self._builders is None:
+            self.info()  # `buildx ls` exits 0 without a daemon (the builder shows "error"): ask the daemon first
+            self._builders = self.engine.builders()
+        return self._builders
 
     def find(self, name: str) -> BuilderInfo | None:
         return next((b for b in self.builders() if b.name == name), None)
 
-    def builders(self) -> list[BuilderInfo]:
-        # `buildx ls` exits 0 without a daemon (the builder shows "error"): ask the daemon first.
-        if self._info is None:
-            self._info = self.engine.info()
-        return self.engine.builders()
+    def _changed(self, *command: str) -> None:
+        """Run a command that changes builders; the listing is stale after it."""
+        self._builders = None
+        self.engine.cli(*command)
 
     def daemon_builder(self) -> str:
         """The context's own docker-driver builder (named after the context)."""
-        context = self.engine.context or self.engine.cli("context", "show").strip() or RESERVED
-        return context
+        return self.engine.context or self.engine.cli("context", "show").strip() or RESERVED
 
     def ensure(self, plan: BuilderPlan, platforms: tuple[Platform, ...] = ()) -> EnsureOutcome:
         """Reuse the planned builder or create it; fall back to the daemon's when allowed."""
@@ -282,7 +297,7 @@ class BuilderManager:
         outcome.nodes = _nodes_json(info)
         if platforms:
             effective = plan if outcome.action != "fallback" else plan_builder(name=RESERVED)
-            outcome.gaps = platform_gaps(platforms, effective, info)
+            outcome.gaps = platform_gaps(platforms, effective, info, read_handlers())
         return outcome
 
     def create(self, plan: BuilderPlan, *, bootstrap: bool = True) -> EnsureOutcome:
@@ -308,7 +323,7 @@ class BuilderManager:
         if name not in created_by_orch():
             raise BadInput(f'builder "{name}" was not created by orch, so orch leaves it alone',
                            fix=f"remove it yourself if you mean to: docker buildx rm {name}")
-        self.engine.cli("buildx", "rm", name)
+        self._changed("buildx", "rm", name)
         _forget(name)
 
     def listing(self) -> list[dict[str, Any]]:
@@ -333,7 +348,7 @@ class BuilderManager:
     def _create(self, plan: BuilderPlan, *, bootstrap: bool, platforms: tuple[Platform, ...]) -> EnsureOutcome:
         try:
             for command in plan.create_commands(bootstrap=False):
-                self.engine.cli(*command)
+                self._changed(*command)
         except DockerCommandFailed as exc:
             self._discard(plan.name)
             raise EnvironmentMissing(f'could not create builder "{plan.name}": {_last_line(exc)}',
@@ -347,7 +362,7 @@ class BuilderManager:
     def _bootstrap(self, plan: BuilderPlan, platforms: tuple[Platform, ...], *, discard: bool) -> EnsureOutcome | None:
         """Start the builder. None when it runs; the daemon's builder when falling back is allowed."""
         try:
-            self.engine.cli(*plan.bootstrap_command())
+            self._changed(*plan.bootstrap_command())
             return None
         except DockerCommandFailed as exc:
             failure = exc
@@ -373,16 +388,14 @@ class BuilderManager:
         """Remove a half-created builder so a failure leaves nothing behind."""
         if self.find(name) is not None:
             try:
-                self.engine.cli("buildx", "rm", name)
+                self._changed("buildx", "rm", name)
             except DockerCommandFailed:
                 pass
         _forget(name)
 
     def _daemon(self, platforms: tuple[Platform, ...], *, action: str, reason: str | None) -> EnsureOutcome:
         name = self.daemon_builder()
-        if self._info is None:
-            self._info = self.engine.info()
-        if len(platforms) > 1 and not uses_containerd_image_store(self._info):
+        if len(platforms) > 1 and not uses_containerd_image_store(self.info()):
             raise EnvironmentMissing(
                 f"the daemon's own builder \"{name}\" cannot build {len(platforms)} platforms at once: the daemon "
                 "does not use the containerd image store" + (f" ({reason})" if reason else ""),

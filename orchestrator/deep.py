@@ -19,12 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from orchestrator.elf import ELF_MAGIC, check_binary, parse_elf
+from orchestrator.elf import check_binary, parse_elf
 from orchestrator.inspection import Entry, Inspection
 from orchestrator.platforms import format_platform
 from orchestrator.references import Reference
 from orchestrator.registry_api import Registry
 from orchestrator.status import Status
+from orchestrator.verify import Finding
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BIN_DIRS = ("bin", "usr/bin", "sbin", "usr/sbin", "usr/local/bin")
@@ -34,13 +35,12 @@ MAX_LINKS = 8
 CONCURRENCY = 8
 
 
-@dataclass(frozen=True)
-class BinaryCheck:
-    platform: str
-    level: Status
-    message: str
-    path: str | None = None
-    description: str | None = None
+BINARY_FIX = ("rebuild this platform's image from a base image for its architecture (docker buildx build "
+              "--platform ...), or drop the entry from the list")
+
+
+def _finding(platform: str, level: Status, message: str) -> Finding:
+    return Finding("binary", level, message, platform, BINARY_FIX if level is Status.fail else None)
 
 
 # -- reading files out of layers --------------------------------------------
@@ -48,27 +48,28 @@ class BinaryCheck:
 
 @dataclass
 class _Hit:
-    kind: str  # file | link | deleted
+    kind: str  # file | link
     data: bytes = b""
     target: str = ""
 
 
+class UnreadableLayer(Exception):
+    pass
+
+
 def _norm(name: str) -> str:
-    return posixpath.normpath("/" + name.lstrip("./")).lstrip("/") if name not in (".", "./") else ""
+    """A tar member name as a path from the root without the leading slash: "./bin/sh" -> "bin/sh"."""
+    return posixpath.normpath("/" + name).lstrip("/")
 
 
 def _tar_members(stream: IO[bytes], media_type: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
     if "zstd" in media_type:
         raise UnreadableLayer("zstd-compressed layers are not supported yet")
-    source: IO[bytes] = gzip.GzipFile(fileobj=stream) if ("gzip" in media_type or media_type.endswith("tar.gz")
-                                                          or "diff.tar.gzip" in media_type) else stream
+    # Docker's ...diff.tar.gzip and OCI's ...tar+gzip; anything else is a plain tar.
+    source: IO[bytes] = gzip.GzipFile(fileobj=stream) if "gzip" in media_type else stream
     with tarfile.open(fileobj=source, mode="r|") as archive:
         for member in archive:
             yield archive, member
-
-
-class UnreadableLayer(Exception):
-    pass
 
 
 def _scan(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
@@ -177,11 +178,11 @@ class RegistrySource:
         return self.registry.blob(self.repository, digest)
 
 
-def check_entry(entry: Entry, source: BlobSource) -> BinaryCheck:
+def check_entry(entry: Entry, source: BlobSource) -> Finding:
     platform = entry.platform or entry.config
     label = format_platform(platform) if platform else entry.digest[:19]
     if platform is None:
-        return BinaryCheck(label, Status.skip, "no platform to check against")
+        return _finding(label, Status.skip, "no platform to check against")
     layers = source.json_blob(entry.digest).get("layers") or []
     config = entry.config_raw or {}
     open_blob = source.open_blob
@@ -192,42 +193,42 @@ def check_entry(entry: Entry, source: BlobSource) -> BinaryCheck:
             wanted = set(candidates)
             found = follow(layers, open_blob, wanted.__contains__)
             if found is None:
-                return BinaryCheck(label, Status.fail, f"the image runs {what}, which is not in its layers",
-                                   "/" + candidates[0])
+                return _finding(label, Status.fail, f"the image runs {what}, which is not in its layers "
+                                                    f"(looked for /{candidates[0]})")
             chain, hit = found
             if hit.data.startswith(b"#!"):
                 interpreter = hit.data[2:].split(b"\n", 1)[0].strip().split(b" ")[0].decode(errors="replace")
                 found = follow(layers, open_blob, {_norm(interpreter)}.__contains__)
                 if found is None:
-                    return BinaryCheck(label, Status.fail,
-                                       f"{what} is a script for {interpreter}, which is not in the image", chain[0])
+                    return _finding(label, Status.fail,
+                                    f"{what} is a script for {interpreter}, which is not in the image")
                 chain2, hit = found
                 what = f"{what} (a script run by {interpreter})"
                 chain = chain + chain2
         else:
             found = follow(layers, open_blob, _elf_in_bin_dirs)
             if found is None:
-                return BinaryCheck(label, Status.warn, "no entrypoint or cmd, and no ELF file in the bin directories")
+                return _finding(label, Status.warn, "no entrypoint or cmd, and no ELF file in the bin directories")
             chain, hit = found
             what = "no entrypoint or cmd; checked the first binary found"
     except UnreadableLayer as exc:
-        return BinaryCheck(label, Status.warn, f"cannot read the layers: {exc}")
+        return _finding(label, Status.warn, f"cannot read the layers: {exc}")
     info = parse_elf(hit.data)
     shown = " -> ".join("/" + p for p in chain)
     if info is None:
-        return BinaryCheck(label, Status.warn, f"{what}: {shown} is not an ELF binary; nothing to check", shown)
+        return _finding(label, Status.warn, f"{what}: {shown} is not an ELF binary; nothing to check")
     problem = check_binary(info, platform)
     if problem:
-        return BinaryCheck(label, Status.fail, f"{what}: {shown}: {problem}", shown, info.describe())
-    return BinaryCheck(label, Status.ok, f"{what}: {shown} is {info.describe()}", shown, info.describe())
+        return _finding(label, Status.fail, f"{what}: {shown}: {problem}")
+    return _finding(label, Status.ok, f"{what}: {shown} is {info.describe()}")
 
 
 def _elf_in_bin_dirs(path: str) -> bool:
     return posixpath.dirname(path) in BIN_DIRS
 
 
-def check_binaries(inspection: Inspection, source: BlobSource | Reference) -> list[BinaryCheck]:
-    """Check every image entry's binary, CONCURRENCY entries at a time."""
+def check_binaries(inspection: Inspection, source: BlobSource | Reference) -> list[Finding]:
+    """A finding of the check "binary" per image entry, CONCURRENCY entries at a time."""
     if isinstance(source, Reference):
         source = RegistrySource(Registry(source), source.repository)
     with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:

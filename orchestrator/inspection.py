@@ -7,6 +7,8 @@ One buildx call gets the index and every config:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +115,12 @@ def _platform(data: dict[str, Any] | None) -> Platform | None:
         return raw  # an exotic platform is shown as written, not refused
 
 
+def config_key(descriptor: dict[str, Any]) -> str:
+    """buildx keys the configs in its JSON by the descriptor's platform, formatted as os/arch/variant."""
+    platform = descriptor.get("platform") or {}
+    return "/".join(p for p in (platform.get("os"), platform.get("architecture"), platform.get("variant")) if p)
+
+
 def parse_inspection(ref: str, document: dict[str, Any]) -> Inspection:
     manifest = document.get("manifest") or {}
     media_type = manifest.get("mediaType", "")
@@ -132,14 +140,33 @@ def parse_inspection(ref: str, document: dict[str, Any]) -> Inspection:
                                             annotations.get("vnd.docker.reference.digest")))
             continue
         platform = _platform(descriptor.get("platform"))
-        raw_platform = descriptor.get("platform") or {}
-        # buildx keys configs by the descriptor's platform as it formats it.
-        key = "/".join(p for p in (raw_platform.get("os"), raw_platform.get("architecture"),
-                                   raw_platform.get("variant")) if p)
+        key = config_key(descriptor)
         config = configs.get(key) if isinstance(configs.get(key), dict) else None
         entries.append(Entry(position, descriptor["digest"], descriptor.get("mediaType", ""),
                              int(descriptor.get("size", 0)), platform, _platform(config), config))
     return Inspection(ref, media_type, manifest.get("digest"), tuple(entries), tuple(attestations))
+
+
+def inspection_document(descriptor: dict[str, Any], top: dict[str, Any],
+                        read_manifest: Callable[[str], dict[str, Any]], read_config: Callable[[str], dict[str, Any]],
+                        concurrency: int = 8) -> dict[str, Any]:
+    """The document `imagetools inspect --format '{{json .}}'` prints, built from blobs:
+    the index (or manifest) and every image's config, keyed by platform as buildx keys them."""
+    media_type = descriptor.get("mediaType") or top.get("mediaType", "")
+    document: dict[str, Any] = {"manifest": {**top, "digest": descriptor["digest"], "mediaType": media_type,
+                                             "size": descriptor.get("size", 0)}}
+    if media_type not in INDEX_TYPES:
+        document["image"] = read_config(top["config"]["digest"])
+        return document
+    children = [c for c in top.get("manifests") or []
+                if (c.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION_TYPE]
+
+    def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return config_key(child), read_config(read_manifest(child["digest"])["config"]["digest"])
+
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        document["image"] = dict(pool.map(config_of, children))
+    return document
 
 
 def inspect_image(engine: Any, ref: Reference | str) -> Inspection:
@@ -157,7 +184,6 @@ def inspect_image(engine: Any, ref: Reference | str) -> Inspection:
 def read_image(ref: Reference) -> Inspection:
     """The same Inspection as inspect_image, read straight from the registry API:
     no docker process, index and configs fetched concurrently (verify uses it)."""
-    from orchestrator.oci_layout import inspection_document
     from orchestrator.registry_api import Registry
 
     registry = Registry(ref)

@@ -26,13 +26,13 @@ def _redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str
     return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
-_settings: dict[str, Any] = {}
+_pending: dict[str, Any] | None = {}  # settings not yet applied; None once structlog is set up
 
 
 def configure(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
     """Remember the settings; structlog (~0.1 s to import) is set up when something logs."""
-    _settings.clear()
-    _settings.update(level=level, log_format=log_format)
+    global _pending
+    _pending = {"level": level, "log_format": log_format}
 
 
 def _apply(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
@@ -72,7 +72,8 @@ class _Stderr:
 def get_logger(**context: Any) -> Any:
     import structlog
 
-    if _settings.get("applied") is None:
-        _apply(**{k: v for k, v in _settings.items() if k != "applied"})
-        _settings["applied"] = True
+    global _pending
+    if _pending is not None:
+        _apply(**_pending)
+        _pending = None
     return structlog.get_logger("orch", **context)

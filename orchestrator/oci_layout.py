@@ -8,13 +8,11 @@ is read straight from disk into the same Inspection a registry gives, so
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
 from orchestrator.errors import BadInput, JobFailed
-from orchestrator.inspection import ATTESTATION_TYPE, INDEX_TYPES, Inspection, parse_inspection
+from orchestrator.inspection import Inspection, inspection_document, parse_inspection
 
 PREFIX = "oci-layout://"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -78,27 +76,3 @@ def inspect_layout(text: str) -> tuple[Inspection, Layout]:
     document = inspection_document(descriptor, layout.json_blob(descriptor["digest"]), layout.json_blob,
                                    layout.json_blob)
     return parse_inspection(f"{PREFIX}{root}" + (f":{tag}" if tag else ""), document), layout
-
-
-def inspection_document(descriptor: dict[str, Any], top: dict[str, Any],
-                        read_manifest: Callable[[str], dict[str, Any]], read_config: Callable[[str], dict[str, Any]],
-                        concurrency: int = 8) -> dict[str, Any]:
-    """The document `imagetools inspect --format '{{json .}}'` prints, built from blobs:
-    the index (or manifest) and every image's config, keyed by platform as buildx keys them."""
-    media_type = descriptor.get("mediaType") or top.get("mediaType", "")
-    document: dict[str, Any] = {"manifest": {**top, "digest": descriptor["digest"], "mediaType": media_type,
-                                             "size": descriptor.get("size", 0)}}
-    if media_type not in INDEX_TYPES:
-        document["image"] = read_config(top["config"]["digest"])
-        return document
-    children = [c for c in top.get("manifests") or []
-                if (c.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION_TYPE]
-
-    def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        platform = child.get("platform") or {}
-        key = "/".join(p for p in (platform.get("os"), platform.get("architecture"), platform.get("variant")) if p)
-        return key, read_config(read_manifest(child["digest"])["config"]["digest"])
-
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        document["image"] = dict(pool.map(config_of, children))
-    return document

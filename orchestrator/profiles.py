@@ -350,7 +350,7 @@ class _Validator:
         if kind in ("str_list", "platform_list"):
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list):
-                raise self.fail(path, f"expected a list, got {_describe(value)}", f"write `[a, b]` or one `- a` per line")
+                raise self.fail(path, f"expected a list, got {_describe(value)}", "write `[a, b]` or one `- a` per line")
             out = []
             for i, item in enumerate(items):
                 item_path = f"{path}[{i}]"

@@ -14,7 +14,6 @@ import base64
 import json
 import os
 import subprocess
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,17 +22,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
+from orchestrator.inspection import INDEX_TYPES, MANIFEST_TYPES, ImageNotFound
 from orchestrator.references import Reference
 
-INDEX_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-)
-ACCEPT = ", ".join(INDEX_TYPES + MANIFEST_TYPES)
+ACCEPT = ", ".join([*INDEX_TYPES, *MANIFEST_TYPES])
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
 
@@ -106,8 +98,8 @@ class Registry:
         self.host = ref.registry
         self.timeout = timeout
         self._credentials: Credentials | None | bool = False  # False: not looked up yet
+        # Threads may race to fetch a token; each writes a valid one, so no lock.
         self._tokens: dict[str, str] = {}
-        self._lock = threading.Lock()
 
     @property
     def credentials(self) -> Credentials | None:
@@ -150,7 +142,7 @@ class Registry:
             return
         if scheme.lower() != "bearer":
             raise _unauthorized(self.host)
-        fields = dict(_challenge_params(params))
+        fields = urllib.request.parse_keqv_list(urllib.request.parse_http_list(params))
         query = {"service": fields.get("service", ""), "scope": fields.get("scope", f"repository:{repository}:pull")}
         url = fields.get("realm", "") + "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
         request = urllib.request.Request(url)
@@ -164,8 +156,7 @@ class Registry:
         token = body.get("token") or body.get("access_token")
         if not token:
             raise _unauthorized(self.host)
-        with self._lock:
-            self._tokens[repository] = f"Bearer {token}"
+        self._tokens[repository] = f"Bearer {token}"
 
     # -- reads --
 
@@ -202,7 +193,7 @@ class Registry:
         try:
             return self._open("GET", repository, f"blobs/{digest}")
         except urllib.error.HTTPError as exc:
-            raise RegistryError(f"blob {digest} of {self.host}/{repository}: HTTP {exc.code}") from None
+            raise self._http_error(Reference(self.host, repository, digest=digest), exc) from None
 
     def delete_tag(self, ref: Reference) -> bool:
         """Delete a tag without touching the manifest it points at (OCI 1.1 tag
@@ -214,10 +205,8 @@ class Registry:
         except (urllib.error.HTTPError, OrchError):
             return False
 
-    def _http_error(self, ref: Reference, exc: urllib.error.HTTPError) -> JobFailed:
+    def _http_error(self, ref: Reference, exc: urllib.error.HTTPError) -> OrchError:
         if exc.code == 404:
-            from orchestrator.inspection import ImageNotFound
-
             return ImageNotFound(f'"{ref}" does not exist in the registry (no such tag or digest)',
                                  fix="check the repository and tag; `orch inspect` shows what a reference holds")
         if exc.code in (401, 403):
@@ -228,29 +217,6 @@ class Registry:
 def _unauthorized(host: str) -> EnvironmentMissing:
     return EnvironmentMissing(f"registry {host} refused the request (unauthorized)",
                               fix=f"log in first: docker login {host}")
-
-
-def _challenge_params(text: str) -> list[tuple[str, str]]:
-    out = []
-    for part in _split_commas(text):
-        key, _, value = part.strip().partition("=")
-        out.append((key.strip(), value.strip().strip('"')))
-    return out
-
-
-def _split_commas(text: str) -> list[str]:
-    parts, current, quoted = [], "", False
-    for char in text:
-        if char == '"':
-            quoted = not quoted
-        if char == "," and not quoted:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if current:
-        parts.append(current)
-    return parts
 
 
 def delete_tag(ref: Reference) -> bool:

@@ -55,16 +55,6 @@ class VerifyOptions:
     config_mismatch: Status = Status.fail
 
 
-BINARY_FIX = ("rebuild this platform's image from a base image for its architecture (docker buildx build "
-              "--platform ...), or drop the entry from the list")
-
-
-def binary_findings(checks: Any) -> list[Finding]:
-    """`--deep` results (deep.BinaryCheck) as findings of the check "binary"."""
-    return [Finding("binary", c.level, c.message, c.platform, BINARY_FIX if c.level is Status.fail else None)
-            for c in checks]
-
-
 def verify(inspection: Inspection, options: VerifyOptions, extra: list[Finding] | tuple[Finding, ...] = ()) -> Verdict:
     """The verdict on an inspected image; `extra` adds findings made elsewhere (--deep)."""
     findings: list[Finding] = []

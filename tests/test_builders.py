@@ -101,7 +101,7 @@ def test_platform_gaps_are_explained(nodes, reported, gaps) -> None:
     plan = BuilderPlan(name="b", driver="docker-container", nodes=nodes)
     info = BuilderInfo("b", "docker-container", (BuilderNodeInfo("n0", "x", "running", reported),))
     wanted = tuple(parse_all(["amd64", "arm64", "arm/v7"]))
-    assert platform_gaps(wanted, plan, info, machine="x86_64", handlers=HANDLERS) == gaps
+    assert platform_gaps(wanted, plan, info, HANDLERS, machine="x86_64") == gaps
 
 
 def test_builder_create_dry_run_prints_the_exact_commands(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from orchestrator.elf import check_binary, parse_elf
 from orchestrator.platforms import parse
 from orchestrator.registry_api import Credentials, credentials_for
 
-from .conftest import BUSYBOX_FOR_PLATFORM, buildx_push, sh, start_registry
+from .conftest import BUSYBOX_FOR_PLATFORM, buildx_push, start_registry
 from .test_build import orch
 
 # -- ELF --------------------------------------------------------------------
@@ -161,6 +161,16 @@ def test_symlinks_are_followed_across_layers_and_whiteouts_hide_lower_files() ->
     chain, hit = follow(layers, opener, {"bin/sh"}.__contains__)
     assert (chain, hit.data) == (["bin/sh", "bin/busybox"], b"lower")
     assert follow(layers, opener, {"bin/old"}.__contains__) is None
+
+
+def test_whiteouts_and_dot_files_at_the_root_are_read_as_named() -> None:
+    layers, blobs = store(
+        layer([("./app", "file", b"old"), ("./.profile", "file", b"dot")]),
+        layer([("./.wh.app", "file", b"")]),
+    )
+    opener = lambda d: io.BytesIO(blobs[d])  # noqa: E731
+    assert follow(layers, opener, {"app"}.__contains__) is None
+    assert follow(layers, opener, {".profile"}.__contains__)[1].data == b"dot"
 
 
 def test_a_layer_is_read_only_until_the_file_is_found() -> None:

@@ -10,7 +10,6 @@ from orchestrator.errors import BadInput
 from orchestrator.platforms import (
     Device,
     MatchPolicy,
-    Platform,
     best_match,
     can_run,
     detect_host,

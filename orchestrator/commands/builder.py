@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -8,17 +8,25 @@ from orchestrator.commands.output import print_json, print_table
 
 app = typer.Typer(help="buildx builders: ensure (reuse or create), create, ls, rm.", no_args_is_help=True)
 
-NAME_HELP = "Builder name (default: the profile's, else 'orch')."
+# Options `ensure` and `create` share, declared once.
+BuilderName = Annotated[Optional[str], typer.Argument(help="Builder name (default: the profile's, else 'orch').")]  # noqa: UP007
+ProfileName = Annotated[Optional[str], typer.Option(  # noqa: UP007
+    "--profile", "-p", help="Take the builder (driver, nodes) and platforms from this profile.")]
+Driver = Annotated[Optional[str], typer.Option(  # noqa: UP007
+    "--driver", help="docker-container (default), remote or kubernetes; docker = the daemon's own.")]
+DriverOpts = Annotated[Optional[List[str]], typer.Option("--driver-opt", help="KEY=VALUE; may be repeated.")]  # noqa: UP006,UP007
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands; run nothing.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
 
 
 def _plan(name: Optional[str], profile: Optional[str], driver: Optional[str],  # noqa: UP007
-          driver_opt: List[str]):  # noqa: UP006
+          driver_opt: Optional[List[str]]):  # noqa: UP006,UP007
     from orchestrator.builders import plan_builder
     from orchestrator.errors import BadInput
     from orchestrator.profiles import load
 
     opts = {}
-    for item in driver_opt:
+    for item in driver_opt or ():
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise BadInput(f'--driver-opt "{item}" is not KEY=VALUE', fix="write e.g. --driver-opt image=moby/buildkit:v0.13.1")
@@ -43,13 +51,13 @@ def _show(outcome, as_json: bool) -> None:  # noqa: ANN001
 
 @app.command("ensure")
 def ensure(
-    name: Optional[str] = typer.Argument(None, help=NAME_HELP),  # noqa: UP007
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Take the builder and platforms from this profile."),  # noqa: UP007
-    driver: Optional[str] = typer.Option(None, "--driver", help="docker-container (default), remote, kubernetes; docker = the daemon's own."),  # noqa: UP007
-    driver_opt: List[str] = typer.Option([], "--driver-opt", help="KEY=VALUE; may be repeated."),  # noqa: UP006
+    name: BuilderName = None,
+    profile: ProfileName = None,
+    driver: Driver = None,
+    driver_opt: DriverOpts = None,
     platform: List[str] = typer.Option([], "--platform", help="Platforms it must build (default: the profile's)."),  # noqa: UP006
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands; run nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
 ) -> None:
     """Reuse the builder, or create and bootstrap it; check it can build every platform."""
     from orchestrator.builders import BuilderManager
@@ -73,13 +81,13 @@ def ensure(
 
 @app.command("create")
 def create(
-    name: Optional[str] = typer.Argument(None, help=NAME_HELP),  # noqa: UP007
-    profile: Optional[str] = typer.Option(None, "--profile", "-p", help="Take the builder (driver, nodes) from this profile."),  # noqa: UP007
-    driver: Optional[str] = typer.Option(None, "--driver", help="docker-container (default), remote or kubernetes."),  # noqa: UP007
-    driver_opt: List[str] = typer.Option([], "--driver-opt", help="KEY=VALUE; may be repeated."),  # noqa: UP006
+    name: BuilderName = None,
+    profile: ProfileName = None,
+    driver: Driver = None,
+    driver_opt: DriverOpts = None,
     bootstrap: bool = typer.Option(True, "--bootstrap/--no-bootstrap", help="Start the builder now."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands; run nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+    dry_run: DryRun = False,
+    as_json: AsJson = False,
 ) -> None:
     """Create a builder (one node per profile node) and record it as orch's."""
     import shlex

@@ -54,6 +54,7 @@ def verify(
     """Check a pushed image against what it should hold. Exit 1 when a check fails."""
     from orchestrator.errors import BadInput, ExitCode
     from orchestrator.inspection import read_image
+    from orchestrator.oci_layout import inspect_layout, is_layout_ref
     from orchestrator.platforms import parse_all
     from orchestrator.profiles import load
     from orchestrator.references import parse_reference
@@ -68,8 +69,6 @@ def verify(
         expected = load(profile).platforms
     else:
         raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
-    from orchestrator.oci_layout import inspect_layout, is_layout_ref
-
     if is_layout_ref(ref):
         inspection, source = inspect_layout(ref)
     else:
@@ -78,9 +77,8 @@ def verify(
     extra = []
     if deep:
         from orchestrator.deep import check_binaries
-        from orchestrator.verify import binary_findings
 
-        extra = binary_findings(check_binaries(inspection, source))
+        extra = check_binaries(inspection, source)
     verdict = run_verify(inspection, VerifyOptions(expected=expected, strict=strict,
                                                    config_mismatch=Status(config_mismatch)), extra)
     if as_json:
