@@ -48,6 +48,13 @@ def timed(args: list[str], attempts: int = 3) -> float:
     sys.exit(f"failed {attempts} times ({result.returncode}): {' '.join(args)}\n{result.stderr[-2000:]}")
 
 
+def compile_bytecode() -> None:
+    """Byte-compile the package, as installing the wheel does. A checkout run with
+    PYTHONDONTWRITEBYTECODE=1 (set on these machines) would otherwise recompile
+    orch's own modules on every start, ~25 ms that no installed user pays."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "orchestrator")], check=True)
+
+
 def machine() -> str:
     cpus = os.cpu_count()
     mem_kb = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
@@ -64,6 +71,7 @@ def main() -> None:
     parser.add_argument("--profile", default="arm-all")
     parser.add_argument("--registry", default="localhost:5000")
     args = parser.parse_args()
+    compile_bytecode()
     # The same created label on both sides, so both export the same image.
     os.environ.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
 

@@ -30,7 +30,7 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_overhead import ORCH, REPO, machine  # noqa: E402
+from build_overhead import ORCH, REPO, compile_bytecode, machine  # noqa: E402
 
 PLATFORMS = "linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x"
 
@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--registry", default="localhost:5000")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
+    compile_bytecode()
 
     memory = None
     if not args.skip_memory:

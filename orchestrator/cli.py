@@ -6,7 +6,6 @@ import the core lazily so ``orch --help`` stays fast.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from typing import Optional
@@ -56,11 +55,11 @@ def main_callback(
         None, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    from orchestrator.logging import configure
+    from orchestrator.logging import DEBUG, INFO, WARNING, configure
 
     if verbose and quiet:
         raise BadInput("--verbose and --quiet contradict each other", fix="pass one of them")
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = DEBUG if verbose else WARNING if quiet else INFO
     configure(level=level, log_format=log_format)
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 

@@ -8,12 +8,15 @@ the output.
 
 from __future__ import annotations
 
-import logging
 import sys
 from enum import Enum
 from typing import Any
 
 from orchestrator.redact import redact
+
+
+# The stdlib's level numbers, without importing logging (~15 ms) on every start.
+DEBUG, INFO, WARNING = 10, 20, 30
 
 
 class LogFormat(str, Enum):
@@ -29,13 +32,13 @@ def _redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str
 _pending: dict[str, Any] | None = {}  # settings not yet applied; None once structlog is set up
 
 
-def configure(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
+def configure(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
     """Remember the settings; structlog (~0.1 s to import) is set up when something logs."""
     global _pending
     _pending = {"level": level, "log_format": log_format}
 
 
-def _apply(level: int = logging.INFO, log_format: LogFormat = LogFormat.auto) -> None:
+def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
     import structlog
 
     use_json = log_format is LogFormat.json or (log_format is LogFormat.auto and not sys.stderr.isatty())

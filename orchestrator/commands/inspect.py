@@ -56,7 +56,6 @@ def verify(
     from orchestrator.inspection import read_image
     from orchestrator.oci_layout import inspect_layout, is_layout_ref
     from orchestrator.platforms import parse_all
-    from orchestrator.profiles import load
     from orchestrator.references import parse_reference
     from orchestrator.status import Status
     from orchestrator.verify import VerifyOptions, verify as run_verify
@@ -66,6 +65,8 @@ def verify(
     if platform:
         expected = tuple(parse_all(platform))
     elif profile:
+        from orchestrator.profiles import load
+
         expected = load(profile).platforms
     else:
         raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
