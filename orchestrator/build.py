@@ -21,6 +21,7 @@ import re
 import shlex
 import sys
 import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -32,7 +33,7 @@ from orchestrator.engine import DockerStreamFailed
 from orchestrator.errors import BadInput, EnvironmentMissing, JobFailed
 from orchestrator.gitinfo import oci_labels, read_git, template_values
 from orchestrator.platforms import Platform, format_platform, order, parse_all
-from orchestrator.profiles import Profile, load, render_tags
+from orchestrator.profiles import MERGES, STRATEGIES, Profile, load, render_tags
 from orchestrator.references import Reference, parse_reference
 
 STAGING_PREFIX = "orch-staging-"
@@ -53,6 +54,30 @@ class BuildRequest:
     builder: str | None = None
     install_emulators: bool | None = None
     oci_layout: str | None = None  # without --push: write an OCI layout directory here
+    strategy: str | None = None  # single | per-arch | auto (default: the profile's, else auto)
+    merge: str | None = None  # imagetools | manifest (default: the profile's, else imagetools)
+    jobs: int | None = None  # per-arch builds at once (default: max(2, nodes))
+    no_cache: bool = False
+
+
+@dataclass(frozen=True)
+class PlatformJob:
+    """One platform's build on the per-arch path, pushed to its own staging tag."""
+
+    platform: Platform
+    staging: Reference
+    build_command: tuple[str, ...]  # after `docker` (and after `docker_target`)
+    metadata_path: str
+    node: str | None = None  # the node that builds it, for the progress and the summary
+    native: bool = False  # the node serves this platform natively (no emulation)
+    docker_target: tuple[str, ...] = ()  # ("--context", NAME) or ("--host", URL) for a node's own daemon
+
+    @property
+    def label(self) -> str:
+        return format_platform(self.platform)
+
+    def command_line(self) -> str:
+        return "docker " + shlex.join((*self.docker_target, *self.build_command))
 
 
 @dataclass(frozen=True)
@@ -75,22 +100,54 @@ class BuildPlan:
     strategy: str = "single"
     install_emulators: bool = False
     builder_plan: BuilderPlan | None = None  # the profile's builder, ensured before the build
+    merge: str = "imagetools"
+    jobs: int = 2
+    per_arch: tuple[PlatformJob, ...] = ()  # the per-arch path (strategy per-arch, or auto's fallback)
+    index_annotations: dict[str, str] = field(default_factory=dict)  # set at the merge on that path
+    # Why auto goes straight to per-arch, known before anything runs (nodes that are separate daemons).
+    per_arch_reason: str | None = None
+    reuse: bool = True  # per-arch: keep platforms a previous run built from the same inputs
+
+    @property
+    def starts_per_arch(self) -> bool:
+        return self.strategy == "per-arch" or (self.strategy == "auto" and self.per_arch_reason is not None)
 
     def commands(self) -> list[str]:
         """The plan as the commands it runs, in order."""
-        out = [self.builder_plan.shell()] if self.builder_plan else []
+        out = [self.builder_plan.shell()] if self.builder_plan and not self.builder_plan.routes_by_context else []
+        if self.starts_per_arch:
+            return out + self.per_arch_commands()
         out.append("docker " + shlex.join(self.build_command))
         if self.push and self.staging is not None:
             out.append(f"orch verify {self.staging.name}@<digest from {self.metadata_path}> "
                        f"--platform {','.join(format_platform(p) for p in self.platforms)}")
             if self.promote_command:
                 out.append("docker " + shlex.join(self.promote_command))
+        if self.strategy == "auto" and self.per_arch:
+            out.append("# auto: if the build fails for some platforms only, or the builder takes one platform "
+                       "per call, instead:")
+            out += [f"#   {line}" for line in self.per_arch_commands()]
         return out
+
+    def per_arch_commands(self) -> list[str]:
+        from orchestrator.merge import merge_commands
+
+        lines = [job.command_line() + (f"   # on {job.node}" if job.node else "") for job in self.per_arch]
+        lines += merge_commands(self)
+        lines.append(f"orch verify {self.staging} --platform {','.join(format_platform(p) for p in self.platforms)}")
+        if self.promote_command:
+            lines.append("docker " + shlex.join(self.promote_command))
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         return {
             "profile": self.profile,
             "strategy": self.strategy,
+            "merge": self.merge,
+            "jobs": self.jobs,
+            "per_arch": [{"platform": j.label, "node": j.node, "native": j.native, "staging": str(j.staging),
+                          "command": j.command_line()} for j in self.per_arch],
+            "per_arch_reason": self.per_arch_reason,
             "platforms": [format_platform(p) for p in self.platforms],
             "context": self.context,
             "dockerfile": self.dockerfile,
@@ -135,9 +192,10 @@ def build_time() -> datetime:
     return datetime.fromtimestamp(int(epoch), timezone.utc)
 
 
-def staging_reference(target: Reference) -> Reference:
-    """One staging tag per target tag: a rerun reuses it instead of piling up new ones."""
-    tag = f"{STAGING_PREFIX}{target.tag or 'latest'}"
+def staging_reference(target: Reference, suffix: str = "") -> Reference:
+    """One staging tag per target tag (and per platform on the per-arch path): a rerun
+    reuses it instead of piling up new ones."""
+    tag = f"{STAGING_PREFIX}{target.tag or 'latest'}" + (f"-{suffix}" if suffix else "")
     if len(tag) > 128:
         tag = tag[:112] + "-" + hashlib.sha256(tag.encode()).hexdigest()[:15]
     return target.with_tag(tag)
@@ -148,10 +206,6 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     now = now or build_time()
     cwd = cwd or Path.cwd()
     profile = load(request.profile) if request.profile else Profile(name="adhoc", source="(command line)")
-    if profile.strategy == "per-arch":
-        raise BadInput(f'profile "{profile.name}" asks for strategy per-arch, which this version does not build yet',
-                       fix="set `strategy: single` (or auto) in the profile")
-
     platforms = tuple(order(parse_all(request.platforms))) if request.platforms else tuple(order(profile.platforms or ()))
     if not platforms:
         raise BadInput(f'no platforms to build (profile "{profile.name}" names none)',
@@ -212,31 +266,67 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         local_image = ",".join(names)
         output = f'type=image,"name={local_image}"'
 
+    common: list[str] = []
+    if dockerfile:
+        common += ["--file", dockerfile]
+    if profile.target:
+        common += ["--target", profile.target]
+    if request.no_cache:
+        common.append("--no-cache")
+    for key, value in build_args.items():
+        common += ["--build-arg", f"{key}={value}"]
+    for key, value in labels.items():
+        common += ["--label", f"{key}={value}"]
+    for source in profile.cache_from or ():
+        common += ["--cache-from", source]
+    for destination in profile.cache_to or ():
+        common += ["--cache-to", destination]
+    attestations = profile.attestations
+    provenance = attestations.provenance if attestations and attestations.provenance else "mode=min"
+    sbom = [f"--sbom={'true' if attestations.sbom else 'false'}"] if attestations and attestations.sbom is not None \
+        else []
+
     args: list[str] = ["buildx", "build"]
     if builder:
         args += ["--builder", builder]
-    args += ["--platform", ",".join(format_platform(p) for p in platforms)]
-    if dockerfile:
-        args += ["--file", dockerfile]
-    if profile.target:
-        args += ["--target", profile.target]
-    for key, value in build_args.items():
-        args += ["--build-arg", f"{key}={value}"]
-    for key, value in labels.items():
-        args += ["--label", f"{key}={value}"]
+    args += ["--platform", ",".join(format_platform(p) for p in platforms), *common]
     for key, value in annotations.items():
         # One flag per level: buildx 0.13 reads "index,manifest:" as part of the key.
         args += ["--annotation", f"index:{key}={value}", "--annotation", f"manifest:{key}={value}"]
-    for source in profile.cache_from or ():
-        args += ["--cache-from", source]
-    for destination in profile.cache_to or ():
-        args += ["--cache-to", destination]
-    attestations = profile.attestations
-    provenance = attestations.provenance if attestations and attestations.provenance else "mode=min"
-    args += [f"--provenance={provenance}"]
-    if attestations and attestations.sbom is not None:
-        args += [f"--sbom={'true' if attestations.sbom else 'false'}"]
+    args += [f"--provenance={provenance}", *sbom]
     args += ["--output", output, "--metadata-file", metadata_path, "--progress", "plain", context]
+
+    strategy = request.strategy or profile.strategy or "auto"
+    if strategy not in STRATEGIES:
+        raise BadInput(f'--strategy "{strategy}" is not one of {", ".join(STRATEGIES)}',
+                       fix="single: one buildx call; per-arch: one per platform, merged; auto: single, "
+                           "falling back to per-arch")
+    merge = request.merge or profile.merge or "imagetools"
+    if merge not in MERGES:
+        raise BadInput(f'--merge "{merge}" is not one of {", ".join(MERGES)}',
+                       fix="imagetools (an OCI index, keeps attestations) or manifest (a Docker manifest list)")
+    if request.jobs is not None and request.jobs < 1:
+        raise BadInput(f'--jobs "{request.jobs}" must be 1 or more', fix="pass --jobs 2, say")
+    routes_by_context = bool(builder_plan and builder_plan.routes_by_context)
+    per_arch_reason = None
+    if routes_by_context:
+        if strategy == "single":
+            raise BadInput(f'builder "{builder_plan.name}" lists nodes that are separate daemons (docker driver); '  # type: ignore[union-attr]
+                           "one buildx call cannot span them", fix="use --strategy per-arch (or auto), or a "
+                           "docker-container builder whose nodes buildx drives together")
+        per_arch_reason = "the builder's nodes are separate daemons (docker driver): one buildx call cannot span them"
+        builder = None
+    jobs_plan: tuple[PlatformJob, ...] = ()
+    if strategy != "single":
+        if not request.push:
+            if strategy == "per-arch":
+                raise BadInput("per-arch builds are merged in the registry, so they need --push",
+                               fix="add --push (the result is verified before any tag moves), or use "
+                                   "--strategy single to keep the result locally")
+        else:
+            jobs_plan = _plan_jobs(platforms, tags[0], common, provenance, sbom, annotations, merge, context,
+                                   builder, builder_plan, metadata_path)  # type: ignore[arg-type]
+    nodes = len(builder_plan.nodes) if builder_plan else 0
 
     promote = None
     if request.push:
@@ -246,11 +336,75 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         profile=profile.name, platforms=platforms, context=context, dockerfile=dockerfile, builder=builder,
         push=request.push, tags=tags, staging=staging, build_args=build_args, labels=labels,
         annotations=annotations, build_command=tuple(args), promote_command=promote, metadata_path=metadata_path,
-        local_image=local_image, strategy="single",
+        local_image=local_image, strategy=strategy if request.push else "single",
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
-        builder_plan=builder_plan,
+        builder_plan=builder_plan, merge=merge, jobs=request.jobs or max(2, nodes), per_arch=jobs_plan,
+        index_annotations=annotations, per_arch_reason=per_arch_reason, reuse=not request.no_cache,
     )
+
+
+def platform_slug(platform: Platform) -> str:
+    return format_platform(platform).replace("/", "-")
+
+
+def _plan_jobs(platforms: tuple[Platform, ...], target: Reference, common: list[str], provenance: str,
+               sbom: list[str], annotations: dict[str, str], merge: str, context: str, builder: str | None,
+               builder_plan: BuilderPlan | None, metadata_path: str) -> tuple[PlatformJob, ...]:
+    """One build per platform, each to its own staging tag, on the node that serves it natively."""
+    jobs = []
+    for position, platform in enumerate(platforms):
+        slug = platform_slug(platform)
+        if merge == "manifest":
+            # `docker manifest push` lists children in the order of their names in the local
+            # manifest store; numbered tags make that the planned order.
+            slug = f"{position:02d}-{slug}"
+        job_staging = staging_reference(target, suffix=slug)
+        node, native, docker_target = assign_node(platform, builder_plan)
+        args: list[str] = ["buildx", "build"]
+        if builder and not docker_target:
+            args += ["--builder", builder]
+        args += ["--platform", format_platform(platform), *common]
+        for key, value in annotations.items():
+            args += ["--annotation", f"manifest:{key}={value}"]  # index annotations go on at the merge
+        output = f"type=registry,name={job_staging}"
+        if merge == "manifest":
+            # `docker manifest create` takes only plain manifests: no attestations, Docker media types.
+            args += ["--provenance=false", "--sbom=false"]
+            output += ",oci-mediatypes=false"
+        else:
+            args += [f"--provenance={provenance}", *sbom]
+        job_metadata = metadata_path.replace(".json", f"-{slug}.json")
+        args += ["--output", output, "--metadata-file", job_metadata, "--progress", "plain", context]
+        jobs.append(PlatformJob(platform=platform, staging=job_staging, build_command=tuple(args),
+                                metadata_path=job_metadata, node=node, native=native,
+                                docker_target=docker_target))
+    return tuple(jobs)
+
+
+def assign_node(platform: Platform, builder_plan: BuilderPlan | None) -> tuple[str | None, bool, tuple[str, ...]]:
+    """(node name, natively?, docker target): the first node serving the platform natively,
+    else the first node, which emulates it. Only nodes that are separate daemons need a target;
+    a buildx multi-node builder routes by platform itself."""
+    if builder_plan is None or not builder_plan.nodes:
+        return None, False, ()
+    native = next((n for n in builder_plan.nodes if any(p.key == platform.key for p in n.platforms)), None)
+    node = native or builder_plan.nodes[0]
+    target: tuple[str, ...] = ()
+    if builder_plan.routes_by_context:
+        target = ("--host", node.endpoint) if "://" in node.endpoint else ("--context", node.endpoint)
+    return node.name, native is not None, target
+
+
+def without_attestations(plan: BuildPlan) -> BuildPlan:
+    """The per-arch builds without provenance or SBOM, for a builder that cannot attach them
+    (the docker driver on the classic image store)."""
+    def strip(job: PlatformJob) -> PlatformJob:
+        args = [a for a in job.build_command if not a.startswith(("--provenance=", "--sbom="))]
+        at = args.index("--output")
+        return replace(job, build_command=tuple(args[:at] + ["--provenance=false", "--sbom=false"] + args[at:]))
+
+    return replace(plan, per_arch=tuple(strip(job) for job in plan.per_arch))
 
 
 def with_builder(plan: BuildPlan, name: str) -> BuildPlan:
@@ -271,6 +425,8 @@ class PublishedPlatform:
     platform: str
     digest: str
     config: str | None
+    state: str | None = None  # per-arch: built or reused
+    node: str | None = None
 
 
 @dataclass
@@ -281,12 +437,18 @@ class BuildResult:
     tags: list[str] = field(default_factory=list)
     staging_removed: bool | None = None
     verification: dict[str, Any] | None = None
+    strategy: str = "single"  # what ran: single or per-arch
+    fallback_reason: str | None = None  # auto: why it built per platform
+    per_platform: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-arch: {label: {state, node}}
 
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": True,
             "profile": self.plan.profile,
             "builder": self.plan.builder,
+            "strategy": self.strategy,
+            "merge": self.plan.merge if self.strategy == "per-arch" else None,
+            "fallback_reason": self.fallback_reason,
             "digest": self.digest,
             "pushed": self.plan.push,
             "tags": self.tags,
@@ -334,6 +496,89 @@ def failed_platforms(log_lines: list[str]) -> dict[str, str]:
     return failed
 
 
+_STEP_TITLE = re.compile(r"^#(?P<id>\d+) \[(?P<title>[^\]]+)\] (?P<what>.+)$")
+
+
+def failed_step(log_lines: list[str]) -> str | None:
+    """From buildx plain progress of any build: the step that failed ("RUN make"), if one did."""
+    titles: dict[str, str] = {}
+    for line in log_lines:
+        title = _STEP_TITLE.match(line)
+        if title:
+            titles.setdefault(title.group("id"), title.group("what").strip())
+        step = _STEP_ID.match(line)
+        if step and " ERROR" in line and step.group("id") in titles:
+            return titles[step.group("id")]
+    return None
+
+
+def promote_tags(engine: Any, source: Reference, tags: tuple[Reference, ...]) -> None:
+    """Point every tag at the verified list by digest (a registry-side copy), then check each."""
+    from orchestrator.registry_api import Registry
+
+    args = ["buildx", "imagetools", "create"]
+    for tag in tags:
+        args += ["--tag", str(tag)]
+    engine.cli(*args, str(source))
+    for tag in tags:
+        # A HEAD on the tag (a few ms) rather than another imagetools call (~150 ms).
+        now_at = Registry(tag).head_digest(tag)
+        if now_at != source.digest:
+            raise JobFailed(f"after promotion {tag} points at {now_at}, not the verified {source.digest}",
+                            fix=f"point it by hand: docker buildx imagetools create -t {tag} {source}")
+
+
+class BuildFailed(Exception):
+    """A buildx call failed: its log, and the error a user should see if nothing else is tried."""
+
+    def __init__(self, lines: list[str], error: JobFailed) -> None:
+        super().__init__(str(error))
+        self.lines = lines
+        self.error = error
+
+
+MULTI_PLATFORM_REFUSED = "Multi-platform build is not supported"
+
+
+def fallback_reason(plan: BuildPlan, lines: list[str]) -> str | None:
+    """Why auto may retry a failed single build per platform, or None to fail fast.
+
+    Per-arch helps when the builder cannot take several platforms in one call,
+    or when only some platforms failed (their steps are retried alone and the
+    others are kept). A failure of every platform, or one tied to none (a
+    Dockerfile syntax error, a missing file), would fail per-arch too."""
+    if plan.strategy != "auto" or not plan.per_arch:
+        return None
+    if any(MULTI_PLATFORM_REFUSED in line for line in lines):
+        return "the builder cannot build several platforms in one call (docker driver without the containerd store)"
+    failed = failed_platforms(lines)
+    labels = {format_platform(p) for p in plan.platforms}
+    if failed and set(failed) < labels:
+        where = "; ".join(f"{p} at {what}" for p, what in failed.items())
+        return (f"only {', '.join(failed)} failed in the single call ({where}); building each platform on its "
+                "own keeps the others and retries those")
+    return None
+
+
+def read_digest(metadata_path: str, lines: list[str]) -> str | None:
+    """The pushed image's digest: from the metadata file, else from the log."""
+    path = Path(metadata_path)
+    try:
+        metadata = json.loads(path.read_text())
+        if metadata.get("containerimage.digest"):
+            return metadata["containerimage.digest"]
+    except (OSError, ValueError):
+        pass
+    finally:
+        path.unlink(missing_ok=True)
+    # The push race can leave no metadata file; the log still names what was exported.
+    for line in reversed(lines):
+        match = re.search(r"exporting manifest(?: list)? (sha256:[a-f0-9]{64})", line)
+        if match:
+            return match.group(1)
+    return None
+
+
 class Executor:
     """Runs a plan against an Engine, printing buildx progress to stderr."""
 
@@ -341,6 +586,7 @@ class Executor:
         self.engine = engine
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self._say_lock = threading.Lock()
 
     def run(self, plan: BuildPlan) -> BuildResult:
         from orchestrator.logging import get_logger
@@ -348,18 +594,36 @@ class Executor:
         log = get_logger(profile=plan.profile)
         info, builders = self.engine_facts()
         plan = self.ensure_builder(plan, info, builders)
-        self.preflight(plan, info, builders)
-        log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
-                 output=str(plan.staging) if plan.push else plan.local_image)
-        lines = self._build(plan)
         result = BuildResult(plan)
-        if not plan.push:
-            in_layout = bool(plan.local_image and plan.local_image.startswith("oci-layout://"))
-            result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
-            result.digest = self._digest(plan, lines)
-            log.info("build.kept_locally", image=plan.local_image)
-            return result
-        digest = self._digest(plan, lines)
+        if plan.starts_per_arch:
+            digest = self.per_arch(plan, plan.per_arch_reason, result)
+        else:
+            reason = self.preflight(plan, info, builders)
+            if reason is not None:
+                from orchestrator.logging import get_logger
+
+                get_logger(profile=plan.profile).warning(
+                    "build.no_attestations", reason="the docker driver on the classic image store cannot attach "
+                    "provenance or SBOM; enable the containerd image store to keep them")
+                digest = self.per_arch(without_attestations(plan), reason, result)
+            else:
+                log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
+                         output=str(plan.staging) if plan.push else plan.local_image)
+                try:
+                    lines = self._build(plan.build_command)
+                except BuildFailed as failure:
+                    reason = fallback_reason(plan, failure.lines)
+                    if reason is None:
+                        raise failure.error from None
+                    digest = self.per_arch(plan, reason, result)
+                else:
+                    digest = read_digest(plan.metadata_path, lines)
+                    if not plan.push:
+                        in_layout = bool(plan.local_image and plan.local_image.startswith("oci-layout://"))
+                        result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
+                        result.digest = digest
+                        log.info("build.kept_locally", image=plan.local_image)
+                        return result
         if not digest:
             raise JobFailed("the build pushed no index digest (no metadata, no 'exporting manifest list' line)",
                             fix="rerun; if it persists, check the registry log")
@@ -368,14 +632,26 @@ class Executor:
         inspection, verdict = self.verify(plan, staged)
         result.verification = verdict.to_json()
         result.platforms = [
-            PublishedPlatform(e.label, e.digest, format_platform(e.config) if e.config else None)
+            PublishedPlatform(e.label, e.digest, format_platform(e.config) if e.config else None,
+                              **result.per_platform.get(e.label, {}))
             for e in inspection.entries
         ]
         self.promote(plan, digest)
         result.tags = [str(t) for t in plan.tags]
         result.staging_removed = self._remove_staging(plan)
-        log.info("build.published", digest=digest, tags=result.tags)
+        if result.strategy == "per-arch":
+            from orchestrator.perarch import forget_staged
+
+            forget_staged(plan)
+        log.info("build.published", digest=digest, tags=result.tags, strategy=result.strategy)
         return result
+
+    def per_arch(self, plan: BuildPlan, reason: str | None, result: BuildResult) -> str:
+        from orchestrator.perarch import PerArchRun
+
+        result.strategy = "per-arch"
+        result.fallback_reason = reason if plan.strategy == "auto" else None
+        return PerArchRun(self, plan).run(reason, result)
 
     # -- steps --
 
@@ -383,8 +659,8 @@ class Executor:
         from orchestrator.builders import BuilderManager
         from orchestrator.logging import get_logger
 
-        if plan.builder_plan is None:
-            return plan
+        if plan.builder_plan is None or plan.builder_plan.routes_by_context:
+            return plan  # nodes that are separate daemons are checked by the per-arch run
         outcome = BuilderManager(self.engine, info=info, builders=builders).ensure(plan.builder_plan, plan.platforms)
         log = get_logger(profile=plan.profile, builder=outcome.name)
         if outcome.action == "fallback":
@@ -405,10 +681,9 @@ class Executor:
             builders = pool.submit(self.engine.builders)
             return info.result(), builders.result()  # info first: "no daemon" is the error to show
 
-    def preflight(self, plan: BuildPlan, info: dict[str, Any], builders: list[Any]) -> None:
-        import platform as host
-
-        from orchestrator.emulation import install_command, missing_emulators, read_handlers
+    def preflight(self, plan: BuildPlan, info: dict[str, Any], builders: list[Any]) -> str | None:
+        """Raise for what stops the single build. In auto mode, return why per-arch
+        builds work where it cannot (a builder that takes one platform per call)."""
         from orchestrator.engine import uses_containerd_image_store
 
         if plan.builder and plan.builder_plan is None:
@@ -416,56 +691,74 @@ class Executor:
             if plan.builder not in names:
                 raise BadInput(f'unknown builder "{plan.builder}"', fix=f"existing builders: {', '.join(names)}; "
                                f"or create it: docker buildx create --name {plan.builder}")
-        platforms = [format_platform(p) for p in plan.platforms]
-        missing = missing_emulators(platforms, host.machine(), read_handlers())
-        if missing:
-            if plan.install_emulators:
-                self.engine.cli(*install_command(list(missing)))
-                missing = missing_emulators(platforms, host.machine(), read_handlers())
-            if missing:
-                listed = "; ".join(f"{p}: {why}" for p, why in missing.items())
-                raise EnvironmentMissing(
-                    f"this host cannot run the build steps of {', '.join(missing)} ({listed})",
-                    fix="install the emulators: `docker run --privileged --rm tonistiigi/binfmt --install "
-                        f"{','.join(sorted({p.split('/')[1] for p in missing}))}`, or the distribution's "
-                        "qemu-user-static package (Debian: apt-get install qemu-user-static binfmt-support)",
-                )
+        self.check_emulators(plan.platforms, plan.install_emulators)
         if len(plan.platforms) > 1 and not plan.builder and not uses_containerd_image_store(info):
             current = next((b for b in builders if b.name == "default"), None)
             if current is not None and current.driver == "docker":
+                if plan.strategy == "auto" and plan.per_arch:
+                    return ("the daemon's builder (docker driver, without the containerd image store) builds one "
+                            "platform per call")
                 raise EnvironmentMissing(
                     "the default builder (docker driver) cannot build several platforms at once without the "
                     "containerd image store",
                     fix='enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
-                        "restart dockerd) or pass --builder with a docker-container builder",
+                        "restart dockerd), pass --builder with a docker-container builder, or build one platform "
+                        "per call with --strategy per-arch",
                 )
+        return None
 
-    def _build(self, plan: BuildPlan) -> list[str]:
-        """Run the buildx call; retry when only the registry stumbled during the push."""
+    def check_emulators(self, platforms: tuple[Platform, ...], install: bool) -> None:
+        import platform as host
+
+        from orchestrator.emulation import install_command, missing_emulators, read_handlers
+
+        names = [format_platform(p) for p in platforms]
+        missing = missing_emulators(names, host.machine(), read_handlers())
+        if missing and install:
+            self.engine.cli(*install_command(list(missing)))
+            missing = missing_emulators(names, host.machine(), read_handlers())
+        if missing:
+            listed = "; ".join(f"{p}: {why}" for p, why in missing.items())
+            raise EnvironmentMissing(
+                f"this host cannot run the build steps of {', '.join(missing)} ({listed})",
+                fix="install the emulators: `docker run --privileged --rm tonistiigi/binfmt --install "
+                    f"{','.join(sorted({p.split('/')[1] for p in missing}))}`, or the distribution's "
+                    "qemu-user-static package (Debian: apt-get install qemu-user-static binfmt-support)",
+            )
+
+    def _build(self, command: tuple[str, ...], *, engine: Any = None, prefix: str = "") -> list[str]:
+        """Run one buildx call; retry when only the registry stumbled during the push.
+        Raises BuildFailed with the log, for the caller to judge."""
         from orchestrator.logging import get_logger
 
         for attempt in range(1, PUSH_ATTEMPTS + 1):
-            lines, error = self._build_once(plan)
+            lines, error = self._build_once(command, engine or self.engine, prefix)
             if error is None:
                 return lines
             if attempt < PUSH_ATTEMPTS and is_transient_push_failure(lines):
-                get_logger(profile=plan.profile).warning(
-                    "build.push_retry", attempt=attempt + 1, of=PUSH_ATTEMPTS,
-                    reason="the registry answered 5xx while the index was pushed; the build itself succeeded")
+                get_logger().warning(
+                    "build.push_retry", attempt=attempt + 1, of=PUSH_ATTEMPTS, platform=prefix.strip(" []") or None,
+                    reason="the registry answered 5xx while the image was pushed; the build itself succeeded")
                 continue
-            raise self._build_failure(lines, error)
+            raise BuildFailed(lines, self._build_failure(lines, error))
         raise AssertionError("unreachable")
 
-    def _build_once(self, plan: BuildPlan) -> tuple[list[str], DockerStreamFailed | None]:
+    def _build_once(self, command: tuple[str, ...], engine: Any,
+                    prefix: str) -> tuple[list[str], DockerStreamFailed | None]:
         tail: deque[str] = deque(maxlen=4000)
         try:
-            for line in self.engine.stream(*plan.build_command):
+            for line in engine.stream(*command):
                 tail.append(line)
                 if not self.quiet:
-                    print(line, file=self.stream, flush=True)
+                    self.say(prefix + line)
         except DockerStreamFailed as exc:
             return list(tail), exc
         return list(tail), None
+
+    def say(self, line: str) -> None:
+        with self._say_lock:  # per-arch builds print from several threads: whole lines only
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
     def _build_failure(self, lines: list[str], exc: DockerStreamFailed) -> JobFailed:
         failed = failed_platforms(lines)
@@ -478,22 +771,6 @@ class Executor:
             + "\n".join(f"  {line}" for line in error_lines),
             fix="fix the failing step (log above); tags still point where they did before",
         )
-
-    def _digest(self, plan: BuildPlan, lines: list[str]) -> str | None:
-        path = Path(plan.metadata_path)
-        try:
-            metadata = json.loads(path.read_text())
-            return metadata.get("containerimage.digest")
-        except (OSError, ValueError):
-            pass
-        finally:
-            path.unlink(missing_ok=True)
-        # The push race can leave no metadata file; the log still names the index.
-        for line in reversed(lines):
-            match = re.search(r"exporting manifest list (sha256:[a-f0-9]{64})", line)
-            if match:
-                return match.group(1)
-        return None
 
     def verify(self, plan: BuildPlan, staged: Reference) -> tuple[Any, Any]:
         """Inspect and verify the staged index; raise before anything is promoted."""
@@ -509,19 +786,7 @@ class Executor:
         return inspection, verdict
 
     def promote(self, plan: BuildPlan, digest: str) -> None:
-        from orchestrator.registry_api import Registry
-
-        source = plan.staging.with_digest(digest)  # type: ignore[union-attr]
-        args = ["buildx", "imagetools", "create"]
-        for tag in plan.tags:
-            args += ["--tag", str(tag)]
-        self.engine.cli(*args, str(source))
-        for tag in plan.tags:
-            # A HEAD on the tag (a few ms) rather than another imagetools call (~150 ms).
-            now_at = Registry(tag).head_digest(tag)
-            if now_at != digest:
-                raise JobFailed(f"after promotion {tag} points at {now_at}, not the verified {digest}",
-                                fix=f"point it by hand: docker buildx imagetools create -t {tag} {source}")
+        promote_tags(self.engine, plan.staging.with_digest(digest), plan.tags)  # type: ignore[union-attr]
 
     def _remove_staging(self, plan: BuildPlan) -> bool:
         from orchestrator.registry_api import delete_tag

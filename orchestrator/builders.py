@@ -62,6 +62,12 @@ class BuilderPlan:
         """The docker driver is the context's own builder: nothing to create."""
         return self.driver == "docker"
 
+    @property
+    def routes_by_context(self) -> bool:
+        """Nodes on the docker driver are separate daemons, each with its own builder:
+        buildx cannot join them, so orch sends each platform's build to its node."""
+        return self.uses_daemon_builder and bool(self.nodes)
+
     def create_commands(self, *, bootstrap: bool = True) -> list[tuple[str, ...]]:
         """`docker buildx create` for the first node, `--append` for the others."""
         if self.uses_daemon_builder:
@@ -133,9 +139,15 @@ def plan_builder(spec: BuilderSpec | None = None, *, name: str | None = None, dr
         for index, node in enumerate(spec.nodes or ())
     )
     resolved_driver = chosen or DEFAULT_DRIVER
+    if resolved_driver == "docker" and nodes:
+        # Per-arch fan-out over daemons (docker contexts or endpoints): nothing to create.
+        opts = {**(spec.driver_opts or {}), **(driver_opts or {})}
+        return BuilderPlan(name=name, driver="docker", driver_explicit=True,
+                           driver_opts=tuple(sorted(opts.items())), nodes=nodes)
     if len(nodes) > 1 and resolved_driver not in MULTI_NODE_DRIVERS:
         raise BadInput(f'builder "{name}" lists {len(nodes)} nodes, but the {resolved_driver} driver has only one',
-                       fix="set `driver: docker-container` (or remote) in the profile's builder section")
+                       fix="set `driver: docker-container` (or remote) in the profile's builder section, or "
+                           "`driver: docker` to send each platform's build to its node's own daemon (per-arch)")
     if resolved_driver == "docker" and name != RESERVED:
         # buildx refuses `create --driver docker`: the docker builder is the context's own.
         raise BadInput(f'builder "{name}" cannot use the docker driver: that builder is the daemon\'s own, '

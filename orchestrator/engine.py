@@ -72,17 +72,29 @@ class BuilderInfo:
 class Engine:
     """A Docker client bound to one context (None: the current one)."""
 
-    def __init__(self, context: str | None = None, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(self, context: str | None = None, secrets: tuple[str, ...] = (), host: str | None = None) -> None:
         self.context = context
+        self.host = host
         self._secrets = secrets
         self._client: Any = None
+
+    @classmethod
+    def for_target(cls, target: tuple[str, ...]) -> Engine:
+        """An Engine for `docker --context NAME` or `docker --host URL` (a build node's daemon)."""
+        if not target:
+            return cls()
+        flag, value = target
+        return cls(context=value) if flag == "--context" else cls(host=value)
 
     @property
     def client(self) -> Any:
         if self._client is None:
             from python_on_whales import DockerClient
 
-            self._client = DockerClient(context=self.context) if self.context else DockerClient()
+            if self.host:
+                self._client = DockerClient(host=self.host)
+            else:
+                self._client = DockerClient(context=self.context) if self.context else DockerClient()
         return self._client
 
     # -- error translation -------------------------------------------------

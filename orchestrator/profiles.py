@@ -32,6 +32,7 @@ MAX_PROFILE_BYTES = 1 << 20  # a profile is a page of YAML; 1 MiB is generous
 MAX_YAML_NODES = 20_000  # also bounds alias expansion ("billion laughs")
 PROFILE_SUFFIXES = (".yaml", ".yml")
 STRATEGIES = ("auto", "single", "per-arch")
+MERGES = ("imagetools", "manifest")
 DRIVERS = ("docker-container", "docker", "kubernetes", "remote")
 TAG_FIELDS = ("version", "sha", "short_sha", "branch", "date", "profile")
 REPO_PROFILES = Path(__file__).resolve().parent.parent / "profiles"
@@ -89,6 +90,7 @@ class Profile:
     cache_to: tuple[str, ...] | None = None
     attestations: Attestations | None = None
     strategy: str | None = None
+    merge: str | None = None
     builder: BuilderSpec | None = None
     install_emulators: bool | None = None
     # The chain of files this profile was merged from, child last.
@@ -154,6 +156,8 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
     "attestations": FieldSpec("object", "Attestations to attach.", children=ATTESTATION_FIELDS),
     "strategy": FieldSpec("enum", "single: one buildx call; per-arch: one per platform, merged; auto: "
                           "single, falling back to per-arch.", STRATEGIES),
+    "merge": FieldSpec("enum", "How per-arch builds become one list: imagetools (OCI index, keeps attestations) "
+                       "or manifest (docker manifest create/annotate/push: a Docker manifest list).", MERGES),
     "builder": FieldSpec("object", "The buildx builder to use or create.", children=BUILDER_FIELDS),
     "install_emulators": FieldSpec("bool", "Install missing QEMU handlers (tonistiigi/binfmt) without asking."),
 }

@@ -2,7 +2,11 @@
 # A second Docker daemon on this machine, reachable as a docker context: a
 # real extra build node for multi-node builders and per-arch fan-out tests.
 #
-#   scripts/engine-node.sh start NAME    start it (idempotent); prints the context name
+#   scripts/engine-node.sh start NAME [--classic-store]
+#                                        start it (idempotent); prints the context name.
+#                                        --classic-store: the pre-containerd image store,
+#                                        whose docker-driver builder builds one platform
+#                                        at a time (as Docker Engine before 29 by default)
 #   scripts/engine-node.sh stop NAME     stop it, remove its bridge, check the main daemon
 #
 # It gets its own data root, exec root (with its own containerd), socket and
@@ -13,10 +17,14 @@ set -euo pipefail
 
 action=${1:-}
 name=${2:-}
-[[ $action == start || $action == stop ]] && [[ $name =~ ^[a-z0-9][a-z0-9-]{0,20}$ ]] || {
-  echo "usage: $0 start|stop NAME   (NAME: lower-case letters, digits, '-'; at most 21)" >&2
+store=${3:-}
+[[ $action == start || $action == stop ]] && [[ $name =~ ^[a-z0-9][a-z0-9-]{0,20}$ ]] \
+  && [[ -z $store || $store == --classic-store ]] || {
+  echo "usage: $0 start|stop NAME [--classic-store]   (NAME: lower-case letters, digits, '-'; at most 21)" >&2
   exit 2
 }
+snapshotter=true
+[[ $store == --classic-store ]] && snapshotter=false
 
 STATE=${ORCH_STATE_DIR:-/var/lib/orch-engine}/nodes/$name
 RUN=/run/orch-node-$name
@@ -52,7 +60,7 @@ start() {
     fi
     cat >"$STATE/daemon.json" <<JSON
 {
-  "features": { "containerd-snapshotter": true },
+  "features": { "containerd-snapshotter": $snapshotter },
   "bridge": "$BRIDGE",
   "iptables": false,
   "ip-masq": false

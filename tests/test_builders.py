@@ -49,14 +49,22 @@ def test_builder_plan_defaults_and_overrides(spec, kwargs, name, driver, explici
         (BuilderSpec(name="ci", driver="docker"), {}, "cannot use the docker driver"),
         (None, {"name": "bad name!"}, 'builder name "bad name!" is not valid'),
         (None, {"driver": "podman"}, 'unknown builder driver "podman"'),
-        (BuilderSpec(name="ci", driver="kubernetes", nodes=(BuilderNode("a"), BuilderNode("b"))), {"driver": "docker"},
-         "lists 2 nodes, but the docker driver has only one"),
     ],
 )
 def test_bad_builder_requests_are_bad_input(spec, kwargs, says) -> None:
     with pytest.raises(BadInput) as caught:
         plan_builder(spec, **kwargs)
     assert says in str(caught.value)
+
+
+def test_docker_driver_nodes_are_daemons_orch_routes_to_with_nothing_to_create() -> None:
+    spec = BuilderSpec(driver="docker", nodes=(
+        BuilderNode("default", platforms=tuple(parse_all(["amd64"]))),
+        BuilderNode("ssh://pi@rack-1", name="pi", platforms=tuple(parse_all(["arm64"]))),
+    ))
+    plan = plan_builder(spec)
+    assert plan.routes_by_context and plan.create_commands() == []
+    assert [n.name for n in plan.nodes] == ["orch-0", "pi"]
 
 
 def test_multi_node_plan_is_create_then_append_per_node() -> None:

@@ -25,17 +25,30 @@ def build(
     oci_layout: Optional[Path] = typer.Option(  # noqa: UP007
         None, "--oci-layout", metavar="DIR", help="Without --push: write the multi-platform image to this OCI "
         "layout directory (read it with orch inspect oci-layout://DIR)."),
+    strategy: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--strategy", help="single: one buildx call for every platform; per-arch: one per platform, merged; "
+        "auto (default): single, falling back to per-arch when only some platforms fail or the builder takes one "
+        "platform per call."),
+    merge: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--merge", help="Per-arch merge: imagetools (OCI index, keeps attestations; default) or manifest "
+        "(docker manifest create/annotate/push: a Docker manifest list, no attestations)."),
+    jobs: Optional[int] = typer.Option(  # noqa: UP007
+        None, "--jobs", "-j", help="Per-arch builds at once (default: 2, or one per builder node)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build without BuildKit's cache, and rebuild every "
+                                  "platform on the per-arch path."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
     metadata_file: Optional[Path] = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
 ) -> None:
-    """Build every platform in ONE buildx invocation; with --push, verify before any tag moves."""
+    """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
+    tag moves."""
     from orchestrator.build import BuildRequest, Executor, plan_build
     from orchestrator.engine import Engine
 
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
-                           install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None)
+                           install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None,
+                           strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache)
     plan = plan_build(request)
     if dry_run:
         if as_json:
@@ -55,8 +68,17 @@ def build(
         print_json(document)
         return
     if plan.push:
-        typer.echo(f"published {result.digest}")
-        print_table([[p.platform, p.digest] for p in result.platforms])
+        how = f" (per-arch, merged with {plan.merge})" if result.strategy == "per-arch" else ""
+        typer.echo(f"published {result.digest}{how}")
+        if result.fallback_reason:
+            typer.echo(f"  built per platform because {result.fallback_reason}")
+        rows = []
+        for p in result.platforms:
+            row = [p.platform, p.digest]
+            if p.state:
+                row.append(p.state + (f" on {p.node}" if p.node else ""))
+            rows.append(row)
+        print_table(rows)
         for t in result.tags:
             typer.echo(f"  tag {t}")
         if result.staging_removed is False:
