@@ -21,6 +21,7 @@ from orchestrator.commands import build as build_command
 from orchestrator.commands import builder as builder_command
 from orchestrator.commands import doctor as doctor_command
 from orchestrator.commands import inspect as inspect_command
+from orchestrator.commands import manifest as manifest_command
 from orchestrator.commands import platforms as platforms_command
 from orchestrator.commands import profiles as profiles_command
 from orchestrator.errors import BadInput, ExitCode, OrchError
@@ -69,6 +70,7 @@ app.command("doctor")(doctor_command.doctor)
 app.command("inspect")(inspect_command.inspect)
 app.command("verify")(inspect_command.verify)
 app.add_typer(builder_command.app, name="builder")
+app.add_typer(manifest_command.app, name="manifest")
 app.add_typer(platforms_command.app, name="platforms")
 app.add_typer(profiles_command.app, name="profiles")
 

@@ -186,7 +186,7 @@ class Registry:
         raise RegistryError(f"registry {self.host} redirected too many times for {url}")
 
     def _request(self, method: str, repository: str, path: str, headers: dict[str, str] | None = None,
-                 stream: bool = False) -> Any:
+                 stream: bool = False, data: bytes | None = None) -> Any:
         """A registry API call with auth: a Reply, or the open response when streaming."""
         url = f"{self.base}/v2/{repository}/{path}"
         for attempt in range(2):
@@ -195,7 +195,7 @@ class Registry:
             if auth:
                 sent["Authorization"] = auth
             try:
-                response = self._send(method, url, sent, None, stream)
+                response = self._send(method, url, sent, data, stream)
             except HTTPStatusError as exc:
                 if exc.code == 401 and attempt == 0:
                     self._authenticate(repository, exc.headers.get("WWW-Authenticate", ""))
@@ -244,6 +244,41 @@ class Registry:
             raise self._http_error(ref, exc) from None
         return (json.loads(reply.body), reply.headers.get("Content-Type", ""),
                 reply.headers.get("Docker-Content-Digest", ""))
+
+    def manifest_bytes(self, ref: Reference) -> tuple[bytes, str]:
+        """The exact bytes and media type of a manifest (a copy must keep its digest)."""
+        try:
+            reply = self._request("GET", ref.repository, f"manifests/{ref.digest or ref.tag or 'latest'}",
+                                  {"Accept": ACCEPT})
+        except HTTPStatusError as exc:
+            raise self._http_error(ref, exc) from None
+        return reply.body, reply.headers.get("Content-Type", "")
+
+    def copy_manifest(self, source: Reference, target: Reference) -> str:
+        """Tag an image manifest under `target` (same registry), mounting its blobs across
+        repositories first. The bytes are unchanged, so the digest is too."""
+        body, media_type = self.manifest_bytes(source)
+        document = json.loads(body)
+        if source.repository != target.repository:
+            for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
+                if blob.get("digest"):
+                    self._mount(target.repository, blob["digest"], source.repository)
+        try:
+            reply = self._request("PUT", target.repository, f"manifests/{target.tag}",
+                                  {"Content-Type": media_type}, data=body)
+        except HTTPStatusError as exc:
+            raise self._http_error(target, exc) from None
+        return reply.headers.get("Docker-Content-Digest", "")
+
+    def _mount(self, repository: str, digest: str, from_repository: str) -> None:
+        query = urllib.parse.urlencode({"mount": digest, "from": from_repository})
+        try:
+            reply = self._request("POST", repository, f"blobs/uploads/?{query}", {"Content-Length": "0"}, data=b"")
+        except HTTPStatusError as exc:
+            raise self._http_error(Reference(self.host, repository, digest=digest), exc) from None
+        if reply.status != 201:  # 202: the registry started an upload instead of mounting
+            raise RegistryError(f"registry {self.host} would not mount {digest} from {from_repository} into "
+                                f"{repository} (HTTP {reply.status})")
 
     def head_digest(self, ref: Reference) -> str | None:
         """What a tag points at now (None: no such tag)."""
