@@ -12,6 +12,7 @@ must not pay for it.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -115,8 +116,11 @@ class Engine:
             raise self._error_from(exc) from None
 
     def _error_from(self, exc: Any) -> DockerCommandFailed | EnvironmentMissing:
-        stderr = redact(exc.stderr or "", self._secrets)
-        command = redact_command([str(a) for a in exc.docker_command], self._secrets)
+        return self._classify([str(a) for a in exc.docker_command], exc.return_code, exc.stderr or "")
+
+    def _classify(self, command_args: list[str], return_code: int, stderr_text: str) -> DockerCommandFailed | EnvironmentMissing:
+        stderr = redact(stderr_text, self._secrets)
+        command = redact_command(command_args, self._secrets)
         if any(marker in stderr for marker in NO_DAEMON_MARKERS):
             first_line = stderr.strip().splitlines()[0] if stderr.strip() else ""
             return EnvironmentMissing(f"no Docker daemon answers: {first_line}", fix=NO_DAEMON_FIX)
@@ -125,7 +129,7 @@ class Engine:
                 "the docker buildx plugin is not installed",
                 fix="install it (Debian trixie: apt-get install docker-buildx; or `make engine`)",
             )
-        return DockerCommandFailed(command, exc.return_code, stderr)
+        return DockerCommandFailed(command, return_code, stderr)
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a python-on-whales method with orch's error translation."""
@@ -186,7 +190,23 @@ class Engine:
     def buildx_version(self) -> str:
         return self.cli("buildx", "version").strip()
 
+    def docker_command(self) -> list[str]:
+        """`docker` with this engine's --context/--host, without importing python-on-whales."""
+        if self.host:
+            return ["docker", "--host", self.host]
+        return ["docker", "--context", self.context] if self.context else ["docker"]
+
+    def start_facts(self) -> PendingFacts:
+        """Start `docker info` and `buildx ls` now, as plain processes: they run while
+        python-on-whales imports (~0.4 s), instead of after it."""
+        return PendingFacts(self)
+
     def builders(self) -> list[BuilderInfo]:
+        try:
+            return parse_builders(self.cli("buildx", "ls", "--format", "json"))
+        except DockerCommandFailed as exc:
+            if "--format" not in exc.stderr:  # buildx before 0.13 has no JSON listing
+                raise
         builders = self.call(lambda: self.client.buildx.list())
         return [
             BuilderInfo(
@@ -204,6 +224,56 @@ class Engine:
             )
             for b in sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
         ]
+
+
+def parse_builders(text: str) -> list[BuilderInfo]:
+    """`docker buildx ls --format json`: one builder per line."""
+    builders = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        b = json.loads(line)
+        builders.append(BuilderInfo(
+            name=b.get("Name", ""), driver=b.get("Driver", ""),
+            nodes=tuple(BuilderNodeInfo(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""),
+                                        status=n.get("Status") or "unknown", platforms=tuple(n.get("Platforms") or ()))
+                        for n in b.get("Nodes") or ()),
+        ))
+    return sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
+
+
+class PendingFacts:
+    """`docker info` and `docker buildx ls`, running; `collect()` waits for both."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        base = engine.docker_command()
+        self.commands = [base + ["info", "--format", "{{json .}}"], base + ["buildx", "ls", "--format", "json"]]
+        try:
+            self.processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              for c in self.commands]
+        except FileNotFoundError:
+            self.processes = []
+
+    def collect(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
+        if not self.processes:
+            raise EnvironmentMissing("the `docker` command was not found on PATH",
+                                     fix="install the Docker CLI (Debian: `make engine`), or set PATH so `docker` "
+                                         "is found")
+        (info_out, info_err), (ls_out, ls_err) = (p.communicate() for p in self.processes)
+        info_process, ls_process = self.processes
+        # info first: "no daemon" is the error to show.
+        if info_process.returncode != 0:
+            raise self.engine._classify(self.commands[0], info_process.returncode, info_err)
+        info = json.loads(info_out)
+        errors = info.get("ServerErrors") or []
+        if errors:
+            raise EnvironmentMissing(f"no Docker daemon answers: {errors[0]}", fix=NO_DAEMON_FIX)
+        if ls_process.returncode != 0:
+            if "--format" in ls_err:
+                return info, self.engine.builders()
+            raise self.engine._classify(self.commands[1], ls_process.returncode, ls_err)
+        return info, parse_builders(ls_out)
 
 
 def uses_containerd_image_store(info: dict[str, Any]) -> bool:

@@ -217,3 +217,18 @@ def test_builder_commands_without_a_daemon_exit_3(tmp_path: Path) -> None:
     result = orch("builder", "ls", env={"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
     assert result.returncode == 3, result.stderr
     assert "no Docker daemon answers" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_buildx_json_listing_is_parsed_into_builders_sorted_by_name() -> None:
+    from orchestrator.engine import parse_builders
+
+    text = (
+        '{"Name":"orch","Driver":"docker-container","Nodes":[{"Name":"orch0","Endpoint":"unix:///var/run/docker.sock",'
+        '"Status":"inactive","Platforms":null}]}\n'
+        '{"Name":"default","Driver":"docker","Nodes":[{"Name":"default","Endpoint":"default","Status":"running",'
+        '"Platforms":["linux/amd64","linux/arm64"]}]}\n'
+    )
+    builders = parse_builders(text)
+    assert [(b.name, b.driver, b.status) for b in builders] == [("default", "docker", "running"),
+                                                                ("orch", "docker-container", "inactive")]
+    assert builders[0].platforms == ("linux/amd64", "linux/arm64") and builders[1].platforms == ()

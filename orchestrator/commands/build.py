@@ -33,7 +33,7 @@ def build(
         None, "--merge", help="Per-arch merge: imagetools (OCI index, keeps attestations; default) or manifest "
         "(docker manifest create/annotate/push: a Docker manifest list, no attestations)."),
     jobs: Optional[int] = typer.Option(  # noqa: UP007
-        None, "--jobs", "-j", help="Per-arch builds at once (default: 2, or one per builder node)."),
+        None, "--jobs", "-j", help="Per-arch builds at once (default: 2 per builder node, at least 2)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Build without BuildKit's cache, and rebuild every "
                                   "platform on the per-arch path."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
