@@ -610,7 +610,7 @@ class Executor:
                 log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
                          output=str(plan.staging) if plan.push else plan.local_image)
                 try:
-                    lines = self._build(plan.build_command)
+                    lines = self.run_buildx(plan.build_command)
                 except BuildFailed as failure:
                     reason = fallback_reason(plan, failure.lines)
                     if reason is None:
@@ -723,7 +723,7 @@ class Executor:
                     "qemu-user-static package (Debian: apt-get install qemu-user-static binfmt-support)",
             )
 
-    def _build(self, command: tuple[str, ...], *, engine: Any = None, prefix: str = "") -> list[str]:
+    def run_buildx(self, command: tuple[str, ...], *, engine: Any = None, prefix: str = "") -> list[str]:
         """Run one buildx call; retry when only the registry stumbled during the push.
         Raises BuildFailed with the log, for the caller to judge."""
         from orchestrator.logging import get_logger

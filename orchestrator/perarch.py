@@ -181,7 +181,8 @@ class PerArchRun:
         log = get_logger(profile=plan.profile, strategy="per-arch")
         if reason:
             log.warning("build.per_arch", reason=reason)
-            self.executor.say(f"orch: building each platform on its own: {reason}")
+            if not self.executor.quiet:
+                self.executor.say(f"orch: building each platform on its own: {reason}")
         self.check_nodes()
         record = StagedRecord(plan)
         context_hash = context_fingerprint(plan.context, plan.dockerfile) if plan.reuse else None
@@ -198,9 +199,8 @@ class PerArchRun:
         if todo:
             built = run_scheduled(todo, plan.jobs, len(plan.builder_plan.nodes) if plan.builder_plan else 0,
                                   lambda job, fingerprint: self.build(job, fingerprint, record))
-            for job in plan.per_arch:
-                if job.label in built:
-                    self.outcomes[job.label] = built[job.label]
+            self.outcomes.update(built)
+        self.outcomes = {job.label: self.outcomes[job.label] for job in plan.per_arch}  # plan order
         for label, outcome in self.outcomes.items():
             result.per_platform[label] = {"state": outcome.state, "node": outcome.node}
         failed = {label: o for label, o in self.outcomes.items() if o.state == "failed"}
@@ -209,7 +209,7 @@ class PerArchRun:
             detail = "".join(f"\n  {label}: {o.failure}" for label, o in failed.items())
             raise JobFailed(
                 f"{len(failed)} of {len(plan.per_arch)} platform builds failed; no tag was changed{detail}"
-                + (f"\n  kept for the next run: {', '.join(kept)}" if kept else ""),
+                + (f"\n  kept for the next run: {', '.join(kept)}" if kept and context_hash else ""),
                 fix="fix the failing step and rerun the same command: only the failed platforms are built again",
             )
         # By digest, except for `docker manifest`, which orders children by name: its numbered
@@ -261,7 +261,7 @@ class PerArchRun:
         started = time.monotonic()
         engine = Engine.for_target(job.docker_target) if job.docker_target else self.executor.engine
         try:
-            lines = self.executor._build(job.build_command, engine=engine, prefix=f"[{job.label}] ")
+            lines = self.executor.run_buildx(job.build_command, engine=engine, prefix=f"[{job.label}] ")
         except BuildFailed as failure:
             step = failed_step(failure.lines)
             why = f"failed at {step}" if step else _last_error(failure.lines)

@@ -176,3 +176,18 @@ def test_arm64_v8_in_a_config_matches_a_plain_arm64_descriptor() -> None:
     doc = _doc([({"os": "linux", "architecture": "arm64"}, {"os": "linux", "architecture": "arm64", "variant": "v8"})])
     verdict = verify(parse_inspection("r/x:1", doc), VerifyOptions(expected=(parse("arm64v8"),)))
     assert verdict.ok, verdict.findings
+
+
+def test_parallel_map_keeps_order_and_reraises_the_first_error() -> None:
+    from orchestrator.inspection import parallel_map
+
+    assert parallel_map(lambda x: x * x, list(range(20)), 8) == [x * x for x in range(20)]
+    assert parallel_map(str, [], 8) == []
+
+    def boom(x: int) -> int:
+        if x == 3:
+            raise ValueError("three")
+        return x
+
+    with pytest.raises(ValueError, match="three"):
+        parallel_map(boom, list(range(10)), 4)
