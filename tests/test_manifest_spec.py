@@ -159,3 +159,18 @@ def test_a_spec_naming_a_missing_image_moves_nothing(registry, tmp_path: Path) -
     result = orch("manifest", "create", "--spec", str(spec))
     assert result.returncode == 1, result.stderr
     assert "does not exist in the registry" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dry_run_prints_copies_then_the_manifest_commands_then_verify_and_promotion(tmp_path: Path) -> None:
+    spec = tmp_path / "list.yaml"
+    spec.write_text(json.dumps(GOOD))  # JSON is YAML
+    result = orch("manifest", "create", "--spec", str(spec), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("# copy localhost:5000/legacy/app:1.0-aarch64 (registry-side) to "
+                        "localhost:5000/app:orch-staging-1.0-00-linux-arm64")
+    assert lines[4].startswith("docker manifest create --insecure --amend localhost:5000/app:orch-staging-1.0 ")
+    assert any("--os windows --arch amd64 --os-version 10.0.17763.1879 --os-features win32k" in line for line in lines)
+    assert lines[-2].endswith("--config-mismatch warn")
+    assert lines[-1].startswith("docker buildx imagetools create --tag localhost:5000/app:1.0 "
+                                "--tag localhost:5000/app:latest --tag localhost:5000/app:1 ")

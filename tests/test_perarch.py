@@ -413,3 +413,10 @@ def test_builds_run_at_most_jobs_at_once_with_an_even_share_per_node(jobs, nodes
     results = run_scheduled(todo, jobs, nodes, build)
     assert sorted(results) == sorted(job.label for job, _ in todo)
     assert peak["all"] == most_at_once and peak["node"] == most_per_node
+
+
+def test_no_cache_reaches_every_build_and_turns_reuse_off() -> None:
+    plan = per_arch_plan(no_cache=True)
+    assert "--no-cache" in plan.build_command
+    assert all("--no-cache" in job.build_command for job in plan.per_arch)
+    assert plan.reuse is False
