@@ -360,10 +360,10 @@ def _plan_jobs(platforms: tuple[Platform, ...], target: Reference, common: list[
             # manifest store; numbered tags make that the planned order.
             slug = f"{position:02d}-{slug}"
         job_staging = staging_reference(target, suffix=slug)
-        node, native, docker_target = assign_node(platform, builder_plan)
+        choice = assign_node(platform, builder_plan)
         args: list[str] = ["buildx", "build"]
-        if builder and not docker_target:
-            args += ["--builder", builder]
+        if choice.builder or (builder and not choice.docker_target):
+            args += ["--builder", choice.builder or builder]  # type: ignore[list-item]
         args += ["--platform", format_platform(platform), *common]
         for key, value in annotations.items():
             args += ["--annotation", f"manifest:{key}={value}"]  # index annotations go on at the merge
@@ -377,23 +377,35 @@ def _plan_jobs(platforms: tuple[Platform, ...], target: Reference, common: list[
         job_metadata = metadata_path.replace(".json", f"-{slug}.json")
         args += ["--output", output, "--metadata-file", job_metadata, "--progress", "plain", context]
         jobs.append(PlatformJob(platform=platform, staging=job_staging, build_command=tuple(args),
-                                metadata_path=job_metadata, node=node, native=native,
-                                docker_target=docker_target))
+                                metadata_path=job_metadata, node=choice.name, native=choice.native,
+                                docker_target=choice.docker_target))
     return tuple(jobs)
 
 
-def assign_node(platform: Platform, builder_plan: BuilderPlan | None) -> tuple[str | None, bool, tuple[str, ...]]:
-    """(node name, natively?, docker target): the first node serving the platform natively,
-    else the first node, which emulates it. Only nodes that are separate daemons need a target;
-    a buildx multi-node builder routes by platform itself."""
+@dataclass(frozen=True)
+class NodeChoice:
+    """Where one platform's per-arch build runs."""
+
+    name: str | None = None
+    native: bool = False  # the node lists the platform: no emulation
+    docker_target: tuple[str, ...] = ()  # ("--context", NAME) or ("--host", URL): the node's own daemon
+    builder: str | None = None  # an existing buildx builder instead
+
+
+def assign_node(platform: Platform, builder_plan: BuilderPlan | None) -> NodeChoice:
+    """The first node serving the platform natively, else the first node, which emulates it.
+    Only nodes orch routes to itself need a target; a buildx multi-node builder routes by
+    platform on its own."""
     if builder_plan is None or not builder_plan.nodes:
-        return None, False, ()
+        return NodeChoice()
     native = next((n for n in builder_plan.nodes if any(p.key == platform.key for p in n.platforms)), None)
     node = native or builder_plan.nodes[0]
-    target: tuple[str, ...] = ()
-    if builder_plan.routes_by_context:
-        target = ("--host", node.endpoint) if "://" in node.endpoint else ("--context", node.endpoint)
-    return node.name, native is not None, target
+    if not builder_plan.routes_by_context:
+        return NodeChoice(node.name, native is not None)
+    if node.builder:
+        return NodeChoice(node.name, native is not None, builder=node.builder)
+    target = ("--host", node.endpoint) if "://" in node.endpoint else ("--context", node.endpoint)
+    return NodeChoice(node.name, native is not None, target)
 
 
 def without_attestations(plan: BuildPlan) -> BuildPlan:
@@ -586,6 +598,7 @@ class Executor:
         self.engine = engine
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self.builders: list[Any] = []  # `buildx ls`, once run() has asked
         self._say_lock = threading.Lock()
 
     def run(self, plan: BuildPlan) -> BuildResult:
@@ -593,6 +606,7 @@ class Executor:
 
         log = get_logger(profile=plan.profile)
         info, builders = self.engine_facts()
+        self.builders = builders
         plan = self.ensure_builder(plan, info, builders)
         result = BuildResult(plan)
         if plan.starts_per_arch:

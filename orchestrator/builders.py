@@ -45,6 +45,7 @@ class NodePlan:
     name: str
     endpoint: str
     platforms: tuple[Platform, ...] = ()
+    builder: str | None = None  # an existing buildx builder instead of an endpoint (fan-out only)
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ class BuilderPlan:
             "name": self.name,
             "driver": self.driver,
             "driver_opts": dict(self.driver_opts),
-            "nodes": [{"name": n.name, "endpoint": n.endpoint, "platforms": [format_platform(p) for p in n.platforms]}
-                      for n in self.nodes],
+            "nodes": [{"name": n.name, "endpoint": n.endpoint, "builder": n.builder,
+                       "platforms": [format_platform(p) for p in n.platforms]} for n in self.nodes],
             "commands": ["docker " + shlex.join(c) for c in self.create_commands()],
         }
 
@@ -135,10 +136,16 @@ def plan_builder(spec: BuilderSpec | None = None, *, name: str | None = None, dr
                            fix="pick another name for a builder orch should create")
         chosen = "docker"
     nodes = tuple(
-        NodePlan(name=node.name or f"{name}-{index}", endpoint=node.endpoint, platforms=tuple(node.platforms or ()))
+        NodePlan(name=node.name or f"{name}-{index}", endpoint=node.endpoint or "",
+                 platforms=tuple(node.platforms or ()), builder=node.builder)
         for index, node in enumerate(spec.nodes or ())
     )
     resolved_driver = chosen or DEFAULT_DRIVER
+    if any(node.builder for node in nodes) and resolved_driver != "docker":
+        raise BadInput(f'builder "{name}" has a node given as an existing builder; that works only when orch sends '
+                       "each platform's build to its node itself",
+                       fix="set `driver: docker` in the builder section (per-arch fan-out), or give the node an "
+                           "endpoint")
     if resolved_driver == "docker" and nodes:
         # Per-arch fan-out over daemons (docker contexts or endpoints): nothing to create.
         opts = {**(spec.driver_opts or {}), **(driver_opts or {})}

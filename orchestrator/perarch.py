@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orchestrator.build import BuildFailed, failed_step, read_digest
-from orchestrator.engine import Engine
+from orchestrator.engine import BuilderInfo, Engine
 from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
 from orchestrator.inspection import ATTESTATION_TYPE, config_key
 from orchestrator.merge import MergeEntry, merge
@@ -121,6 +121,37 @@ def forget_staged(plan: BuildPlan) -> None:
 # -- the run ------------------------------------------------------------------
 
 
+def resolve_builder_nodes(plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:
+    """Nodes named as builders: check each exists. A docker-driver builder is a docker
+    context's own, which buildx will only use from that context, so its builds run
+    as `docker --context NAME buildx build` instead of `--builder NAME`."""
+    from dataclasses import replace
+
+    named = {n.name: n.builder for n in plan.builder_plan.nodes if n.builder} if plan.builder_plan else {}
+    if not named or not plan.builder_plan.routes_by_context:  # type: ignore[union-attr]
+        return plan
+    known = {b.name: b for b in builders}
+    jobs = []
+    for job in plan.per_arch:
+        builder = named.get(job.node)  # type: ignore[arg-type]
+        if builder is None:
+            jobs.append(job)
+            continue
+        info = known.get(builder)
+        if info is None:
+            raise EnvironmentMissing(f'build node "{job.node}" names the builder "{builder}", which does not exist',
+                                     fix=f"create it (`docker buildx create --name {builder} ...`), or fix the node "
+                                         f"in the profile's builder.nodes; `docker buildx ls` lists them: "
+                                         f"{', '.join(sorted(known))}")
+        if info.driver == "docker":
+            args = list(job.build_command)
+            at = args.index("--builder")
+            del args[at:at + 2]
+            job = replace(job, build_command=tuple(args), docker_target=("--context", builder))
+        jobs.append(job)
+    return replace(plan, per_arch=tuple(jobs))
+
+
 def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: int,
                   build: Callable[[PlatformJob, str | None], PlatformOutcome]) -> dict[str, PlatformOutcome]:
     """Run the builds, at most `jobs` at once and, with nodes, an even share per node:
@@ -177,7 +208,7 @@ class PerArchRun:
     def run(self, reason: str | None, result: BuildResult) -> str:
         from orchestrator.logging import get_logger
 
-        plan = self.plan
+        self.plan = plan = resolve_builder_nodes(self.plan, self.executor.builders)
         log = get_logger(profile=plan.profile, strategy="per-arch")
         if reason:
             log.warning("build.per_arch", reason=reason)
@@ -282,20 +313,22 @@ class PerArchRun:
 
     def check_nodes(self) -> None:
         """Every node daemon answers, before any build starts (exit 3 naming the node)."""
-        targets = {job.docker_target: job.node for job in self.plan.per_arch if job.docker_target}
+        checks = {job.docker_target: job.node for job in self.plan.per_arch if job.docker_target}
 
         def check(target: tuple[str, ...]) -> None:
             try:
                 Engine.for_target(target).info()
             except OrchError as exc:
-                raise EnvironmentMissing(f'build node "{targets[target]}" ({" ".join(target)}) does not answer: '
-                                         f"{exc.message}",
-                                         fix="start that daemon, or check the endpoint/context in the profile's "
-                                             "builder.nodes (`docker context ls`)") from None
+                stderr = getattr(exc, "stderr", "").strip()
+                reason = stderr.splitlines()[-1] if stderr else exc.message
+                raise EnvironmentMissing(f'build node "{checks[target]}" ({" ".join(target)}) does not answer: '
+                                         f"{reason}",
+                                         fix="start that daemon or builder, or check the node in the profile's "
+                                             "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
 
         self.executor.engine.client  # import python-on-whales once, before threads do
-        with ThreadPoolExecutor(max_workers=max(1, len(targets))) as pool:
-            list(pool.map(check, targets))
+        with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
+            list(pool.map(check, checks))
         local = tuple(job.platform for job in self.plan.per_arch if not job.docker_target and not job.native)
         if local:
             self.executor.check_emulators(local, self.plan.install_emulators)

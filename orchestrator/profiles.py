@@ -53,9 +53,10 @@ class ProfileError(BadInput):
 
 @dataclass(frozen=True)
 class BuilderNode:
-    endpoint: str
+    endpoint: str | None = None  # a docker context or endpoint
     name: str | None = None
     platforms: tuple[Platform, ...] | None = None
+    builder: str | None = None  # or an existing buildx builder (per-arch fan-out)
 
 
 @dataclass(frozen=True)
@@ -121,19 +122,22 @@ class FieldSpec:
     choices: tuple[str, ...] = ()
     children: Mapping[str, FieldSpec] | None = None
     required: tuple[str, ...] = ()
+    one_of: tuple[str, ...] = ()  # exactly one of these keys
 
 
 NODE_FIELDS = {
     "name": FieldSpec("str", "Node name in the builder."),
     "endpoint": FieldSpec("str", "Docker context name or endpoint (unix://, tcp://, ssh://)."),
     "platforms": FieldSpec("platform_list", "Platforms this node builds natively (any alias)."),
+    "builder": FieldSpec("str", "Instead of an endpoint: an existing buildx builder that builds this node's "
+                         "platforms (with driver: docker, per-arch builds go to it)."),
 }
 BUILDER_FIELDS = {
     "name": FieldSpec("str", "Builder name; orch creates it if missing. 'default' means the daemon's own."),
     "driver": FieldSpec("enum", "buildx driver.", DRIVERS),
     "driver_opts": FieldSpec("str_map", "Driver options (--driver-opt KEY=VALUE)."),
     "nodes": FieldSpec("object_list", "Build nodes, each with the platforms it serves natively.",
-                       children=NODE_FIELDS, required=("endpoint",)),
+                       children=NODE_FIELDS, one_of=("endpoint", "builder")),
 }
 ATTESTATION_FIELDS = {
     "provenance": FieldSpec("provenance", "SLSA provenance: true, false, mode=min or mode=max."),
@@ -181,12 +185,13 @@ def json_schema() -> dict[str, Any]:
         elif spec.kind == "provenance":
             out["anyOf"] = [{"type": "boolean"}, {"type": "string", "enum": ["mode=min", "mode=max"]}]
         elif spec.kind == "object":
-            out.update(object_schema(spec.children or {}, spec.required))
+            out.update(object_schema(spec.children or {}, spec.required, spec.one_of))
         elif spec.kind == "object_list":
-            out.update(type="array", items=object_schema(spec.children or {}, spec.required))
+            out.update(type="array", items=object_schema(spec.children or {}, spec.required, spec.one_of))
         return out
 
-    def object_schema(children: Mapping[str, FieldSpec], required: tuple[str, ...]) -> dict[str, Any]:
+    def object_schema(children: Mapping[str, FieldSpec], required: tuple[str, ...],
+                      one_of: tuple[str, ...] = ()) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
@@ -194,6 +199,8 @@ def json_schema() -> dict[str, Any]:
         }
         if required:
             schema["required"] = list(required)
+        if one_of:
+            schema["oneOf"] = [{"required": [key]} for key in one_of]
         return schema
 
     return {
@@ -310,7 +317,7 @@ class _Validator:
         return ProfileError(self.doc.source, self.doc.line(path), path, problem, fix)
 
     def mapping(self, value: Any, path: str, spec: Mapping[str, FieldSpec],
-                required: tuple[str, ...] = ()) -> dict[str, Any]:
+                required: tuple[str, ...] = (), one_of: tuple[str, ...] = ()) -> dict[str, Any]:
         if not isinstance(value, dict):
             where = path or "the profile"
             raise self.fail(path, f"{where} must be a mapping of keys to values, got {_describe(value)}",
@@ -326,6 +333,9 @@ class _Validator:
         for key in required:
             if key not in value:
                 raise self.fail(path, f'"{key}" is required here', f"add `{key}: ...`")
+        if one_of and sum(key in value for key in one_of) != 1:
+            names = " or ".join(f'"{key}"' for key in one_of)
+            raise self.fail(path, f"give exactly one of {names}", f"e.g. `{one_of[0]}: ...`")
         return out
 
     def value(self, value: Any, path: str, spec: FieldSpec) -> Any:
@@ -379,11 +389,12 @@ class _Validator:
                 result[str(key)] = "" if item is None else (str(item).lower() if isinstance(item, bool) else str(item))
             return result
         if kind == "object":
-            return self.mapping({} if value is None else value, path, spec.children or {}, spec.required)
+            return self.mapping({} if value is None else value, path, spec.children or {}, spec.required,
+                                spec.one_of)
         if kind == "object_list":
             if not isinstance(value, list):
                 raise self.fail(path, f"expected a list, got {_describe(value)}")
-            return [self.mapping(item, f"{path}[{i}]", spec.children or {}, spec.required)
+            return [self.mapping(item, f"{path}[{i}]", spec.children or {}, spec.required, spec.one_of)
                     for i, item in enumerate(value)]
         raise AssertionError(kind)
 

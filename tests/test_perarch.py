@@ -84,12 +84,29 @@ def test_each_platform_goes_to_the_node_that_serves_it_natively_before_an_emulat
         BuilderNode("pi-rack", name="pi", platforms=(parse("linux/arm64"), parse("linux/arm/v7"))),
         BuilderNode("ssh://root@ppc", name="power", platforms=(parse("linux/ppc64le"),)),
     )))
-    from orchestrator.build import assign_node
+    from orchestrator.build import NodeChoice, assign_node
 
-    assert assign_node(parse("linux/arm/v7"), builder) == ("pi", True, ("--context", "pi-rack"))
-    assert assign_node(parse("linux/ppc64le"), builder) == ("power", True, ("--host", "ssh://root@ppc"))
+    assert assign_node(parse("linux/arm/v7"), builder) == NodeChoice("pi", True, ("--context", "pi-rack"))
+    assert assign_node(parse("linux/ppc64le"), builder) == NodeChoice("power", True, ("--host", "ssh://root@ppc"))
     # Served natively by nobody: the first node emulates it.
-    assert assign_node(parse("linux/s390x"), builder) == ("x86", False, ("--context", "default"))
+    assert assign_node(parse("linux/s390x"), builder) == NodeChoice("x86", False, ("--context", "default"))
+    # A node may be an existing buildx builder instead of a daemon.
+    with_builder = plan_builder(BuilderSpec(driver="docker", nodes=(
+        BuilderNode(builder="arm-farm", name="farm", platforms=(parse("linux/arm64"),)),)))
+    assert assign_node(parse("linux/arm64"), with_builder) == NodeChoice("farm", True, (), "arm-farm")
+
+
+def test_a_node_is_an_endpoint_or_a_builder_never_both_or_neither(tmp_path: Path) -> None:
+    from orchestrator.profiles import load
+
+    for nodes, says in [("[{name: a}]", 'give exactly one of "endpoint" or "builder"'),
+                        ("[{endpoint: default, builder: b}]", 'give exactly one of "endpoint" or "builder"')]:
+        profile = tmp_path / "p.yaml"
+        profile.write_text(f"platforms: [arm64]\nbuilder:\n  driver: docker\n  nodes: {nodes}\n")
+        with pytest.raises(BadInput, match=says):
+            load(str(profile))
+    with pytest.raises(BadInput, match="works only when orch sends each platform's build to its node"):
+        plan_builder(BuilderSpec(driver="docker-container", nodes=(BuilderNode(builder="x"),)))
 
 
 @pytest.mark.parametrize(
@@ -299,7 +316,9 @@ def test_auto_on_a_builder_that_takes_one_platform_per_call_builds_per_platform(
 
 
 @pytest.mark.engine
-def test_two_node_fan_out_builds_each_platform_on_its_node(registry, tmp_path: Path, second_node: str) -> None:
+@pytest.mark.parametrize("second_as", ["endpoint", "builder"])
+def test_two_node_fan_out_builds_each_platform_on_its_node(registry, tmp_path: Path, second_node: str,
+                                                          second_as: str) -> None:
     # Each daemon has its own bridge, so a RUN step's address tells which daemon ran it.
     ctx = tmp_path / "where"
     ctx.mkdir()
@@ -316,7 +335,8 @@ def test_two_node_fan_out_builds_each_platform_on_its_node(registry, tmp_path: P
         "  driver: docker\n"
         "  nodes:\n"
         "    - {name: main, endpoint: default, platforms: [linux/amd64, linux/ppc64le]}\n"
-        f"    - {{name: second, endpoint: {second_node}, platforms: [linux/arm64, linux/arm/v7]}}\n"
+        # buildx lists every docker context as a builder of that name, so the node can be named either way.
+        f"    - {{name: second, {second_as}: {second_node}, platforms: [linux/arm64, linux/arm/v7]}}\n"
     )
     tag = registry.ref("demo/fanout", "1")
     result = orch("build", str(ctx), "--profile", str(profile), "--build-arg", BASE_ARG, "-t", tag, "--push")
@@ -420,3 +440,23 @@ def test_no_cache_reaches_every_build_and_turns_reuse_off() -> None:
     assert "--no-cache" in plan.build_command
     assert all("--no-cache" in job.build_command for job in plan.per_arch)
     assert plan.reuse is False
+
+
+def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_context(tmp_path: Path) -> None:
+    from orchestrator.engine import BuilderInfo
+    from orchestrator.errors import EnvironmentMissing
+    from orchestrator.perarch import resolve_builder_nodes
+
+    profile = tmp_path / "farm.yaml"
+    profile.write_text("platforms: [amd64, arm64]\nstrategy: per-arch\nbuilder:\n  driver: docker\n  nodes:\n"
+                       "    - {name: x86, builder: ci-amd64, platforms: [amd64]}\n"
+                       "    - {name: pi, builder: pi-rack, platforms: [arm64]}\n")
+    plan = plan_build(BuildRequest(profile=str(profile), dockerfile="Dockerfile.example", tags=(TAG,), push=True),
+                      now=NOW, cwd=REPO)
+    assert all(job.build_command[2] == "--builder" for job in plan.per_arch)
+    builders = [BuilderInfo("ci-amd64", "docker-container"), BuilderInfo("pi-rack", "docker")]
+    amd64, arm64 = resolve_builder_nodes(plan, builders).per_arch
+    assert amd64.build_command[2:4] == ("--builder", "ci-amd64") and amd64.docker_target == ()
+    assert "--builder" not in arm64.build_command and arm64.docker_target == ("--context", "pi-rack")
+    with pytest.raises(EnvironmentMissing, match='build node "pi" names the builder "pi-rack", which does not exist'):
+        resolve_builder_nodes(plan, builders[:1])
