@@ -364,7 +364,7 @@ def _plan_jobs(platforms: tuple[Platform, ...], target: Reference, common: list[
         args: list[str] = ["buildx", "build"]
         if choice.builder or (builder and not choice.docker_target):
             args += ["--builder", choice.builder or builder]  # type: ignore[list-item]
-        args += ["--platform", format_platform(platform), *common]
+        args += ["--platform", format_platform(platform), *per_platform_cache(common, platform_slug(platform))]
         for key, value in annotations.items():
             args += ["--annotation", f"manifest:{key}={value}"]  # index annotations go on at the merge
         output = f"type=registry,name={job_staging}"
@@ -390,6 +390,27 @@ class NodeChoice:
     native: bool = False  # the node lists the platform: no emulation
     docker_target: tuple[str, ...] = ()  # ("--context", NAME) or ("--host", URL): the node's own daemon
     builder: str | None = None  # an existing buildx builder instead
+
+
+def per_platform_cache(common: list[str], slug: str) -> list[str]:
+    """On the per-arch path, registry cache refs get a per-platform suffix: builds running
+    at once would otherwise overwrite each other's cache manifest. Each platform exports to
+    its own ref and reads it besides the shared one."""
+    def suffixed(value: str) -> str:
+        return re.sub(r"(^|,)ref=([^,]+)", lambda m: f"{m.group(1)}ref={m.group(2)}-{slug}", value)
+
+    out: list[str] = []
+    pairs = iter(common)
+    for flag in pairs:
+        if flag not in ("--cache-to", "--cache-from"):
+            out.append(flag)
+            continue
+        value = next(pairs)
+        if flag == "--cache-to":
+            out += [flag, suffixed(value)]
+        else:
+            out += [flag, value] + (["--cache-from", suffixed(value)] if suffixed(value) != value else [])
+    return out
 
 
 def assign_node(platform: Platform, builder_plan: BuilderPlan | None) -> NodeChoice:

@@ -412,10 +412,21 @@ def _check_tag_templates(validator: _Validator, tags: tuple[str, ...] | None) ->
                                      "allowed: {" + "}, {".join(TAG_FIELDS) + "}")
 
 
+def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
+    """`cache_from: [type=registry,ref=r:cache]` is two YAML items, "type=registry" and
+    "ref=r:cache": a bare comma splits a flow list. Catch the split halves."""
+    for key in ("cache_from", "cache_to"):
+        for i, entry in enumerate(values.get(key) or ()):
+            if "=" in entry and "type=" not in entry:
+                raise validator.fail(f"{key}[{i}]", f'"{entry}" has no type=: a YAML list split it at a comma',
+                                     f'quote the whole value: {key}: ["type=registry,ref=REPO:cache"]')
+
+
 def profile_from_document(doc: _Document, default_name: str) -> Profile:
     validator = _Validator(doc)
     values = validator.mapping(doc.data, "", PROFILE_FIELDS)
     _check_tag_templates(validator, values.get("tags"))
+    _check_cache_entries(validator, values)
     builder = values.get("builder")
     if builder is not None:
         nodes = builder.get("nodes")

@@ -460,3 +460,21 @@ def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_con
     assert "--builder" not in arm64.build_command and arm64.docker_target == ("--context", "pi-rack")
     with pytest.raises(EnvironmentMissing, match='build node "pi" names the builder "pi-rack", which does not exist'):
         resolve_builder_nodes(plan, builders[:1])
+
+
+def test_per_arch_builds_export_registry_cache_to_a_ref_of_their_own(tmp_path: Path) -> None:
+    profile = tmp_path / "cached.yaml"
+    profile.write_text("platforms: [arm64, armhf]\n"
+                       "cache_from: ['type=registry,ref=localhost:5000/app:cache']\n"
+                       "cache_to: ['type=registry,ref=localhost:5000/app:cache,mode=max', type=gha]\n")
+    plan = per_arch_plan(profile=str(profile))
+    arm64 = plan.per_arch[0].build_command
+    flags = [(arm64[i], arm64[i + 1]) for i in range(len(arm64) - 1) if arm64[i] in ("--cache-from", "--cache-to")]
+    assert flags == [
+        ("--cache-from", "type=registry,ref=localhost:5000/app:cache"),
+        ("--cache-from", "type=registry,ref=localhost:5000/app:cache-linux-arm64"),
+        ("--cache-to", "type=registry,ref=localhost:5000/app:cache-linux-arm64,mode=max"),
+        ("--cache-to", "type=gha"),
+    ]
+    # The single call keeps the profile's refs as they are.
+    assert "type=registry,ref=localhost:5000/app:cache,mode=max" in plan.build_command

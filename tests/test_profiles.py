@@ -54,6 +54,8 @@ BROKEN = [
     ("builder:\n  nodes:\n    - endpoint: pi\n      platform: [arm64]\n", 4, ['unknown key "platform"']),
     ("build_args:\n  A: [1, 2]\n", 2, ["build_args.A", "expected a plain value"]),
     ("tags: ['repo:{verison}']\n", 1, ['unknown placeholder "{verison}"', "did you mean version"]),
+    ("platforms: [arm64]\ncache_to: [type=registry,ref=r:cache]\n", 2,
+     ['cache_to[1]', '"ref=r:cache" has no type=', 'quote the whole value']),
     ("attestations:\n  provenance: maximal\n", 2, ['"maximal" is not a provenance setting']),
     ("install_emulators: yes please\n", 1, ["expected true or false"]),
     ("platforms: [linux/arm64]\nplatforms: [linux/amd64]\n", 2, ['duplicate key "platforms"']),
@@ -115,7 +117,7 @@ def test_extends_merges_field_by_field(tmp_path: Path) -> None:
 
 
 def test_empty_list_clears_an_inherited_one_but_unset_inherits(tmp_path: Path) -> None:
-    write(tmp_path, "base.yaml", "platforms: [linux/amd64]\ncache_from: [type=registry,ref=r/x:cache]\n")
+    write(tmp_path, "base.yaml", "platforms: [linux/amd64]\ncache_from: ['type=registry,ref=r/x:cache']\n")
     write(tmp_path, "child.yaml", "extends: base.yaml\ncache_from: []\n")
     profile = load(str(tmp_path / "child.yaml"))
     assert profile.cache_from == ()
