@@ -215,6 +215,9 @@ class PerArchRun:
             if not self.executor.quiet:
                 self.executor.say(f"orch: building each platform on its own: {reason}")
         self.check_nodes()
+        if plan.merge == "manifest" and plan.index_annotations:
+            log.warning("build.index_annotations_dropped", annotations=sorted(plan.index_annotations),
+                        reason="a Docker manifest list cannot hold annotations; each image has them")
         record = StagedRecord(plan)
         context_hash = context_fingerprint(plan.context, plan.dockerfile) if plan.reuse else None
         todo: list[tuple[PlatformJob, str | None]] = []
