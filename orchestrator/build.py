@@ -103,7 +103,6 @@ class BuildPlan:
     merge: str = "imagetools"
     jobs: int = 2
     per_arch: tuple[PlatformJob, ...] = ()  # the per-arch path (strategy per-arch, or auto's fallback)
-    index_annotations: dict[str, str] = field(default_factory=dict)  # set at the merge on that path
     # Why auto goes straight to per-arch, known before anything runs (nodes that are separate daemons).
     per_arch_reason: str | None = None
     reuse: bool = True  # per-arch: keep platforms a previous run built from the same inputs
@@ -340,7 +339,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
         builder_plan=builder_plan, merge=merge, jobs=request.jobs or max(2, 2 * nodes), per_arch=jobs_plan,
-        index_annotations=annotations, per_arch_reason=per_arch_reason, reuse=not request.no_cache,
+        per_arch_reason=per_arch_reason, reuse=not request.no_cache,
     )
 
 

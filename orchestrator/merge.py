@@ -76,7 +76,7 @@ def merge_commands(plan: BuildPlan) -> list[str]:
         lines = [f"docker manifest rm {plan.staging}   # a stale local list, if any"]
         lines += ["docker " + shlex.join(c) for c in manifest_commands(plan.staging, entries)]
         return lines
-    return ["docker " + shlex.join(c) for c in imagetools_commands(plan.staging, entries, plan.index_annotations)]
+    return ["docker " + shlex.join(c) for c in imagetools_commands(plan.staging, entries, plan.annotations)]
 
 
 def merge(engine: Any, method: str, target: Reference, entries: Sequence[MergeEntry],

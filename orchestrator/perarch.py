@@ -215,8 +215,8 @@ class PerArchRun:
             if not self.executor.quiet:
                 self.executor.say(f"orch: building each platform on its own: {reason}")
         self.check_nodes()
-        if plan.merge == "manifest" and plan.index_annotations:
-            log.warning("build.index_annotations_dropped", annotations=sorted(plan.index_annotations),
+        if plan.merge == "manifest" and plan.annotations:
+            log.warning("build.index_annotations_dropped", annotations=sorted(plan.annotations),
                         reason="a Docker manifest list cannot hold annotations; each image has them")
         record = StagedRecord(plan)
         context_hash = context_fingerprint(plan.context, plan.dockerfile) if plan.reuse else None
@@ -252,7 +252,7 @@ class PerArchRun:
                               else job.staging.with_digest(self.outcomes[job.label].digest), job.platform)  # type: ignore[arg-type]
                    for job in plan.per_arch]
         digest = merge(self.executor.engine, plan.merge, plan.staging, entries,  # type: ignore[arg-type]
-                       plan.index_annotations)
+                       plan.annotations)
         self.check_merged(digest)
         log.info("build.merged", method=plan.merge, digest=digest, staging=str(plan.staging))
         return digest
