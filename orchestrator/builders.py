@@ -97,8 +97,16 @@ class BuilderPlan:
     def bootstrap_command(self) -> tuple[str, ...]:
         return ("buildx", "inspect", "--bootstrap", self.name)
 
+    def node_check_commands(self) -> list[str]:
+        """For nodes orch routes to itself: how each is checked."""
+        return [f"docker buildx inspect {shlex.quote(n.builder)}" if n.builder else
+                f"docker {'--host' if '://' in n.endpoint else '--context'} {shlex.quote(n.endpoint)} info"
+                for n in self.nodes]
+
     def shell(self) -> str:
         """One shell line: reuse the builder if it exists, else create it."""
+        if self.routes_by_context:
+            return " && ".join(f"{c} >/dev/null" for c in self.node_check_commands())
         if self.uses_daemon_builder:
             return f"docker buildx inspect --bootstrap {shlex.quote(self.name)}"
         create = " && ".join("docker " + shlex.join(c) for c in self.create_commands())
@@ -304,6 +312,8 @@ class BuilderManager:
 
     def ensure(self, plan: BuilderPlan, platforms: tuple[Platform, ...] = ()) -> EnsureOutcome:
         """Reuse the planned builder or create it; fall back to the daemon's when allowed."""
+        if plan.routes_by_context:
+            return self._fan_out(plan, platforms)
         if plan.uses_daemon_builder:
             outcome = self._daemon(platforms, action="daemon", reason=None)
         else:
@@ -411,6 +421,37 @@ class BuilderManager:
             except DockerCommandFailed:
                 pass
         _forget(name)
+
+    def _fan_out(self, plan: BuilderPlan, platforms: tuple[Platform, ...]) -> EnsureOutcome:
+        """Nodes that are daemons or builders of their own: check that each answers, and
+        name the platforms that would go to one that does not."""
+        known = {b.name: b for b in self.builders()}
+        nodes, down = [], {}
+        for node in plan.nodes:
+            where = node.builder or node.endpoint
+            if node.builder:
+                info = known.get(node.builder)
+                status = info.status if info else "missing (no such builder)"
+            else:
+                target = ("--host", node.endpoint) if "://" in node.endpoint else ("--context", node.endpoint)
+                try:
+                    Engine.for_target(target).info()
+                    status = "running"
+                except (DockerCommandFailed, EnvironmentMissing) as exc:
+                    status = f"not answering ({_last_line(exc) if isinstance(exc, DockerCommandFailed) else exc.message})"
+            if status != "running":
+                down[node.name] = f"node {node.name} ({where}) is {status}"
+            nodes.append({"name": node.name, "endpoint": where, "status": status,
+                          "platforms": [format_platform(p) for p in node.platforms]})
+        gaps = {}
+        for platform in platforms:
+            serving = next((n for n in plan.nodes if any(p.key == platform.key for p in n.platforms)), plan.nodes[0])
+            if serving.name in down:
+                gaps[format_platform(platform)] = down[serving.name]
+        outcome = EnsureOutcome(plan.name, "docker", "fan-out", "each platform's build goes to the first node that "
+                                "lists it, else to the first node", gaps=gaps)
+        outcome.nodes = nodes
+        return outcome
 
     def _daemon(self, platforms: tuple[Platform, ...], *, action: str, reason: str | None) -> EnsureOutcome:
         name = self.daemon_builder()

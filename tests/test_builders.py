@@ -232,3 +232,19 @@ def test_buildx_json_listing_is_parsed_into_builders_sorted_by_name() -> None:
     assert [(b.name, b.driver, b.status) for b in builders] == [("default", "docker", "running"),
                                                                 ("orch", "docker-container", "inactive")]
     assert builders[0].platforms == ("linux/amd64", "linux/arm64") and builders[1].platforms == ()
+
+
+@pytest.mark.engine
+def test_ensure_on_a_fan_out_builder_checks_every_node_and_names_the_one_down(tmp_path: Path) -> None:
+    profile = tmp_path / "farm.yaml"
+    profile.write_text("platforms: [amd64, arm64]\nbuilder:\n  driver: docker\n  nodes:\n"
+                       "    - {name: x86, endpoint: default, platforms: [amd64]}\n"
+                       "    - {name: pi, endpoint: no-such-context, platforms: [arm64]}\n")
+    result = orch("builder", "ensure", "--profile", str(profile))
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "fan-out" in result.stdout
+    assert "node x86  default  running  linux/amd64" in result.stdout
+    assert "cannot build linux/arm64: node pi (no-such-context) is not answering" in result.stdout
+    dry = orch("builder", "ensure", "--profile", str(profile), "--dry-run")
+    assert dry.stdout.strip() == ("docker --context default info >/dev/null && "
+                                  "docker --context no-such-context info >/dev/null")
