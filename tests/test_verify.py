@@ -191,3 +191,12 @@ def test_parallel_map_keeps_order_and_reraises_the_first_error() -> None:
 
     with pytest.raises(ValueError, match="three"):
         parallel_map(boom, list(range(10)), 4)
+
+
+@pytest.mark.parametrize("args", [[], ["inspect", "localhost:5000/a:1"], ["verify", "--platform", "linux/amd64"],
+                                  ["verify", "oci-layout://out"], ["verify", "UPPER/case:1"]])
+def test_prefetch_starts_only_for_verify_of_a_registry_reference(args: list[str]) -> None:
+    from orchestrator import prefetch
+
+    prefetch.start(args)
+    assert prefetch.take(args[1] if len(args) > 1 else "") is None

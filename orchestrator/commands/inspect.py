@@ -73,8 +73,10 @@ def verify(
     if is_layout_ref(ref):
         inspection, source = inspect_layout(ref)
     else:
+        from orchestrator import prefetch
+
         source = parse_reference(ref)
-        inspection = read_image(source)
+        inspection = prefetch.take(ref) or read_image(source)
     extra = []
     if deep:
         from orchestrator.deep import check_binaries
