@@ -93,10 +93,16 @@ def _run(spec, deep: bool, as_json: bool) -> None:  # type: ignore[no-untyped-de
     verdict = verify(inspection, VerifyOptions(expected=tuple(e.platform for e in spec.entries),
                                                config_mismatch=Status.warn), extra)
     tags = (spec.target, *spec.tags)
+    staging_removed = None
     if verdict.ok:
+        from orchestrator.registry_api import delete_tag
+
         promote_tags(engine, staged, tags)
+        # Registries that only delete by digest keep these; the next run overwrites them.
+        children = [spec.child_staging(i, e) for i, e in enumerate(spec.entries)]
+        staging_removed = all([delete_tag(spec.staging), *(delete_tag(c) for c in children)])
     document = {**verdict.to_json(), "digest": digest, "tags": [str(t) for t in tags] if verdict.ok else [],
-                "staging": str(spec.staging)}
+                "staging": str(spec.staging), "staging_removed": staging_removed}
     if as_json:
         print_json(document)
     else:
@@ -106,6 +112,8 @@ def _run(spec, deep: bool, as_json: bool) -> None:  # type: ignore[no-untyped-de
             print_table([[e.label, e.digest] for e in inspection.entries])
             for tag in tags:
                 typer.echo(f"  tag {tag}")
+            if staging_removed is False:
+                typer.echo(f"  staging tags {spec.staging}[-NN-PLATFORM] kept (the registry does not delete tags)")
         else:
             typer.echo(f"no tag was changed; the list is at {staged}", err=True)
     if not verdict.ok:
