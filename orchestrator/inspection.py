@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from orchestrator.errors import BadInput, EnvironmentMissing, JobFailed
 from orchestrator.platforms import Platform, format_all, normalize
 from orchestrator.references import Reference
+from orchestrator.workers import parallel_map
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json": "OCI image index",
@@ -168,38 +167,6 @@ def inspection_document(descriptor: dict[str, Any], top: dict[str, Any],
 
     document["image"] = dict(parallel_map(config_of, children, concurrency))
     return document
-
-
-def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
-    """fn over items on a few threads, results in order, the first error re-raised.
-    Plain threads: concurrent.futures (and the logging it imports) cost ~7 ms of every
-    `orch verify`'s start."""
-    import threading
-
-    results: list[Any] = [None] * len(items)
-    errors: list[BaseException] = []
-    next_index = iter(range(len(items)))
-    lock = threading.Lock()
-
-    def work() -> None:
-        while not errors:
-            with lock:
-                index = next(next_index, None)
-            if index is None:
-                return
-            try:
-                results[index] = fn(items[index])
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(exc)
-
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(workers, len(items)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def inspect_image(engine: Any, ref: Reference | str) -> Inspection:

@@ -27,6 +27,7 @@ from orchestrator.engine import BuilderInfo, Engine
 from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
 from orchestrator.inspection import ATTESTATION_TYPE, config_key
 from orchestrator.merge import MergeEntry, merge
+from orchestrator.workers import run_workers
 
 if TYPE_CHECKING:
     from orchestrator.build import BuildPlan, BuildResult, Executor, PlatformJob
@@ -161,7 +162,6 @@ def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: 
     pending = list(todo)
     busy: dict[str | None, int] = {}
     results: dict[str, PlatformOutcome] = {}
-    errors: list[BaseException] = []
     changed = threading.Condition()
 
     def worker() -> None:
@@ -178,20 +178,12 @@ def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: 
                     changed.wait()
             try:
                 results[pick[0].label] = build(*pick)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
-                errors.append(exc)
             finally:
                 with changed:
                     busy[pick[0].node] -= 1
                     changed.notify_all()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(jobs, len(todo)))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
+    run_workers(worker, min(jobs, len(todo)))
     return results
 
 

@@ -232,9 +232,10 @@ def test_build_without_a_daemon_exits_3(tmp_path: Path) -> None:
 
 
 @pytest.mark.engine
-def test_profile_annotations_land_on_the_index_and_each_manifest(registry, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["single", "per-arch"])  # per-arch: on the merged index
+def test_profile_annotations_land_on_the_index_and_each_manifest(registry, tmp_path: Path, strategy: str) -> None:
     profile = tmp_path / "annotated.yaml"
-    profile.write_text("platforms: [arm64, armhf]\n"
+    profile.write_text(f"platforms: [arm64, armhf]\nstrategy: {strategy}\n"
                        "annotations: {org.opencontainers.image.description: multi-arch demo}\n"
                        f"build_args: {{{BASE_ARG.replace('=', ': ', 1)}}}\n")
     tag = registry.ref("demo/annotated", "1")

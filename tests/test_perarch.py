@@ -478,19 +478,3 @@ def test_per_arch_builds_export_registry_cache_to_a_ref_of_their_own(tmp_path: P
     ]
     # The single call keeps the profile's refs as they are.
     assert "type=registry,ref=localhost:5000/app:cache,mode=max" in plan.build_command
-
-
-@pytest.mark.engine
-def test_per_arch_puts_profile_annotations_on_the_merged_index_and_each_image(registry, tmp_path: Path) -> None:
-    profile = tmp_path / "annotated.yaml"
-    profile.write_text("platforms: [arm64, armhf]\nstrategy: per-arch\n"
-                       "annotations: {org.opencontainers.image.description: per-arch demo}\n"
-                       f"build_args: {{{BASE_ARG.replace('=', ': ', 1)}}}\n")
-    tag = registry.ref("demo/annotated", "1")
-    result = orch("build", "--profile", str(profile), "-f", "Dockerfile.example", "-t", tag, "--push")
-    assert result.returncode == 0, result.stderr[-3000:]
-    index = json.loads(sh("docker", "buildx", "imagetools", "inspect", tag, "--raw").stdout)
-    assert index["annotations"]["org.opencontainers.image.description"] == "per-arch demo"
-    image = json.loads(sh("docker", "buildx", "imagetools", "inspect",
-                          f"{tag.rsplit(':', 1)[0]}@{index['manifests'][0]['digest']}", "--raw").stdout)
-    assert image["annotations"]["org.opencontainers.image.description"] == "per-arch demo"

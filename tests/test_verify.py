@@ -179,7 +179,7 @@ def test_arm64_v8_in_a_config_matches_a_plain_arm64_descriptor() -> None:
 
 
 def test_parallel_map_keeps_order_and_reraises_the_first_error() -> None:
-    from orchestrator.inspection import parallel_map
+    from orchestrator.workers import parallel_map
 
     assert parallel_map(lambda x: x * x, list(range(20)), 8) == [x * x for x in range(20)]
     assert parallel_map(str, [], 8) == []
