@@ -329,8 +329,9 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
 
     promote = None
     if request.push:
-        promote = ("buildx", "imagetools", "create", *[x for t in tags for x in ("--tag", str(t))],
-                   f"{staging.name}@<digest>")  # type: ignore[union-attr]
+        from orchestrator.merge import imagetools_create
+
+        promote = imagetools_create(tags, [f"{staging.name}@<digest>"])  # type: ignore[union-attr]
     return BuildPlan(
         profile=profile.name, platforms=platforms, context=context, dockerfile=dockerfile, builder=builder,
         push=request.push, tags=tags, staging=staging, build_args=build_args, labels=labels,
@@ -546,12 +547,10 @@ def failed_step(log_lines: list[str]) -> str | None:
 
 def promote_tags(engine: Any, source: Reference, tags: tuple[Reference, ...]) -> None:
     """Point every tag at the verified list by digest (a registry-side copy), then check each."""
+    from orchestrator.merge import imagetools_create
     from orchestrator.registry_api import Registry
 
-    args = ["buildx", "imagetools", "create"]
-    for tag in tags:
-        args += ["--tag", str(tag)]
-    engine.cli(*args, str(source))
+    engine.cli(*imagetools_create(tags, [source]))
     for tag in tags:
         # A HEAD on the tag (a few ms) rather than another imagetools call (~150 ms).
         now_at = Registry(tag).head_digest(tag)
@@ -629,17 +628,15 @@ class Executor:
         self.builders = builders
         plan = self.ensure_builder(plan, info, builders)
         result = BuildResult(plan)
+        merged = None  # the per-arch path has read and checked the merged list already
         if plan.starts_per_arch:
-            digest = self.per_arch(plan, plan.per_arch_reason, result)
+            digest, merged = self.per_arch(plan, plan.per_arch_reason, result)
         else:
             reason = self.preflight(plan, info, builders)
             if reason is not None:
-                from orchestrator.logging import get_logger
-
-                get_logger(profile=plan.profile).warning(
-                    "build.no_attestations", reason="the docker driver on the classic image store cannot attach "
-                    "provenance or SBOM; enable the containerd image store to keep them")
-                digest = self.per_arch(without_attestations(plan), reason, result)
+                log.warning("build.no_attestations", reason="the docker driver on the classic image store cannot "
+                            "attach provenance or SBOM; enable the containerd image store to keep them")
+                digest, merged = self.per_arch(without_attestations(plan), reason, result)
             else:
                 log.info("build.start", platforms=[format_platform(p) for p in plan.platforms],
                          output=str(plan.staging) if plan.push else plan.local_image)
@@ -649,7 +646,7 @@ class Executor:
                     reason = fallback_reason(plan, failure.lines)
                     if reason is None:
                         raise failure.error from None
-                    digest = self.per_arch(plan, reason, result)
+                    digest, merged = self.per_arch(plan, reason, result)
                 else:
                     digest = read_digest(plan.metadata_path, lines)
                     if not plan.push:
@@ -663,7 +660,7 @@ class Executor:
                             fix="rerun; if it persists, check the registry log")
         result.digest = digest
         staged = plan.staging.with_digest(digest)  # type: ignore[union-attr]
-        inspection, verdict = self.verify(plan, staged)
+        inspection, verdict = self.verify(plan, staged, merged)
         result.verification = verdict.to_json()
         result.platforms = [
             PublishedPlatform(e.label, e.digest, format_platform(e.config) if e.config else None,
@@ -680,7 +677,7 @@ class Executor:
         log.info("build.published", digest=digest, tags=result.tags, strategy=result.strategy)
         return result
 
-    def per_arch(self, plan: BuildPlan, reason: str | None, result: BuildResult) -> str:
+    def per_arch(self, plan: BuildPlan, reason: str | None, result: BuildResult) -> tuple[str, Any]:
         from orchestrator.perarch import PerArchRun
 
         result.strategy = "per-arch"
@@ -803,12 +800,13 @@ class Executor:
             fix="fix the failing step (log above); tags still point where they did before",
         )
 
-    def verify(self, plan: BuildPlan, staged: Reference) -> tuple[Any, Any]:
-        """Inspect and verify the staged index; raise before anything is promoted."""
+    def verify(self, plan: BuildPlan, staged: Reference, inspection: Any = None) -> tuple[Any, Any]:
+        """Inspect (unless already read) and verify the staged index; raise before anything
+        is promoted."""
         from orchestrator.inspection import read_image
         from orchestrator.verify import VerifyOptions, verify
 
-        inspection = read_image(staged)
+        inspection = inspection or read_image(staged)
         verdict = verify(inspection, VerifyOptions(expected=plan.platforms))
         if not verdict.ok:
             problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in verdict.failures)

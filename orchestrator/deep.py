@@ -15,7 +15,6 @@ import gzip
 import posixpath
 import tarfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -25,6 +24,7 @@ from orchestrator.platforms import format_platform
 from orchestrator.references import Reference
 from orchestrator.registry_api import Registry
 from orchestrator.status import Status
+from orchestrator.workers import parallel_map
 from orchestrator.verify import Finding
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -231,5 +231,4 @@ def check_binaries(inspection: Inspection, source: BlobSource | Reference) -> li
     """A finding of the check "binary" per image entry, CONCURRENCY entries at a time."""
     if isinstance(source, Reference):
         source = RegistrySource(Registry(source), source.repository)
-    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
-        return list(pool.map(lambda e: check_entry(e, source), inspection.entries))
+    return parallel_map(lambda e: check_entry(e, source), list(inspection.entries), CONCURRENCY)

@@ -181,11 +181,7 @@ class Engine:
 
     def info(self) -> dict[str, Any]:
         """`docker info` as JSON; raises EnvironmentMissing without a daemon."""
-        data = self.cli_json("info", "--format", "{{json .}}")
-        errors = data.get("ServerErrors") or []
-        if errors:
-            raise EnvironmentMissing(f"no Docker daemon answers: {errors[0]}", fix=NO_DAEMON_FIX)
-        return data
+        return checked_info(self.cli_json("info", "--format", "{{json .}}"))
 
     def buildx_version(self) -> str:
         return self.cli("buildx", "version").strip()
@@ -224,6 +220,14 @@ class Engine:
             )
             for b in sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
         ]
+
+
+def checked_info(info: dict[str, Any]) -> dict[str, Any]:
+    """`docker info` JSON, or EnvironmentMissing when it reports that no daemon answered."""
+    errors = info.get("ServerErrors") or []
+    if errors:
+        raise EnvironmentMissing(f"no Docker daemon answers: {errors[0]}", fix=NO_DAEMON_FIX)
+    return info
 
 
 def parse_builders(text: str) -> list[BuilderInfo]:
@@ -265,10 +269,7 @@ class PendingFacts:
         # info first: "no daemon" is the error to show.
         if info_process.returncode != 0:
             raise self.engine._classify(self.commands[0], info_process.returncode, info_err)
-        info = json.loads(info_out)
-        errors = info.get("ServerErrors") or []
-        if errors:
-            raise EnvironmentMissing(f"no Docker daemon answers: {errors[0]}", fix=NO_DAEMON_FIX)
+        info = checked_info(json.loads(info_out))
         if ls_process.returncode != 0:
             if "--format" in ls_err:
                 return info, self.engine.builders()

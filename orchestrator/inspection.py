@@ -116,6 +116,12 @@ def _platform(data: dict[str, Any] | None) -> Platform | None:
         return raw  # an exotic platform is shown as written, not refused
 
 
+def image_descriptors(index: dict[str, Any]) -> list[dict[str, Any]]:
+    """An index's image entries: every child but the attestation manifests."""
+    return [m for m in index.get("manifests") or []
+            if (m.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION_TYPE]
+
+
 def config_key(descriptor: dict[str, Any]) -> str:
     """buildx keys the configs in its JSON by the descriptor's platform, formatted as os/arch/variant."""
     platform = descriptor.get("platform") or {}
@@ -159,8 +165,7 @@ def inspection_document(descriptor: dict[str, Any], top: dict[str, Any],
     if media_type not in INDEX_TYPES:
         document["image"] = read_config(top["config"]["digest"])
         return document
-    children = [c for c in top.get("manifests") or []
-                if (c.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION_TYPE]
+    children = image_descriptors(top)
 
     def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return config_key(child), read_config(read_manifest(child["digest"])["config"]["digest"])

@@ -178,20 +178,16 @@ def spec_from_args(platforms: list[str], template: str, target: str, tags: list[
 def child_manifest(registry: Any, entry: SpecEntry, where: str) -> Reference:
     """The image manifest to list for an entry: the image itself, or from an index the
     entry matching the spec's platform (or its only image, e.g. beside an attestation)."""
-    from orchestrator.inspection import ATTESTATION_TYPE, INDEX_TYPES
+    from orchestrator.inspection import INDEX_TYPES, config_key, image_descriptors
 
     document, media_type, digest = registry.manifest(entry.image)
     if (media_type or document.get("mediaType")) not in INDEX_TYPES:
         return entry.image.with_digest(digest or entry.image.digest)
-    images = [m for m in document.get("manifests") or []
-              if (m.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION_TYPE]
-    key = entry.platform.key
-    matching = [m for m in images if (lambda p: (p.get("os"), p.get("architecture"), p.get("variant") or ""))(
-        m.get("platform") or {}) == key]
+    images = image_descriptors(document)
+    matching = [m for m in images if config_key(m) == format_platform(entry.platform)]
     chosen = matching[0] if matching else images[0] if len(images) == 1 else None
     if chosen is None:
-        listed = ", ".join("/".join(v for v in (m["platform"].get("os"), m["platform"].get("architecture"),
-                                                m["platform"].get("variant")) if v) for m in images)
+        listed = ", ".join(config_key(m) for m in images)
         raise JobFailed(f'{where}: "{entry.image}" is a list of {listed}, without {format_platform(entry.platform)}',
                         fix="name the single-platform image, or the list that holds this platform")
     return entry.image.with_digest(chosen["digest"])

@@ -39,12 +39,16 @@ class MergeEntry:
     platform: Platform  # os.version and os.features included (Windows)
 
 
-def imagetools_commands(target: Reference, entries: Sequence[MergeEntry],
-                        annotations: dict[str, str] | None = None) -> list[tuple[str, ...]]:
-    args = ["buildx", "imagetools", "create", "--tag", str(target)]
+def imagetools_create(tags: Sequence[Reference], sources: Sequence[Reference | str],
+                      annotations: dict[str, str] | None = None) -> tuple[str, ...]:
+    """`docker buildx imagetools create`: a registry-side list (or copy) under every tag.
+    Used to merge per-platform images and to promote a verified list to the user's tags."""
+    args = ["buildx", "imagetools", "create"]
+    for tag in tags:
+        args += ["--tag", str(tag)]
     for key, value in (annotations or {}).items():
         args += ["--annotation", f"index:{key}={value}"]
-    return [tuple(args + [str(e.source) for e in entries])]
+    return (*args, *[str(s) for s in sources])
 
 
 def manifest_commands(target: Reference, entries: Sequence[MergeEntry]) -> list[tuple[str, ...]]:
@@ -67,16 +71,24 @@ def manifest_commands(target: Reference, entries: Sequence[MergeEntry]) -> list[
     return commands
 
 
+def plan_entries(plan: BuildPlan, digests: dict[str, str]) -> list[MergeEntry]:
+    """The children of a per-arch plan's list, in its order: by digest, except for `docker
+    manifest`, which orders children by name. Its numbered staging tags hold exactly these
+    digests (checked when reused, written when built)."""
+    return [MergeEntry(job.staging if plan.merge == "manifest" else job.staging.with_digest(digests[job.label]),
+                       job.platform) for job in plan.per_arch]
+
+
 def merge_commands(plan: BuildPlan) -> list[str]:
     """The merge step of a per-arch plan, for --dry-run."""
     if plan.staging is None:
         return []
-    entries = [MergeEntry(job.staging.with_digest(f"<{job.label} digest>"), job.platform) for job in plan.per_arch]
+    entries = plan_entries(plan, {job.label: f"<{job.label} digest>" for job in plan.per_arch})
     if plan.merge == "manifest":
         lines = [f"docker manifest rm {plan.staging}   # a stale local list, if any"]
         lines += ["docker " + shlex.join(c) for c in manifest_commands(plan.staging, entries)]
         return lines
-    return ["docker " + shlex.join(c) for c in imagetools_commands(plan.staging, entries, plan.annotations)]
+    return ["docker " + shlex.join(imagetools_create([plan.staging], [e.source for e in entries], plan.annotations))]
 
 
 def merge(engine: Any, method: str, target: Reference, entries: Sequence[MergeEntry],
@@ -93,8 +105,7 @@ def merge(engine: Any, method: str, target: Reference, entries: Sequence[MergeEn
         for command in manifest_commands(target, entries):
             engine.cli(*command)
     else:
-        for command in imagetools_commands(target, entries, annotations):
-            engine.cli(*command)
+        engine.cli(*imagetools_create([target], [e.source for e in entries], annotations))
     digest = Registry(target).head_digest(target)
     if not digest:
         raise JobFailed(f"the merged list was pushed, but {target} does not exist in the registry",

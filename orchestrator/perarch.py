@@ -16,7 +16,6 @@ import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable
@@ -25,9 +24,10 @@ from typing import TYPE_CHECKING
 from orchestrator.build import BuildFailed, failed_step, read_digest
 from orchestrator.engine import BuilderInfo, Engine
 from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
-from orchestrator.inspection import ATTESTATION_TYPE, config_key
-from orchestrator.merge import MergeEntry, merge
-from orchestrator.workers import run_workers
+from orchestrator.inspection import Inspection, read_image
+from orchestrator.platforms import format_all
+from orchestrator.merge import merge, plan_entries
+from orchestrator.workers import parallel_map, run_workers
 
 if TYPE_CHECKING:
     from orchestrator.build import BuildPlan, BuildResult, Executor, PlatformJob
@@ -197,7 +197,7 @@ class PerArchRun:
         if not self.executor.quiet:
             self.executor.say(f"orch: {label:<14} {text}")
 
-    def run(self, reason: str | None, result: BuildResult) -> str:
+    def run(self, reason: str | None, result: BuildResult) -> tuple[str, Inspection]:
         from orchestrator.logging import get_logger
 
         self.plan = plan = resolve_builder_nodes(self.plan, self.executor.builders)
@@ -238,35 +238,30 @@ class PerArchRun:
                 + (f"\n  kept for the next run: {', '.join(kept)}" if kept and context_hash else ""),
                 fix="fix the failing step and rerun the same command: only the failed platforms are built again",
             )
-        # By digest, except for `docker manifest`, which orders children by name: its numbered
-        # staging tags hold exactly these digests (checked when reused, written when built).
-        entries = [MergeEntry(job.staging if plan.merge == "manifest"
-                              else job.staging.with_digest(self.outcomes[job.label].digest), job.platform)  # type: ignore[arg-type]
-                   for job in plan.per_arch]
+        entries = plan_entries(plan, {label: o.digest for label, o in self.outcomes.items()})  # type: ignore[misc]
         digest = merge(self.executor.engine, plan.merge, plan.staging, entries,  # type: ignore[arg-type]
                        plan.annotations)
-        self.check_merged(digest)
+        inspection = self.read_merged(digest)
         log.info("build.merged", method=plan.merge, digest=digest, staging=str(plan.staging))
-        return digest
+        return digest, inspection
 
-    def check_merged(self, digest: str) -> None:
-        """The merged list holds exactly the images built for it, in the planned order."""
-        from orchestrator.registry_api import Registry
-
+    def read_merged(self, digest: str) -> Inspection:
+        """Read the merged list (the verify that follows uses it too) and check it holds
+        exactly the images built for it, in the planned order."""
         staged = self.plan.staging.with_digest(digest)  # type: ignore[union-attr]
-        document, _, _ = Registry(staged).manifest(staged)
-        images = [m for m in document.get("manifests") or []
-                  if (m.get("annotations") or {}).get("vnd.docker.reference.type") != ATTESTATION_TYPE]
-        listed = [config_key(m) for m in images]
-        planned = [config_key({"platform": {"os": p.os, "architecture": p.architecture, "variant": p.variant}})
-                   for p in self.plan.platforms]
+        inspection = read_image(staged)
+        listed = [e.label for e in inspection.entries]
+        planned = [format_all(p) for p in self.plan.platforms]
+        wrong_order = [e.platform.key if e.platform else None for e in inspection.entries] != \
+            [p.key for p in self.plan.platforms]
         # imagetools lists the images inside each platform's index; manifest lists the pushed images themselves.
         wrong_images = self.plan.merge == "manifest" and \
-            [m["digest"] for m in images] != [self.outcomes[job.label].digest for job in self.plan.per_arch]
-        if listed != planned or wrong_images:
+            [e.digest for e in inspection.entries] != [self.outcomes[job.label].digest for job in self.plan.per_arch]
+        if wrong_order or wrong_images:
             raise JobFailed(f"the merged list {staged} lists {', '.join(listed)}, not the images just built for "
                             f"{', '.join(planned)} in that order; no tag was changed",
                             fix="another run may have moved a per-platform staging tag; rerun")
+        return inspection
 
     def reusable(self, job: PlatformJob, fingerprint: str | None, record: StagedRecord) -> str | None:
         """The digest an earlier run pushed from the same inputs, if its staging tag still has it."""
@@ -322,8 +317,7 @@ class PerArchRun:
                                              "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
 
         self.executor.engine.client  # import python-on-whales once, before threads do
-        with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
-            list(pool.map(check, checks))
+        parallel_map(check, list(checks), len(checks))
         local = tuple(job.platform for job in self.plan.per_arch if not job.docker_target and not job.native)
         if local:
             self.executor.check_emulators(local, self.plan.install_emulators)

@@ -237,27 +237,23 @@ class Registry:
 
     def manifest(self, ref: Reference) -> tuple[dict[str, Any], str, str]:
         """(document, media type, digest) of a tag or digest."""
-        try:
-            reply = self._request("GET", ref.repository, f"manifests/{ref.digest or ref.tag or 'latest'}",
-                                  {"Accept": ACCEPT})
-        except HTTPStatusError as exc:
-            raise self._http_error(ref, exc) from None
+        reply = self._get_manifest(ref)
         return (json.loads(reply.body), reply.headers.get("Content-Type", ""),
                 reply.headers.get("Docker-Content-Digest", ""))
 
-    def manifest_bytes(self, ref: Reference) -> tuple[bytes, str]:
-        """The exact bytes and media type of a manifest (a copy must keep its digest)."""
+    def _get_manifest(self, ref: Reference) -> Reply:
         try:
-            reply = self._request("GET", ref.repository, f"manifests/{ref.digest or ref.tag or 'latest'}",
-                                  {"Accept": ACCEPT})
+            return self._request("GET", ref.repository, f"manifests/{ref.digest or ref.tag or 'latest'}",
+                                 {"Accept": ACCEPT})
         except HTTPStatusError as exc:
             raise self._http_error(ref, exc) from None
-        return reply.body, reply.headers.get("Content-Type", "")
 
     def copy_manifest(self, source: Reference, target: Reference) -> str:
         """Tag an image manifest under `target` (same registry), mounting its blobs across
         repositories first. The bytes are unchanged, so the digest is too."""
-        body, media_type = self.manifest_bytes(source)
+        # The exact bytes, so the copy keeps its digest.
+        reply = self._get_manifest(source)
+        body, media_type = reply.body, reply.headers.get("Content-Type", "")
         document = json.loads(body)
         if source.repository != target.repository:
             for blob in [document.get("config") or {}, *(document.get("layers") or [])]:

@@ -55,7 +55,7 @@ def create(
 def _plan_lines(spec) -> list[str]:  # type: ignore[no-untyped-def]
     import shlex
 
-    from orchestrator.merge import MergeEntry, manifest_commands
+    from orchestrator.merge import MergeEntry, imagetools_create, manifest_commands
     from orchestrator.platforms import format_platform
 
     lines = []
@@ -65,8 +65,7 @@ def _plan_lines(spec) -> list[str]:  # type: ignore[no-untyped-def]
     lines += ["docker " + shlex.join(c) for c in manifest_commands(spec.staging, entries)]
     platforms = ",".join(format_platform(e.platform) for e in spec.entries)
     lines.append(f"orch verify {spec.staging} --platform {platforms} --config-mismatch warn")
-    tags = [spec.target, *spec.tags]
-    lines.append("docker buildx imagetools create " + " ".join(f"--tag {t}" for t in tags) + f" {spec.staging.name}@<digest>")
+    lines.append("docker " + shlex.join(imagetools_create([spec.target, *spec.tags], [f"{spec.staging.name}@<digest>"])))
     return lines
 
 
