@@ -152,8 +152,15 @@ fetch_busybox() { # fetch_busybox DEBIAN_ARCH DEST_FILE
   work=$(mktemp -d)
   (cd "$work" && apt-get "${o[@]}" download -qq busybox-static >/dev/null) ||
     die "could not download busybox-static:$arch from Debian"
-  dpkg-deb -x "$work"/busybox-static_*.deb "$work/x"
-  cp "$work/x/bin/busybox" "$dest"
+  dpkg-deb -x "$work"/busybox-static_*.deb "$work/x" || die "could not unpack busybox-static:$arch"
+  # bookworm ships /bin/busybox, trixie (merged /usr) /usr/bin/busybox. Checked
+  # explicitly: callers run this inside `if ( ... )`, where set -e is off.
+  local found
+  for found in "$work/x/bin/busybox" "$work/x/usr/bin/busybox" ""; do
+    [ -n "$found" ] && [ -s "$found" ] && break
+  done
+  [ -n "$found" ] || { rm -rf "$work"; die "busybox-static:$arch holds no bin/busybox"; }
+  cp "$found" "$dest" || die "could not copy busybox for $arch"
   rm -rf "$work"
 }
 
