@@ -7,17 +7,17 @@ and carries the fix in words. Nothing here changes the machine.
 from __future__ import annotations
 
 import platform as host_platform
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.emulation import BINFMT_DIR, BinfmtHandler, handler_state, read_handlers
-from orchestrator.engine import Engine, uses_containerd_image_store
+from orchestrator.docker.emulation import BINFMT_DIR, BinfmtHandler, handler_state, read_handlers
+from orchestrator.docker.facts import uses_containerd_image_store
+from orchestrator.docker.runner import Engine
 from orchestrator.errors import OrchError
-from orchestrator.platforms import qemu_handlers
+from orchestrator.model.platform_table import qemu_handlers
 from orchestrator.status import Status
 
 # Without these two a user cannot publish the ARM images most people want.
@@ -190,7 +190,7 @@ def check_registry(address: str, timeout: float = 5.0) -> Check:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code
-    except (urllib.error.URLError, socket.timeout, OSError) as exc:
+    except (TimeoutError, urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         return Check(
             "registry", Status.fail, f"{host!r} does not answer at {url}: {reason}",

@@ -14,7 +14,6 @@ from typing import Any
 
 from orchestrator.redact import redact
 
-
 # The stdlib's level numbers, without importing logging (~15 ms) on every start.
 DEBUG, INFO, WARNING = 10, 20, 30
 

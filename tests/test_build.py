@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build import (
-    BuildRequest,
-    failed_platforms,
-    is_transient_push_failure,
-    plan_build,
-    staging_reference,
-)
+from orchestrator.docker.progress import failed_platforms, is_transient_push_failure
 from orchestrator.errors import BadInput
-from orchestrator.references import parse_reference
+from orchestrator.model.platform_parse import parse, parse_all
+from orchestrator.model.references import parse_reference
+from orchestrator.publish.plan import BuildRequest, plan_build
+from orchestrator.publish.staging import staging_reference
 
 from .conftest import REPO, sh
 
@@ -133,7 +130,7 @@ def test_failed_platforms_are_read_from_plain_progress() -> None:
         "#10 ERROR: process \"/bin/sh -c test\" did not complete successfully: exit code: 1",
         "#9 DONE 0.2s",
     ]
-    assert failed_platforms(log) == {"linux/arm/v6": 'RUN test "$(uname -m)" != armv7l'}
+    assert failed_platforms(log) == {parse("linux/arm/v6"): 'RUN test "$(uname -m)" != armv7l'}
 
 
 @pytest.mark.parametrize(
@@ -250,19 +247,19 @@ def test_profile_annotations_land_on_the_index_and_each_manifest(registry, tmp_p
 
 
 def test_missing_emulators_are_named_with_the_reason() -> None:
-    from orchestrator.emulation import BinfmtHandler, install_command, missing_emulators
+    from orchestrator.docker.emulation import BinfmtHandler, install_command, missing_emulators
 
     arm = BinfmtHandler("qemu-arm", True, "/usr/bin/qemu-arm-static", "OCF")
     s390x = BinfmtHandler("qemu-s390x", True, "/usr/bin/qemu-s390x-static", "")
-    wanted = ["linux/amd64", "linux/386", "linux/arm/v7", "linux/arm64", "linux/s390x"]
+    wanted = parse_all(["linux/amd64", "linux/386", "linux/arm/v7", "linux/arm64", "linux/s390x"])
     assert missing_emulators(wanted, "x86_64", [arm, s390x]) == {
-        "linux/arm64": "no qemu-aarch64 binfmt handler",
-        "linux/s390x": "qemu-s390x handler lacks the F flag",
+        parse("linux/arm64"): "no qemu-aarch64 binfmt handler",
+        parse("linux/s390x"): "qemu-s390x handler lacks the F flag",
     }
     # On an arm64 host the ARM platforms are native and amd64 needs QEMU.
-    assert list(missing_emulators(wanted, "aarch64", [])) == ["linux/amd64", "linux/386", "linux/s390x"]
-    assert missing_emulators(["linux/arm64"], "x86_64", None) == {"linux/arm64": "binfmt_misc is not mounted"}
-    assert install_command(["linux/arm64", "linux/s390x"]) == [
+    assert list(missing_emulators(wanted, "aarch64", [])) == parse_all(["linux/amd64", "linux/386", "linux/s390x"])
+    assert missing_emulators([parse("linux/arm64")], "x86_64", None) == {parse("linux/arm64"): "binfmt_misc is not mounted"}
+    assert install_command(parse_all(["linux/arm64", "linux/s390x"])) == [
         "run", "--privileged", "--rm", "tonistiigi/binfmt", "--install", "arm64,s390x"]
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.builders import BuilderPlan, NodePlan, plan_builder, platform_gaps
-from orchestrator.emulation import parse_handler
+from orchestrator.docker.builder_plan import BuilderPlan, NodePlan, plan_builder
+from orchestrator.docker.builders import platform_gaps
+from orchestrator.docker.emulation import parse_handler
 from orchestrator.errors import BadInput
-from orchestrator.platforms import parse, parse_all
+from orchestrator.model.platform_parse import parse, parse_all
+from orchestrator.model.platform import format_platform
 from orchestrator.profiles import BuilderNode, BuilderSpec
 
 from .conftest import REPO, sh
@@ -104,12 +106,13 @@ HANDLERS = [parse_handler("qemu-aarch64", "enabled\ninterpreter /usr/bin/qemu-aa
     ],
 )
 def test_platform_gaps_are_explained(nodes, reported, gaps) -> None:
-    from orchestrator.engine import BuilderInfo, BuilderNodeInfo
+    from orchestrator.docker.facts import BuilderInfo, BuilderNodeInfo
 
     plan = BuilderPlan(name="b", driver="docker-container", nodes=nodes)
     info = BuilderInfo("b", "docker-container", (BuilderNodeInfo("n0", "x", "running", reported),))
     wanted = tuple(parse_all(["amd64", "arm64", "arm/v7"]))
-    assert platform_gaps(wanted, plan, info, HANDLERS, machine="x86_64") == gaps
+    found = platform_gaps(wanted, plan, info, HANDLERS, machine="x86_64")
+    assert {format_platform(p): why for p, why in found.items()} == gaps
 
 
 def test_builder_create_dry_run_prints_the_exact_commands(tmp_path: Path) -> None:
@@ -220,7 +223,7 @@ def test_builder_commands_without_a_daemon_exit_3(tmp_path: Path) -> None:
 
 
 def test_buildx_json_listing_is_parsed_into_builders_sorted_by_name() -> None:
-    from orchestrator.engine import parse_builders
+    from orchestrator.docker.facts import parse_builders
 
     text = (
         '{"Name":"orch","Driver":"docker-container","Nodes":[{"Name":"orch0","Endpoint":"unix:///var/run/docker.sock",'

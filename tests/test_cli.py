@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator import __version__
-from orchestrator.cli import app
+from orchestrator.cli.app import app
 
 runner = CliRunner()
 
@@ -25,7 +25,7 @@ def test_help_lists_commands() -> None:
 
 def test_help_does_not_import_python_on_whales() -> None:
     # python-on-whales costs ~250 ms to import; `orch --help` must not pay for it.
-    code = "import sys; from orchestrator.cli import app; print('python_on_whales' in sys.modules)"
+    code = "import sys; from orchestrator.cli.app import app; print('python_on_whales' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.deep import executable_candidates, follow
-from orchestrator.elf import check_binary, parse_elf
-from orchestrator.platforms import parse
-from orchestrator.registry_api import Credentials, credentials_for
+from orchestrator.image.deep import executable_candidates, follow
+from orchestrator.image.elf import check_binary, parse_elf
+from orchestrator.model.platform_parse import parse
+from orchestrator.registry.auth import Credentials, credentials_for
 
 from .conftest import BUSYBOX_FOR_PLATFORM, buildx_push, start_registry
 from .test_build import orch
@@ -303,7 +303,7 @@ def test_busybox_binaries_from_debian_are_what_their_platform_needs(busybox_bina
     ],
 )
 def test_layout_references_split_into_directory_and_tag(text: str, path: str, tag: str | None) -> None:
-    from orchestrator.oci_layout import split_layout_ref
+    from orchestrator.registry.layout import split_layout_ref
 
     assert split_layout_ref(text) == (Path(path), tag)
 

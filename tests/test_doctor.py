@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.doctor import Status, _check_emulation, check_registry
-from orchestrator.emulation import read_handlers
+from orchestrator.docker.emulation import read_handlers
 
 from .conftest import free_port
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import BadInput
-from orchestrator.manifest_spec import spec_from_args, spec_from_document
-from orchestrator.platforms import format_platform
+from orchestrator.model.platform import format_platform
+from orchestrator.publish.manifest_spec import spec_from_args, spec_from_document
 
 from .conftest import buildx_push, sh
 from .test_build import orch

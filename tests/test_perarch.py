@@ -9,14 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build import BuildRequest, fallback_reason, plan_build
-from orchestrator.builders import plan_builder
+from orchestrator.docker.builder_plan import plan_builder
+from orchestrator.docker.runner import Daemon
 from orchestrator.errors import BadInput
-from orchestrator.merge import MergeEntry, manifest_commands
-from orchestrator.perarch import context_fingerprint, job_fingerprint
-from orchestrator.platforms import parse
+from orchestrator.model.platform_parse import parse
+from orchestrator.model.references import parse_reference
 from orchestrator.profiles import BuilderNode, BuilderSpec
-from orchestrator.references import parse_reference
+from orchestrator.publish.buildx import fallback_reason
+from orchestrator.publish.merge import MergeEntry, manifest_commands
+from orchestrator.publish.plan import BuildRequest, plan_build
+from orchestrator.publish.records import context_fingerprint
 
 from .conftest import REPO, sh
 from .test_build import BASE_ARG, NOW, index_digest, orch
@@ -84,16 +86,16 @@ def test_each_platform_goes_to_the_node_that_serves_it_natively_before_an_emulat
         BuilderNode("pi-rack", name="pi", platforms=(parse("linux/arm64"), parse("linux/arm/v7"))),
         BuilderNode("ssh://root@ppc", name="power", platforms=(parse("linux/ppc64le"),)),
     )))
-    from orchestrator.build import NodeChoice, assign_node
+    from orchestrator.publish.nodes import NodeChoice, assign_node
 
-    assert assign_node(parse("linux/arm/v7"), builder) == NodeChoice("pi", True, ("--context", "pi-rack"))
-    assert assign_node(parse("linux/ppc64le"), builder) == NodeChoice("power", True, ("--host", "ssh://root@ppc"))
+    assert assign_node(parse("linux/arm/v7"), builder) == NodeChoice("pi", True, Daemon(context="pi-rack"))
+    assert assign_node(parse("linux/ppc64le"), builder) == NodeChoice("power", True, Daemon(host="ssh://root@ppc"))
     # Served natively by nobody: the first node emulates it.
-    assert assign_node(parse("linux/s390x"), builder) == NodeChoice("x86", False, ("--context", "default"))
+    assert assign_node(parse("linux/s390x"), builder) == NodeChoice("x86", False, Daemon(context="default"))
     # A node may be an existing buildx builder instead of a daemon.
     with_builder = plan_builder(BuilderSpec(driver="docker", nodes=(
         BuilderNode(builder="arm-farm", name="farm", platforms=(parse("linux/arm64"),)),)))
-    assert assign_node(parse("linux/arm64"), with_builder) == NodeChoice("farm", True, (), "arm-farm")
+    assert assign_node(parse("linux/arm64"), with_builder) == NodeChoice("farm", True, None, "arm-farm")
 
 
 def test_a_node_is_an_endpoint_or_a_builder_never_both_or_neither(tmp_path: Path) -> None:
@@ -151,9 +153,9 @@ def test_reuse_fingerprint_ignores_the_timestamp_but_not_the_inputs(tmp_path: Pa
     later = plan_build(BuildRequest(profile="arm-all", context=str(tmp_path), tags=(TAG,), push=True,
                                     strategy="per-arch", build_args=(BASE_ARG,)), cwd=REPO).per_arch[0]
     context = context_fingerprint(str(tmp_path), None)
-    assert job_fingerprint(first, context) == job_fingerprint(later, context)  # only `created` differs
+    assert first.spec.fingerprint(context) == later.spec.fingerprint(context)  # only `created` differs
     changed = per_arch_plan(dockerfile=None, context=str(tmp_path), build_args=("BASE_IMAGE=other",)).per_arch[0]
-    assert job_fingerprint(changed, context) != job_fingerprint(first, context)
+    assert changed.spec.fingerprint(context) != first.spec.fingerprint(context)
     (tmp_path / ".git" / "index").write_text("moves with every commit")
     assert context_fingerprint(str(tmp_path), None) == context
     (tmp_path / "app.py").write_text("print(1)\n")
@@ -393,7 +395,7 @@ def test_dry_run_of_a_fan_out_prints_each_build_on_its_node(tmp_path: Path) -> N
 
 
 def test_the_failed_step_is_read_from_a_single_platform_log() -> None:
-    from orchestrator.build import failed_step
+    from orchestrator.docker.progress import failed_step
 
     log = ["#4 [internal] load metadata", "#5 [stage-0 2/2] RUN make", "#5 0.22 crashed",
            "#5 ERROR: process \"/bin/sh -c make\" did not complete successfully: exit code: 139"]
@@ -409,7 +411,8 @@ def test_builds_run_at_most_jobs_at_once_with_an_even_share_per_node(jobs, nodes
     import time
     from dataclasses import replace
 
-    from orchestrator.perarch import PlatformOutcome, run_scheduled
+    from orchestrator.publish.perarch import run_scheduled
+    from orchestrator.publish.result import PlatformOutcome
 
     template = per_arch_plan().per_arch[0]
     names = ["a", "b"] if nodes else [None]
@@ -431,7 +434,7 @@ def test_builds_run_at_most_jobs_at_once_with_an_even_share_per_node(jobs, nodes
         return PlatformOutcome("built", "sha256:x", job.node)
 
     results = run_scheduled(todo, jobs, nodes, build)
-    assert sorted(results) == sorted(job.label for job, _ in todo)
+    assert sorted(map(str, results)) == sorted(job.label for job, _ in todo)
     assert peak["all"] == most_at_once and peak["node"] == most_per_node
 
 
@@ -443,9 +446,9 @@ def test_no_cache_reaches_every_build_and_turns_reuse_off() -> None:
 
 
 def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_context(tmp_path: Path) -> None:
-    from orchestrator.engine import BuilderInfo
+    from orchestrator.docker.facts import BuilderInfo
     from orchestrator.errors import EnvironmentMissing
-    from orchestrator.perarch import resolve_builder_nodes
+    from orchestrator.publish.perarch import resolve_builder_nodes
 
     profile = tmp_path / "farm.yaml"
     profile.write_text("platforms: [amd64, arm64]\nstrategy: per-arch\nbuilder:\n  driver: docker\n  nodes:\n"
@@ -456,8 +459,8 @@ def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_con
     assert all(job.build_command[2] == "--builder" for job in plan.per_arch)
     builders = [BuilderInfo("ci-amd64", "docker-container"), BuilderInfo("pi-rack", "docker")]
     amd64, arm64 = resolve_builder_nodes(plan, builders).per_arch
-    assert amd64.build_command[2:4] == ("--builder", "ci-amd64") and amd64.docker_target == ()
-    assert "--builder" not in arm64.build_command and arm64.docker_target == ("--context", "pi-rack")
+    assert amd64.build_command[2:4] == ("--builder", "ci-amd64") and amd64.daemon is None
+    assert "--builder" not in arm64.build_command and arm64.daemon == Daemon(context="pi-rack")
     with pytest.raises(EnvironmentMissing, match='build node "pi" names the builder "pi-rack", which does not exist'):
         resolve_builder_nodes(plan, builders[:1])
 
@@ -478,3 +481,27 @@ def test_per_arch_builds_export_registry_cache_to_a_ref_of_their_own(tmp_path: P
     ]
     # The single call keeps the profile's refs as they are.
     assert "type=registry,ref=localhost:5000/app:cache,mode=max" in plan.build_command
+
+
+def test_how_each_platform_was_built_reaches_entries_that_carry_an_os_version() -> None:
+    """A published entry may carry an os.version the plan never named (a Windows node's image);
+    its row must still say how it was built. The old join keyed outcomes by "windows/amd64" and
+    looked them up by "windows/amd64:10.0.17763.1879", so the row said nothing."""
+    from dataclasses import replace
+
+    from orchestrator.image.model import Entry
+    from orchestrator.publish.result import PlatformOutcome, published_platforms
+
+    oci = "application/vnd.oci.image.manifest.v1+json"
+    arm64, windows = parse("linux/arm64"), parse("windows/amd64")
+    server_2019 = replace(windows, os_version="10.0.17763.1879")
+    entries = [Entry(0, "sha256:" + "a" * 64, oci, 1, arm64, arm64, {}),
+               Entry(1, "sha256:" + "b" * 64, oci, 1, server_2019, server_2019, {})]
+    outcomes = {arm64: PlatformOutcome("reused", "sha256:" + "c" * 64, "pi"),
+                windows: PlatformOutcome("built", "sha256:" + "d" * 64, "win")}
+    rows = published_platforms(entries, outcomes)
+    assert [(r.platform, r.state, r.node) for r in rows] == [
+        ("linux/arm64", "reused", "pi"), ("windows/amd64:10.0.17763.1879", "built", "win")]
+    # A plan that names the os.version joins only the entry with that version.
+    pinned = {replace(windows, os_version="10.0.20348.1"): PlatformOutcome("built", None, "win2022")}
+    assert published_platforms(entries[1:], pinned)[0].state is None

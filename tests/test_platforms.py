@@ -5,21 +5,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.cli.app import app
 from orchestrator.errors import BadInput
-from orchestrator.platforms import (
-    Device,
-    MatchPolicy,
-    best_match,
-    can_run,
-    detect_host,
-    format_all,
-    format_platform,
-    lint_order,
-    order,
-    parse,
-    parse_all,
-)
+from orchestrator.model.platform import format_all, format_platform
+from orchestrator.model.platform_match import Device, MatchPolicy, best_match, can_run, detect_host, lint_order, order
+from orchestrator.model.platform_parse import parse, parse_all
 
 runner = CliRunner()
 

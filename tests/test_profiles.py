@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.cli.app import app
 from orchestrator.errors import BadInput
-from orchestrator.platforms import format_platform
-from orchestrator.profiles import ProfileError, available, json_schema, load, render_tags
+from orchestrator.model.platform import format_platform
+from orchestrator.profiles import ProfileError, available, json_schema, load
+from orchestrator.publish.gitinfo import render_tags
 
 from .conftest import REPO
 

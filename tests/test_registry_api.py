@@ -16,8 +16,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from orchestrator.errors import EnvironmentMissing, ExitCode
-from orchestrator.references import parse_reference
-from orchestrator.registry_api import Credentials, Registry
+from orchestrator.model.references import parse_reference
+from orchestrator.registry.auth import Credentials
+from orchestrator.registry.client import Registry
 
 TOKEN = "tok-3f9a"
 SECRET = "hunter2-registry"

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from orchestrator.inspection import parse_inspection
-from orchestrator.platforms import parse
+from orchestrator.image.model import Inspection, inspection_of
+from orchestrator.image.verify import VerifyOptions, verify
+from orchestrator.model.platform_parse import parse
 from orchestrator.status import Status
-from orchestrator.verify import VerifyOptions, verify
 
 from .conftest import REPO, buildx_push, sh
 
@@ -131,23 +131,23 @@ def test_verify_needs_something_to_compare_with() -> None:
 
 # -- pure logic on recorded documents ---------------------------------------
 
-def _doc(entries: list[tuple[dict, dict | None]], attest_for: list[str] = ()) -> dict:
+def _inspection(entries: list[tuple[dict, dict | None]], attest_for: list[str] = ()) -> Inspection:
+    """An index as a registry holds it: its document, and each image's config by manifest digest."""
     manifests = []
-    images = {}
+    configs = {}
     for i, (platform, config) in enumerate(entries):
         digest = f"sha256:{i:064x}"
         manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": 1,
                           "platform": platform})
-        key = "/".join(filter(None, [platform["os"], platform["architecture"], platform.get("variant")]))
-        if config:
-            images[key] = config
+        configs[digest] = config
     for i, refers in enumerate(attest_for):
         manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{i + 90:064x}",
                           "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
                           "annotations": {"vnd.docker.reference.type": "attestation-manifest",
                                           "vnd.docker.reference.digest": refers}})
-    return {"manifest": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": "sha256:" + "f" * 64,
-                         "manifests": manifests}, "image": images}
+    index_type = "application/vnd.oci.image.index.v1+json"
+    return inspection_of("r/x:1", index_type, "sha256:" + "f" * 64, {"mediaType": index_type, "manifests": manifests},
+                         configs)
 
 
 ARM7 = {"os": "linux", "architecture": "arm", "variant": "v7"}
@@ -166,15 +166,16 @@ ARM6 = {"os": "linux", "architecture": "arm", "variant": "v6"}
     ],
 )
 def test_verdicts_on_recorded_indexes(entries, attest_for, strict, check, level) -> None:
-    verdict = verify(parse_inspection("r/x:1", _doc(entries, attest_for)), VerifyOptions(strict=strict))
+    verdict = verify(_inspection(entries, attest_for), VerifyOptions(strict=strict))
     levels = {f.level for f in verdict.findings if f.check == check}
     assert level in levels, verdict.findings
     assert verdict.ok is (level is not Status.fail)
 
 
 def test_arm64_v8_in_a_config_matches_a_plain_arm64_descriptor() -> None:
-    doc = _doc([({"os": "linux", "architecture": "arm64"}, {"os": "linux", "architecture": "arm64", "variant": "v8"})])
-    verdict = verify(parse_inspection("r/x:1", doc), VerifyOptions(expected=(parse("arm64v8"),)))
+    inspection = _inspection([({"os": "linux", "architecture": "arm64"},
+                                {"os": "linux", "architecture": "arm64", "variant": "v8"})])
+    verdict = verify(inspection, VerifyOptions(expected=(parse("arm64v8"),)))
     assert verdict.ok, verdict.findings
 
 
@@ -196,7 +197,7 @@ def test_parallel_map_keeps_order_and_reraises_the_first_error() -> None:
 @pytest.mark.parametrize("args", [[], ["inspect", "localhost:5000/a:1"], ["verify", "--platform", "linux/amd64"],
                                   ["verify", "oci-layout://out"], ["verify", "UPPER/case:1"]])
 def test_prefetch_starts_only_for_verify_of_a_registry_reference(args: list[str]) -> None:
-    from orchestrator import prefetch
+    from orchestrator.cli import prefetch
 
     prefetch.start(args)
     assert prefetch.take(args[1] if len(args) > 1 else "") is None

@@ -1,0 +1,92 @@
+"""`orch build`: parse options into a BuildRequest, plan, then run the plan (or print it)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+from orchestrator.cli.output import print_json, print_table
+
+
+def build(
+    ctx: typer.Context,
+    context: str | None = typer.Argument(None, help="Build context (default: the profile's, else .)."),  # noqa: UP007
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name or YAML path."),  # noqa: UP007
+    file: str | None = typer.Option(None, "--file", "-f", help="Dockerfile (relative to the current directory)."),  # noqa: UP007
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish; may be repeated."),  # noqa: UP006
+    platform: List[str] = typer.Option([], "--platform", help="Platforms, comma-separated; may be repeated. "  # noqa: UP006
+                                       "Overrides the profile's."),
+    build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated."),  # noqa: UP006
+    push: bool = typer.Option(False, "--push", help="Push to a staging tag, verify, then move the tags."),
+    builder: str | None = typer.Option(None, "--builder", help="buildx builder to use."),  # noqa: UP007
+    install_emulators: bool | None = typer.Option(  # noqa: UP007
+        None, "--install-emulators/--no-install-emulators",
+        help="Install missing QEMU handlers (privileged tonistiigi/binfmt run) instead of stopping."),
+    oci_layout: Path | None = typer.Option(  # noqa: UP007
+        None, "--oci-layout", metavar="DIR", help="Without --push: write the multi-platform image to this OCI "
+        "layout directory (read it with orch inspect oci-layout://DIR)."),
+    strategy: str | None = typer.Option(  # noqa: UP007
+        None, "--strategy", help="single: one buildx call for every platform; per-arch: one per platform, merged; "
+        "auto (default): single, falling back to per-arch when only some platforms fail or the builder takes one "
+        "platform per call."),
+    merge: str | None = typer.Option(  # noqa: UP007
+        None, "--merge", help="Per-arch merge: imagetools (OCI index, keeps attestations; default) or manifest "
+        "(docker manifest create/annotate/push: a Docker manifest list, no attestations)."),
+    jobs: int | None = typer.Option(  # noqa: UP007
+        None, "--jobs", "-j", help="Per-arch builds at once (default: 2 per builder node, at least 2)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Build without BuildKit's cache, and rebuild every "
+                                  "platform on the per-arch path."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
+    metadata_file: Path | None = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
+    as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
+) -> None:
+    """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
+    tag moves."""
+    from orchestrator.docker.runner import Engine
+    from orchestrator.publish.console import Console
+    from orchestrator.publish.executor import run_plan
+    from orchestrator.publish.plan import BuildRequest, plan_build
+
+    request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
+                           platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
+                           install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None,
+                           strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache)
+    plan = plan_build(request)
+    if dry_run:
+        if as_json:
+            print_json(plan.to_json())
+        else:
+            for command in plan.commands():
+                typer.echo(command)
+        return
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    result = run_plan(Engine(), plan, Console(quiet=quiet))
+    document = result.to_json()
+    if metadata_file:
+        import json
+
+        metadata_file.write_text(json.dumps(document, indent=2) + "\n")
+    if as_json:
+        print_json(document)
+        return
+    if plan.push:
+        how = f" (per-arch, merged with {plan.merge})" if result.strategy == "per-arch" else ""
+        typer.echo(f"published {result.digest}{how}")
+        if result.fallback_reason:
+            typer.echo(f"  built per platform because {result.fallback_reason}")
+        rows = []
+        for p in result.platforms:
+            row = [p.platform, p.digest]
+            if p.state:
+                row.append(p.state + (f" on {p.node}" if p.node else ""))
+            rows.append(row)
+        print_table(rows)
+        for t in result.tags:
+            typer.echo(f"  tag {t}")
+        if result.staging_removed is False:
+            typer.echo(f"  staging tag {plan.staging} kept (the registry does not delete tags)")
+    else:
+        where = "the OCI layout" if plan.local_image and plan.local_image.startswith("oci-layout://") \
+            else "the local image store"
+        typer.echo(f"built {', '.join(str(p) for p in plan.platforms)} into {where}: {plan.local_image}")

@@ -1,0 +1,77 @@
+"""`orch profiles`: list, show, validate, schema."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+from orchestrator.cli.output import print_json, print_table
+
+app = typer.Typer(help="Build profiles: list, show, validate, schema.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_profiles(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Profiles found ($ORCH_PROFILE_PATH, ./profiles, then the bundled ones), with their platforms."""
+    from orchestrator.model.platform import format_all
+    from orchestrator.profiles import available, load
+
+    rows = []
+    for name, path in available().items():
+        profile = load(name)
+        platforms = [format_all(p) for p in profile.platforms or ()]
+        rows.append({"name": name, "file": str(path), "platforms": platforms,
+                     "description": profile.description or ""})
+    if as_json:
+        print_json(rows)
+        return
+    print_table([[r["name"], ",".join(r["platforms"]), r["description"]] for r in rows],
+                ["NAME", "PLATFORMS", "DESCRIPTION"])
+
+
+@app.command()
+def show(
+    name: str = typer.Argument(..., help="Profile name or path to a YAML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """A profile as orch will use it: `extends` resolved, platforms normalized."""
+    import yaml
+
+    from orchestrator.profiles import load
+
+    document = load(name).to_json()
+    if as_json:
+        print_json(document)
+        return
+    shown = {k: v for k, v in document.items() if v is not None}
+    typer.echo(yaml.safe_dump(shown, sort_keys=False, default_flow_style=False).rstrip())
+
+
+@app.command()
+def validate(
+    files: List[Path] = typer.Argument(..., help="Profile files (or names) to check."),  # noqa: UP006
+) -> None:
+    """Check profile files; print each problem with file, line and key. Exit 2 if any is invalid."""
+    from orchestrator.errors import BadInput, ExitCode
+    from orchestrator.profiles import load
+
+    failed = 0
+    for file in files:
+        try:
+            profile = load(str(file))
+        except BadInput as exc:
+            failed += 1
+            typer.echo(f"invalid  {exc}", err=True)
+            continue
+        typer.echo(f"ok       {profile.source} ({profile.name}: {len(profile.platforms or ())} platforms)")
+    if failed:
+        raise typer.Exit(int(ExitCode.BAD_INPUT))
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema for profile files (for editor completion and checks)."""
+    from orchestrator.profiles import json_schema
+
+    print_json(json_schema())

@@ -1,0 +1,1 @@
+"""Everything that runs docker: the CLI runner, engine facts, buildx progress, builders, QEMU emulation."""

@@ -1,0 +1,73 @@
+"""What the engine says about itself: `docker info` and `buildx ls`, parsed into plain data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.errors import EnvironmentMissing
+
+NO_DAEMON_FIX = (
+    "start the Docker daemon (on Debian/Ubuntu as root: `make engine`, which runs scripts/engine-up.sh), "
+    "or point DOCKER_HOST / --context at a running one"
+)
+
+
+@dataclass(frozen=True)
+class BuilderNodeInfo:
+    name: str
+    endpoint: str
+    status: str
+    platforms: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BuilderInfo:
+    name: str
+    driver: str
+    nodes: tuple[BuilderNodeInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def status(self) -> str:
+        states = {node.status for node in self.nodes}
+        return states.pop() if len(states) == 1 else ",".join(sorted(states)) or "unknown"
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for node in self.nodes:
+            seen.update(dict.fromkeys(node.platforms))
+        return tuple(seen)
+
+
+def checked_info(info: dict[str, Any]) -> dict[str, Any]:
+    """`docker info` JSON, or EnvironmentMissing when it reports that no daemon answered."""
+    errors = info.get("ServerErrors") or []
+    if errors:
+        raise EnvironmentMissing(f"no Docker daemon answers: {errors[0]}", fix=NO_DAEMON_FIX)
+    return info
+
+
+def parse_builders(text: str) -> list[BuilderInfo]:
+    """`docker buildx ls --format json`: one builder per line."""
+    builders = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        b = json.loads(line)
+        builders.append(BuilderInfo(
+            name=b.get("Name", ""), driver=b.get("Driver", ""),
+            nodes=tuple(BuilderNodeInfo(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""),
+                                        status=n.get("Status") or "unknown", platforms=tuple(n.get("Platforms") or ()))
+                        for n in b.get("Nodes") or ()),
+        ))
+    return sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
+
+
+def uses_containerd_image_store(info: dict[str, Any]) -> bool:
+    """True when `docker info` shows the containerd snapshotter image store."""
+    for key, value in info.get("DriverStatus") or []:
+        if key == "driver-type" and "containerd.snapshotter" in str(value):
+            return True
+    return False

@@ -1,0 +1,241 @@
+"""The one place orch runs docker: which daemon, the CLI calls, their errors.
+
+Every docker call goes through :class:`Engine`, which uses python-on-whales
+and fills its gaps (flags it lacks, output it drops) with raw CLI calls made
+through the same python-on-whales runner. Failures become ``OrchError``
+subclasses with the command and stderr redacted.
+
+python-on-whales costs ~250 ms to import, and ``orch --help`` must not pay
+for it: it is imported on first use, under a lock (per-arch builds call from
+several threads), and :meth:`Engine.facts` imports it while `docker info` and
+`buildx ls` run as plain processes, so the two overlap.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from orchestrator.docker.facts import NO_DAEMON_FIX, BuilderInfo, BuilderNodeInfo, checked_info, parse_builders
+from orchestrator.errors import DockerCommandFailed, EnvironmentMissing
+from orchestrator.redact import redact, redact_command
+
+T = TypeVar("T")
+
+NO_DAEMON_MARKERS = (
+    "Cannot connect to the Docker daemon",
+    "Is the docker daemon running",
+    "error during connect",
+    "permission denied while trying to connect",
+)
+NO_DOCKER_CLI = EnvironmentMissing(
+    "the `docker` command was not found on PATH",
+    fix="install the Docker CLI (Debian: `make engine`), or set PATH so `docker` is found",
+)
+_IMPORT_LOCK = threading.Lock()
+
+
+class DockerStreamFailed(Exception):
+    """A streamed docker call exited non-zero; its output was already yielded."""
+
+    def __init__(self, return_code: int) -> None:
+        super().__init__(f"exit code {return_code}")
+        self.return_code = return_code
+
+
+@dataclass(frozen=True)
+class Daemon:
+    """Which daemon a docker call talks to: a docker context, or an endpoint (unix://, tcp://, ssh://)."""
+
+    context: str | None = None
+    host: str | None = None
+
+    @classmethod
+    def at(cls, endpoint: str) -> Daemon:
+        """A node's endpoint as profiles write it: a URL is a host, anything else a context name."""
+        return cls(host=endpoint) if "://" in endpoint else cls(context=endpoint)
+
+    def flags(self) -> tuple[str, ...]:
+        if self.host:
+            return ("--host", self.host)
+        return ("--context", self.context) if self.context else ()
+
+    def __str__(self) -> str:
+        return " ".join(self.flags()) or "the current context"
+
+
+class Engine:
+    """A Docker client bound to one daemon (the current context by default)."""
+
+    def __init__(self, daemon: Daemon | None = None, secrets: tuple[str, ...] = ()) -> None:
+        self.daemon = daemon or Daemon()
+        self._secrets = secrets
+        self._client: Any = None
+
+    @property
+    def context(self) -> str | None:
+        return self.daemon.context
+
+    @property
+    def client(self) -> Any:
+        with _IMPORT_LOCK:
+            if self._client is None:
+                from python_on_whales import DockerClient
+
+                if self.daemon.host:
+                    self._client = DockerClient(host=self.daemon.host)
+                else:
+                    self._client = DockerClient(context=self.daemon.context) if self.daemon.context else DockerClient()
+            return self._client
+
+    # -- error translation -------------------------------------------------
+
+    @contextmanager
+    def _translated_errors(self) -> Iterator[None]:
+        from python_on_whales.client_config import ClientNotFoundError
+        from python_on_whales.exceptions import DockerException
+
+        try:
+            yield
+        except ClientNotFoundError:
+            raise NO_DOCKER_CLI from None
+        except DockerException as exc:
+            raise self.classify([str(a) for a in exc.docker_command], exc.return_code, exc.stderr or "") from None
+
+    def classify(self, command_args: list[str], return_code: int,
+                 stderr_text: str) -> DockerCommandFailed | EnvironmentMissing:
+        """A failed docker call as the error a user should see (no daemon, no buildx, or the command's own)."""
+        stderr = redact(stderr_text, self._secrets)
+        command = redact_command(command_args, self._secrets)
+        if any(marker in stderr for marker in NO_DAEMON_MARKERS):
+            first_line = stderr.strip().splitlines()[0] if stderr.strip() else ""
+            return EnvironmentMissing(f"no Docker daemon answers: {first_line}", fix=NO_DAEMON_FIX)
+        if "'buildx' is not a docker command" in stderr or ("unknown command" in stderr and "buildx" in stderr):
+            return EnvironmentMissing(
+                "the docker buildx plugin is not installed",
+                fix="install it (Debian trixie: apt-get install docker-buildx; or `make engine`)",
+            )
+        return DockerCommandFailed(command, return_code, stderr)
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a python-on-whales method with orch's error translation."""
+        with self._translated_errors():
+            return fn(*args, **kwargs)
+
+    def cli(self, *args: str) -> str:
+        """A raw docker CLI call, for what python-on-whales does not expose."""
+        from python_on_whales.utils import run
+
+        with self._translated_errors():
+            return run(self.client.client_config.docker_cmd + list(args))
+
+    def stream(self, *args: str) -> Iterator[str]:
+        """A long docker call whose output is shown as it comes (buildx progress).
+
+        Yields lines; raises DockerStreamFailed carrying the return code when
+        the command fails, so the caller can read the lines it has already seen.
+        """
+        from python_on_whales.exceptions import DockerException
+        from python_on_whales.utils import stream_stdout_and_stderr
+
+        try:
+            for _source, raw in stream_stdout_and_stderr(self.client.client_config.docker_cmd + list(args)):
+                yield raw.decode(errors="replace").rstrip("\n")
+        except DockerException as exc:
+            raise DockerStreamFailed(exc.return_code) from None
+        except FileNotFoundError:
+            raise NO_DOCKER_CLI from None
+
+    def cli_json(self, *args: str) -> Any:
+        return json.loads(self.cli(*args))
+
+    # -- facts for doctor and for planning ---------------------------------
+
+    def client_version(self) -> str:
+        from python_on_whales.utils import run
+
+        # `docker version` exits 1 without a daemon but still prints the client part.
+        with self._translated_errors():
+            try:
+                return run(self.client.client_config.docker_cmd + ["version", "--format", "{{.Client.Version}}"])
+            except Exception as exc:  # noqa: BLE001 - re-raised below unless stdout helps
+                stdout = (getattr(exc, "stdout", None) or "").strip()
+                if stdout:
+                    return stdout.splitlines()[0]
+                raise
+
+    def info(self) -> dict[str, Any]:
+        """`docker info` as JSON; raises EnvironmentMissing without a daemon."""
+        return checked_info(self.cli_json("info", "--format", "{{json .}}"))
+
+    def buildx_version(self) -> str:
+        return self.cli("buildx", "version").strip()
+
+    def docker_command(self) -> list[str]:
+        """`docker` with this engine's --context/--host, without importing python-on-whales."""
+        return ["docker", *self.daemon.flags()]
+
+    def facts(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
+        """`docker info` and `buildx ls`, started as plain processes; python-on-whales imports
+        while they run (together they cost ~0.6 s one after the other)."""
+        pending = PendingFacts(self)
+        self.client  # noqa: B018 - the import, overlapping the two processes
+        return pending.collect()
+
+    def builders(self) -> list[BuilderInfo]:
+        try:
+            return parse_builders(self.cli("buildx", "ls", "--format", "json"))
+        except DockerCommandFailed as exc:
+            if "--format" not in exc.stderr:  # buildx before 0.13 has no JSON listing
+                raise
+        builders = self.call(lambda: self.client.buildx.list())
+        return [
+            BuilderInfo(
+                name=b.name,
+                driver=b.driver or "",
+                nodes=tuple(
+                    BuilderNodeInfo(
+                        name=n.name or "",
+                        endpoint=n.endpoint or "",
+                        status=n.status or "unknown",
+                        platforms=tuple(n.platforms or ()),
+                    )
+                    for n in (b.nodes or ())
+                ),
+            )
+            for b in sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
+        ]
+
+
+class PendingFacts:
+    """`docker info` and `docker buildx ls`, running; `collect()` waits for both."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        base = engine.docker_command()
+        self.commands = [base + ["info", "--format", "{{json .}}"], base + ["buildx", "ls", "--format", "json"]]
+        try:
+            self.processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              for c in self.commands]
+        except FileNotFoundError:
+            self.processes = []
+
+    def collect(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
+        if not self.processes:
+            raise NO_DOCKER_CLI
+        (info_out, info_err), (ls_out, ls_err) = (p.communicate() for p in self.processes)
+        info_process, ls_process = self.processes
+        # info first: "no daemon" is the error to show.
+        if info_process.returncode != 0:
+            raise self.engine.classify(self.commands[0], info_process.returncode, info_err)
+        info = checked_info(json.loads(info_out))
+        if ls_process.returncode != 0:
+            if "--format" in ls_err:
+                return info, self.engine.builders()
+            raise self.engine.classify(self.commands[1], ls_process.returncode, ls_err)
+        return info, parse_builders(ls_out)

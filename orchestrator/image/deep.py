@@ -1,0 +1,216 @@
+"""`orch verify --deep`: read the binaries and check they match each platform.
+
+For every image entry: fetch its manifest and config, pick the executable
+the image runs (entrypoint, else cmd, looked up on the image's PATH; a
+script leads to its interpreter), or else the first ELF file in the usual bin
+directories, and read it out of the layers. Layers are streamed from the
+top one down: decompressed and read as tar as they arrive, and closed as
+soon as the file is found, so memory stays flat whatever the layer's size.
+Entries are checked concurrently.
+"""
+
+from __future__ import annotations
+
+import gzip
+import posixpath
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from orchestrator.image.elf import check_binary, parse_elf
+from orchestrator.image.model import Entry, Inspection
+from orchestrator.image.read import Source
+from orchestrator.image.verify import Finding
+from orchestrator.model.platform import format_platform
+from orchestrator.model.references import Reference
+from orchestrator.registry.client import Registry, RepositoryView
+from orchestrator.status import Status
+from orchestrator.workers import parallel_map
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BIN_DIRS = ("bin", "usr/bin", "sbin", "usr/sbin", "usr/local/bin")
+MAX_READ = 64 * 1024 * 1024  # a binary larger than this is checked by its header only
+HEADER_READ = 64 * 1024
+MAX_LINKS = 8
+CONCURRENCY = 8
+
+
+BINARY_FIX = ("rebuild this platform's image from a base image for its architecture (docker buildx build "
+              "--platform ...), or drop the entry from the list")
+
+
+def _finding(platform: str, level: Status, message: str) -> Finding:
+    return Finding("binary", level, message, platform, BINARY_FIX if level is Status.fail else None)
+
+
+# -- reading files out of layers --------------------------------------------
+
+
+@dataclass
+class _Hit:
+    kind: str  # file | link
+    data: bytes = b""
+    target: str = ""
+
+
+class UnreadableLayer(Exception):
+    pass
+
+
+def _norm(name: str) -> str:
+    """A tar member name as a path from the root without the leading slash: "./bin/sh" -> "bin/sh"."""
+    return posixpath.normpath("/" + name).lstrip("/")
+
+
+def _tar_members(stream: IO[bytes], media_type: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
+    if "zstd" in media_type:
+        raise UnreadableLayer("zstd-compressed layers are not supported yet")
+    # Docker's ...diff.tar.gzip and OCI's ...tar+gzip; anything else is a plain tar.
+    source: IO[bytes] = gzip.GzipFile(fileobj=stream) if "gzip" in media_type else stream
+    with tarfile.open(fileobj=source, mode="r|") as archive:
+        for member in archive:
+            yield archive, member
+
+
+def _scan(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
+          want: Callable[[str], bool]) -> tuple[str, _Hit] | None:
+    hidden: set[str] = set()
+    opaque: set[str] = set()
+    for layer in reversed(layers):
+        found: tuple[str, _Hit] | None = None
+        layer_hidden: set[str] = set()
+        layer_opaque: set[str] = set()
+        stream = open_blob(layer["digest"])
+        try:
+            for archive, member in _tar_members(stream, layer.get("mediaType", "")):
+                path = _norm(member.name)
+                base = posixpath.basename(path)
+                parent = posixpath.dirname(path)
+                if base == ".wh..wh..opq":
+                    layer_opaque.add(parent)
+                    continue
+                if base.startswith(".wh."):
+                    layer_hidden.add(posixpath.join(parent, base[4:]))
+                    continue
+                if path in hidden or any(path.startswith(d + "/") for d in opaque | hidden):
+                    continue
+                if not want(path):
+                    continue
+                if member.issym():
+                    target = member.linkname
+                    resolved = _norm(target if target.startswith("/") else posixpath.join(parent, target))
+                    found = (path, _Hit("link", target=resolved))
+                elif member.islnk():
+                    found = (path, _Hit("link", target=_norm(member.linkname)))
+                elif member.isfile():
+                    handle = archive.extractfile(member)
+                    limit = MAX_READ if member.size <= MAX_READ else HEADER_READ
+                    found = (path, _Hit("file", data=handle.read(limit) if handle else b""))
+                else:
+                    continue
+                break  # stop reading this layer: the rest of the stream is never downloaded
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise UnreadableLayer(f"layer {layer['digest'][:19]}: {exc}") from None
+        finally:
+            stream.close()
+        if found is not None:
+            return found
+        hidden |= layer_hidden
+        opaque |= layer_opaque
+    return None
+
+
+def follow(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
+           want: Callable[[str], bool]) -> tuple[list[str], _Hit] | None:
+    """The top-most file for which want(path) holds, following symlinks and hardlinks.
+
+    Returns the chain of paths (the first is the one asked for) and the file.
+    """
+    chain: list[str] = []
+    predicate = want
+    for _ in range(MAX_LINKS + 1):
+        found = _scan(layers, open_blob, predicate)
+        if found is None:
+            return None
+        path, hit = found
+        chain.append(path)
+        if hit.kind == "file":
+            return chain, hit
+        target = hit.target
+        predicate = lambda p, t=target: p == t  # noqa: E731
+    return None
+
+
+# -- choosing what to check --------------------------------------------------
+
+
+def executable_candidates(config: dict[str, Any]) -> tuple[str, list[str]]:
+    """(what the image runs, the paths it may be at) from the image config."""
+    runtime = config.get("config") or {}
+    argv = runtime.get("Entrypoint") or runtime.get("Cmd") or []
+    source = "entrypoint" if runtime.get("Entrypoint") else "cmd"
+    if not argv:
+        return "", []
+    program = argv[0]
+    if "/" in program:
+        base = program if program.startswith("/") else posixpath.join(runtime.get("WorkingDir") or "/", program)
+        return f"{source} {program}", [_norm(base)]
+    path_var = next((e.split("=", 1)[1] for e in runtime.get("Env") or [] if e.startswith("PATH=")), DEFAULT_PATH)
+    return f"{source} {program}", [_norm(posixpath.join(d, program)) for d in path_var.split(":") if d]
+
+
+def check_entry(entry: Entry, source: Source) -> Finding:
+    platform = entry.platform or entry.config
+    label = format_platform(platform) if platform else entry.digest[:19]
+    if platform is None:
+        return _finding(label, Status.skip, "no platform to check against")
+    layers = source.manifest(entry.digest).get("layers") or []
+    config = entry.config_raw or {}
+    open_blob = source.open_blob
+
+    what, candidates = executable_candidates(config)
+    try:
+        if candidates:
+            wanted = set(candidates)
+            found = follow(layers, open_blob, wanted.__contains__)
+            if found is None:
+                return _finding(label, Status.fail, f"the image runs {what}, which is not in its layers "
+                                                    f"(looked for /{candidates[0]})")
+            chain, hit = found
+            if hit.data.startswith(b"#!"):
+                interpreter = hit.data[2:].split(b"\n", 1)[0].strip().split(b" ")[0].decode(errors="replace")
+                found = follow(layers, open_blob, {_norm(interpreter)}.__contains__)
+                if found is None:
+                    return _finding(label, Status.fail,
+                                    f"{what} is a script for {interpreter}, which is not in the image")
+                chain2, hit = found
+                what = f"{what} (a script run by {interpreter})"
+                chain = chain + chain2
+        else:
+            found = follow(layers, open_blob, _elf_in_bin_dirs)
+            if found is None:
+                return _finding(label, Status.warn, "no entrypoint or cmd, and no ELF file in the bin directories")
+            chain, hit = found
+            what = "no entrypoint or cmd; checked the first binary found"
+    except UnreadableLayer as exc:
+        return _finding(label, Status.warn, f"cannot read the layers: {exc}")
+    info = parse_elf(hit.data)
+    shown = " -> ".join("/" + p for p in chain)
+    if info is None:
+        return _finding(label, Status.warn, f"{what}: {shown} is not an ELF binary; nothing to check")
+    problem = check_binary(info, platform)
+    if problem:
+        return _finding(label, Status.fail, f"{what}: {shown}: {problem}")
+    return _finding(label, Status.ok, f"{what}: {shown} is {info.describe()}")
+
+
+def _elf_in_bin_dirs(path: str) -> bool:
+    return posixpath.dirname(path) in BIN_DIRS
+
+
+def check_binaries(inspection: Inspection, source: Source | Reference) -> list[Finding]:
+    """A finding of the check "binary" per image entry, CONCURRENCY entries at a time."""
+    if isinstance(source, Reference):
+        source = RepositoryView(Registry(source), source.repository)
+    return parallel_map(lambda e: check_entry(e, source), list(inspection.entries), CONCURRENCY)

@@ -1,0 +1,64 @@
+"""Read an Inspection from where an image lives: a registry (orch's own client) or an OCI layout.
+
+Both offer the same reads by digest (a Source: manifest, config, open_blob),
+so one function reads the index, then every image's manifest and config
+concurrently, for `inspect`, `verify`, `verify --deep` and build verification.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any, Protocol
+
+from orchestrator.image.model import Inspection, image_descriptors, inspection_of
+from orchestrator.model.mediatypes import INDEX_TYPES
+from orchestrator.model.references import Reference
+from orchestrator.registry.client import Registry, RepositoryView
+from orchestrator.registry.layout import PREFIX, Layout, is_layout_ref, split_layout_ref
+from orchestrator.workers import parallel_map
+
+CONCURRENCY = 8
+
+
+class Source(Protocol):
+    """Manifests and blobs by digest: a registry repository or a local OCI layout."""
+
+    def manifest(self, digest: str) -> dict[str, Any]: ...
+
+    def config(self, digest: str) -> dict[str, Any]: ...
+
+    def open_blob(self, digest: str) -> IO[bytes]: ...
+
+
+def read_from(source: Source, ref: str, media_type: str, digest: str | None,
+              document: dict[str, Any]) -> Inspection:
+    """The Inspection of a document already read: its images' manifests and configs are read here."""
+    media_type = media_type or document.get("mediaType", "")
+    if media_type not in INDEX_TYPES:
+        return inspection_of(ref, media_type, digest, document, {digest or "": source.config(document["config"]["digest"])})
+
+    def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        return child["digest"], source.config(source.manifest(child["digest"])["config"]["digest"])
+
+    configs = dict(parallel_map(config_of, image_descriptors(document), CONCURRENCY))
+    return inspection_of(ref, media_type, digest, document, configs)
+
+
+def read_image(ref: Reference) -> Inspection:
+    """What a registry reference holds, read straight from the registry API (no docker process)."""
+    registry = Registry(ref)
+    document, media_type, digest = registry.manifest(ref)
+    return read_from(RepositoryView(registry, ref.repository), str(ref), media_type, digest or ref.digest, document)
+
+
+def read_layout(text: str) -> tuple[Inspection, Layout]:
+    """What `oci-layout://DIR[:TAG]` holds, and the layout (for --deep)."""
+    root, tag = split_layout_ref(text)
+    layout = Layout(root)
+    descriptor = layout.pick(tag)
+    shown = f"{PREFIX}{root}" + (f":{tag}" if tag else "")
+    inspection = read_from(layout, shown, descriptor.get("mediaType", ""), descriptor["digest"],
+                           layout.manifest(descriptor["digest"]))
+    return inspection, layout
+
+
+__all__ = ["Source", "is_layout_ref", "read_from", "read_image", "read_layout"]

@@ -1,0 +1,149 @@
+"""Prove a pushed image holds what it was meant to hold.
+
+Checks, each reported per platform as ok / warn / fail:
+  platforms    every expected platform present; extras warn (fail if strict)
+  config       each entry's image config os/architecture/variant matches its
+               descriptor (images built under old QEMU setups said amd64)
+  order        first-match clients get an entry their CPU runs
+  attestations each attestation points at an entry that exists
+  binary       (--deep, see deep.py) the executable's ELF header matches
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orchestrator.image.model import Entry, Inspection
+from orchestrator.model.platform import Platform, format_all, format_platform
+from orchestrator.model.platform_match import lint_order
+from orchestrator.status import Status
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    level: Status
+    message: str
+    platform: str | None = None
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ref: str
+    digest: str | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.level is not Status.fail for f in self.findings)
+
+    @property
+    def failures(self) -> list[Finding]:
+        return [f for f in self.findings if f.level is Status.fail]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ref": self.ref, "digest": self.digest, "ok": self.ok,
+                "findings": [{**asdict(f), "level": f.level.value} for f in self.findings]}
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    expected: tuple[Platform, ...] | None = None
+    strict: bool = False
+    config_mismatch: Status = Status.fail
+
+
+def verify(inspection: Inspection, options: VerifyOptions, extra: list[Finding] | tuple[Finding, ...] = ()) -> Verdict:
+    """The verdict on an inspected image; `extra` adds findings made elsewhere (--deep)."""
+    findings: list[Finding] = []
+    findings += _check_platforms(inspection, options)
+    findings += _check_configs(inspection, options)
+    findings += _check_order(inspection, options)
+    findings += _check_attestations(inspection)
+    findings += list(extra)
+    return Verdict(inspection.ref, inspection.digest, tuple(findings))
+
+
+def _entry_platform(entry: Entry) -> Platform | None:
+    return entry.shown_platform
+
+
+def _check_platforms(inspection: Inspection, options: VerifyOptions) -> list[Finding]:
+    present = [_entry_platform(e) for e in inspection.entries]
+    keys = Counter(p.key + (p.os_version or "",) for p in present if p)
+    out = []
+    for key, count in keys.items():
+        if count > 1:
+            out.append(Finding("platforms", Status.warn, f"{count} entries claim {'/'.join(k for k in key[:3] if k)}: "
+                               "clients take the first", "/".join(k for k in key[:3] if k),
+                               "publish one entry per platform"))
+    if options.expected is None:
+        return out
+    for platform in options.expected:
+        match = [p for p in present if p and p.key == platform.key
+                 and (platform.os_version is None or p.os_version == platform.os_version)]
+        if match:
+            out.append(Finding("platforms", Status.ok, "present", format_all(platform)))
+        else:
+            out.append(Finding("platforms", Status.fail, "missing from the index", format_all(platform),
+                               "build and push this platform (check the build log for its failure)"))
+    expected_keys = {p.key for p in options.expected}
+    for p in present:
+        if p is not None and p.key not in expected_keys:
+            out.append(Finding("platforms", Status.fail if options.strict else Status.warn,
+                               "present but not expected", format_all(p),
+                               "drop it from the build, or add it to the expected platforms"))
+    return out
+
+
+def _check_configs(inspection: Inspection, options: VerifyOptions) -> list[Finding]:
+    out = []
+    for entry in inspection.entries:
+        label = entry.label
+        if entry.config is None:
+            out.append(Finding("config", Status.warn, "image config could not be read", label))
+            continue
+        if entry.platform is None:  # a single manifest: the config is all there is
+            out.append(Finding("config", Status.ok, f"config says {format_platform(entry.config)}", label))
+            continue
+        if entry.config.key == entry.platform.key:
+            out.append(Finding("config", Status.ok, "config matches the index", label))
+            continue
+        out.append(Finding(
+            "config", options.config_mismatch,
+            f"index says {format_platform(entry.platform)} but the image config says "
+            f"{format_platform(entry.config)}", label,
+            "rebuild this image with `docker buildx build --platform "
+            f"{format_platform(entry.platform)}` so its config is right (pass --config-mismatch warn to accept "
+            "a list deliberately assembled from mislabelled images)",
+        ))
+    return out
+
+
+def _check_order(inspection: Inspection, options: VerifyOptions) -> list[Finding]:
+    platforms = [p for p in (_entry_platform(e) for e in inspection.entries) if p]
+    if len(platforms) < 2:
+        return []
+    problems = lint_order(platforms)
+    errors = [p for p in problems if p.severity == "error"]
+    if not errors:
+        return [Finding("order", Status.ok, "no first-match client gets an entry it cannot run")]
+    return [Finding("order", Status.fail if options.strict else Status.warn, str(p), format_all(p.device_platform),
+                    "order the list with lower ARM variants first (orch's builds do)") for p in errors]
+
+
+def _check_attestations(inspection: Inspection) -> list[Finding]:
+    out = []
+    for attestation in inspection.attestations:
+        entry = inspection.entry_for(attestation.refers_to or "")
+        if entry is None:
+            out.append(Finding("attestations", Status.fail,
+                               f"attestation {attestation.digest[:19]} points at {attestation.refers_to}, "
+                               "which is not in the index", None, "rebuild and push the image with its attestations"))
+        else:
+            out.append(Finding("attestations", Status.ok, f"attestation {attestation.digest[:19]} describes it",
+                               entry.label))
+    return out

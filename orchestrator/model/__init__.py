@@ -1,0 +1,1 @@
+"""The data orch reasons about: platforms and their names, image references, media types."""

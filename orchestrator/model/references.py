@@ -1,0 +1,81 @@
+"""Image references (REGISTRY/REPOSITORY[:TAG][@DIGEST]), parsed as docker/distribution's reference grammar does."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from orchestrator.errors import BadInput
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+_PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+REFERENCE_HELP = "write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. localhost:5000/team/app:1.0"
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str  # "docker.io" when the user named none
+    repository: str  # "library/busybox", "team/app"
+    tag: str | None = None
+    digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        out = self.name
+        if self.tag:
+            out += f":{self.tag}"
+        if self.digest:
+            out += f"@{self.digest}"
+        return out
+
+    def with_tag(self, tag: str) -> Reference:
+        return replace(self, tag=tag, digest=None)
+
+    def with_digest(self, digest: str) -> Reference:
+        return replace(self, tag=None, digest=digest)
+
+    @property
+    def is_loopback(self) -> bool:
+        host = self.registry.rsplit(":", 1)[0] if not self.registry.startswith("[") else self.registry
+        return host in {"localhost", "127.0.0.1", "[::1]"} or host.startswith("127.")
+
+
+def parse_reference(text: str, *, default_tag: str | None = "latest") -> Reference:
+    raw = text.strip()
+    if not raw:
+        raise BadInput("empty image reference", fix=REFERENCE_HELP)
+    rest, digest = raw, None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not _DIGEST.match(digest):
+            raise BadInput(f'invalid digest "{digest}" in image reference "{raw}"', fix="a digest is sha256: and 64 hex digits")
+    tag = None
+    last_slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > last_slash:
+        rest, tag = rest[:colon], rest[colon + 1:]
+        if not _TAG.match(tag):
+            raise BadInput(f'invalid tag "{tag}" in image reference "{raw}"',
+                           fix="a tag is up to 128 letters, digits, _ . -, not starting with . or -")
+    first, _, remainder = rest.partition("/")
+    if remainder and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+        registry, path = first, remainder
+        if not _DOMAIN_RE.match(registry):
+            raise BadInput(f'invalid registry "{registry}" in image reference "{raw}"', fix=REFERENCE_HELP)
+    else:
+        registry, path = "docker.io", rest
+        if "/" not in path:
+            path = f"library/{path}"
+    if not _PATH.match(path):
+        hint = " (repository names are lowercase)" if path.lower() != path else ""
+        raise BadInput(f'invalid repository "{path}" in image reference "{raw}"{hint}', fix=REFERENCE_HELP)
+    if tag is None and digest is None:
+        tag = default_tag
+    return Reference(registry, path, tag, digest)

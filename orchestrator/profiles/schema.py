@@ -1,0 +1,105 @@
+"""The profile field table: drives validation and the JSON Schema for editors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.profiles.model import DRIVERS, MERGES, STRATEGIES, TAG_FIELDS
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    kind: str  # str, bool, str_list, str_map, platform_list, enum, provenance, object, object_list
+    help: str
+    choices: tuple[str, ...] = ()
+    children: Mapping[str, FieldSpec] | None = None
+    required: tuple[str, ...] = ()
+    one_of: tuple[str, ...] = ()  # exactly one of these keys
+
+
+NODE_FIELDS = {
+    "name": FieldSpec("str", "Node name in the builder."),
+    "endpoint": FieldSpec("str", "Docker context name or endpoint (unix://, tcp://, ssh://)."),
+    "platforms": FieldSpec("platform_list", "Platforms this node builds natively (any alias)."),
+    "builder": FieldSpec("str", "Instead of an endpoint: an existing buildx builder that builds this node's "
+                         "platforms (with driver: docker, per-arch builds go to it)."),
+}
+BUILDER_FIELDS = {
+    "name": FieldSpec("str", "Builder name; orch creates it if missing. 'default' means the daemon's own."),
+    "driver": FieldSpec("enum", "buildx driver.", DRIVERS),
+    "driver_opts": FieldSpec("str_map", "Driver options (--driver-opt KEY=VALUE)."),
+    "nodes": FieldSpec("object_list", "Build nodes, each with the platforms it serves natively.",
+                       children=NODE_FIELDS, one_of=("endpoint", "builder")),
+}
+ATTESTATION_FIELDS = {
+    "provenance": FieldSpec("provenance", "SLSA provenance: true, false, mode=min or mode=max."),
+    "sbom": FieldSpec("bool", "Attach an SBOM attestation."),
+}
+PROFILE_FIELDS: dict[str, FieldSpec] = {
+    "name": FieldSpec("str", "Profile name (defaults to the file name)."),
+    "description": FieldSpec("str", "One line for `orch profiles list`."),
+    "extends": FieldSpec("str", "Another profile (name or path) this one builds on."),
+    "platforms": FieldSpec("platform_list", "Platforms to build, any alias (arm32v7, armhf, linux/arm/v7...)."),
+    "dockerfile": FieldSpec("str", "Dockerfile path, relative to the context (as buildx -f)."),
+    "context": FieldSpec("str", "Build context directory (relative to the current directory)."),
+    "target": FieldSpec("str", "Dockerfile stage to build (--target)."),
+    "build_args": FieldSpec("str_map", "Build arguments (--build-arg)."),
+    "labels": FieldSpec("str_map", "Image labels (--label)."),
+    "annotations": FieldSpec("str_map", "OCI annotations on the index and manifests."),
+    "tags": FieldSpec("str_list", "Tags; templates may use {" + "}, {".join(TAG_FIELDS) + "}."),
+    "cache_from": FieldSpec("str_list", "Cache sources (--cache-from), e.g. type=registry,ref=REPO:cache."),
+    "cache_to": FieldSpec("str_list", "Cache exports (--cache-to), e.g. type=registry,ref=REPO:cache,mode=max."),
+    "attestations": FieldSpec("object", "Attestations to attach.", children=ATTESTATION_FIELDS),
+    "strategy": FieldSpec("enum", "single: one buildx call; per-arch: one per platform, merged; auto: "
+                          "single, falling back to per-arch.", STRATEGIES),
+    "merge": FieldSpec("enum", "How per-arch builds become one list: imagetools (OCI index, keeps attestations) "
+                       "or manifest (docker manifest create/annotate/push: a Docker manifest list).", MERGES),
+    "builder": FieldSpec("object", "The buildx builder to use or create.", children=BUILDER_FIELDS),
+    "install_emulators": FieldSpec("bool", "Install missing QEMU handlers (tonistiigi/binfmt) without asking."),
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """A JSON Schema (draft 2020-12) for profile files, from the field table."""
+
+    def schema_for(spec: FieldSpec) -> dict[str, Any]:
+        out: dict[str, Any] = {"description": spec.help}
+        if spec.kind == "str":
+            out["type"] = "string"
+        elif spec.kind == "bool":
+            out["type"] = "boolean"
+        elif spec.kind in ("str_list", "platform_list"):
+            out.update(type="array", items={"type": "string"})
+        elif spec.kind == "str_map":
+            out.update(type="object", additionalProperties={"type": ["string", "number", "boolean"]})
+        elif spec.kind == "enum":
+            out.update(type="string", enum=list(spec.choices))
+        elif spec.kind == "provenance":
+            out["anyOf"] = [{"type": "boolean"}, {"type": "string", "enum": ["mode=min", "mode=max"]}]
+        elif spec.kind == "object":
+            out.update(object_schema(spec.children or {}, spec.required, spec.one_of))
+        elif spec.kind == "object_list":
+            out.update(type="array", items=object_schema(spec.children or {}, spec.required, spec.one_of))
+        return out
+
+    def object_schema(children: Mapping[str, FieldSpec], required: tuple[str, ...],
+                      one_of: tuple[str, ...] = ()) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {name: schema_for(spec) for name, spec in children.items()},
+        }
+        if required:
+            schema["required"] = list(required)
+        if one_of:
+            schema["oneOf"] = [{"required": [key]} for key in one_of]
+        return schema
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://orch.invalid/profile.schema.json",
+        "title": "orch build profile",
+        **object_schema(PROFILE_FIELDS, ()),
+    }

@@ -1,0 +1,165 @@
+"""Check a profile document against the field table and build the Profile: file:line:key errors."""
+
+from __future__ import annotations
+
+import difflib
+import string
+from collections.abc import Mapping
+from typing import Any
+
+from orchestrator.errors import BadInput
+from orchestrator.model.platform_parse import parse
+from orchestrator.profiles.model import TAG_FIELDS, Attestations, BuilderNode, BuilderSpec, Profile, ProfileError
+from orchestrator.profiles.schema import PROFILE_FIELDS, FieldSpec
+from orchestrator.profiles.yamldoc import Document
+
+
+def _describe(value: Any) -> str:
+    kind = {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(type(value))
+    return kind or type(value).__name__
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+class _Validator:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+
+    def fail(self, path: str, problem: str, fix: str | None = None) -> ProfileError:
+        return ProfileError(self.doc.source, self.doc.line(path), path, problem, fix)
+
+    def mapping(self, value: Any, path: str, spec: Mapping[str, FieldSpec],
+                required: tuple[str, ...] = (), one_of: tuple[str, ...] = ()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            where = path or "the profile"
+            raise self.fail(path, f"{where} must be a mapping of keys to values, got {_describe(value)}",
+                            "write `key: value` lines, e.g. `platforms: [linux/arm64]`")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            key_path = f"{path}.{key}" if path else str(key)
+            if key not in spec:
+                allowed = ", ".join(spec)
+                raise self.fail(key_path, f'unknown key "{key}"{did_you_mean(str(key), list(spec))}',
+                                f"allowed keys here: {allowed}")
+            out[key] = self.value(item, key_path, spec[key])
+        for key in required:
+            if key not in value:
+                raise self.fail(path, f'"{key}" is required here', f"add `{key}: ...`")
+        if one_of and sum(key in value for key in one_of) != 1:
+            names = " or ".join(f'"{key}"' for key in one_of)
+            raise self.fail(path, f"give exactly one of {names}", f"e.g. `{one_of[0]}: ...`")
+        return out
+
+    def value(self, value: Any, path: str, spec: FieldSpec) -> Any:
+        kind = spec.kind
+        if value is None and kind not in ("object", "object_list"):
+            return None
+        if kind == "str":
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise self.fail(path, f"expected text, got {_describe(value)} {value!r}")
+            return str(value)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise self.fail(path, f"expected true or false, got {value!r}")
+            return value
+        if kind == "enum":
+            if value not in spec.choices:
+                raise self.fail(path, f'"{value}" is not one of {", ".join(spec.choices)}'
+                                      f"{did_you_mean(str(value), list(spec.choices))}")
+            return value
+        if kind == "provenance":
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if value in ("mode=min", "mode=max", "true", "false"):
+                return value
+            raise self.fail(path, f'"{value}" is not a provenance setting', "use true, false, mode=min or mode=max")
+        if kind in ("str_list", "platform_list"):
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list):
+                raise self.fail(path, f"expected a list, got {_describe(value)}", "write `[a, b]` or one `- a` per line")
+            out = []
+            for i, item in enumerate(items):
+                item_path = f"{path}[{i}]"
+                if not isinstance(item, (str, int, float)) or isinstance(item, bool):
+                    raise self.fail(item_path, f"expected text, got {_describe(item)} {item!r}")
+                if kind == "platform_list":
+                    try:
+                        out.append(parse(str(item)))
+                    except BadInput as exc:
+                        raise self.fail(item_path, exc.message, exc.fix) from None
+                else:
+                    out.append(str(item))
+            return tuple(out)
+        if kind == "str_map":
+            if not isinstance(value, dict):
+                raise self.fail(path, f"expected a mapping of names to values, got {_describe(value)}",
+                                "write `NAME: value` lines under it")
+            result = {}
+            for key, item in value.items():
+                if isinstance(item, (dict, list)):
+                    raise self.fail(f"{path}.{key}", f"expected a plain value, got {_describe(item)}")
+                result[str(key)] = "" if item is None else (str(item).lower() if isinstance(item, bool) else str(item))
+            return result
+        if kind == "object":
+            return self.mapping({} if value is None else value, path, spec.children or {}, spec.required,
+                                spec.one_of)
+        if kind == "object_list":
+            if not isinstance(value, list):
+                raise self.fail(path, f"expected a list, got {_describe(value)}")
+            return [self.mapping(item, f"{path}[{i}]", spec.children or {}, spec.required, spec.one_of)
+                    for i, item in enumerate(value)]
+        raise AssertionError(kind)
+
+
+def _check_tag_templates(validator: _Validator, tags: tuple[str, ...] | None) -> None:
+    for i, tag in enumerate(tags or ()):
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(tag) if name is not None]
+        except ValueError as exc:
+            raise validator.fail(f"tags[{i}]", f'bad template "{tag}": {exc}', "use {name} placeholders, {{ for a brace") from None
+        for name in names:
+            if name not in TAG_FIELDS:
+                raise validator.fail(f"tags[{i}]", f'unknown placeholder "{{{name}}}" in "{tag}"'
+                                     f"{did_you_mean(name, list(TAG_FIELDS))}",
+                                     "allowed: {" + "}, {".join(TAG_FIELDS) + "}")
+
+
+def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
+    """`cache_from: [type=registry,ref=r:cache]` is two YAML items, "type=registry" and
+    "ref=r:cache": a bare comma splits a flow list. Catch the split halves."""
+    for key in ("cache_from", "cache_to"):
+        for i, entry in enumerate(values.get(key) or ()):
+            if "=" in entry and "type=" not in entry:
+                raise validator.fail(f"{key}[{i}]", f'"{entry}" has no type=: a YAML list split it at a comma',
+                                     f'quote the whole value: {key}: ["type=registry,ref=REPO:cache"]')
+
+
+def profile_from_document(doc: Document, default_name: str) -> Profile:
+    validator = _Validator(doc)
+    values = validator.mapping(doc.data, "", PROFILE_FIELDS)
+    _check_tag_templates(validator, values.get("tags"))
+    _check_cache_entries(validator, values)
+    builder = values.get("builder")
+    if builder is not None:
+        nodes = builder.get("nodes")
+        builder = BuilderSpec(
+            name=builder.get("name"),
+            driver=builder.get("driver"),
+            driver_opts=builder.get("driver_opts"),
+            nodes=None if nodes is None else tuple(BuilderNode(**node) for node in nodes),
+        )
+        if builder.name == "default" and builder.driver not in (None, "docker"):
+            raise validator.fail("builder.name", '"default" is the daemon\'s own builder (docker driver)',
+                                 "pick another name for a builder orch should create")
+    attestations = values.get("attestations")
+    return Profile(
+        name=values.get("name") or default_name,
+        source=doc.source,
+        **{k: v for k, v in values.items() if k not in ("name", "builder", "attestations")},
+        builder=builder,
+        attestations=None if attestations is None else Attestations(**attestations),
+        sources=(doc.source,),
+    )

@@ -1,0 +1,91 @@
+"""Profile YAML read with line numbers for every key, bounded in size and expansion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.profiles.model import MAX_PROFILE_BYTES, MAX_YAML_NODES, ProfileError
+
+
+@dataclass
+class Document:
+    source: str
+    data: Any
+    lines: dict[str, int]
+
+    def line(self, key_path: str) -> int | None:
+        while key_path:
+            if key_path in self.lines:
+                return self.lines[key_path]
+            key_path = key_path.rpartition(".")[0] if "." in key_path else key_path.rpartition("[")[0]
+        return self.lines.get("")
+
+
+def read_yaml(path: Path, shown: str) -> Document:
+    import yaml
+
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ProfileError(shown, None, "", f"cannot read the profile: {exc.strerror}") from None
+    if size > MAX_PROFILE_BYTES:
+        raise ProfileError(shown, None, "", f"file is {size} bytes; a profile may be at most {MAX_PROFILE_BYTES}",
+                           fix="a profile is a short YAML mapping: check that this is the right file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ProfileError(shown, None, "", "file is not UTF-8 text", fix="save the profile as UTF-8 YAML") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else None
+        raise ProfileError(shown, line, "", f"malformed YAML: {exc.problem}",
+                           fix="fix the YAML syntax at that line (indentation, quotes, colons)") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(shown, None, "", f"malformed YAML: {exc}") from None
+    except RecursionError:
+        raise ProfileError(shown, None, "", "YAML nested too deeply", fix="a profile needs a few levels at most") from None
+    if node is None:
+        raise ProfileError(shown, None, "", "the profile is empty",
+                           fix="write a YAML mapping, at least `platforms: [linux/amd64, linux/arm64]`")
+    lines: dict[str, int] = {}
+    budget = [MAX_YAML_NODES]
+    data = _to_python(node, "", lines, budget, shown)
+    return Document(shown, data, lines)
+
+
+def _to_python(node: Any, path: str, lines: dict[str, int], budget: list[int], shown: str) -> Any:
+    import yaml
+
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ProfileError(shown, node.start_mark.line + 1, path,
+                           f"the YAML expands to more than {MAX_YAML_NODES} values (aliases?)",
+                           fix="a profile is small: write values out instead of nesting aliases")
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ProfileError(shown, key_node.start_mark.line + 1, path, "keys must be plain strings")
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ProfileError(shown, key_node.start_mark.line + 1, path, "YAML merge keys (<<) are not supported",
+                                   fix="use `extends: OTHER_PROFILE` to build on another profile")
+            key = key_node.value
+            child = f"{path}.{key}" if path else key
+            if key in out:
+                raise ProfileError(shown, key_node.start_mark.line + 1, child, f'duplicate key "{key}"',
+                                   fix="keep one of them")
+            lines[child] = key_node.start_mark.line + 1
+            out[key] = _to_python(value_node, child, lines, budget, shown)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, f"{path}[{i}]", lines, budget, shown) for i, item in enumerate(node.value)]
+    constructor = yaml.SafeLoader("")
+    try:
+        return constructor.construct_object(node, deep=True)
+    except yaml.YAMLError as exc:
+        raise ProfileError(shown, node.start_mark.line + 1, path, f"bad value: {exc}") from None

@@ -1,0 +1,115 @@
+"""Running one `docker buildx build` of a spec: its progress, push retries, the failure a user sees,
+the digest it pushed, and whether auto's per-arch fallback can help after it failed."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orchestrator.docker.progress import (
+    MULTI_PLATFORM_REFUSED,
+    error_lines,
+    exported_digest,
+    failed_platforms,
+    is_transient_push_failure,
+)
+from orchestrator.docker.runner import DockerStreamFailed, Engine
+from orchestrator.errors import JobFailed
+from orchestrator.logging import get_logger
+from orchestrator.model.platform import format_platform
+from orchestrator.publish.argv import buildx_build_argv
+from orchestrator.publish.console import Console
+from orchestrator.publish.spec import BuildSpec
+
+if TYPE_CHECKING:
+    from orchestrator.publish.plan import BuildPlan
+
+PUSH_ATTEMPTS = 3
+LOG_TAIL = 4000
+
+
+class BuildFailed(Exception):
+    """A buildx call failed: its log, and the error a user should see if nothing else is tried."""
+
+    def __init__(self, lines: list[str], error: JobFailed) -> None:
+        super().__init__(str(error))
+        self.lines = lines
+        self.error = error
+
+
+def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str = "") -> list[str]:
+    """Run the build; retry when only the registry stumbled during the push.
+    Raises BuildFailed with the log, for the caller to judge."""
+    argv = buildx_build_argv(spec)
+    for attempt in range(1, PUSH_ATTEMPTS + 1):
+        lines, error = _build_once(engine, argv, console, prefix)
+        if error is None:
+            return lines
+        if attempt < PUSH_ATTEMPTS and is_transient_push_failure(lines):
+            get_logger().warning(
+                "build.push_retry", attempt=attempt + 1, of=PUSH_ATTEMPTS, platform=prefix.strip(" []") or None,
+                reason="the registry answered 5xx while the image was pushed; the build itself succeeded")
+            continue
+        raise BuildFailed(lines, _failure(lines, error, console))
+    raise AssertionError("unreachable")
+
+
+def _build_once(engine: Engine, argv: tuple[str, ...], console: Console,
+                prefix: str) -> tuple[list[str], DockerStreamFailed | None]:
+    tail: deque[str] = deque(maxlen=LOG_TAIL)
+    try:
+        for line in engine.stream(*argv):
+            tail.append(line)
+            console.say(prefix + line)
+    except DockerStreamFailed as exc:
+        return list(tail), exc
+    return list(tail), None
+
+
+def _failure(lines: list[str], exc: DockerStreamFailed, console: Console) -> JobFailed:
+    failed = failed_platforms(lines)
+    per_platform = "".join(f"\n  {format_platform(p)}: failed at {what}" for p, what in failed.items())
+    if console.quiet:
+        console.line("\n".join(lines[-40:]))
+    return JobFailed(
+        f"the build failed (exit {exc.return_code}); no tag was changed{per_platform}\n"
+        + "\n".join(f"  {line}" for line in error_lines(lines)),
+        fix="fix the failing step (log above); tags still point where they did before",
+    )
+
+
+def pushed_digest(metadata_file: str, lines: list[str]) -> str | None:
+    """The pushed image's digest: from the metadata file, else from the log (the push race
+    can leave no metadata file; the log still names what was exported)."""
+    path = Path(metadata_file)
+    try:
+        metadata = json.loads(path.read_text())
+        if metadata.get("containerimage.digest"):
+            return metadata["containerimage.digest"]
+    except (OSError, ValueError):
+        pass
+    finally:
+        path.unlink(missing_ok=True)
+    return exported_digest(lines)
+
+
+def fallback_reason(plan: BuildPlan, lines: list[str]) -> str | None:
+    """Why auto may retry a failed single build per platform, or None to fail fast.
+
+    Per-arch helps when the builder cannot take several platforms in one call,
+    or when only some platforms failed (their steps are retried alone and the
+    others are kept). A failure of every platform, or one tied to none (a
+    Dockerfile syntax error, a missing file), would fail per-arch too."""
+    if plan.strategy != "auto" or not plan.per_arch:
+        return None
+    if any(MULTI_PLATFORM_REFUSED in line for line in lines):
+        return "the builder cannot build several platforms in one call (docker driver without the containerd store)"
+    failed = failed_platforms(lines)
+    if failed and set(failed) < set(plan.platforms):
+        names = [format_platform(p) for p in failed]
+        where = "; ".join(f"{format_platform(p)} at {what}" for p, what in failed.items())
+        return (f"only {', '.join(names)} failed in the single call ({where}); building each platform on its "
+                "own keeps the others and retries those")
+    return None

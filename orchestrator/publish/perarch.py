@@ -1,0 +1,220 @@
+"""The per-arch path: one build per platform, in parallel, merged into one list.
+
+Each platform's build pushes to its own staging tag, on the node that serves
+the platform natively when the builder has nodes. A rerun after a partial
+failure rebuilds only what is missing (publish.records) and says what it
+reused. Only when every platform is there are they merged (publish.merge);
+the merged list is checked to hold exactly the images just built, in order,
+and then goes through the same pipeline as a single build.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from orchestrator.docker.emulation import ensure_emulators
+from orchestrator.docker.facts import BuilderInfo
+from orchestrator.docker.progress import failed_step, last_error
+from orchestrator.docker.runner import Daemon, Engine
+from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
+from orchestrator.image.model import Inspection
+from orchestrator.image.read import read_image
+from orchestrator.logging import get_logger
+from orchestrator.model.platform import Platform, format_all, format_platform
+from orchestrator.publish.buildx import BuildFailed, pushed_digest, run_buildx
+from orchestrator.publish.console import Console
+from orchestrator.publish.merge import merge
+from orchestrator.publish.plan import BuildPlan, PlatformJob
+from orchestrator.publish.records import StagedRecord, context_fingerprint
+from orchestrator.publish.result import PlatformOutcome
+from orchestrator.registry.client import Registry
+from orchestrator.workers import parallel_map, run_workers
+
+
+def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: int,
+                  build: Callable[[PlatformJob, str | None], PlatformOutcome]) -> dict[Platform, PlatformOutcome]:
+    """Run the builds, at most `jobs` at once and, with nodes, an even share per node:
+    a free worker takes the first waiting build whose node has room, so one node's
+    queue never holds up another's."""
+    per_node = max(1, -(-jobs // nodes)) if nodes else jobs
+    pending = list(todo)
+    busy: dict[str | None, int] = {}
+    results: dict[Platform, PlatformOutcome] = {}
+    changed = threading.Condition()
+
+    def worker() -> None:
+        while True:
+            with changed:
+                while True:
+                    if not pending:
+                        return
+                    pick = next((t for t in pending if busy.get(t[0].node, 0) < per_node), None)
+                    if pick is not None:
+                        pending.remove(pick)
+                        busy[pick[0].node] = busy.get(pick[0].node, 0) + 1
+                        break
+                    changed.wait()
+            try:
+                results[pick[0].platform] = build(*pick)
+            finally:
+                with changed:
+                    busy[pick[0].node] -= 1
+                    changed.notify_all()
+
+    run_workers(worker, min(jobs, len(todo)))
+    return results
+
+
+def resolve_builder_nodes(plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:
+    """Nodes named as builders: check each exists. A docker-driver builder is a docker
+    context's own, which buildx will only use from that context, so its builds run
+    as `docker --context NAME buildx build` instead of `--builder NAME`."""
+    named = {n.name: n.builder for n in plan.builder_plan.nodes if n.builder} if plan.builder_plan else {}
+    if not named or not plan.builder_plan or not plan.builder_plan.routes_by_context:
+        return plan
+    known = {b.name: b for b in builders}
+    jobs = []
+    for job in plan.per_arch:
+        builder = named.get(job.node or "")
+        if builder is None:
+            jobs.append(job)
+            continue
+        info = known.get(builder)
+        if info is None:
+            raise EnvironmentMissing(f'build node "{job.node}" names the builder "{builder}", which does not exist',
+                                     fix=f"create it (`docker buildx create --name {builder} ...`), or fix the node "
+                                         f"in the profile's builder.nodes; `docker buildx ls` lists them: "
+                                         f"{', '.join(sorted(known))}")
+        if info.driver == "docker":
+            job = replace(job, spec=job.spec.on_daemon(Daemon(context=builder)))
+        jobs.append(job)
+    return replace(plan, per_arch=tuple(jobs))
+
+
+class PerArchRun:
+    def __init__(self, engine: Engine, plan: BuildPlan, console: Console, builders: list[BuilderInfo]) -> None:
+        self.engine = engine
+        self.plan = plan
+        self.console = console
+        self.builders = builders
+        self.outcomes: dict[Platform, PlatformOutcome] = {}
+
+    def run(self, reason: str | None) -> tuple[str, Inspection]:
+        """Build what is missing, merge, check the merged list: (its digest, its inspection)."""
+        self.plan = plan = resolve_builder_nodes(self.plan, self.builders)
+        log = get_logger(profile=plan.profile, strategy="per-arch")
+        if reason:
+            log.warning("build.per_arch", reason=reason)
+            self.console.say(f"orch: building each platform on its own: {reason}")
+        self.check_nodes()
+        if plan.merge == "manifest" and plan.annotations:
+            log.warning("build.index_annotations_dropped", annotations=sorted(plan.annotations),
+                        reason="a Docker manifest list cannot hold annotations; each image has them")
+        assert plan.staging is not None  # per-arch plans always push
+        record = StagedRecord(plan.staging)
+        context_hash = context_fingerprint(plan.context, plan.dockerfile) if plan.reuse else None
+        todo: list[tuple[PlatformJob, str | None]] = []
+        for job in plan.per_arch:
+            fingerprint = job.spec.fingerprint(context_hash) if context_hash else None
+            reused = self.reusable(job, fingerprint, record)
+            if reused:
+                self.outcomes[job.platform] = PlatformOutcome("reused", reused, job.node)
+                self.console.platform(job.label, f"reused {reused} (same inputs as the last run)")
+                log.info("build.platform_reused", platform=job.label, digest=reused)
+            else:
+                todo.append((job, fingerprint))
+        if todo:
+            built = run_scheduled(todo, plan.jobs, len(plan.builder_plan.nodes) if plan.builder_plan else 0,
+                                  lambda job, fingerprint: self.build(job, fingerprint, record))
+            self.outcomes.update(built)
+        self.outcomes = {job.platform: self.outcomes[job.platform] for job in plan.per_arch}  # plan order
+        failed = {p: o for p, o in self.outcomes.items() if o.state == "failed"}
+        if failed:
+            kept = [format_platform(p) for p, o in self.outcomes.items() if o.state != "failed"]
+            detail = "".join(f"\n  {format_platform(p)}: {o.failure}" for p, o in failed.items())
+            raise JobFailed(
+                f"{len(failed)} of {len(plan.per_arch)} platform builds failed; no tag was changed{detail}"
+                + (f"\n  kept for the next run: {', '.join(kept)}" if kept and context_hash else ""),
+                fix="fix the failing step and rerun the same command: only the failed platforms are built again",
+            )
+        digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}
+        digest = merge(self.engine, plan.merge, plan.staging, plan.merge_entries(digests), plan.annotations)
+        inspection = self.read_merged(digest)
+        log.info("build.merged", method=plan.merge, digest=digest, staging=str(plan.staging))
+        return digest, inspection
+
+    def read_merged(self, digest: str) -> Inspection:
+        """Read the merged list (the verify that follows uses it too) and check it holds
+        exactly the images built for it, in the planned order."""
+        staged = self.plan.staging.with_digest(digest)  # type: ignore[union-attr]
+        inspection = read_image(staged)
+        listed = [e.label for e in inspection.entries]
+        planned = [format_all(p) for p in self.plan.platforms]
+        wrong_order = [e.platform.key if e.platform else None for e in inspection.entries] != \
+            [p.key for p in self.plan.platforms]
+        # imagetools lists the images inside each platform's index; manifest lists the pushed images themselves.
+        wrong_images = self.plan.merge == "manifest" and \
+            [e.digest for e in inspection.entries] != [self.outcomes[job.platform].digest for job in self.plan.per_arch]
+        if wrong_order or wrong_images:
+            raise JobFailed(f"the merged list {staged} lists {', '.join(listed)}, not the images just built for "
+                            f"{', '.join(planned)} in that order; no tag was changed",
+                            fix="another run may have moved a per-platform staging tag; rerun")
+        return inspection
+
+    def reusable(self, job: PlatformJob, fingerprint: str | None, record: StagedRecord) -> str | None:
+        """The digest an earlier run pushed from the same inputs, if its staging tag still has it."""
+        previous = record.get(job.platform)
+        if not fingerprint or not previous or previous.get("fingerprint") != fingerprint:
+            return None
+        try:
+            now_at = Registry(job.staging).head_digest(job.staging)
+        except OrchError:
+            return None
+        return previous["digest"] if now_at == previous["digest"] else None
+
+    def build(self, job: PlatformJob, fingerprint: str | None, record: StagedRecord) -> PlatformOutcome:
+        where = f" on {job.node} ({'native' if job.native else 'emulated'})" if job.node else ""
+        self.console.platform(job.label, f"building{where}")
+        started = time.monotonic()
+        engine = Engine(job.daemon) if job.daemon else self.engine
+        try:
+            lines = run_buildx(engine, job.spec, self.console, prefix=f"[{job.label}] ")
+        except BuildFailed as failure:
+            step = failed_step(failure.lines)
+            why = f"failed at {step}" if step else last_error(failure.lines)
+            self.console.platform(job.label, f"FAILED {why}")
+            return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started, failure=why)
+        except OrchError as exc:
+            self.console.platform(job.label, f"FAILED {exc.message}")
+            return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started, failure=exc.message)
+        digest = pushed_digest(job.spec.metadata_file, lines)
+        seconds = time.monotonic() - started
+        if not digest:
+            self.console.platform(job.label, "FAILED: pushed, but no digest in the metadata or the log")
+            return PlatformOutcome("failed", node=job.node, seconds=seconds, failure="no digest after the push")
+        if fingerprint:
+            record.put(job.platform, fingerprint, digest, job.staging)
+        self.console.platform(job.label, f"built {digest} in {seconds:.1f} s")
+        return PlatformOutcome("built", digest, job.node, seconds)
+
+    def check_nodes(self) -> None:
+        """Every node daemon answers, before any build starts (exit 3 naming the node)."""
+        nodes: dict[Daemon, str | None] = {job.daemon: job.node for job in self.plan.per_arch if job.daemon}
+
+        def check(daemon: Daemon) -> None:
+            try:
+                Engine(daemon).info()
+            except OrchError as exc:
+                stderr = getattr(exc, "stderr", "").strip()
+                reason = stderr.splitlines()[-1] if stderr else exc.message
+                raise EnvironmentMissing(f'build node "{nodes[daemon]}" ({daemon}) does not answer: {reason}',
+                                         fix="start that daemon or builder, or check the node in the profile's "
+                                             "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
+
+        parallel_map(check, list(nodes), len(nodes))
+        local = tuple(job.platform for job in self.plan.per_arch if not job.daemon and not job.native)
+        if local:
+            ensure_emulators(self.engine, local, self.plan.install_emulators)

@@ -1,0 +1,85 @@
+"""What a build did, as `orch build` reports it (and --json / --metadata-file write it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.image.model import Entry
+from orchestrator.model.platform import Platform, format_platform
+
+if TYPE_CHECKING:
+    from orchestrator.publish.plan import BuildPlan
+
+
+@dataclass
+class PlatformOutcome:
+    """One platform's build on the per-arch path."""
+
+    state: str  # reused | built | failed
+    digest: str | None = None
+    node: str | None = None
+    seconds: float = 0.0
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedPlatform:
+    platform: str
+    digest: str
+    config: str | None
+    state: str | None = None  # per-arch: built or reused
+    node: str | None = None
+
+
+def outcome_for(published: Platform | None, outcomes: Mapping[Platform, PlatformOutcome]) -> PlatformOutcome | None:
+    """The outcome of the build that produced a published entry: the planned platform it is
+    (an entry may carry an os.version the plan did not name)."""
+    if published is None:
+        return None
+    if published in outcomes:
+        return outcomes[published]
+    return next((o for planned, o in outcomes.items() if published.satisfies(planned)), None)
+
+
+def published_platforms(entries: Iterable[Entry],
+                        outcomes: Mapping[Platform, PlatformOutcome]) -> list[PublishedPlatform]:
+    rows = []
+    for entry in entries:
+        outcome = outcome_for(entry.shown_platform, outcomes)
+        rows.append(PublishedPlatform(entry.label, entry.digest,
+                                      format_platform(entry.config) if entry.config else None,
+                                      outcome.state if outcome else None, outcome.node if outcome else None))
+    return rows
+
+
+@dataclass
+class BuildResult:
+    plan: BuildPlan
+    digest: str | None = None
+    platforms: list[PublishedPlatform] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    staging_removed: bool | None = None
+    verification: dict[str, Any] | None = None
+    strategy: str = "single"  # what ran: single or per-arch
+    fallback_reason: str | None = None  # auto: why it built per platform
+    outcomes: dict[Platform, PlatformOutcome] = field(default_factory=dict)  # per-arch, by planned platform
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "profile": self.plan.profile,
+            "builder": self.plan.builder,
+            "strategy": self.strategy,
+            "merge": self.plan.merge if self.strategy == "per-arch" else None,
+            "fallback_reason": self.fallback_reason,
+            "digest": self.digest,
+            "pushed": self.plan.push,
+            "tags": self.tags,
+            "local_image": self.plan.local_image,
+            "platforms": [p.__dict__ for p in self.platforms],
+            "staging": str(self.plan.staging) if self.plan.staging else None,
+            "staging_removed": self.staging_removed,
+            "verification": self.verification,
+        }

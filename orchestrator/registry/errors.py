@@ -1,0 +1,41 @@
+"""What a registry answer means to a user: not found, unauthorized, unreachable, other."""
+
+from __future__ import annotations
+
+from email.message import Message
+
+from orchestrator.errors import EnvironmentMissing, JobFailed
+
+
+class RegistryError(JobFailed):
+    pass
+
+
+class ImageNotFound(JobFailed):
+    pass
+
+
+class HTTPStatusError(Exception):
+    """A 4xx/5xx answer (kept apart from OrchError: callers turn it into one)."""
+
+    def __init__(self, code: int, headers: Message) -> None:
+        super().__init__(f"HTTP {code}")
+        self.code = code
+        self.headers = headers
+
+
+
+def unauthorized(host: str) -> EnvironmentMissing:
+    return EnvironmentMissing(f"registry {host} refused the request (unauthorized)",
+                              fix=f"log in first: docker login {host}")
+
+
+def unreachable(host: str, reason: object) -> EnvironmentMissing:
+    return EnvironmentMissing(f"cannot reach the registry {host}: {reason}",
+                              fix="check that the registry is running and reachable "
+                                  f"(`orch doctor --registry {host}`)")
+
+
+def not_found(ref: object) -> ImageNotFound:
+    return ImageNotFound(f'"{ref}" does not exist in the registry (no such tag or digest)',
+                         fix="check the repository and tag; `orch inspect` shows what a reference holds")

@@ -1,0 +1,72 @@
+"""Local OCI image layouts (`orch build --oci-layout DIR` writes one), read by digest from disk.
+
+``oci-layout://DIR[:TAG]`` (or a directory holding an ``oci-layout`` file)
+offers the same reads as a registry repository (manifest, config, blob), so
+`orch inspect` and `orch verify` (with `--deep`) work on it offline.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import IO, Any
+
+from orchestrator.errors import BadInput, JobFailed
+
+PREFIX = "oci-layout://"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def is_layout_ref(text: str) -> bool:
+    return text.startswith(PREFIX) or (Path(text) / "oci-layout").is_file()
+
+
+def split_layout_ref(text: str) -> tuple[Path, str | None]:
+    body = text[len(PREFIX):] if text.startswith(PREFIX) else text
+    path, sep, tag = body.rpartition(":")
+    if sep and "/" not in tag and path and not Path(body).exists():
+        return Path(path), tag
+    return Path(body), None
+
+
+class Layout:
+    """Blobs and manifests of one layout directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        if not (root / "index.json").is_file():
+            raise BadInput(f'"{root}" is not an OCI image layout (no index.json)',
+                           fix="pass the directory `orch build --oci-layout DIR` wrote, as oci-layout://DIR")
+
+    def blob_path(self, digest: str) -> Path:
+        algorithm, _, hexdigest = digest.partition(":")
+        return self.root / "blobs" / algorithm / hexdigest
+
+    def open_blob(self, digest: str) -> IO[bytes]:
+        try:
+            return self.blob_path(digest).open("rb")
+        except OSError:
+            raise JobFailed(f"blob {digest} is missing from the layout {self.root}") from None
+
+    def json_blob(self, digest: str) -> dict[str, Any]:
+        with self.open_blob(digest) as handle:
+            return json.load(handle)
+
+    # The reads a registry repository offers (registry.client.RepositoryView).
+    manifest = json_blob
+    config = json_blob
+
+    def pick(self, tag: str | None) -> dict[str, Any]:
+        descriptors = json.loads((self.root / "index.json").read_text()).get("manifests") or []
+        if tag is not None:
+            # buildx writes the full name (docker.io/library/app:1); `:1` or the full name both match.
+            named = [d for d in descriptors
+                     if tag in (ref_name := (d.get("annotations") or {}).get(REF_NAME, ""), ref_name.rpartition(":")[2])]
+            if named:
+                return named[0]
+            tags = sorted({(d.get("annotations") or {}).get(REF_NAME, "") for d in descriptors} - {""})
+            raise BadInput(f'tag "{tag}" is not in the layout {self.root}', fix=f"tags there: {', '.join(tags) or 'none'}")
+        if len(descriptors) != 1:
+            raise BadInput(f"the layout {self.root} holds {len(descriptors)} images; name one",
+                           fix=f"write {PREFIX}{self.root}:TAG")
+        return descriptors[0]
