@@ -9,7 +9,7 @@ BASE     ?= $(REGISTRY)/orch/busybox:stable
 DEMO_PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x
 ORCH      = $(VENV)/bin/orch
 
-.PHONY: venv engine demo test bench clean
+.PHONY: venv engine demo test unit lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -34,8 +34,20 @@ demo: venv engine
 		printf '%-14s ' $$p; docker run --rm --pull=always --platform $$p $(IMAGE) 2>/dev/null | tr '\n' ' '; echo; \
 	done
 
-test: venv engine
+# The full suite on the real engine (what CI runs), after the architecture checks.
+test: venv engine lint
 	$(VENV)/bin/python -m pytest
+
+# The fast lane: every test that needs no engine (no root, no Docker), in seconds.
+unit: venv
+	$(VENV)/bin/python -m pytest -m "not engine" -q
+
+# Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, and the
+# house rules in scripts/check-structure.py (a docstring first, at most 400 lines a module).
+lint: venv
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check orchestrator
+	$(VENV)/bin/python scripts/check-structure.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
