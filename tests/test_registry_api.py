@@ -8,6 +8,7 @@ Basic auth against the real registry is in test_deep.py."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -23,6 +24,10 @@ from orchestrator.registry.client import Registry
 TOKEN = "tok-3f9a"
 SECRET = "hunter2-registry"
 CONFIG = {"architecture": "arm64", "os": "linux"}
+CONFIG_BYTES = json.dumps(CONFIG).encode()
+CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG_BYTES).hexdigest()
+MANIFEST = b'{"schemaVersion": 2}'
+MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 
 
 class Recorder:
@@ -38,7 +43,7 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
     class Storage(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
             seen.requests.append((self.server.server_port, "GET", self.path, self.headers.get("Authorization")))
-            body = json.dumps(CONFIG).encode()
+            body = CONFIG_BYTES
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -79,7 +84,7 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
                 self.reply(200, b"{}")
                 self.close_connection = True
             else:
-                self.reply(200, b'{"schemaVersion": 2}', Docker_Content_Digest="sha256:" + "a" * 64)
+                self.reply(200, MANIFEST, Docker_Content_Digest=MANIFEST_DIGEST)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -107,11 +112,11 @@ def test_bearer_token_then_blob_through_a_redirect_without_the_token(servers, mo
     logged_in(monkeypatch, tmp_path, host)
     registry = Registry(parse_reference(f"{host}/team/app:1"))
 
-    assert registry.config("team/app", "sha256:" + "b" * 64) == CONFIG
+    assert registry.config("team/app", CONFIG_DIGEST) == CONFIG
     paths = [(path.split("?")[0], auth) for _, _, path, auth in seen.requests]
-    assert paths[0] == ("/v2/team/app/blobs/sha256:" + "b" * 64, None)  # challenged
+    assert paths[0] == (f"/v2/team/app/blobs/{CONFIG_DIGEST}", None)  # challenged
     assert paths[1][0] == "/token" and paths[1][1].startswith("Basic ")
-    assert paths[2] == ("/v2/team/app/blobs/sha256:" + "b" * 64, f"Bearer {TOKEN}")
+    assert paths[2] == (f"/v2/team/app/blobs/{CONFIG_DIGEST}", f"Bearer {TOKEN}")
     # Blob storage gets no registry credentials.
     assert paths[3] == ("/bucket/blob", None)
     assert str(storage.split(":")[1]) == str(seen.requests[3][0])
@@ -124,7 +129,7 @@ def test_token_is_reused_and_a_dropped_keepalive_connection_is_reopened(servers,
 
     registry.manifest(parse_reference(f"{host}/team/app:drop"))  # the server closes after this one
     document, _, digest = registry.manifest(parse_reference(f"{host}/team/app:1"))
-    assert document == {"schemaVersion": 2} and digest == "sha256:" + "a" * 64
+    assert document == {"schemaVersion": 2} and digest == MANIFEST_DIGEST
     assert [p for _, _, p, _ in seen.requests].count("/token?service=test&scope=repository%3Ateam%2Fapp%3Apull") == 1
 
 

@@ -4,8 +4,9 @@ For every image entry: fetch its manifest and config, pick the executable
 the image runs (entrypoint, else cmd, looked up on the image's PATH; a
 script leads to its interpreter), or else the first ELF file in the usual bin
 directories, and read it out of the layers. Layers are streamed from the
-top one down: decompressed and read as tar as they arrive, and closed as
-soon as the file is found, so memory stays flat whatever the layer's size.
+top one down: decompressed and read as tar as they arrive, so memory stays
+flat whatever the layer's size; once the file is found the rest of each
+layer read is only hashed, and a layer that does not match its digest fails.
 Entries are checked concurrently.
 """
 
@@ -25,6 +26,7 @@ from orchestrator.image.verify import Finding
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
 from orchestrator.registry.client import Registry, RepositoryView
+from orchestrator.registry.errors import DigestMismatch
 from orchestrator.status import Status
 from orchestrator.workers import parallel_map
 
@@ -56,6 +58,10 @@ class _Hit:
 
 class UnreadableLayer(Exception):
     pass
+
+
+class CorruptLayer(Exception):
+    """A layer whose bytes do not hash to its digest."""
 
 
 def _norm(name: str) -> str:
@@ -109,9 +115,14 @@ def _scan(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
                     found = (path, _Hit("file", data=handle.read(limit) if handle else b""))
                 else:
                     continue
-                break  # stop reading this layer: the rest of the stream is never downloaded
+                break  # stop parsing this layer; _finish only hashes the rest
+        except DigestMismatch as exc:
+            raise CorruptLayer(f"layer {layer['digest'][:19]} does not match its digest (it hashes to "
+                               f"{exc.found[:19]})") from None
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise UnreadableLayer(f"layer {layer['digest'][:19]}: {exc}") from None
+        else:
+            _finish(stream, layer["digest"])
         finally:
             stream.close()
         if found is not None:
@@ -119,6 +130,19 @@ def _scan(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
         hidden |= layer_hidden
         opaque |= layer_opaque
     return None
+
+
+def _finish(stream: IO[bytes], digest: str) -> None:
+    """Read what is left of a layer (flat memory) so its digest is checked, found file or not."""
+    verify_rest = getattr(stream, "verify_rest", None)
+    if verify_rest is None:
+        return
+    try:
+        verify_rest()
+    except DigestMismatch as exc:
+        raise CorruptLayer(f"layer {digest[:19]} does not match its digest (it hashes to {exc.found[:19]})") from None
+    except (OSError, EOFError) as exc:
+        raise UnreadableLayer(f"layer {digest[:19]}: {exc}") from None
 
 
 def follow(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
@@ -193,6 +217,8 @@ def check_entry(entry: Entry, source: Source) -> Finding:
                 return _finding(label, Status.warn, "no entrypoint or cmd, and no ELF file in the bin directories")
             chain, hit = found
             what = "no entrypoint or cmd; checked the first binary found"
+    except CorruptLayer as exc:
+        return _finding(label, Status.fail, str(exc))
     except UnreadableLayer as exc:
         return _finding(label, Status.warn, f"cannot read the layers: {exc}")
     info = parse_elf(hit.data)

@@ -34,6 +34,7 @@ class Entry:
     platform: Platform | None  # what the index says (None for a single manifest)
     config: Platform | None  # what the image config says
     config_raw: dict[str, Any] | None
+    config_problem: str | None = None  # why the config is not a valid image config
 
     @property
     def shown_platform(self) -> Platform | None:
@@ -123,14 +124,19 @@ def image_descriptors(index: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [m for m in index.get("manifests") or [] if not is_attestation(m)]
 
 
+def _config(found: dict[str, Any] | str | None) -> tuple[dict[str, Any] | None, str | None]:
+    return (None, found) if isinstance(found, str) else (found, None)
+
+
 def inspection_of(ref: str, media_type: str, digest: str | None, document: Mapping[str, Any],
-                  configs: Mapping[str, dict[str, Any] | None]) -> Inspection:
+                  configs: Mapping[str, dict[str, Any] | str | None]) -> Inspection:
     """An Inspection from an index (or a single manifest) and the image configs, each keyed
-    by the digest of the manifest it belongs to (for a single manifest: its own digest)."""
+    by the digest of the manifest it belongs to (for a single manifest: its own digest); a
+    config given as text is the reason it is not a valid image config."""
     if media_type not in INDEX_TYPES:
-        config = configs.get(digest or "")
+        config, problem = _config(configs.get(digest or ""))
         entry = Entry(0, digest or "", media_type, int(document.get("size", 0) or 0), None,
-                      platform_from(config), config)
+                      platform_from(config), config, problem)
         return Inspection(ref, media_type, digest, (entry,), ())
     entries = []
     attestations = []
@@ -139,8 +145,8 @@ def inspection_of(ref: str, media_type: str, digest: str | None, document: Mappi
             attestations.append(Attestation(descriptor["digest"], int(descriptor.get("size", 0)),
                                             (descriptor.get("annotations") or {}).get(REFERENCE_DIGEST)))
             continue
-        config = configs.get(descriptor["digest"])
+        config, problem = _config(configs.get(descriptor["digest"]))
         entries.append(Entry(position, descriptor["digest"], descriptor.get("mediaType", ""),
                              int(descriptor.get("size", 0)), platform_from(descriptor.get("platform")),
-                             platform_from(config), config))
+                             platform_from(config), config, problem))
     return Inspection(ref, media_type, digest, tuple(entries), tuple(attestations))

@@ -29,15 +29,34 @@ class Source(Protocol):
     def open_blob(self, digest: str) -> IO[bytes]: ...
 
 
+def image_config(source: Source, manifest: dict[str, Any]) -> dict[str, Any] | str:
+    """An image's config, or why it is not a valid one: it must be a JSON object naming the
+    os and architecture the image is for (a registry serving `{}` must not pass)."""
+    descriptor = manifest.get("config") or {}
+    if not descriptor.get("digest"):
+        return "the manifest names no config"
+    try:
+        config = source.config(descriptor["digest"])
+    except ValueError:
+        return f"config {descriptor['digest'][:19]} is not JSON"
+    if not isinstance(config, dict):
+        return f"config {descriptor['digest'][:19]} is not a JSON object"
+    missing = [key for key in ("architecture", "os") if not isinstance(config.get(key), str) or not config[key]]
+    if missing:
+        return f"config {descriptor['digest'][:19]} has no {' and no '.join(missing)}"
+    return config
+
+
 def read_from(source: Source, ref: str, media_type: str, digest: str | None,
               document: dict[str, Any]) -> Inspection:
-    """The Inspection of a document already read: its images' manifests and configs are read here."""
+    """The Inspection of a document already read: its images' manifests and configs are read
+    here, each checked against the digest that names it."""
     media_type = media_type or document.get("mediaType", "")
     if media_type not in INDEX_TYPES:
-        return inspection_of(ref, media_type, digest, document, {digest or "": source.config(document["config"]["digest"])})
+        return inspection_of(ref, media_type, digest, document, {digest or "": image_config(source, document)})
 
-    def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        return child["digest"], source.config(source.manifest(child["digest"])["config"]["digest"])
+    def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any] | str]:
+        return child["digest"], image_config(source, source.manifest(child["digest"]))
 
     configs = dict(parallel_map(config_of, image_descriptors(document), CONCURRENCY))
     return inspection_of(ref, media_type, digest, document, configs)

@@ -103,6 +103,10 @@ def _check_configs(inspection: Inspection, options: VerifyOptions) -> list[Findi
     out = []
     for entry in inspection.entries:
         label = entry.label
+        if entry.config_problem:
+            out.append(Finding("config", Status.fail, f"not a valid image config: {entry.config_problem}", label,
+                               "rebuild and push this image; the registry holds a config no client can use"))
+            continue
         if entry.config is None:
             out.append(Finding("config", Status.warn, "image config could not be read", label))
             continue

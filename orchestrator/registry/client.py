@@ -1,254 +1,213 @@
-"""orch's own registry client: the OCI distribution API over HTTP/1.1 keep-alive.
+"""orch's own registry client: the OCI distribution API, every byte checked against its digest.
 
-Reads manifests and configs (verify, inspect), streams blobs (verify --deep),
-checks what a tag points at, copies manifests registry-side and deletes tags.
-Authentication is docker's: Basic, or a Bearer token fetched with the user's
-credentials (registry.auth).
+Reads manifests and configs (verify, inspect) and streams blobs (verify --deep),
+each hashed and compared with the digest it was asked for; writes blobs and
+manifests by digest (staging), manifests under tags (promotion), mounts blobs
+across repositories and deletes tags. HTTP, auth and retries: registry.transport.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
-import threading
 import urllib.parse
 from dataclasses import dataclass
-from email.message import Message
 from typing import IO, Any
 
 from orchestrator.errors import OrchError
 from orchestrator.model.mediatypes import ACCEPT
 from orchestrator.model.references import Reference
-from orchestrator.registry.auth import Credentials, credentials_for
 from orchestrator.registry.errors import (
+    DigestMismatch,
     HTTPStatusError,
     RegistryError,
+    failing,
     not_found,
     unauthorized,
-    unreachable,
 )
-
-
-def registry_url(ref: Reference) -> str:
-    scheme = "http" if ref.is_loopback else "https"
-    host = "registry-1.docker.io" if ref.registry == "docker.io" else ref.registry
-    return f"{scheme}://{host}"
+from orchestrator.registry.transport import ATTEMPTS, RETRY_STATUS, Body, Transport
+from orchestrator.registry.verified import HashingReader, sha256_digest
 
 
 @dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: Message
+class ManifestBytes:
+    """A manifest exactly as the registry holds it: its bytes, media type and (computed) digest."""
+
     body: bytes
+    media_type: str
+    digest: str
 
-
-REDIRECTS = (301, 302, 303, 307, 308)
+    def document(self) -> dict[str, Any]:
+        return json.loads(self.body)
 
 
 class Registry:
-    """One registry host over HTTP/1.1 keep-alive (http.client: urllib.request
-    costs ~20 ms more to import on every `orch verify`). Each thread keeps its
-    own connections; Bearer tokens are cached per repository."""
-
     def __init__(self, ref: Reference, *, timeout: float = 30.0) -> None:
-        self.base = registry_url(ref)
+        self.transport = Transport(ref, timeout=timeout)
         self.host = ref.registry
-        self.timeout = timeout
-        self._credentials: Credentials | None | bool = False  # False: not looked up yet
-        # Threads may race to fetch a token; each writes a valid one, so no lock.
-        self._tokens: dict[str, str] = {}
-        self._local = threading.local()
 
     @property
-    def credentials(self) -> Credentials | None:
-        if self._credentials is False:
-            self._credentials = credentials_for(self.host)
-        return self._credentials  # type: ignore[return-value]
+    def credentials(self) -> Any:
+        return self.transport.credentials
 
-    # -- transport --
-
-    def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> http.client.HTTPConnection:
-        def connect() -> http.client.HTTPConnection:
-            if scheme == "https":
-                return http.client.HTTPSConnection(netloc, timeout=self.timeout)
-            return http.client.HTTPConnection(netloc, timeout=self.timeout)
-
-        if fresh:
-            return connect()
-        pool = self._local.__dict__.setdefault("connections", {})
-        if (scheme, netloc) not in pool:
-            pool[(scheme, netloc)] = connect()
-        return pool[(scheme, netloc)]
-
-    def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
-              stream: bool) -> http.client.HTTPResponse:
-        """One request, following redirects. A streamed response owns its own
-        connection (the caller may stop reading halfway); the others reuse one."""
-        for _ in range(6):
-            parts = urllib.parse.urlsplit(url)
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            for retry in (False, True):
-                connection = self._connection(parts.scheme, parts.netloc, fresh=stream or retry)
-                try:
-                    connection.request(method, target, body=data, headers=headers)
-                    response = connection.getresponse()
-                    break
-                except (OSError, http.client.HTTPException) as exc:
-                    connection.close()
-                    # A kept-alive connection the server has since closed: once more on a new one.
-                    if not retry and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
-                                                      BrokenPipeError)):
-                        continue
-                    raise unreachable(self.host, exc) from None
-            if stream and connection.sock:
-                # Hand the socket to the response (it reads through its own file), as urllib does.
-                connection.sock.close()
-                connection.sock = None
-            if response.status in REDIRECTS and response.getheader("Location"):
-                response.read()
-                response.close()
-                url = urllib.parse.urljoin(url, response.getheader("Location"))
-                # Blob storage behind a redirect rejects the registry's Authorization.
-                headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-                continue
-            if response.status >= 400:
-                response.read()
-                response.close()
-                raise HTTPStatusError(response.status, response.headers)
-            return response
-        raise RegistryError(f"registry {self.host} redirected too many times for {url}")
-
-    def _request(self, method: str, repository: str, path: str, headers: dict[str, str] | None = None,
-                 stream: bool = False, data: bytes | None = None) -> Any:
-        """A registry API call with auth: a Reply, or the open response when streaming."""
-        url = f"{self.base}/v2/{repository}/{path}"
-        for attempt in range(2):
-            sent = dict(headers or {})
-            auth = self._tokens.get(repository)
-            if auth:
-                sent["Authorization"] = auth
-            try:
-                response = self._send(method, url, sent, data, stream)
-            except HTTPStatusError as exc:
-                if exc.code == 401 and attempt == 0:
-                    self._authenticate(repository, exc.headers.get("WWW-Authenticate", ""))
-                    continue
-                raise
-            if stream:
-                return response
-            with response:
-                return Reply(response.status, response.headers, response.read())
-        raise AssertionError("unreachable")
-
-    def _authenticate(self, repository: str, challenge: str) -> None:
-        from urllib.request import parse_http_list, parse_keqv_list  # only for Bearer registries
-
-        scheme, _, params = challenge.partition(" ")
-        creds = self.credentials
-        if scheme.lower() == "basic":
-            if creds is None:
-                raise unauthorized(self.host)
-            self._tokens[repository] = creds.basic()
-            return
-        if scheme.lower() != "bearer":
-            raise unauthorized(self.host)
-        fields = parse_keqv_list(parse_http_list(params))
-        query = {"service": fields.get("service", ""), "scope": fields.get("scope", f"repository:{repository}:pull")}
-        url = fields.get("realm", "") + "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-        headers = {"Authorization": creds.basic()} if creds is not None else {}
+    def _call(self, ref: Reference, method: str, path: str, headers: dict[str, str] | None = None,
+              **kwargs: Any) -> Any:
         try:
-            with self._send("GET", url, headers, None, stream=False) as response:
-                body = json.loads(response.read())
-        except (HTTPStatusError, OrchError, ValueError):
-            raise unauthorized(self.host) from None
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise unauthorized(self.host)
-        self._tokens[repository] = f"Bearer {token}"
+            return self.transport.request(method, ref.repository, path, headers, **kwargs)
+        except HTTPStatusError as exc:
+            raise self._http_error(ref, method, exc) from None
 
-    # -- reads --
+    # -- reads -------------------------------------------------------------------
+
+    def manifest_bytes(self, ref: Reference) -> ManifestBytes:
+        """A manifest or index by tag or digest. By digest, the bytes must hash to it; by tag,
+        to the digest the registry names (Docker-Content-Digest), when it names one."""
+        reply = self._call(ref, "GET", f"manifests/{ref.digest or ref.tag or 'latest'}", {"Accept": ACCEPT})
+        digest = sha256_digest(reply.body)
+        claimed = ref.digest or reply.headers.get("Docker-Content-Digest")
+        if claimed and claimed != digest:
+            raise DigestMismatch(self.host, f"{ref.name}@{claimed}" if ref.digest else str(ref), claimed, digest)
+        media_type = reply.headers.get("Content-Type", "").split(";")[0].strip()
+        if media_type in ("", "application/json", "application/octet-stream"):
+            media_type = _document_type(reply.body) or media_type
+        return ManifestBytes(reply.body, media_type, digest)
 
     def manifest(self, ref: Reference) -> tuple[dict[str, Any], str, str]:
         """(document, media type, digest) of a tag or digest."""
-        reply = self._get_manifest(ref)
-        return (json.loads(reply.body), reply.headers.get("Content-Type", ""),
-                reply.headers.get("Docker-Content-Digest", ""))
-
-    def _get_manifest(self, ref: Reference) -> Reply:
+        found = self.manifest_bytes(ref)
         try:
-            return self._request("GET", ref.repository, f"manifests/{ref.digest or ref.tag or 'latest'}",
-                                 {"Accept": ACCEPT})
-        except HTTPStatusError as exc:
-            raise self._http_error(ref, exc) from None
-
-    def copy_manifest(self, source: Reference, target: Reference) -> str:
-        """Tag an image manifest under `target` (same registry), mounting its blobs across
-        repositories first. The bytes are unchanged, so the digest is too."""
-        # The exact bytes, so the copy keeps its digest.
-        reply = self._get_manifest(source)
-        body, media_type = reply.body, reply.headers.get("Content-Type", "")
-        document = json.loads(body)
-        if source.repository != target.repository:
-            for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
-                if blob.get("digest"):
-                    self._mount(target.repository, blob["digest"], source.repository)
-        try:
-            reply = self._request("PUT", target.repository, f"manifests/{target.tag}",
-                                  {"Content-Type": media_type}, data=body)
-        except HTTPStatusError as exc:
-            raise self._http_error(target, exc) from None
-        return reply.headers.get("Docker-Content-Digest", "")
-
-    def _mount(self, repository: str, digest: str, from_repository: str) -> None:
-        query = urllib.parse.urlencode({"mount": digest, "from": from_repository})
-        try:
-            reply = self._request("POST", repository, f"blobs/uploads/?{query}", {"Content-Length": "0"}, data=b"")
-        except HTTPStatusError as exc:
-            raise self._http_error(Reference(self.host, repository, digest=digest), exc) from None
-        if reply.status != 201:  # 202: the registry started an upload instead of mounting
-            raise RegistryError(f"registry {self.host} would not mount {digest} from {from_repository} into "
-                                f"{repository} (HTTP {reply.status})")
+            return found.document(), found.media_type, found.digest
+        except ValueError:
+            raise RegistryError(f"registry {self.host} served {ref} as something that is not JSON",
+                                fix="check the registry; the manifest is unreadable") from None
 
     def head_digest(self, ref: Reference) -> str | None:
-        """What a tag points at now (None: no such tag)."""
+        """What a tag (or digest) points at now; None when there is no such tag."""
         try:
-            reply = self._request("HEAD", ref.repository, f"manifests/{ref.tag or ref.digest}", {"Accept": ACCEPT})
+            reply = self.transport.request("HEAD", ref.repository, f"manifests/{ref.tag or ref.digest}",
+                                           {"Accept": ACCEPT})
         except HTTPStatusError as exc:
             if exc.code == 404:
                 return None
-            raise self._http_error(ref, exc) from None
+            raise self._http_error(ref, "HEAD", exc) from None
         return reply.headers.get("Docker-Content-Digest")
 
+    def blob_bytes(self, repository: str, digest: str) -> bytes:
+        """A small blob (an image config), checked against its digest."""
+        ref = Reference(self.host, repository, digest=digest)
+        reply = self._call(ref, "GET", f"blobs/{digest}")
+        if sha256_digest(reply.body) != digest:
+            raise DigestMismatch(self.host, f"{ref.name}@{digest} (a blob)", digest, sha256_digest(reply.body))
+        return reply.body
+
     def config(self, repository: str, digest: str) -> dict[str, Any]:
-        """An image config (a JSON blob)."""
-        try:
-            reply = self._request("GET", repository, f"blobs/{digest}")
-        except HTTPStatusError as exc:
-            raise self._http_error(Reference(self.host, repository, digest=digest), exc) from None
-        return json.loads(reply.body)
+        """An image config as JSON; ValueError when it is not JSON (image.read judges that)."""
+        return json.loads(self.blob_bytes(repository, digest))
 
     def blob(self, repository: str, digest: str) -> IO[bytes]:
-        """A streaming response for a blob: read it as it arrives, close it to stop early."""
+        """A streaming blob: read it as it arrives, close it to stop early. Reading to the end
+        checks its digest (DigestMismatch otherwise)."""
+        ref = Reference(self.host, repository, digest=digest)
+        response = self._call(ref, "GET", f"blobs/{digest}", stream=True)
+        return HashingReader(response, digest, f"{ref.name}@{digest}", self.host)
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
         try:
-            return self._request("GET", repository, f"blobs/{digest}", stream=True)
+            self.transport.request("HEAD", repository, f"blobs/{digest}")
+            return True
         except HTTPStatusError as exc:
-            raise self._http_error(Reference(self.host, repository, digest=digest), exc) from None
+            if exc.code == 404:
+                return False
+            raise self._http_error(Reference(self.host, repository, digest=digest), "HEAD", exc) from None
+
+    # -- writes ------------------------------------------------------------------
+
+    def put_manifest(self, target: Reference, manifest: ManifestBytes) -> str:
+        """PUT exactly these bytes under a tag or their digest; returns the digest the registry reports."""
+        reply = self._call(target, "PUT", f"manifests/{target.tag or manifest.digest}",
+                           {"Content-Type": manifest.media_type}, body=manifest.body)
+        return reply.headers.get("Docker-Content-Digest") or manifest.digest
+
+    def mount(self, repository: str, digest: str, from_repository: str) -> bool:
+        """Mount a blob from another repository of this registry; False when the registry
+        started an upload instead (it does not have the blob, or does not mount)."""
+        query = urllib.parse.urlencode({"mount": digest, "from": from_repository})
+        ref = Reference(self.host, repository, digest=digest)
+        reply = self._call(ref, "POST", f"blobs/uploads/?{query}", {"Content-Length": "0"}, body=b"")
+        if reply.status == 201:
+            return True
+        location = reply.headers.get("Location")
+        if location:  # cancel the upload session the registry opened
+            self._cancel_upload(repository, location)
+        return False
+
+    def upload(self, repository: str, digest: str, size: int, open_body: Body) -> None:
+        """A monolithic upload (POST, then PUT with the whole blob), retried as a whole."""
+        ref = Reference(self.host, repository, digest=digest)
+        for attempt in range(2):
+            start = self._call(ref, "POST", "blobs/uploads/", {"Content-Length": "0"}, body=b"")
+            location = urllib.parse.urljoin(f"{self.transport.base}/", start.headers.get("Location", ""))
+            joiner = "&" if "?" in location else "?"
+            try:
+                self._call(ref, "PUT", "", {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                           body=open_body, url=f"{location}{joiner}digest={urllib.parse.quote(digest)}")
+                return
+            except RegistryError:
+                if attempt == 1:
+                    raise
+
+    def check_push_access(self, repository: str) -> None:
+        """Raise unless this user may push here: start an upload session (what a push does
+        first, with the user's credentials), then cancel it. Leaves nothing behind."""
+        ref = Reference(self.host, repository)
+        reply = self._call(ref, "POST", "blobs/uploads/", {"Content-Length": "0"}, body=b"")
+        if reply.headers.get("Location"):
+            self._cancel_upload(repository, reply.headers["Location"])
+
+    def _cancel_upload(self, repository: str, location: str) -> None:
+        try:
+            self.transport.request("DELETE", repository, "",
+                                   url=urllib.parse.urljoin(f"{self.transport.base}/", location))
+        except (HTTPStatusError, OrchError):
+            pass  # an abandoned upload session expires on its own
 
     def delete_tag(self, ref: Reference) -> bool:
-        """Delete a tag without touching the manifest it points at (OCI 1.1 tag
-        deletion). Registries that only delete by digest refuse; deleting by
-        digest would also remove the user's tags, so orch then keeps the tag."""
+        """Delete a tag without touching the manifest it points at (OCI 1.1 tag deletion).
+        Registries that only delete by digest refuse; deleting by digest would also remove
+        every other tag on that manifest, so orch then keeps the tag."""
         try:
-            return self._request("DELETE", ref.repository, f"manifests/{ref.tag}").status in (200, 202)
+            return self.transport.request("DELETE", ref.repository, f"manifests/{ref.tag}").status in (200, 202)
         except (HTTPStatusError, OrchError):
             return False
 
-    def _http_error(self, ref: Reference, exc: HTTPStatusError) -> OrchError:
+    def copy_manifest(self, source: Reference, target: Reference) -> str:
+        """Copy an image manifest into `target`'s repository (under its tag, or by digest), mounting
+        its blobs first when the repositories differ. The bytes are unchanged, so the digest is too."""
+        found = self.manifest_bytes(source)
+        if source.repository != target.repository:
+            document = found.document()
+            for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
+                if blob.get("digest") and not self.mount(target.repository, blob["digest"], source.repository):
+                    raise RegistryError(f"registry {self.host} would not mount {blob['digest']} from "
+                                        f"{source.repository} into {target.repository}")
+        return self.put_manifest(target, found)
+
+    # -- errors --------------------------------------------------------------------
+
+    def _http_error(self, ref: Reference, method: str, exc: HTTPStatusError) -> OrchError:
         if exc.code == 404:
             return not_found(ref)
         if exc.code in (401, 403):
             return unauthorized(self.host)
-        return RegistryError(f"registry {self.host} answered HTTP {exc.code} for {ref}")
+        if exc.code in RETRY_STATUS:
+            return failing(self.host, f"it answered HTTP {exc.code} to {method} {ref} ({ATTEMPTS} attempts)")
+        return RegistryError(f"registry {self.host} answered HTTP {exc.code} to {method} {ref}")
+
+
+def _document_type(body: bytes) -> str | None:
+    try:
+        return json.loads(body).get("mediaType")
+    except (ValueError, AttributeError):
+        return None
 
 
 def delete_tag(ref: Reference) -> bool:

@@ -15,6 +15,17 @@ class ImageNotFound(JobFailed):
     pass
 
 
+class DigestMismatch(JobFailed):
+    """Content that does not hash to the digest it was asked for (or that the registry named)."""
+
+    def __init__(self, host: str, what: str, expected: str, found: str) -> None:
+        super().__init__(f"{what}: registry {host} served content whose digest is {found}, not {expected}; "
+                         "nothing it says about this object can be trusted",
+                         fix="check the registry (and any proxy or cache in front of it), then rerun")
+        self.expected = expected
+        self.found = found
+
+
 class HTTPStatusError(Exception):
     """A 4xx/5xx answer (kept apart from OrchError: callers turn it into one)."""
 
@@ -34,6 +45,12 @@ def unreachable(host: str, reason: object) -> EnvironmentMissing:
     return EnvironmentMissing(f"cannot reach the registry {host}: {reason}",
                               fix="check that the registry is running and reachable "
                                   f"(`orch doctor --registry {host}`)")
+
+
+def failing(host: str, what: str) -> EnvironmentMissing:
+    """The registry answers, but only with server errors (after orch's retries)."""
+    return EnvironmentMissing(f"registry {host} keeps failing: {what}",
+                              fix=f"check the registry's health and logs (`orch doctor --registry {host}`), then rerun")
 
 
 def not_found(ref: object) -> ImageNotFound:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from orchestrator.errors import BadInput, JobFailed
+from orchestrator.registry.client import ManifestBytes
+from orchestrator.registry.verified import HashingReader
 
 PREFIX = "oci-layout://"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -43,14 +45,29 @@ class Layout:
         return self.root / "blobs" / algorithm / hexdigest
 
     def open_blob(self, digest: str) -> IO[bytes]:
+        """A blob as a stream; reading it to the end checks its digest."""
         try:
-            return self.blob_path(digest).open("rb")
+            handle = self.blob_path(digest).open("rb")
         except OSError:
             raise JobFailed(f"blob {digest} is missing from the layout {self.root}") from None
+        return HashingReader(handle, digest, f"{PREFIX}{self.root} blob {digest}", "(local layout)")  # type: ignore[return-value]
+
+    def blob_bytes(self, digest: str) -> bytes:
+        """A whole blob, checked against its digest."""
+        with self.open_blob(digest) as handle:
+            return handle.read()
 
     def json_blob(self, digest: str) -> dict[str, Any]:
-        with self.open_blob(digest) as handle:
-            return json.load(handle)
+        return json.loads(self.blob_bytes(digest))
+
+    def manifest_bytes(self, digest: str) -> ManifestBytes:
+        """A manifest as it will be uploaded: its exact bytes, with the media type it declares."""
+        body = self.blob_bytes(digest)
+        try:
+            media_type = json.loads(body).get("mediaType") or ""
+        except (ValueError, AttributeError):
+            raise JobFailed(f"{PREFIX}{self.root}: {digest} is not a manifest") from None
+        return ManifestBytes(body, media_type, digest)
 
     # The reads a registry repository offers (registry.client.RepositoryView).
     manifest = json_blob
