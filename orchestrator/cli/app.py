@@ -75,11 +75,17 @@ app.add_typer(profiles_command.app, name="profiles")
 
 
 def main() -> None:
+    from orchestrator import interrupts
+
+    interrupts.install()
     try:
         app()
     except OrchError as exc:
         typer.echo(f"orch: error: {exc}", err=True)
         sys.exit(int(exc.exit_code))
+    except interrupts.Interrupted as exc:
+        typer.echo(f"orch: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("orch: interrupted", err=True)
         sys.exit(130)

@@ -2,8 +2,9 @@
 
 Every docker call goes through :class:`Engine`, which uses python-on-whales
 and fills its gaps (flags it lacks, output it drops) with raw CLI calls made
-through the same python-on-whales runner. Failures become ``OrchError``
-subclasses with the command and stderr redacted.
+through the same python-on-whales runner; the long build streams are plain
+processes orch owns (started at once, stopped on an interrupt). Failures
+become ``OrchError`` subclasses with the command and stderr redacted.
 
 python-on-whales costs ~250 ms to import, and ``orch --help`` must not pay
 for it: it is imported on first use, under a lock (per-arch builds call from
@@ -38,6 +39,30 @@ NO_DOCKER_CLI = EnvironmentMissing(
     fix="install the Docker CLI (Debian: `make engine`), or set PATH so `docker` is found",
 )
 _IMPORT_LOCK = threading.Lock()
+# Streamed docker processes still running, so an interrupt can stop them all (per-arch builds
+# run them from worker threads, which signals never reach).
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+STOP_GRACE = 10.0  # seconds buildx gets to cancel cleanly before it is killed
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def stop_all() -> None:
+    """Stop every streamed docker process orch started (after an interrupt)."""
+    with _LIVE_LOCK:
+        running = list(_LIVE)
+    for process in running:
+        _stop(process)
 
 
 class DockerStreamFailed(Exception):
@@ -135,21 +160,31 @@ class Engine:
             return run(self.client.client_config.docker_cmd + list(args))
 
     def stream(self, *args: str) -> Iterator[str]:
-        """A long docker call whose output is shown as it comes (buildx progress).
+        """A long docker call whose output is shown as it comes (buildx progress), stdout and
+        stderr merged. A plain process, so it starts before python-on-whales is imported and
+        stops with orch: when the caller stops reading (an interrupt, an error), it is terminated.
 
         Yields lines; raises DockerStreamFailed carrying the return code when
         the command fails, so the caller can read the lines it has already seen.
         """
-        from python_on_whales.exceptions import DockerException
-        from python_on_whales.utils import stream_stdout_and_stderr
-
         try:
-            for _source, raw in stream_stdout_and_stderr(self.client.client_config.docker_cmd + list(args)):
-                yield raw.decode(errors="replace").rstrip("\n")
-        except DockerException as exc:
-            raise DockerStreamFailed(exc.return_code) from None
+            process = subprocess.Popen(self.docker_command() + list(args), stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         except FileNotFoundError:
             raise NO_DOCKER_CLI from None
+        with _LIVE_LOCK:
+            _LIVE.add(process)
+        try:
+            assert process.stdout is not None
+            for raw in process.stdout:
+                yield raw.decode(errors="replace").rstrip("\n")
+            code = process.wait()
+            if code != 0:
+                raise DockerStreamFailed(code)
+        finally:
+            _stop(process)
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
 
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args))
