@@ -25,6 +25,15 @@ _PATTERNS = [
     ),
 ]
 _SECRET_FLAGS = {"-p", "--password", "--token", "--registry-token"}
+# Words that make a name (a build arg, an env var) look like it holds a secret.
+SECRET_NAME_PARTS = {"PASSWORD", "PASSWD", "PASS", "PWD", "TOKEN", "SECRET", "SECRETS", "KEY", "APIKEY", "AUTH",
+                     "CREDENTIAL", "CREDENTIALS", "CREDS", "PRIVATE", "CERT", "PAT", "SESSION", "COOKIE"}
+
+
+def looks_secret(name: str) -> bool:
+    """REG_PASSWORD, GITHUB_TOKEN, npmAuthToken, ssh-private-key: yes; KEYWORDS, PASSAGE: no."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)  # camelCase -> camel_Case
+    return any(part in SECRET_NAME_PARTS for part in re.split(r"[^A-Za-z0-9]+", spaced.upper()) if part)
 
 
 def redact(text: str, known_secrets: tuple[str, ...] = ()) -> str:

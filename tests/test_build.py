@@ -14,7 +14,6 @@ from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse, parse_all
 from orchestrator.model.references import parse_reference
 from orchestrator.publish.plan import BuildRequest, plan_build
-from orchestrator.publish.staging import staging_reference
 
 from .conftest import REPO, sh
 
@@ -35,20 +34,26 @@ def index_digest(ref: str) -> str:
 # -- plans (no engine) ------------------------------------------------------
 
 
-def test_plan_is_one_buildx_call_to_a_staging_tag_in_safe_order() -> None:
+def test_plan_is_one_buildx_call_into_a_private_layout_in_safe_order() -> None:
     plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", tags=("localhost:5000/a/b:1",),
                                    push=True, build_args=(BASE_ARG,)), now=NOW, cwd=REPO)
     build_commands = [c for c in plan.commands() if c.startswith("docker buildx build")]
     assert len(build_commands) == 1
     args = plan.build_command
     assert args[args.index("--platform") + 1] == "linux/arm64,linux/arm/v6,linux/arm/v7"
-    assert args[args.index("--output") + 1] == "type=registry,name=localhost:5000/a/b:orch-staging-1"
+    # Nothing is pushed under any tag by buildx: it writes a layout private to this run.
+    assert args[args.index("--output") + 1] == f"type=oci,dest={plan.stage_dir}/all,tar=false"
+    assert f"-{os.getpid()}-" in plan.stage_dir
     assert "--push" not in args
     assert "--build-arg" in args and BASE_ARG in args
     assert "--metadata-file" in args
-    # Promotion goes to the user's tag only after verify.
-    assert plan.commands()[1].startswith("orch verify localhost:5000/a/b@")
-    assert plan.commands()[2].startswith("docker buildx imagetools create --tag localhost:5000/a/b:1")
+    # The layout is verified, uploaded by digest, verified again, and only then does the tag move.
+    commands = plan.commands()
+    assert commands[1].startswith(f"orch verify oci-layout://{plan.stage_dir}/all ")
+    assert commands[2].startswith(f"# upload {plan.stage_dir}/all to localhost:5000/a/b by digest (no tag)")
+    assert commands[3].startswith("orch verify localhost:5000/a/b@")
+    assert commands[4].startswith("# promote: PUT the verified index localhost:5000/a/b@<digest> under "
+                                  "localhost:5000/a/b:1 ")
 
 
 def test_cli_platforms_tags_and_args_override_the_profile() -> None:
@@ -108,19 +113,13 @@ def test_dry_run_prints_commands_and_touches_nothing() -> None:
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert plan["platforms"] == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]
-    assert plan["staging"] == "localhost:1/a/b:orch-staging-1"
+    assert plan["staging"] == "localhost:1/a/b@<digest> (no tag)"
 
 
 def test_unknown_platform_exits_2_without_traceback() -> None:
     result = orch("build", "--platform", "linux/armv9", "-f", "Dockerfile.example", "--dry-run")
     assert result.returncode == 2
     assert 'unknown platform "linux/armv9"' in result.stderr and "Traceback" not in result.stderr
-
-
-def test_staging_tag_is_per_target_and_bounded() -> None:
-    assert str(staging_reference(parse_reference("r.io/a/b:v1"))) == "r.io/a/b:orch-staging-v1"
-    long = staging_reference(parse_reference("r.io/a/b:" + "x" * 128))
-    assert len(long.tag) <= 128
 
 
 def test_failed_platforms_are_read_from_plain_progress() -> None:

@@ -38,7 +38,6 @@ def test_a_manifest_tool_spec_becomes_entries_in_orchs_order() -> None:
         "linux/arm64", "linux/arm/v6", "linux/arm/v7", "windows/amd64"]
     windows = spec.entries[-1].platform
     assert (windows.os_version, windows.os_features) == ("10.0.17763.1879", ("win32k",))
-    assert str(spec.child_staging(0, spec.entries[0])) == "localhost:5000/app:orch-staging-1.0-00-linux-arm64"
 
 
 def _with(path: tuple, value) -> dict:  # noqa: ANN001
@@ -167,10 +166,13 @@ def test_dry_run_prints_copies_then_the_manifest_commands_then_verify_and_promot
     result = orch("manifest", "create", "--spec", str(spec), "--dry-run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == ("# copy localhost:5000/legacy/app:1.0-aarch64 (registry-side) to "
-                        "localhost:5000/app:orch-staging-1.0-00-linux-arm64")
-    assert lines[4].startswith("docker manifest create --insecure --amend localhost:5000/app:orch-staging-1.0 ")
+    assert lines[0] == "# copy localhost:5000/legacy/app:1.0-aarch64 (registry-side, by digest) into localhost:5000/app"
+    create = next(line for line in lines if line.startswith("docker manifest create"))
+    assert create.startswith("docker manifest create --insecure --amend localhost:5000/app:orch-list-")
+    assert "'localhost:5000/app@<linux/arm64 digest>' 'localhost:5000/app@<linux/arm/v6 digest>'" in create
     assert any("--os windows --arch amd64 --os-version 10.0.17763.1879 --os-features win32k" in line for line in lines)
+    # The list is never pushed under a tag of its own: docker only builds it locally.
+    assert not any(line.startswith("docker manifest push") for line in lines)
     assert lines[-2].endswith("--config-mismatch warn")
-    assert lines[-1].startswith("docker buildx imagetools create --tag localhost:5000/app:1.0 "
-                                "--tag localhost:5000/app:latest --tag localhost:5000/app:1 ")
+    assert lines[-1].startswith("# promote: PUT the verified index localhost:5000/app@<digest> under "
+                                "localhost:5000/app:1.0 localhost:5000/app:latest localhost:5000/app:1 ")

@@ -36,31 +36,36 @@ def per_arch_plan(**overrides):
 # -- plans (no engine) ------------------------------------------------------
 
 
-def test_per_arch_plan_is_one_build_per_platform_each_to_its_own_staging_tag() -> None:
+def test_per_arch_plan_is_one_build_per_platform_each_into_its_own_layout() -> None:
     plan = per_arch_plan()
     assert [job.label for job in plan.per_arch] == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]
     for job in plan.per_arch:
         args = job.build_command
         assert args[args.index("--platform") + 1] == job.label
-        assert args[args.index("--output") + 1] == f"type=registry,name={job.staging}"
-        assert str(job.staging).startswith("localhost:5000/a/b:orch-staging-1-linux-")
+        assert args[args.index("--output") + 1] == f"type=oci,dest={job.layout},tar=false"
+        assert job.layout == f"{plan.stage_dir}/{job.label.replace('/', '-')}"
         assert "--provenance=mode=min" in args
     commands = plan.commands()
     assert sum(c.startswith("docker buildx build") for c in commands) == 3
-    assert any(c.startswith("docker buildx imagetools create --tag localhost:5000/a/b:orch-staging-1 ")
-               for c in commands)
+    assert sum(c.startswith("#   then upload ") and c.endswith("to localhost:5000/a/b by digest (no tag)")
+               for c in commands) == 3
+    # The merge prints the index and pushes nothing; orch stages it by digest.
+    merge = next(c for c in commands if "imagetools create" in c)
+    assert merge.startswith("docker buildx imagetools create --dry-run 'localhost:5000/a/b@<linux/arm64 digest>' ")
+    assert not any("--tag" in c for c in commands)
     assert plan.jobs == 2
 
 
-def test_manifest_merge_builds_plain_docker_manifests_under_numbered_tags() -> None:
+def test_manifest_merge_builds_plain_docker_manifests_and_never_pushes_the_list_by_tag() -> None:
     plan = per_arch_plan(merge="manifest")
-    for position, job in enumerate(plan.per_arch):
+    for job in plan.per_arch:
         args = job.build_command
         assert "--provenance=false" in args and "--sbom=false" in args
         assert args[args.index("--output") + 1].endswith(",oci-mediatypes=false")
-        assert job.staging.tag.startswith(f"orch-staging-1-{position:02d}-")
-    assert any("docker manifest push --insecure --purge localhost:5000/a/b:orch-staging-1" in c
-               for c in plan.commands())
+    commands = plan.commands()
+    assert any(c.startswith("docker manifest create --insecure --amend localhost:5000/a/b:orch-list-") for c in commands)
+    assert any(c.startswith("docker manifest inspect --insecure localhost:5000/a/b:orch-list-") for c in commands)
+    assert not any("manifest push" in c for c in commands)
 
 
 def test_manifest_commands_annotate_every_field_and_use_insecure_only_on_loopback() -> None:
@@ -75,7 +80,7 @@ def test_manifest_commands_annotate_every_field_and_use_insecure_only_on_loopbac
     assert commands[1][-6:] == ("--os", "linux", "--arch", "arm", "--variant", "v7")
     assert commands[2][-8:] == ("--os", "windows", "--arch", "amd64", "--os-version", "10.0.17763.1879",
                                 "--os-features", "win32k")
-    assert commands[-1] == ("manifest", "push", "--insecure", "--purge", "localhost:5000/a/b:1")
+    assert commands[-1] == ("manifest", "inspect", "--insecure", "localhost:5000/a/b:1")
     remote = manifest_commands(parse_reference("registry.example.com/a/b:1"), entries)
     assert all("--insecure" not in command for command in remote)
 
@@ -388,7 +393,7 @@ def test_dry_run_of_a_fan_out_prints_each_build_on_its_node(tmp_path: Path) -> N
                        " {name: pi, endpoint: pi-rack, platforms: [arm64]}]\n")
     result = orch("build", "--profile", str(profile), "-f", "Dockerfile.example", "-t", TAG, "--push", "--dry-run")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+    lines = [line for line in result.stdout.splitlines() if line.startswith("docker ")]
     assert lines[0].startswith("docker --context default buildx build --platform linux/amd64 ")
     assert lines[0].endswith("# on x86")
     assert lines[1].startswith("docker --context pi-rack buildx build --platform linux/arm64 ")

@@ -17,7 +17,10 @@ def build(
     tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish; may be repeated."),  # noqa: UP006
     platform: List[str] = typer.Option([], "--platform", help="Platforms, comma-separated; may be repeated. "  # noqa: UP006
                                        "Overrides the profile's."),
-    build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated."),  # noqa: UP006
+    build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated. Values of names that look "  # noqa: UP006
+                                        "secret (PASSWORD, TOKEN, KEY...) are masked in output; use --secret for them."),
+    secret: List[str] = typer.Option([], "--secret", help="A build secret, as buildx takes it: id=NAME,env=VAR or "  # noqa: UP006
+                                     "id=NAME,src=FILE (read with RUN --mount=type=secret,id=NAME); may be repeated."),
     push: bool = typer.Option(False, "--push", help="Push to a staging tag, verify, then move the tags."),
     builder: str | None = typer.Option(None, "--builder", help="buildx builder to use."),  # noqa: UP007
     install_emulators: bool | None = typer.Option(  # noqa: UP007
@@ -51,8 +54,14 @@ def build(
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
                            install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None,
-                           strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache)
+                           strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache, secrets=tuple(secret),
+                           metadata_file=str(metadata_file) if metadata_file else None)
     plan = plan_build(request)
+    if plan.warnings:
+        from orchestrator.logging import get_logger
+
+        for warning in plan.warnings:
+            get_logger().warning("build.secret_build_arg", advice=warning)
     if dry_run:
         if as_json:
             print_json(plan.to_json())
@@ -61,7 +70,8 @@ def build(
                 typer.echo(command)
         return
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
-    result = run_plan(Engine(), plan, Console(quiet=quiet))
+    result = run_plan(Engine(secrets=plan.spec.secret_values), plan,
+                      Console(quiet=quiet, secrets=plan.spec.secret_values))
     document = result.to_json()
     if metadata_file:
         import json
@@ -82,10 +92,12 @@ def build(
                 row.append(p.state + (f" on {p.node}" if p.node else ""))
             rows.append(row)
         print_table(rows)
-        for t in result.tags:
-            typer.echo(f"  tag {t}")
-        if result.staging_removed is False:
-            typer.echo(f"  staging tag {plan.staging} kept (the registry does not delete tags)")
+        for move in result.promotion:
+            typer.echo(f"  tag {move['tag']}: " + (f"moved from {move['before']}" if move["before"] else "new")
+                       if move["state"] == "moved" else f"  tag {move['tag']}: already there")
+        for kept in result.staging_kept:
+            typer.echo(f"  staging tag {kept} kept: the registry cannot delete tags, and the classic image store "
+                       "pushes only to a name (the containerd image store stages by digest and leaves nothing)")
     else:
         where = "the OCI layout" if plan.local_image and plan.local_image.startswith("oci-layout://") \
             else "the local image store"

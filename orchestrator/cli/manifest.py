@@ -61,14 +61,13 @@ def _plan_lines(spec: ManifestSpec) -> list[str]:
     from orchestrator.publish.merge import MergeEntry, merge_lines
     from orchestrator.publish.promote import promotion_lines
 
-    lines = []
-    for position, entry in enumerate(spec.entries):
-        lines.append(f"# copy {entry.image} (registry-side) to {spec.child_staging(position, entry)}")
-    entries = [MergeEntry(spec.child_staging(i, e), e.platform) for i, e in enumerate(spec.entries)]
-    lines += merge_lines("manifest", spec.staging, entries)[1:]  # no stale local list to mention
+    lines = [f"# copy {entry.image} (registry-side, by digest) into {spec.target.name}" for entry in spec.entries]
+    entries = [MergeEntry(spec.target.with_digest(f"<{format_platform(e.platform)} digest>"), e.platform)
+               for e in spec.entries]
+    lines += merge_lines("manifest", spec.target, entries)
     platforms = ",".join(format_platform(e.platform) for e in spec.entries)
-    lines.append(f"orch verify {spec.staging} --platform {platforms} --config-mismatch warn")
-    return lines + promotion_lines(spec.staging, (spec.target, *spec.tags))
+    lines.append(f"orch verify {spec.target.name}@<list digest> --platform {platforms} --config-mismatch warn")
+    return lines + promotion_lines(spec.target, (spec.target, *spec.tags))
 
 
 def _run(spec: ManifestSpec, deep: bool, as_json: bool) -> None:
@@ -81,24 +80,21 @@ def _run(spec: ManifestSpec, deep: bool, as_json: bool) -> None:
     try:
         published = publish_list(Engine(), spec, deep=deep)
     except VerificationFailed as failed:
-        document = {**failed.verdict.to_json(), "digest": failed.staged.digest, "tags": [],
-                    "staging": str(spec.staging), "staging_removed": None}
+        document = {**failed.verdict.to_json(), "digest": failed.verdict.digest, "tags": [], "staged": failed.staged}
         if as_json:
             print_json(document)
         else:
             print_findings(failed.verdict)
-            typer.echo(f"no tag was changed; the list is at {failed.staged}", err=True)
+            typer.echo(f"no tag was changed; the list is staged (by digest) at {failed.staged}", err=True)
         raise typer.Exit(int(ExitCode.FAILED)) from None
-    document = {**published.verdict.to_json(), "digest": published.staged.digest,
-                "tags": [str(t) for t in published.tags], "staging": str(spec.staging),
-                "staging_removed": published.staging_removed}
+    document = {**published.verdict.to_json(), "digest": published.staged.index.digest,
+                "tags": [str(t) for t in published.tags], "staged": str(published.staged.ref),
+                "promotion": published.promotion.to_json()}
     if as_json:
         print_json(document)
         return
     print_findings(published.verdict)
-    typer.echo(f"published {published.staged.digest}")
+    typer.echo(f"published {published.staged.index.digest}")
     print_table([[e.label, e.digest] for e in published.inspection.entries])
     for tag in published.tags:
         typer.echo(f"  tag {tag}")
-    if published.staging_removed is False:
-        typer.echo(f"  staging tags {spec.staging}[-NN-PLATFORM] kept (the registry does not delete tags)")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.errors import EnvironmentMissing
 from orchestrator.model.platform import Platform, format_platform
-from orchestrator.model.platform_table import qemu_handlers
+from orchestrator.model.platform_table import QEMU_FOR_ARCH
 
 if TYPE_CHECKING:
     from orchestrator.docker.runner import Engine
@@ -74,12 +74,8 @@ NATIVE_QEMU = {"x86_64": {"x86_64", "i386"}, "aarch64": {"aarch64", "arm"}, "arm
 
 
 def qemu_for(platform: Platform) -> str | None:
-    """The binfmt handler a Linux platform needs, e.g. linux/arm/v7 -> arm."""
-    text = format_platform(platform)
-    for name, platforms in qemu_handlers().items():
-        if text in platforms:
-            return name
-    return None
+    """The binfmt handler a Linux platform needs, e.g. linux/arm/v7 -> arm; None when none exists."""
+    return QEMU_FOR_ARCH.get(platform.architecture) if platform.os == "linux" else None
 
 
 def handler_state(qemu: str, machine: str, handlers: list[BinfmtHandler]) -> str:
@@ -108,6 +104,9 @@ def missing_emulators(platforms: Iterable[Platform], machine: str,
     for platform in platforms:
         qemu = qemu_for(platform)
         if qemu is None:
+            out[platform] = (f"no emulator runs {platform.os} build steps on this Linux host; build it on a "
+                             f"{platform.os} node" if platform.os != "linux"
+                             else f"no QEMU emulator is known for the {platform.architecture} architecture")
             continue
         if handlers is None:
             if qemu not in NATIVE_QEMU.get(machine, set()):

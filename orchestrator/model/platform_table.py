@@ -120,6 +120,14 @@ def _build_aliases() -> dict[str, str]:
 ALIASES: dict[str, str] = _build_aliases()
 
 
+# OCI architecture -> the QEMU user-mode emulator (binfmt handler qemu-NAME) that runs it.
+QEMU_FOR_ARCH = {
+    "amd64": "x86_64", "386": "i386", "arm64": "aarch64", "arm": "arm", "ppc64le": "ppc64le", "ppc64": "ppc64",
+    "s390x": "s390x", "riscv64": "riscv64", "mips64le": "mips64el", "mips64": "mips64", "mipsle": "mipsel",
+    "mips": "mips", "loong64": "loongarch64",
+}
+
+
 def qemu_handlers() -> dict[str, tuple[str, ...]]:
     """binfmt handler name (without qemu-) -> the Linux platforms it runs."""
     table: dict[str, list[str]] = {}

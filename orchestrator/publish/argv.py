@@ -5,10 +5,13 @@ from __future__ import annotations
 import shlex
 
 from orchestrator.publish.spec import BuildSpec
+from orchestrator.redact import MASK
 
 
-def buildx_build_argv(spec: BuildSpec) -> tuple[str, ...]:
-    """The arguments after `docker` (and after the daemon's --context/--host)."""
+def buildx_build_argv(spec: BuildSpec, *, shown: bool = False) -> tuple[str, ...]:
+    """The arguments after `docker` (and after the daemon's --context/--host). `shown`: for
+    people (--dry-run, --json, messages), with the values of secret-looking build args masked."""
+    hidden = set(spec.secret_build_args) if shown else set()
     args: list[str] = ["buildx", "build"]
     if spec.builder:
         args += ["--builder", spec.builder]
@@ -20,7 +23,9 @@ def buildx_build_argv(spec: BuildSpec) -> tuple[str, ...]:
     if spec.no_cache:
         args.append("--no-cache")
     for key, value in spec.build_args:
-        args += ["--build-arg", f"{key}={value}"]
+        args += ["--build-arg", f"{key}={MASK if key in hidden else value}"]
+    for secret in spec.secrets:
+        args += ["--secret", secret]
     for key, value in spec.labels:
         args += ["--label", f"{key}={value}"]
     for entry in spec.cache_from:
@@ -40,6 +45,6 @@ def buildx_build_argv(spec: BuildSpec) -> tuple[str, ...]:
 
 
 def command_line(spec: BuildSpec) -> str:
-    """The whole command as a shell line, for --dry-run and messages."""
+    """The whole command as a shell line, for --dry-run and messages (secrets masked)."""
     daemon = spec.daemon.flags() if spec.daemon else ()
-    return "docker " + shlex.join((*daemon, *buildx_build_argv(spec)))
+    return "docker " + shlex.join((*daemon, *buildx_build_argv(spec, shown=True)))

@@ -6,15 +6,19 @@ import sys
 import threading
 from typing import TextIO
 
+from orchestrator.redact import redact
+
 
 class Console:
-    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None, secrets: tuple[str, ...] = ()) -> None:
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self.secrets = secrets  # values scrubbed from every line (a RUN step may echo a build arg)
         self._lock = threading.Lock()
 
     def line(self, text: str) -> None:
         """Always shown (a failure's log tail under --quiet, say)."""
+        text = redact(text, self.secrets) if self.secrets else text
         with self._lock:  # per-arch builds print from several threads: whole lines only
             self.stream.write(text + "\n")
             self.stream.flush()

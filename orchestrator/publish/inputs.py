@@ -29,15 +29,51 @@ def parse_build_args(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+LAST_EPOCH = 253402300799  # 9999-12-31T23:59:59Z: the last second an RFC 3339 year can say
+
+
 def build_time() -> datetime:
     """Now, or $SOURCE_DATE_EPOCH for reproducible builds (the convention buildx also follows)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is None:
         return datetime.now(timezone.utc)
+    fix = "set it to e.g. $(git log -1 --format=%ct), or unset it"
     if not epoch.isdigit():
-        raise BadInput(f'SOURCE_DATE_EPOCH "{epoch}" is not a number of seconds since 1970',
-                       fix="set it to e.g. $(git log -1 --format=%ct), or unset it")
+        raise BadInput(f'SOURCE_DATE_EPOCH "{epoch}" is not a number of seconds since 1970', fix=fix)
+    if int(epoch) > LAST_EPOCH:
+        raise BadInput(f'SOURCE_DATE_EPOCH "{epoch}" is after the year 9999 (at most {LAST_EPOCH})', fix=fix)
     return datetime.fromtimestamp(int(epoch), timezone.utc)
+
+
+def check_metadata_file(path: str) -> None:
+    """`--metadata-file` must be writable before anything is built (it is written at the end)."""
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f'--metadata-file "{path}" is a directory', fix="name a file, e.g. build-result.json")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise BadInput(f'--metadata-file "{path}": the directory "{parent}" does not exist',
+                       fix=f"create it first (mkdir -p {parent}), or name a file in an existing directory")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise BadInput(f'--metadata-file "{path}" is not writable', fix="name a file you may write")
+
+
+def check_secret(text: str) -> str:
+    """A `--secret` value as buildx takes it: id=NAME with src=FILE or env=VAR (or neither: the
+    variable NAME). The secret itself never appears on a command line."""
+    fields = dict(part.partition("=")[::2] for part in text.split(",") if part)
+    fix = "write --secret id=NAME,env=VAR or --secret id=NAME,src=FILE (read it in a RUN --mount=type=secret,id=NAME)"
+    unknown = sorted(set(fields) - {"id", "src", "source", "env", "type", "required"})
+    if not fields.get("id") or unknown:
+        raise BadInput(f'--secret "{text}" needs id=NAME' + (f' (unknown: {", ".join(unknown)})' if unknown else ""),
+                       fix=fix)
+    source = fields.get("src") or fields.get("source")
+    if source and not Path(source).is_file():
+        raise BadInput(f'--secret "{text}": the file "{source}" does not exist', fix=fix)
+    variable = fields.get("env") or (None if source else fields["id"])
+    if variable and variable not in os.environ:
+        raise BadInput(f'--secret "{text}": ${variable} is not set', fix=f"export {variable}, or {fix}")
+    return text
 
 
 def is_remote(context: str) -> bool:

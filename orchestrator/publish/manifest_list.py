@@ -1,12 +1,12 @@
 """`orch manifest create`: a list from images that already exist, published through the one pipeline.
 
 Each entry's image (or, from a list, its entry for the spec's platform) is
-copied registry-side under a numbered staging tag in the target repository
-(same bytes, same digest), so `docker manifest push`, which lists children by
-name, keeps orch's order; the list is made with `docker manifest create`/
-`annotate`/`push` under the staging tag, then verified (a config that
-disagrees with the spec is a warning: lists assembled from mislabelled legacy
-images are what this is for) before the target and its tags move.
+copied registry-side into the target repository by digest (same bytes, blobs
+mounted); the list is made with `docker manifest create`/`annotate` (locally,
+never pushed by docker), put in orch's order and staged by digest, then
+verified (a config that disagrees with the spec is a warning: lists assembled
+from mislabelled legacy images are what this is for) before the target and
+its tags move. No staging tag is ever written.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from orchestrator.model.references import Reference
 from orchestrator.publish.manifest_spec import ManifestSpec, SpecEntry
 from orchestrator.publish.merge import MergeEntry, merge
 from orchestrator.publish.pipeline import Published, publish_staged
+from orchestrator.publish.stage import Staged
 from orchestrator.registry.client import Registry
 from orchestrator.status import Status
 
@@ -44,27 +45,25 @@ def child_manifest(registry: Registry, entry: SpecEntry, where: str) -> Referenc
     return entry.image.with_digest(chosen["digest"])
 
 
-def stage_list(engine: Any, spec: ManifestSpec) -> str:
-    """Copy each child under a numbered staging tag, make and push the list to the staging
-    tag; returns the list's digest. Nothing the user named is moved here."""
+def stage_list(engine: Any, spec: ManifestSpec) -> Staged:
+    """Copy each child into the target repository by digest (blobs mounted, same bytes), make
+    the list in orch's order and stage it by digest. Nothing the user named moves here."""
     registry = Registry(spec.target)
-    merged = []
-    for position, entry in enumerate(spec.entries):
+    entries = []
+    for entry in spec.entries:
         source = child_manifest(registry, entry, f"manifests for {format_platform(entry.platform)}")
-        numbered = spec.child_staging(position, entry)
-        registry.copy_manifest(source, numbered)
-        merged.append(MergeEntry(numbered, entry.platform))
-    return merge(engine, "manifest", spec.staging, merged)
+        child = spec.target.with_digest(source.digest)  # type: ignore[arg-type]
+        registry.copy_manifest(source, child)
+        entries.append(MergeEntry(child, entry.platform))
+    return merge(engine, "manifest", spec.target, entries)
 
 
 def publish_list(engine: Any, spec: ManifestSpec, *, deep: bool = False) -> Published:
-    """Stage, verify (config mismatches warn), promote the target and its tags, clean up.
+    """Stage, verify (config mismatches warn), promote the target and its tags.
     Raises pipeline.VerificationFailed (nothing moved) when a check fails."""
-    digest = stage_list(engine, spec)
+    staged = stage_list(engine, spec)
     return publish_staged(
-        engine, spec.staging.with_digest(digest), (spec.target, *spec.tags),
+        staged, (spec.target, *spec.tags),
         VerifyOptions(expected=tuple(e.platform for e in spec.entries), config_mismatch=Status.warn),
-        deep=deep, staging=spec.staging,
-        also_remove=[spec.child_staging(i, e) for i, e in enumerate(spec.entries)],
-        fix=MISLABELLED_FIX,
+        deep=deep, fix=MISLABELLED_FIX,
     )

@@ -13,14 +13,8 @@ The spec is manifest-tool's YAML::
 or the same from arguments (``--platforms``, ``--template`` with OS/ARCH/VARIANT,
 ``--target``). The platform each entry is listed as comes from the spec, not from
 the image's config: that is how lists assembled from legacy, mislabelled images
-get the right platform. The list is made with `docker manifest create`/`annotate`/
-`push` under a staging tag, verified (a config that disagrees with the spec is a
-warning naming the fix), and only then are the target and its tags pointed at it.
-
-`docker manifest push` orders children by their names in the local manifest
-store, so each child is first tagged in the target repository under a numbered
-staging tag (a registry-side copy: same bytes, same digest); the list then holds
-the entries in orch's order (lower ARM variants first).
+get the right platform. Entries are kept in orch's order (lower ARM variants
+first); publish.manifest_list makes and publishes the list.
 """
 
 from __future__ import annotations
@@ -35,7 +29,6 @@ from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.platform_match import sort_key
 from orchestrator.model.platform_parse import parse, parse_all
 from orchestrator.model.references import Reference, parse_reference
-from orchestrator.publish.staging import platform_staging, staging_reference
 
 SPEC_FIELDS = ("image", "tags", "manifests")
 ENTRY_FIELDS = ("image", "platform")
@@ -54,12 +47,6 @@ class ManifestSpec:
     tags: tuple[Reference, ...]
     entries: tuple[SpecEntry, ...]  # in orch's order
 
-    @property
-    def staging(self) -> Reference:
-        return staging_reference(self.target)
-
-    def child_staging(self, position: int, entry: SpecEntry) -> Reference:
-        return platform_staging(self.target, entry.platform, position)
 
 
 def _fail(where: str, problem: str, fix: str) -> BadInput:

@@ -1,24 +1,27 @@
-"""Merging per-platform images into one list, in the order orch chose.
+"""Merging per-platform images (already in the repository, by digest) into one list, in orch's order.
 
-Two ways, both ending at a staging tag that is verified before any user tag
-moves:
+Two ways, both ending with the list staged by digest (no tag) for the pipeline:
 
-* ``imagetools``: ``docker buildx imagetools create`` from the per-platform
-  digests: a registry-side OCI index that keeps attestations.
-* ``manifest``: the classic ``docker manifest create --amend``, ``annotate``
-  (os, arch, variant, os.version, os.features) and ``push --purge``: a Docker
-  manifest list. Its children must be plain manifests (built without
-  attestations). A stale local list of the same name is removed first.
-  ``--insecure`` is passed for loopback registries, which the docker CLI
-  otherwise refuses with a misleading "no such manifest".
+* ``imagetools``: ``docker buildx imagetools create --dry-run`` from the
+  per-platform digests prints the merged OCI index (attestations kept); orch
+  stages exactly those bytes.
+* ``manifest``: the classic ``docker manifest create --amend`` and
+  ``annotate`` (os, arch, variant, os.version, os.features) on a local list
+  that is never pushed; ``docker manifest inspect`` gives the Docker manifest
+  list, orch puts its children in the planned order (docker keeps them in the
+  order of their names) and stages it. Its children must be plain manifests
+  (built without attestations). ``--insecure`` is passed for loopback
+  registries, which the docker CLI otherwise refuses with a misleading "no
+  such manifest".
 
 The manifest commands run through the raw CLI: python-on-whales spells
-``--amend`` as ``ammend``, has no ``insecure`` on push, and passes
-``os_features`` as one Python repr.
+``--amend`` as ``ammend`` and passes ``os_features`` as one Python repr.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,31 +30,35 @@ from typing import Any
 from orchestrator.errors import DockerCommandFailed, JobFailed
 from orchestrator.model.platform import Platform
 from orchestrator.model.references import Reference
-from orchestrator.registry.client import Registry
+from orchestrator.publish.stage import Staged, stage_index
+from orchestrator.registry.client import ManifestBytes
+from orchestrator.registry.verified import sha256_digest
 
 
 @dataclass(frozen=True)
 class MergeEntry:
     """One child of the list: an image by digest and the platform it is listed as."""
 
-    source: Reference  # REPO@sha256:..., or REPO:TAG where the order of names matters (manifest)
+    source: Reference  # REPO@sha256:...
     platform: Platform  # os.version and os.features included (Windows)
 
 
-def imagetools_create(tags: Sequence[Reference], sources: Sequence[Reference | str],
-                      annotations: dict[str, str] | None = None) -> tuple[str, ...]:
-    """`docker buildx imagetools create`: a registry-side list (or copy) under every tag.
-    Used to merge per-platform images and to promote a verified list to the user's tags."""
-    args = ["buildx", "imagetools", "create"]
-    for tag in tags:
-        args += ["--tag", str(tag)]
+def imagetools_create(sources: Sequence[Reference | str], annotations: dict[str, str] | None = None
+                      ) -> tuple[str, ...]:
+    """`docker buildx imagetools create --dry-run`: the merged index, printed, never pushed."""
+    args = ["buildx", "imagetools", "create", "--dry-run"]
     for key, value in (annotations or {}).items():
         args += ["--annotation", f"index:{key}={value}"]
     return (*args, *[str(s) for s in sources])
 
 
+def local_list(repository: Reference) -> Reference:
+    """The name of the local list `docker manifest` builds (never pushed)."""
+    return repository.with_tag(f"orch-list-{os.getpid()}")
+
+
 def manifest_commands(target: Reference, entries: Sequence[MergeEntry]) -> list[tuple[str, ...]]:
-    """create --amend, one annotate per child with every platform field, then push --purge."""
+    """create --amend, one annotate per child with every platform field, then inspect."""
     insecure = ("--insecure",) if target.is_loopback else ()
     commands: list[tuple[str, ...]] = [
         ("manifest", "create", *insecure, "--amend", str(target), *[str(e.source) for e in entries]),
@@ -66,33 +73,57 @@ def manifest_commands(target: Reference, entries: Sequence[MergeEntry]) -> list[
         for feature in p.os_features:
             args += ["--os-features", feature]
         commands.append(tuple(args))
-    commands.append(("manifest", "push", *insecure, "--purge", str(target)))
+    commands.append(("manifest", "inspect", *insecure, str(target)))
     return commands
 
 
-def merge_lines(method: str, target: Reference, entries: Sequence[MergeEntry],
+def merge_lines(method: str, repository: Reference, entries: Sequence[MergeEntry],
                 annotations: dict[str, str] | None = None) -> list[str]:
     """The merge as the commands it runs, for --dry-run."""
+    stage = f"# stage the list in {repository.name} by digest (no tag)"
     if method == "manifest":
-        lines = [f"docker manifest rm {target}   # a stale local list, if any"]
-        return lines + ["docker " + shlex.join(c) for c in manifest_commands(target, entries)]
-    return ["docker " + shlex.join(imagetools_create([target], [e.source for e in entries], annotations))]
+        listed = local_list(repository)
+        lines = [f"docker manifest rm {listed}   # a stale local list, if any"]
+        lines += ["docker " + shlex.join(c) for c in manifest_commands(listed, entries)]
+        return lines + [f"# children put in the planned order; docker manifest rm {listed}", stage]
+    return ["docker " + shlex.join(imagetools_create([e.source for e in entries], annotations)), stage]
 
 
-def merge(engine: Any, method: str, target: Reference, entries: Sequence[MergeEntry],
-          annotations: dict[str, str] | None = None) -> str:
-    """Push the merged list to `target`; returns its digest as the registry reports it."""
-    if method == "manifest":
-        try:
-            engine.cli("manifest", "rm", str(target))
-        except DockerCommandFailed:
-            pass  # no stale local list
-        for command in manifest_commands(target, entries):
+def _as_manifest(document: dict[str, Any]) -> ManifestBytes:
+    body = json.dumps(document, indent=2).encode()
+    return ManifestBytes(body, document.get("mediaType", ""), sha256_digest(body))
+
+
+def merged_index(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
+                 annotations: dict[str, str] | None = None) -> ManifestBytes:
+    """The merged list's bytes, children in the order of `entries`."""
+    if method != "manifest":
+        return _as_manifest(engine.cli_json(*imagetools_create([e.source for e in entries], annotations)))
+    listed = local_list(repository)
+    try:
+        engine.cli("manifest", "rm", str(listed))
+    except DockerCommandFailed:
+        pass  # no stale local list
+    try:
+        *changes, inspect = manifest_commands(listed, entries)
+        for command in changes:
             engine.cli(*command)
-    else:
-        engine.cli(*imagetools_create([target], [e.source for e in entries], annotations))
-    digest = Registry(target).head_digest(target)
-    if not digest:
-        raise JobFailed(f"the merged list was pushed, but {target} does not exist in the registry",
-                        fix="rerun; if it persists, check the registry log")
-    return digest
+        document = engine.cli_json(*inspect)
+    finally:
+        try:
+            engine.cli("manifest", "rm", str(listed))
+        except DockerCommandFailed:
+            pass
+    by_digest = {m["digest"]: m for m in document.get("manifests") or []}
+    missing = [str(e.source) for e in entries if e.source.digest not in by_digest]
+    if missing:
+        raise JobFailed(f"`docker manifest create` left out {', '.join(missing)}",
+                        fix="check that each image exists in the registry, then rerun")
+    document["manifests"] = [by_digest[e.source.digest] for e in entries]
+    return _as_manifest(document)
+
+
+def merge(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
+          annotations: dict[str, str] | None = None) -> Staged:
+    """Make the list and stage it in `repository` by digest."""
+    return stage_index(repository, merged_index(engine, method, repository, entries, annotations))

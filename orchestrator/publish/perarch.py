@@ -1,11 +1,12 @@
 """The per-arch path: one build per platform, in parallel, merged into one list.
 
-Each platform's build pushes to its own staging tag, on the node that serves
-the platform natively when the builder has nodes. A rerun after a partial
-failure rebuilds only what is missing (publish.records) and says what it
-reused. Only when every platform is there are they merged (publish.merge);
-the merged list is checked to hold exactly the images just built, in order,
-and then goes through the same pipeline as a single build.
+Each platform's build writes its own layout, on the node that serves the
+platform natively when the builder has nodes, and is staged in the target
+repository by digest as soon as it is built. A rerun after a partial failure
+rebuilds only what is missing (publish.records) and says what it reused.
+Only when every platform is there are they merged (publish.merge); the
+merged list is checked to hold exactly the images just built, in order, and
+then goes through the same pipeline as a single build.
 """
 
 from __future__ import annotations
@@ -16,22 +17,30 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo
+from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.progress import failed_step, last_error
 from orchestrator.docker.runner import Daemon, Engine
 from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
 from orchestrator.image.model import Inspection
 from orchestrator.image.read import read_image
+from orchestrator.interrupts import phase
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, format_all, format_platform
+from orchestrator.model.references import Reference
 from orchestrator.publish.buildx import BuildFailed, pushed_digest, run_buildx
 from orchestrator.publish.console import Console
 from orchestrator.publish.merge import merge
 from orchestrator.publish.plan import BuildPlan, PlatformJob
 from orchestrator.publish.records import StagedRecord, context_fingerprint
 from orchestrator.publish.result import PlatformOutcome
-from orchestrator.registry.client import Registry
+from orchestrator.publish.stage import Staged, remove_directory, upload_layout
+from orchestrator.registry.client import Registry, delete_tag
 from orchestrator.workers import parallel_map, run_workers
+
+
+def _on(node: str | None) -> str:
+    """' on node pi', for messages about a platform's build."""
+    return f" on node {node}" if node else ""
 
 
 def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: int,
@@ -101,9 +110,13 @@ class PerArchRun:
         self.console = console
         self.builders = builders
         self.outcomes: dict[Platform, PlatformOutcome] = {}
+        assert plan.repository is not None  # per-arch plans always push
+        self.repository: Reference = plan.repository
+        self.record = StagedRecord(plan.repository, plan.repository.tag)
+        self.staging_tags: list[Reference] = []  # pushed to on the classic image store (publish.stage)
 
-    def run(self, reason: str | None) -> tuple[str, Inspection]:
-        """Build what is missing, merge, check the merged list: (its digest, its inspection)."""
+    def run(self, reason: str | None) -> tuple[Staged, Inspection]:
+        """Build what is missing, merge, check the merged list: the staged list and its inspection."""
         self.plan = plan = resolve_builder_nodes(self.plan, self.builders)
         log = get_logger(profile=plan.profile, strategy="per-arch")
         if reason:
@@ -113,13 +126,11 @@ class PerArchRun:
         if plan.merge == "manifest" and plan.annotations:
             log.warning("build.index_annotations_dropped", annotations=sorted(plan.annotations),
                         reason="a Docker manifest list cannot hold annotations; each image has them")
-        assert plan.staging is not None  # per-arch plans always push
-        record = StagedRecord(plan.staging)
         context_hash = context_fingerprint(plan.context, plan.dockerfile) if plan.reuse else None
         todo: list[tuple[PlatformJob, str | None]] = []
         for job in plan.per_arch:
             fingerprint = job.spec.fingerprint(context_hash) if context_hash else None
-            reused = self.reusable(job, fingerprint, record)
+            reused = self.reusable(job, fingerprint)
             if reused:
                 self.outcomes[job.platform] = PlatformOutcome("reused", reused, job.node)
                 self.console.platform(job.label, f"reused {reused} (same inputs as the last run)")
@@ -127,86 +138,103 @@ class PerArchRun:
             else:
                 todo.append((job, fingerprint))
         if todo:
-            built = run_scheduled(todo, plan.jobs, len(plan.builder_plan.nodes) if plan.builder_plan else 0,
-                                  lambda job, fingerprint: self.build(job, fingerprint, record))
+            with phase("building"):
+                built = run_scheduled(todo, plan.jobs, len(plan.builder_plan.nodes) if plan.builder_plan else 0,
+                                      self.build)
             self.outcomes.update(built)
         self.outcomes = {job.platform: self.outcomes[job.platform] for job in plan.per_arch}  # plan order
         failed = {p: o for p, o in self.outcomes.items() if o.state == "failed"}
         if failed:
             kept = [format_platform(p) for p, o in self.outcomes.items() if o.state != "failed"]
-            detail = "".join(f"\n  {format_platform(p)}: {o.failure}" for p, o in failed.items())
+            detail = "".join(f"\n  {format_platform(p)}{_on(o.node)}: {o.failure}" for p, o in failed.items())
             raise JobFailed(
                 f"{len(failed)} of {len(plan.per_arch)} platform builds failed; no tag was changed{detail}"
                 + (f"\n  kept for the next run: {', '.join(kept)}" if kept and context_hash else ""),
                 fix="fix the failing step and rerun the same command: only the failed platforms are built again",
             )
         digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}
-        digest = merge(self.engine, plan.merge, plan.staging, plan.merge_entries(digests), plan.annotations)
-        inspection = self.read_merged(digest)
-        log.info("build.merged", method=plan.merge, digest=digest, staging=str(plan.staging))
-        return digest, inspection
+        with phase("merging"):
+            staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(digests), plan.annotations)
+            inspection = self.read_merged(staged)
+        log.info("build.merged", method=plan.merge, digest=staged.index.digest, repository=self.repository.name)
+        return staged, inspection
 
-    def read_merged(self, digest: str) -> Inspection:
+    def finish(self) -> list[Reference]:
+        """After a promotion: forget the record, delete staging tags; those the registry keeps."""
+        self.record.forget()
+        return [tag for tag in self.staging_tags if not delete_tag(tag)]
+
+    def read_merged(self, staged: Staged) -> Inspection:
         """Read the merged list (the verify that follows uses it too) and check it holds
         exactly the images built for it, in the planned order."""
-        staged = self.plan.staging.with_digest(digest)  # type: ignore[union-attr]
-        inspection = read_image(staged)
+        inspection = read_image(staged.ref)
         listed = [e.label for e in inspection.entries]
         planned = [format_all(p) for p in self.plan.platforms]
         wrong_order = [e.platform.key if e.platform else None for e in inspection.entries] != \
             [p.key for p in self.plan.platforms]
-        # imagetools lists the images inside each platform's index; manifest lists the pushed images themselves.
+        # imagetools lists the images inside each platform's index; manifest lists the images themselves.
         wrong_images = self.plan.merge == "manifest" and \
             [e.digest for e in inspection.entries] != [self.outcomes[job.platform].digest for job in self.plan.per_arch]
         if wrong_order or wrong_images:
-            raise JobFailed(f"the merged list {staged} lists {', '.join(listed)}, not the images just built for "
+            raise JobFailed(f"the merged list {staged.ref} lists {', '.join(listed)}, not the images just built for "
                             f"{', '.join(planned)} in that order; no tag was changed",
-                            fix="another run may have moved a per-platform staging tag; rerun")
+                            fix="rerun; if it persists, check the registry")
         return inspection
 
-    def reusable(self, job: PlatformJob, fingerprint: str | None, record: StagedRecord) -> str | None:
-        """The digest an earlier run pushed from the same inputs, if its staging tag still has it."""
-        previous = record.get(job.platform)
+    def reusable(self, job: PlatformJob, fingerprint: str | None) -> str | None:
+        """The digest an earlier run staged from the same inputs, if the repository still has it."""
+        previous = self.record.get(job.platform)
         if not fingerprint or not previous or previous.get("fingerprint") != fingerprint:
             return None
+        digest = previous["digest"]
         try:
-            now_at = Registry(job.staging).head_digest(job.staging)
+            found = Registry(self.repository).head_digest(self.repository.with_digest(digest))
         except OrchError:
             return None
-        return previous["digest"] if now_at == previous["digest"] else None
+        return digest if found == digest else None
 
-    def build(self, job: PlatformJob, fingerprint: str | None, record: StagedRecord) -> PlatformOutcome:
+    def build(self, job: PlatformJob, fingerprint: str | None) -> PlatformOutcome:
         where = f" on {job.node} ({'native' if job.native else 'emulated'})" if job.node else ""
         self.console.platform(job.label, f"building{where}")
         started = time.monotonic()
         engine = Engine(job.daemon) if job.daemon else self.engine
         try:
             lines = run_buildx(engine, job.spec, self.console, prefix=f"[{job.label}] ")
+            digest = pushed_digest(job.spec.metadata_file, lines)
+            if not digest:
+                raise JobFailed("built, but buildx named no digest (no metadata file, no 'exporting' line)")
+            if job.layout:
+                digest = upload_layout(job.layout, digest, self.repository).index.digest
+            elif job.staging_tag is not None:
+                self.staging_tags.append(job.staging_tag)
         except BuildFailed as failure:
             step = failed_step(failure.lines)
             why = f"failed at {step}" if step else last_error(failure.lines)
-            self.console.platform(job.label, f"FAILED {why}")
-            return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started, failure=why)
+            return self._failed(job, started, why)
         except OrchError as exc:
-            self.console.platform(job.label, f"FAILED {exc.message}")
-            return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started, failure=exc.message)
-        digest = pushed_digest(job.spec.metadata_file, lines)
+            return self._failed(job, started, exc.message)
+        finally:
+            if job.layout:
+                remove_directory(job.layout)
         seconds = time.monotonic() - started
-        if not digest:
-            self.console.platform(job.label, "FAILED: pushed, but no digest in the metadata or the log")
-            return PlatformOutcome("failed", node=job.node, seconds=seconds, failure="no digest after the push")
         if fingerprint:
-            record.put(job.platform, fingerprint, digest, job.staging)
+            self.record.put(job.platform, fingerprint, digest)
         self.console.platform(job.label, f"built {digest} in {seconds:.1f} s")
         return PlatformOutcome("built", digest, job.node, seconds)
 
+    def _failed(self, job: PlatformJob, started: float, why: str) -> PlatformOutcome:
+        self.console.platform(job.label, f"FAILED{_on(job.node)}: {why}")
+        return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started,
+                               failure=f"{why}" + (f" (daemon {job.daemon})" if job.daemon else ""))
+
     def check_nodes(self) -> None:
-        """Every node daemon answers, before any build starts (exit 3 naming the node)."""
+        """Every node daemon answers, before any build starts (exit 3 naming the node); a node
+        on the classic image store stages its builds under tags (publish.stage)."""
         nodes: dict[Daemon, str | None] = {job.daemon: job.node for job in self.plan.per_arch if job.daemon}
 
-        def check(daemon: Daemon) -> None:
+        def check(daemon: Daemon) -> tuple[Daemon, bool]:
             try:
-                Engine(daemon).info()
+                return daemon, uses_containerd_image_store(Engine(daemon).info())
             except OrchError as exc:
                 stderr = getattr(exc, "stderr", "").strip()
                 reason = stderr.splitlines()[-1] if stderr else exc.message
@@ -214,7 +242,9 @@ class PerArchRun:
                                          fix="start that daemon or builder, or check the node in the profile's "
                                              "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
 
-        parallel_map(check, list(nodes), len(nodes))
+        for daemon, containerd_store in parallel_map(check, list(nodes), len(nodes)):
+            if not containerd_store:
+                self.plan = self.plan.staged_by_tag(daemon)
         local = tuple(job.platform for job in self.plan.per_arch if not job.daemon and not job.native)
         if local:
             ensure_emulators(self.engine, local, self.plan.install_emulators)

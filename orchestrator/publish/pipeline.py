@@ -1,31 +1,34 @@
-"""The one publish pipeline, after something has been staged: verify, promote, clean up.
+"""The one publish pipeline, once an index is staged by digest: verify it, then promote it.
 
-`orch build` (single and per-arch) and `orch manifest create` both end here:
-the staged index is read from the registry and verified (with --deep when
-asked); only a verified index is promoted (publish.promote), and then the
-staging tags are deleted where the registry allows it.
+`orch build` (single and per-arch) and `orch manifest create` all end here.
+The staged index is read back from the registry (every byte checked against
+its digest) and verified, with --deep when asked; only a verified index is
+promoted (publish.promote: every tag or none). A layout built on this machine
+is verified before it is uploaded, too (`check_layout`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from orchestrator.errors import JobFailed
 from orchestrator.image.deep import check_binaries
 from orchestrator.image.model import Inspection
-from orchestrator.image.read import read_image
+from orchestrator.image.read import read_image, read_layout
 from orchestrator.image.verify import Verdict, VerifyOptions, verify
+from orchestrator.interrupts import phase
 from orchestrator.model.references import Reference
-from orchestrator.publish.promote import promote
-from orchestrator.registry.client import delete_tag
+from orchestrator.publish.promote import Promotion, promote
+from orchestrator.publish.stage import Staged
+from orchestrator.registry.layout import PREFIX
+
+BUILD_FIX = "fix the build so every platform is present with a matching config"
 
 
 class VerificationFailed(JobFailed):
     """The staged index failed verification: nothing was promoted."""
 
-    def __init__(self, staged: Reference, verdict: Verdict, inspection: Inspection, fix: str) -> None:
+    def __init__(self, staged: str, verdict: Verdict, inspection: Inspection, fix: str) -> None:
         problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in verdict.failures)
         super().__init__(f"verification of {staged} failed; no tag was changed{problems}", fix=fix)
         self.staged = staged
@@ -35,28 +38,39 @@ class VerificationFailed(JobFailed):
 
 @dataclass(frozen=True)
 class Published:
-    staged: Reference
+    staged: Staged
     inspection: Inspection
     verdict: Verdict
-    tags: tuple[Reference, ...]
-    staging_removed: bool | None  # None: nothing to remove; False: the registry keeps tags
+    promotion: Promotion
+
+    @property
+    def tags(self) -> tuple[Reference, ...]:
+        return tuple(move.tag for move in self.promotion.tags)
 
 
-def publish_staged(engine: Any, staged: Reference, tags: tuple[Reference, ...], options: VerifyOptions, *,
-                   inspection: Inspection | None = None, deep: bool = False, staging: Reference | None = None,
-                   also_remove: Sequence[Reference] = (),
-                   fix: str = "fix the build so every platform is present with a matching config") -> Published:
-    """Verify `staged` (REPO@DIGEST), then move `tags` to it and remove the staging tags.
-    `staging_removed` says whether `staging` itself could be deleted; `also_remove` (per-platform
-    staging tags) is deleted on a best-effort basis."""
-    inspection = inspection or read_image(staged)
-    extra = check_binaries(inspection, staged) if deep else []
+def _judge(shown: str, inspection: Inspection, options: VerifyOptions, deep_source: object | None,
+           fix: str) -> Verdict:
+    extra = check_binaries(inspection, deep_source) if deep_source is not None else []  # type: ignore[arg-type]
     verdict = verify(inspection, options, extra)
     if not verdict.ok:
-        raise VerificationFailed(staged, verdict, inspection, fix)
-    promote(engine, staged, tags)
-    removed = delete_tag(staging) if staging is not None else None
-    others = [delete_tag(ref) for ref in also_remove]
-    if removed is not None and also_remove:
-        removed = removed and all(others)
-    return Published(staged, inspection, verdict, tags, removed)
+        raise VerificationFailed(shown, verdict, inspection, fix)
+    return verdict
+
+
+def check_layout(layout_dir: str, options: VerifyOptions, fix: str = BUILD_FIX) -> Inspection:
+    """Verify what a build wrote into its layout, before anything is uploaded."""
+    with phase("verifying the build output"):
+        inspection, layout = read_layout(f"{PREFIX}{layout_dir}")
+        _judge(inspection.ref, inspection, options, None, fix)
+    return inspection
+
+
+def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyOptions, *,
+                   inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX) -> Published:
+    """Verify `staged` as the registry holds it (`inspection`: already read from there), then
+    move `tags` to it."""
+    with phase("verifying the staged index"):
+        inspection = inspection or read_image(staged.ref)
+        verdict = _judge(str(staged.ref), inspection, options, staged.ref if deep else None, fix)
+    promotion = promote(staged, tags)
+    return Published(staged, inspection, verdict, promotion)

@@ -4,16 +4,20 @@ takes one platform per call)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from orchestrator.docker.builders import BuilderManager
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Engine
-from orchestrator.errors import BadInput, EnvironmentMissing
+from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
+from orchestrator.model.references import Reference
 from orchestrator.publish.plan import BuildPlan
+from orchestrator.publish.stage import PUSH_BY_DIGEST_DRIVERS
+from orchestrator.registry.client import Registry
 
 
 def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:
@@ -56,3 +60,28 @@ def check_single_build(engine: Engine, plan: BuildPlan, info: dict[str, Any],
                     "per call with --strategy per-arch",
             )
     return None
+
+
+def check_registries(plan: BuildPlan) -> None:
+    """Every repository the publish writes to answers and takes this user's push (an upload
+    session started with docker's credentials, then cancelled): exit 3 before any build step."""
+    wanted = {(t.registry, t.repository) for t in ([plan.repository] if plan.repository else []) + list(plan.tags)}
+    for host, repository in sorted(wanted):
+        try:
+            Registry(Reference(host, repository)).check_push_access(repository)
+        except OrchError as exc:
+            raise EnvironmentMissing(f"{exc.message}; no build was started (pushing to {host}/{repository})",
+                                     fix=exc.fix) from None
+
+
+def staging_mode(plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:
+    """How this builder stages: container drivers push by digest themselves; the docker driver
+    writes a layout orch uploads by digest, except on the classic image store, which can only
+    push to a name (publish.stage). Which builder is current is not asked: a layout works on all."""
+    name = plan.builder or os.environ.get("BUILDX_BUILDER")
+    builder = next((b for b in builders if b.name == name), None) if name else None
+    if builder is not None and builder.driver in PUSH_BY_DIGEST_DRIVERS:
+        return plan.pushed_by_digest()
+    if (builder is None or builder.driver == "docker") and not uses_containerd_image_store(info):
+        return plan.staged_by_tag()
+    return plan

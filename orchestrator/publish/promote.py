@@ -1,29 +1,205 @@
-"""Promotion: point the user's tags at a verified index. The one function a publish calls to move tags."""
+"""Promotion: move every tag to a verified index, all or none, and say where each tag points.
+
+1. Read where each tag points now (`before`); a tag that cannot be read stops
+   everything before anything moves.
+2. Copy the index (by digest) into every other repository the tags name:
+   mounted within a registry, streamed across registries.
+3. PUT the verified index bytes under each tag (same bytes, same digest; the
+   client retries 5xx, 429 and dropped connections). If a tag still fails,
+   every tag already moved is put back (the old index's bytes under the tag;
+   a tag that did not exist is deleted where the registry allows it).
+4. A HEAD per tag confirms where each one points now (`after`); a tag that
+   points at neither the old nor the new index was moved by another publish
+   at the same time, and is left alone.
+
+Steps 3 and 4 finish (or roll back) even when a signal arrives; the signal
+takes effect after them (orchestrator.interrupts).
+"""
 
 from __future__ import annotations
 
-import shlex
+from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import JobFailed
+from orchestrator.errors import JobFailed, OrchError
+from orchestrator.interrupts import deferred
 from orchestrator.model.references import Reference
-from orchestrator.publish.merge import imagetools_create
+from orchestrator.publish.stage import Staged
 from orchestrator.registry.client import Registry
+from orchestrator.registry.transfer import RepositoryStore, copy_image
+from orchestrator.workers import parallel_map
+
+# What became of a tag.
+MOVED, UNCHANGED, NOT_MOVED, ROLLED_BACK, STUCK, RACED = (
+    "moved", "unchanged", "not moved", "rolled back", "stuck", "raced")
 
 
-def promote(engine: Any, staged: Reference, tags: tuple[Reference, ...]) -> None:
-    """Point every tag at the verified list by digest (a registry-side copy), then check each."""
-    engine.cli(*imagetools_create(tags, [staged]))
-    for tag in tags:
-        # A HEAD on the tag (a few ms) rather than another imagetools call (~150 ms).
-        now_at = Registry(tag).head_digest(tag)
-        if now_at != staged.digest:
-            raise JobFailed(f"after promotion {tag} points at {now_at}, not the verified {staged.digest}",
-                            fix=f"point it by hand: docker buildx imagetools create -t {tag} {staged}")
+@dataclass
+class TagMove:
+    tag: Reference
+    before: str | None  # the digest it pointed at (None: no such tag)
+    after: str | None = None  # where a HEAD found it afterwards
+    state: str = NOT_MOVED
+    note: str | None = None
+
+    def line(self) -> str:
+        before = self.before or "(no such tag)"
+        after = self.after or "(no such tag)"
+        text = {
+            MOVED: f"{self.tag}: moved {before} -> {after}",
+            UNCHANGED: f"{self.tag}: already at {after}",
+            NOT_MOVED: f"{self.tag}: not moved, still at {after}",
+            ROLLED_BACK: f"{self.tag}: put back at {after}",
+            STUCK: f"{self.tag}: left at {after} (was {before})",
+            RACED: f"{self.tag}: moved by another publish meanwhile, now at {after}",
+        }[self.state]
+        return text + (f" ({self.note})" if self.note else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tag": str(self.tag), "before": self.before, "after": self.after, "state": self.state,
+                "note": self.note}
 
 
-def promotion_lines(staging: Reference, tags: tuple[Reference, ...]) -> list[str]:
+@dataclass
+class Promotion:
+    digest: str
+    tags: list[TagMove]
+
+    @property
+    def ok(self) -> bool:
+        return all(t.state in (MOVED, UNCHANGED) for t in self.tags)
+
+    def summary(self) -> str:
+        return "".join(f"\n  {t.line()}" for t in self.tags)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.tags]
+
+
+class PromotionFailed(JobFailed):
+    def __init__(self, promotion: Promotion, why: str) -> None:
+        listed = promotion.summary()
+        everything_back = all(t.state in (NOT_MOVED, ROLLED_BACK, UNCHANGED) and t.after == t.before
+                              for t in promotion.tags)
+        headline = "no tag was changed" if everything_back else "tags are where each line says"
+        super().__init__(f"promotion to {promotion.digest} failed ({why}); {headline}:{listed}",
+                         fix="fix what failed and rerun: the verified index stays in the registry by digest")
+        self.promotion = promotion
+
+
+def _registry(ref: Reference, cache: dict[str, Registry]) -> Registry:
+    if ref.registry not in cache:
+        cache[ref.registry] = Registry(ref)
+    return cache[ref.registry]
+
+
+def promote(staged: Staged, tags: tuple[Reference, ...]) -> Promotion:
+    registries: dict[str, Registry] = {staged.repository.registry: Registry(staged.repository)}
+    digest = staged.index.digest
+
+    # 1. Where each tag points now. Failing here moves nothing.
+    def before(tag: Reference) -> str | None:
+        return _registry(tag, registries).head_digest(tag)
+
+    try:
+        befores = parallel_map(before, list(tags), 8)
+    except OrchError as exc:
+        raise JobFailed(f"could not read where the tags point now ({exc.message}); no tag was changed",
+                        fix=exc.fix) from None
+    promotion = Promotion(digest, [TagMove(tag, b) for tag, b in zip(tags, befores, strict=True)])
+
+    # 2. The index in every repository a tag names, by digest.
+    source = RepositoryStore(registries[staged.repository.registry], staged.repository.repository)
+    targets = sorted({(t.registry, t.repository) for t in tags} - {(staged.repository.registry,
+                                                                      staged.repository.repository)})
+    try:
+        for host, repository in targets:
+            target = _registry(Reference(host, repository), registries)
+            same_registry = host == staged.repository.registry
+            copy_image(source, digest, target, repository,
+                       mount_from=staged.repository.repository if same_registry else None)
+    except OrchError as exc:
+        for move in promotion.tags:
+            move.after = move.before
+        raise PromotionFailed(promotion, f"copying the index to {host}/{repository}: {exc.message}") from None
+
+    # 3 and 4, never left halfway.
+    with deferred("moving tags", promotion.summary):
+        failure = _move(promotion, staged, registries)
+        if failure:
+            _roll_back(promotion, registries)
+        _confirm(promotion, registries)
+    if failure or not promotion.ok:
+        raise PromotionFailed(promotion, failure or "another publish moved a tag at the same time")
+    return promotion
+
+
+def _move(promotion: Promotion, staged: Staged, registries: dict[str, Registry]) -> str | None:
+    """PUT the index under each tag in turn; the first failure stops the moves and is returned."""
+    for move in promotion.tags:
+        if move.before == promotion.digest:
+            move.state = UNCHANGED
+            continue
+        try:
+            _registry(move.tag, registries).put_manifest(move.tag, staged.index)
+        except OrchError as exc:
+            move.state = NOT_MOVED
+            return f"{move.tag}: {exc.message}"
+        move.state = MOVED
+    return None
+
+
+def _roll_back(promotion: Promotion, registries: dict[str, Registry]) -> None:
+    """Put every moved tag back where it was, last moved first. The tag whose move failed is
+    checked too: a PUT whose answer was lost may have moved it all the same."""
+    for move in reversed(promotion.tags):
+        registry = _registry(move.tag, registries)
+        if move.state == NOT_MOVED and move.before != promotion.digest:
+            try:
+                if registry.head_digest(move.tag) == promotion.digest:
+                    move.state = MOVED
+            except OrchError:
+                pass
+        if move.state != MOVED:
+            continue
+        try:
+            if move.before is None:
+                if registry.delete_tag(move.tag):
+                    move.state = ROLLED_BACK
+                else:
+                    move.state, move.note = STUCK, "it did not exist before and the registry cannot delete a tag"
+                continue
+            old = registry.manifest_bytes(move.tag.with_digest(move.before))
+            registry.put_manifest(move.tag, old)
+            move.state = ROLLED_BACK
+        except OrchError as exc:
+            move.state, move.note = STUCK, f"could not put it back: {exc.message}"
+
+
+def _confirm(promotion: Promotion, registries: dict[str, Registry]) -> None:
+    """A HEAD per tag: where it really points now. A tag that cannot be read keeps what orch
+    knows of it, marked unconfirmed."""
+    for move in promotion.tags:
+        believed = promotion.digest if move.state in (MOVED, UNCHANGED, STUCK) else move.before
+        try:
+            move.after = _registry(move.tag, registries).head_digest(move.tag)
+        except OrchError as exc:
+            move.after = believed
+            note = f"not confirmed: {exc.message}"
+            move.note = f"{move.note}; {note}" if move.note else note
+            continue
+        if move.after == believed:
+            continue
+        if move.after not in (move.before, promotion.digest) or move.state == MOVED:
+            move.state = RACED  # another publish moved it after (or instead of) this one
+        else:
+            move.state, move.note = STUCK, "the registry reports the new index after all"
+
+
+def promotion_lines(repository: Reference, tags: tuple[Reference, ...]) -> list[str]:
     """Promotion as --dry-run prints it."""
     if not tags:
         return []
-    return ["docker " + shlex.join(imagetools_create(tags, [f"{staging.name}@<digest>"]))]
+    listed = " ".join(str(t) for t in tags)
+    return [f"# promote: PUT the verified index {repository.name}@<digest> under {listed} "
+            "(each tag's current digest read first; all tags move or every moved one is put back)"]

@@ -1,8 +1,8 @@
-"""What per-arch builds pushed, kept in orch's state directory so a rerun builds only what is missing.
+"""What per-arch builds staged, kept in orch's state directory so a rerun builds only what is missing.
 
 Each platform's digest is recorded under a fingerprint of its inputs (its build
 spec, and the build context's file names, sizes and mtimes); a rerun reuses a
-platform only when the fingerprint matches and its staging tag still holds
+platform only when the fingerprint matches and the repository still holds
 that digest.
 """
 
@@ -42,15 +42,16 @@ def context_fingerprint(context: str, dockerfile: str | None) -> str | None:
     return digest.hexdigest()
 
 
-def _record_name(staging: Reference) -> str:
-    return f"per-arch/{hashlib.sha256(str(staging).encode()).hexdigest()[:20]}.json"
+def _record_name(repository: Reference, tag: str | None) -> str:
+    key = f"{repository.name}:{tag}"
+    return f"per-arch/{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 
 class StagedRecord:
-    """What each platform's build pushed, by fingerprint; written as each build ends."""
+    """What each platform's build staged, by fingerprint; written as each build ends."""
 
-    def __init__(self, staging: Reference) -> None:
-        self.name = _record_name(staging)
+    def __init__(self, repository: Reference, tag: str | None) -> None:
+        self.name = _record_name(repository, tag)
         self._lock = threading.Lock()
         data = read_record(self.name)
         self.entries: dict[str, dict[str, str]] = data.get("platforms", {}) if isinstance(data, dict) else {}
@@ -58,12 +59,11 @@ class StagedRecord:
     def get(self, platform: Platform) -> dict[str, str] | None:
         return self.entries.get(format_all(platform))
 
-    def put(self, platform: Platform, fingerprint: str, digest: str, staging: Reference) -> None:
+    def put(self, platform: Platform, fingerprint: str, digest: str) -> None:
         with self._lock:
-            self.entries[format_all(platform)] = {"fingerprint": fingerprint, "digest": digest,
-                                                  "staging": str(staging)}
+            self.entries[format_all(platform)] = {"fingerprint": fingerprint, "digest": digest}
             write_record(self.name, {"platforms": self.entries})
 
-
-def forget_staged(staging: Reference) -> None:
-    forget_record(_record_name(staging))
+    def forget(self) -> None:
+        """After a promotion the record has done its job."""
+        forget_record(self.name)

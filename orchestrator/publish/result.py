@@ -60,7 +60,8 @@ class BuildResult:
     digest: str | None = None
     platforms: list[PublishedPlatform] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    staging_removed: bool | None = None
+    promotion: list[dict[str, Any]] = field(default_factory=list)  # per tag: before, after, state
+    staging_kept: list[str] = field(default_factory=list)  # classic image store: tags the registry keeps
     verification: dict[str, Any] | None = None
     strategy: str = "single"  # what ran: single or per-arch
     fallback_reason: str | None = None  # auto: why it built per platform
@@ -79,7 +80,8 @@ class BuildResult:
             "tags": self.tags,
             "local_image": self.plan.local_image,
             "platforms": [p.__dict__ for p in self.platforms],
-            "staging": str(self.plan.staging) if self.plan.staging else None,
-            "staging_removed": self.staging_removed,
+            "staged": f"{self.plan.repository.name}@{self.digest}" if self.plan.repository and self.digest else None,
+            "promotion": self.promotion,
+            "staging_kept": self.staging_kept,
             "verification": self.verification,
         }

@@ -18,6 +18,7 @@ from typing import Any
 
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform, platform_slug
+from orchestrator.redact import looks_secret
 
 # Labels that change on every run without changing what is built.
 VOLATILE_LABELS = ("org.opencontainers.image.created",)
@@ -60,13 +61,15 @@ class Output:
     names: tuple[str, ...] = ()
     dest: str | None = None  # oci: the layout directory
     oci_mediatypes: bool = True  # False: Docker media types (what `docker manifest create` takes)
+    push_by_digest: bool = False  # registry: push with no tag (container drivers only)
 
     def render(self) -> str:
+        media = "" if self.oci_mediatypes else ",oci-mediatypes=false"
         if self.type == "registry":
-            return f"type=registry,name={self.names[0]}" + ("" if self.oci_mediatypes else ",oci-mediatypes=false")
+            return f"type=registry,name={self.names[0]}" + (",push-by-digest=true" if self.push_by_digest else "") + media
         if self.type == "oci":
             named = f',"name={",".join(self.names)}"' if self.names else ""
-            return f"type=oci,dest={self.dest},tar=false{named}"
+            return f"type=oci,dest={self.dest},tar=false{named}{media}"
         return f'type=image,"name={",".join(self.names)}"'
 
 
@@ -86,6 +89,7 @@ class BuildSpec:
     annotation_levels: tuple[str, ...] = INDEX_AND_MANIFEST  # a per-arch image: the merge adds the index's
     cache_from: tuple[CacheEntry, ...] = ()
     cache_to: tuple[CacheEntry, ...] = ()
+    secrets: tuple[str, ...] = ()  # --secret values: id=NAME,src=FILE or id=NAME,env=VAR (never the secret itself)
     provenance: str = "mode=min"  # true | false | mode=min | mode=max
     sbom: bool | None = None  # None: buildx's default
     builder: str | None = None
@@ -114,6 +118,11 @@ class BuildSpec:
     def on_builder(self, name: str | None) -> BuildSpec:
         return replace(self, builder=name)
 
+    def pushed_by_digest(self, repository: str) -> BuildSpec:
+        """Pushed by buildx with no tag (container drivers), instead of written to a layout."""
+        return replace(self, output=Output("registry", (repository,), oci_mediatypes=self.output.oci_mediatypes,
+                                           push_by_digest=True))
+
     def on_daemon(self, daemon: Daemon) -> BuildSpec:
         """On a node's own daemon, with that daemon's own builder."""
         return replace(self, daemon=daemon, builder=None)
@@ -124,15 +133,29 @@ class BuildSpec:
     def platform_texts(self) -> list[str]:
         return [format_platform(p) for p in self.platforms]
 
+    @property
+    def secret_build_args(self) -> tuple[str, ...]:
+        """Names of build args that look like secrets (masked wherever orch shows them)."""
+        return tuple(key for key, _ in self.build_args if looks_secret(key))
+
+    @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Their values, to scrub from anything printed (a RUN step may echo one)."""
+        secret = set(self.secret_build_args)
+        return tuple(value for key, value in self.build_args if key in secret and value)
+
     def fingerprint(self, context_hash: str) -> str:
         """A hash of every input that changes what this spec builds (not the timestamp label,
         the metadata file or the progress style), with the build context's own hash."""
         fields: dict[str, Any] = {
-            "platforms": self.platform_texts, "context": self.context, "output": self.output.render(),
+            # Where the result is written changes every run (a private directory); what is written does not.
+            "platforms": self.platform_texts, "context": self.context,
+            "output": [self.output.type, self.output.names, self.output.oci_mediatypes, self.output.push_by_digest],
             "dockerfile": self.dockerfile, "target": self.target, "build_args": self.build_args,
             "labels": [pair for pair in self.labels if pair[0] not in VOLATILE_LABELS],
             "annotations": self.annotations, "levels": self.annotation_levels,
             "cache_from": [c.render() for c in self.cache_from], "cache_to": [c.render() for c in self.cache_to],
+            "secrets": self.secrets,
             "provenance": self.provenance, "sbom": self.sbom, "builder": self.builder,
             "daemon": list(self.daemon.flags()) if self.daemon else [], "no_cache": self.no_cache,
             "context_hash": context_hash,

@@ -1,0 +1,81 @@
+"""Staging by digest: a built index goes into the target repository under no tag at all.
+
+With the docker driver the build writes an OCI layout into a private directory;
+orch verifies it there, then uploads it by digest (blobs, then manifests,
+children first) and the pipeline verifies it again from the registry. With
+the docker-container, remote and kubernetes drivers buildx pushes by digest
+itself (push-by-digest). Nothing is ever written under a staging tag: a
+registry that cannot delete tags (distribution 2.8) collects nothing, and two
+runs, even on two CI runners, never share a staging name.
+
+One setup cannot: the docker driver on the classic image store exports only
+to its own store or to a registry name. There each platform's build is pushed
+to a tag named after the build's inputs (`orch-staging-TAG-linux-arm64-HASH`:
+reruns with the same inputs reuse it, different contents never share it),
+deleted after publishing where the registry can delete tags, and named in the
+output where it cannot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.model.platform import Platform, platform_slug
+from orchestrator.model.references import Reference
+from orchestrator.registry.client import ManifestBytes, Registry
+from orchestrator.registry.layout import Layout
+from orchestrator.registry.transfer import copy_image
+
+# Drivers whose registry exporter can push by digest (the docker driver's cannot).
+PUSH_BY_DIGEST_DRIVERS = ("docker-container", "remote", "kubernetes")
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An index in the target repository, by digest, and its exact bytes."""
+
+    repository: Reference  # the target repository (its tag, if any, is not used)
+    index: ManifestBytes
+
+    @property
+    def ref(self) -> Reference:
+        return self.repository.with_digest(self.index.digest)
+
+
+def staging_tag(target: Reference, platform: Platform, fingerprint: str) -> Reference:
+    """Where a classic-store build of one platform is pushed (see the module docstring)."""
+    base = f"orch-staging-{target.tag or 'latest'}-{platform_slug(platform)}"
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()
+    return target.with_tag(f"{base[:128 - 13]}-{digest[:12]}")
+
+
+def stage_directory(created_at: int) -> str:
+    """Where this run's layouts go: private to the run (its pid and start time)."""
+    return str(Path(tempfile.gettempdir()) / f"orch-stage-{os.getpid()}-{created_at}")
+
+
+def upload_layout(layout_dir: str, digest: str, repository: Reference) -> Staged:
+    """Upload the index `digest` of a layout into `repository`, by digest."""
+    registry = Registry(repository)
+    top = copy_image(Layout(Path(layout_dir)), digest, registry, repository.repository)
+    return Staged(repository, top)
+
+
+def already_staged(repository: Reference, digest: str) -> Staged:
+    """An index buildx pushed by digest itself."""
+    return Staged(repository, Registry(repository).manifest_bytes(repository.with_digest(digest)))
+
+
+def stage_index(repository: Reference, index: ManifestBytes) -> Staged:
+    """Put an index (whose children are in the repository already) by digest."""
+    Registry(repository).put_manifest(repository.with_digest(index.digest), index)
+    return Staged(repository, index)
+
+
+def remove_directory(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
