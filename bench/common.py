@@ -1,0 +1,58 @@
+"""What the benchmarks share: the machine line, whole-command timing, byte-compiling like an install."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+ORCH = [sys.executable, "-m", "orchestrator"]
+
+
+def compile_bytecode() -> None:
+    """Byte-compile the package, as installing the wheel does. A checkout run with
+    PYTHONDONTWRITEBYTECODE=1 (set on these machines) would otherwise recompile
+    orch's own modules on every start, ~25 ms that no installed user pays."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "orchestrator")], check=True)
+
+
+def machine() -> str:
+    cpus = os.cpu_count()
+    mem_kb = next((int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True,
+                            text=True).stdout.strip()
+    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True).stdout.split()[1:2]
+    return (f"{platform.machine()}, {cpus} CPUs, {mem_kb // 1024 // 1024} GiB, {platform.platform()}, "
+            f"dockerd {docker}, buildx {' '.join(buildx)}, Python {platform.python_version()}")
+
+
+RETRIES = {"count": 0}  # registry 5xx retried (distribution 2.8's tag-link race), reported with the figures
+
+
+def timed(args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = None, attempts: int = 3) -> float:
+    """Seconds until a whole command succeeds, failed attempts included (only a registry
+    500 is retried); any other failure ends the benchmark with its output."""
+    start = time.perf_counter()
+    for attempt in range(attempts):
+        result = subprocess.run(args, capture_output=True, text=True, cwd=cwd, env=env)
+        if result.returncode == 0:
+            return time.perf_counter() - start
+        if "500 Internal Server Error" not in result.stderr or attempt == attempts - 1:
+            break
+        RETRIES["count"] += 1
+    sys.exit(f"failed ({result.returncode}): {' '.join(args)}\n{result.stdout[-1500:]}\n{result.stderr[-2000:]}")
+
+
+def row(label: str, values: list[float], unit: str = " s", target: str = "", digits: int = 2) -> str:
+    """A Markdown table row: median, min, max."""
+    return (f"| {label} | {statistics.median(values):.{digits}f}{unit} | {min(values):.{digits}f}{unit} | "
+            f"{max(values):.{digits}f}{unit} | {target} |")
+
+
+def ratios(a: list[float], b: list[float]) -> list[float]:
+    return [x / y for x, y in zip(a, b, strict=True)]
