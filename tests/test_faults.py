@@ -430,3 +430,23 @@ def test_a_node_daemon_killed_during_fan_out_is_named_with_what_it_was_building(
         assert digest_at(registry, "app", "1") is None  # nothing was published
     finally:
         subprocess.run(["bash", script, "stop", node], capture_output=True, timeout=120)
+
+
+@pytest.mark.engine
+def test_tags_in_other_repositories_and_registries_get_the_same_index(registry, flavoured, tmp_path) -> None:
+    from .conftest import start_registry
+
+    other = start_registry(tmp_path / "other")
+    try:
+        tags = [registry.ref("app", "1"), registry.ref("mirror/app", "1"), other.ref("app", "1")]
+        result = build(flavoured, "a", *tags, extra=("--json",))
+        assert result.returncode == 0, result.stderr[-3000:]
+        digest = json.loads(result.stdout)["digest"]
+        assert digest_at(registry, "app", "1") == digest
+        assert digest_at(registry, "mirror/app", "1") == digest  # blobs mounted within the registry
+        assert digest_at(other, "app", "1") == digest  # blobs streamed to the other registry
+        for tag in tags:
+            verified = orch("verify", tag, "--platform", PLATFORMS)
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        other.stop()
