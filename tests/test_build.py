@@ -13,7 +13,7 @@ from orchestrator.docker.progress import failed_platforms, is_transient_push_fai
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse, parse_all
 from orchestrator.model.references import parse_reference
-from orchestrator.publish.plan import BuildRequest, plan_build
+from orchestrator.publish.request import BuildRequest, plan_build
 
 from .conftest import REPO, sh
 

@@ -17,7 +17,7 @@ from orchestrator.model.references import parse_reference
 from orchestrator.profiles import BuilderNode, BuilderSpec
 from orchestrator.publish.buildx import fallback_reason
 from orchestrator.publish.merge import MergeEntry, manifest_commands
-from orchestrator.publish.plan import BuildRequest, plan_build
+from orchestrator.publish.request import BuildRequest, plan_build
 from orchestrator.publish.records import context_fingerprint
 
 from .conftest import REPO, sh

@@ -49,7 +49,7 @@ def build(
     from orchestrator.docker.runner import Engine
     from orchestrator.publish.console import Console
     from orchestrator.publish.executor import run_plan
-    from orchestrator.publish.plan import BuildRequest, plan_build
+    from orchestrator.publish.request import BuildRequest, plan_build
 
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
