@@ -151,3 +151,81 @@ def test_unreachable_registry_is_an_environment_error() -> None:
     registry = Registry(parse_reference("127.0.0.1:9/team/app:1"), timeout=2)
     with pytest.raises(EnvironmentMissing, match="cannot reach the registry 127.0.0.1:9"):
         registry.manifest(parse_reference("127.0.0.1:9/team/app:1"))
+
+
+# -- the HTTP layer (registry.http) against a raw socket server ---------------------
+
+
+@pytest.fixture()
+def raw_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A server answering each request with the next canned answer (bytes), on one socket;
+    b"CLOSE" closes the connection instead of answering, and an answer ending in b"|close" is
+    sent and then the connection closed."""
+    import socket
+
+    answers: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve() -> None:
+        while answers:
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rb") as file:  # both: a makefile keeps the socket open
+                while answers:
+                    request = file.readline()
+                    if not request:
+                        break
+                    length = 0
+                    while (line := file.readline()) not in (b"\r\n", b""):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    file.read(length)
+                    answer = answers.pop(0)
+                    if answer == b"CLOSE":
+                        break
+                    conn.sendall(answer.removesuffix(b"|close"))
+                    if answer.endswith(b"|close"):
+                        break
+
+    thread = threading.Thread(target=serve, daemon=True)
+    yield listener.getsockname()[1], answers, thread
+    listener.close()
+
+
+def test_http_reads_length_chunked_and_close_delimited_bodies_on_one_kept_alive_socket(raw_server) -> None:
+    from orchestrator.registry import http
+
+    port, answers, thread = raw_server
+    answers += [b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Thing: a\r\n\r\nhello",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n",
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n",  # a HEAD: the length, no body
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end"]
+    thread.start()
+    connection = http.Connection("http", f"127.0.0.1:{port}", timeout=5)
+    first = connection.request("GET", "/a", None, {})
+    assert (first.status, first.headers.get("x-thing"), first.read()) == (200, "a", b"hello")
+    socket_used = connection.sock
+    assert connection.request("GET", "/b", None, {}).read() == b"abcde"
+    assert connection.request("PUT", "/c", b"data", {}).status == 204  # after a 100 Continue
+    assert connection.request("HEAD", "/d", None, {}).read() == b""  # a HEAD answer has no body...
+    assert connection.sock is socket_used  # ...and every one of these came on the same socket
+    assert connection.request("GET", "/e", None, {}).read() == b"until the end"
+    assert connection.sock is None  # the server said close
+
+
+def test_http_says_when_an_answer_is_cut_off_or_a_kept_alive_socket_was_dropped(raw_server) -> None:
+    from orchestrator.registry import http
+
+    port, answers, thread = raw_server
+    answers += [b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this|close",
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", b"CLOSE"]
+    thread.start()
+    connection = http.Connection("http", f"127.0.0.1:{port}", timeout=5)
+    with pytest.raises(http.IncompleteRead, match="cut off after 9 bytes"):
+        connection.request("GET", "/a", None, {}).read()
+    connection.close()
+    assert connection.request("GET", "/b", None, {}).read() == b"ok"
+    with pytest.raises(http.Disconnected):
+        connection.request("GET", "/c", None, {})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from email.message import Message
+import json
+from typing import Any
 
 from orchestrator.errors import EnvironmentMissing, JobFailed
 
@@ -29,11 +30,20 @@ class DigestMismatch(JobFailed):
 class HTTPStatusError(Exception):
     """A 4xx/5xx answer (kept apart from OrchError: callers turn it into one)."""
 
-    def __init__(self, code: int, headers: Message) -> None:
+    def __init__(self, code: int, headers: Any, body: bytes = b"") -> None:
         super().__init__(f"HTTP {code}")
         self.code = code
         self.headers = headers
+        self.body = body
 
+    @property
+    def reason(self) -> str:
+        """The registry's own words: its first error code and message, when it gave them."""
+        try:
+            first = (json.loads(self.body).get("errors") or [{}])[0]
+        except (ValueError, AttributeError, IndexError):
+            return ""
+        return ": ".join(str(first[k]) for k in ("code", "message") if first.get(k))
 
 
 def unauthorized(host: str) -> EnvironmentMissing:

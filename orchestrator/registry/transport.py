@@ -1,26 +1,26 @@
 """HTTP to one registry: kept-alive connections, redirects, docker's auth, bounded retries.
 
-http.client, not urllib.request (~20 ms more to import on every `orch
-verify`). Each thread keeps its own connections; Bearer tokens are cached per
-repository. Answers a registry gives when it is briefly unwell (5xx, 429,
+The HTTP itself is registry.http (http.client's imports alone cost a third
+of `orch verify`). Each thread keeps its own connections; Bearer tokens are
+cached per repository. Answers a registry gives when it is briefly unwell (5xx, 429,
 dropped or cut-off connections) are retried a few times with backoff; what
 is left after that is an error a user can act on, never a traceback.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
+import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import Message
 from typing import IO, Any
 
 from orchestrator.errors import OrchError
 from orchestrator.model.references import Reference
+from orchestrator.registry import http
 from orchestrator.registry.auth import Credentials, credentials_for
 from orchestrator.registry.errors import HTTPStatusError, RegistryError, unauthorized, unreachable
 
@@ -30,7 +30,7 @@ ATTEMPTS = 4
 BACKOFF = (0.2, 0.6, 1.5)  # seconds before attempts 2, 3, 4
 MAX_RETRY_AFTER = 5.0
 # Connection-level trouble worth another try: refused, reset, timed out, cut off mid-body.
-TRANSIENT = (OSError, http.client.HTTPException)
+TRANSIENT = (OSError,)
 
 Body = bytes | Callable[[], IO[bytes]] | None  # a callable opens a fresh stream for each attempt
 
@@ -38,7 +38,7 @@ Body = bytes | Callable[[], IO[bytes]] | None  # a callable opens a fresh stream
 @dataclass(frozen=True)
 class Reply:
     status: int
-    headers: Message
+    headers: http.Headers
     body: bytes
 
 
@@ -68,12 +68,12 @@ class Transport:
     # -- the API ---------------------------------------------------------------
 
     def request(self, method: str, repository: str, path: str, headers: dict[str, str] | None = None, *,
-                body: Body = None, stream: bool = False, url: str | None = None) -> Any:
+                body: Body = None, stream: bool = False, url: str | None = None, attempts: int = ATTEMPTS) -> Any:
         """A registry API call with auth and retries: a Reply, or the open response when streaming.
         `url` replaces /v2/REPOSITORY/PATH (an upload location the registry handed out)."""
         target = url or f"{self.base}/v2/{repository}/{path}"
-        for attempt in range(ATTEMPTS):
-            last = attempt == ATTEMPTS - 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
             try:
                 response = self._authorized(method, target, repository, headers or {}, body, stream)
                 if stream:
@@ -88,11 +88,12 @@ class Transport:
                 raise
             except TRANSIENT as exc:
                 if last:
-                    raise unreachable(self.host, f"{_describe(exc)} ({ATTEMPTS} attempts)") from None
+                    tries = f" ({attempts} attempts)" if attempts > 1 else ""
+                    raise unreachable(self.host, f"{_describe(exc)}{tries}") from None
                 self._sleep(self._delay(attempt, None))
         raise AssertionError("unreachable")
 
-    def _delay(self, attempt: int, headers: Message | None) -> float:
+    def _delay(self, attempt: int, headers: http.Headers | None) -> float:
         wait = BACKOFF[min(attempt, len(BACKOFF) - 1)]
         retry_after = headers.get("Retry-After") if headers else None
         if retry_after and retry_after.strip().isdigit():
@@ -102,7 +103,7 @@ class Transport:
     # -- auth ------------------------------------------------------------------
 
     def _authorized(self, method: str, url: str, repository: str, headers: dict[str, str], body: Body,
-                    stream: bool) -> http.client.HTTPResponse:
+                    stream: bool) -> http.Response:
         for attempt in range(2):
             sent = dict(headers)
             auth = self._tokens.get(repository)
@@ -118,8 +119,6 @@ class Transport:
         raise AssertionError("unreachable")
 
     def _authenticate(self, repository: str, challenge: str) -> None:
-        from urllib.request import parse_http_list, parse_keqv_list  # only for Bearer registries
-
         scheme, _, params = challenge.partition(" ")
         creds = self.credentials
         if scheme.lower() == "basic":
@@ -129,7 +128,7 @@ class Transport:
             return
         if scheme.lower() != "bearer":
             raise unauthorized(self.host)
-        fields = parse_keqv_list(parse_http_list(params))
+        fields = challenge_fields(params)
         query = {"service": fields.get("service", ""), "scope": fields.get("scope", f"repository:{repository}:pull")}
         url = fields.get("realm", "") + "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
         headers = {"Authorization": creds.basic()} if creds is not None else {}
@@ -145,11 +144,9 @@ class Transport:
 
     # -- one request -----------------------------------------------------------
 
-    def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> http.client.HTTPConnection:
-        def connect() -> http.client.HTTPConnection:
-            if scheme == "https":
-                return http.client.HTTPSConnection(netloc, timeout=self.timeout)
-            return http.client.HTTPConnection(netloc, timeout=self.timeout)
+    def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> http.Connection:
+        def connect() -> http.Connection:
+            return http.Connection(scheme, netloc, timeout=self.timeout)
 
         if fresh:
             return connect()
@@ -159,7 +156,7 @@ class Transport:
         return pool[(scheme, netloc)]
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: Body,
-              stream: bool) -> http.client.HTTPResponse:
+              stream: bool) -> http.Response:
         """One request, following redirects. A streamed response owns its own
         connection (the caller may stop reading halfway); the others reuse one."""
         for _ in range(6):
@@ -169,23 +166,17 @@ class Transport:
                 connection = self._connection(parts.scheme, parts.netloc, fresh=stream or fresh)
                 data = body() if callable(body) else body
                 try:
-                    connection.request(method, target, body=data, headers=headers)
-                    response = connection.getresponse()
+                    response = connection.request(method, target, data, headers)
                     break
                 except TRANSIENT as exc:
                     connection.close()
                     # A kept-alive connection the server has since closed: once more on a new one.
-                    if not fresh and isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError,
-                                                      BrokenPipeError)):
+                    if not fresh and isinstance(exc, (http.Disconnected, ConnectionResetError, BrokenPipeError)):
                         continue
                     raise
                 finally:
                     if callable(body) and data is not None:
                         data.close()
-            if stream and connection.sock:
-                # Hand the socket to the response (it reads through its own file), as urllib does.
-                connection.sock.close()
-                connection.sock = None
             if response.status in REDIRECTS and response.getheader("Location"):
                 response.read()
                 response.close()
@@ -194,14 +185,21 @@ class Transport:
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
                 continue
             if response.status >= 400:
-                response.read()
+                body = response.read()
                 response.close()
-                raise HTTPStatusError(response.status, response.headers)
+                raise HTTPStatusError(response.status, response.headers, body[:4096])
             return response
         raise RegistryError(f"registry {self.host} redirected too many times for {url}")
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, http.client.IncompleteRead):
-        return f"the answer was cut off after {len(exc.partial)} bytes"
     return str(exc) or type(exc).__name__
+
+
+_FIELD = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
+
+
+def challenge_fields(params: str) -> dict[str, str]:
+    """`realm="https://auth",service="registry",scope="repository:a:pull"` as a dict (RFC 7235)."""
+    return {m.group(1).lower(): (m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3))
+            for m in _FIELD.finditer(params)}
