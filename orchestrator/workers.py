@@ -1,8 +1,14 @@
-"""A few threads over shared work, with plain `threading`: concurrent.futures (and the
-logging it imports) cost ~7 ms of every `orch verify`'s start."""
+"""A few threads over shared work, with plain `threading` (concurrent.futures, and the logging it
+imports, cost ~7 ms of every `orch verify`'s start).
+
+`parallel_map` hands its items to a small pool of threads that live as long as the process, so
+each keeps its kept-alive registry connections from one step of a publish to the next (upload,
+read-back, promotion). Pool tasks never wait on other pool tasks, so the pool cannot starve.
+"""
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,9 +16,28 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 R = TypeVar("R")
 
+POOL_SIZE = 8
+_tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+_pool: list[threading.Thread] = []
+_pool_lock = threading.Lock()
+
+
+def _serve() -> None:
+    while True:
+        _tasks.get()()
+
+
+def _grow(count: int) -> None:
+    with _pool_lock:
+        while len(_pool) < min(count, POOL_SIZE):
+            thread = threading.Thread(target=_serve, name=f"orch-worker-{len(_pool)}", daemon=True)
+            thread.start()
+            _pool.append(thread)
+
 
 def run_workers(work: Callable[[], None], count: int) -> None:
-    """Run `work` on `count` threads and wait; the first error is raised here."""
+    """Run `work` on `count` threads of its own and wait; the first error is raised here.
+    For long work (per-arch builds); short calls go through parallel_map's pool."""
     errors: list[BaseException] = []
 
     def guarded() -> None:
@@ -31,18 +56,44 @@ def run_workers(work: Callable[[], None], count: int) -> None:
 
 
 def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
-    """fn over items on a few threads, results in order."""
+    """fn over items, at most `workers` at once on the pool, results in order; the first
+    error is raised here (after every item has finished)."""
+    if len(items) <= 1 or workers <= 1:
+        return [fn(item) for item in items]
     results: list[Any] = [None] * len(items)
-    indexes = iter(range(len(items)))
+    errors: list[BaseException] = []
+    left = [len(items)]
+    done = threading.Event()
     lock = threading.Lock()
+    slots = threading.Semaphore(workers)
 
-    def work() -> None:
-        while True:
-            with lock:
-                index = next(indexes, None)
-            if index is None:
-                return
-            results[index] = fn(items[index])
+    def task(index: int) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                results[index] = fn(items[index])
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                errors.append(exc)
+            finally:
+                slots.release()
+                with lock:
+                    left[0] -= 1
+                    if not left[0]:
+                        done.set()
+        return run
 
-    run_workers(work, min(workers, len(items)))
+    _grow(workers)
+    for index in range(len(items)):
+        slots.acquire()
+        _tasks.put(task(index))
+    done.wait()
+    if errors:
+        raise errors[0]
     return results
+
+
+def preload(*modules: str) -> None:
+    """Import modules on a thread of their own, so the import overlaps waiting the main thread
+    does meanwhile (git, buildx). Only for modules nothing else is importing at that moment."""
+    import importlib
+
+    threading.Thread(target=lambda: [importlib.import_module(m) for m in modules], daemon=True).start()

@@ -18,18 +18,17 @@ output where it cannot.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.model.platform import Platform, platform_slug
 from orchestrator.model.references import Reference
-from orchestrator.registry.client import ManifestBytes, Registry
-from orchestrator.registry.layout import Layout
-from orchestrator.registry.transfer import copy_image
+
+if TYPE_CHECKING:
+    from orchestrator.registry.client import ManifestBytes
 
 # Drivers whose registry exporter can push by digest (the docker driver's cannot).
 PUSH_BY_DIGEST_DRIVERS = ("docker-container", "remote", "kubernetes")
@@ -50,6 +49,8 @@ class Staged:
 def staging_tag(target: Reference, platform: Platform, fingerprint: str) -> Reference:
     """Where a classic-store build of one platform is pushed (see the module docstring)."""
     base = f"orch-staging-{target.tag or 'latest'}-{platform_slug(platform)}"
+    import hashlib
+
     digest = hashlib.sha256(fingerprint.encode()).hexdigest()
     return target.with_tag(f"{base[:128 - 13]}-{digest[:12]}")
 
@@ -60,22 +61,37 @@ def stage_directory(created_at: int) -> str:
 
 
 def upload_layout(layout_dir: str, digest: str, repository: Reference) -> Staged:
-    """Upload the index `digest` of a layout into `repository`, by digest."""
-    registry = Registry(repository)
-    top = copy_image(Layout(Path(layout_dir)), digest, registry, repository.repository)
-    return Staged(repository, top)
+    """Upload the index `digest` of a layout into `repository`, by digest. When the registry
+    holds that index already (a rebuild of the same inputs), nothing is sent: a registry
+    accepts an index only once everything it references is there; the read-back
+    verification that follows checks it all the same."""
+    from orchestrator.registry.client import Registry
+    from orchestrator.registry.layout import Layout
+    from orchestrator.registry.transfer import copy_image
+
+    registry = Registry.of(repository)
+    layout = Layout(Path(layout_dir))
+    if registry.head_digest(repository.with_digest(digest)) == digest:
+        return Staged(repository, layout.manifest_bytes(digest))
+    return Staged(repository, copy_image(layout, digest, registry, repository.repository))
 
 
 def already_staged(repository: Reference, digest: str) -> Staged:
     """An index buildx pushed by digest itself."""
-    return Staged(repository, Registry(repository).manifest_bytes(repository.with_digest(digest)))
+    from orchestrator.registry.client import Registry
+
+    return Staged(repository, Registry.of(repository).manifest_bytes(repository.with_digest(digest)))
 
 
 def stage_index(repository: Reference, index: ManifestBytes) -> Staged:
     """Put an index (whose children are in the repository already) by digest."""
-    Registry(repository).put_manifest(repository.with_digest(index.digest), index)
+    from orchestrator.registry.client import Registry
+
+    Registry.of(repository).put_manifest(repository.with_digest(index.digest), index)
     return Staged(repository, index)
 
 
 def remove_directory(path: str) -> None:
+    import shutil
+
     shutil.rmtree(path, ignore_errors=True)

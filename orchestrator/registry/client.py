@@ -9,6 +9,7 @@ across repositories and deletes tags. HTTP, auth and retries: registry.transport
 from __future__ import annotations
 
 import json
+import threading
 import urllib.parse
 from dataclasses import dataclass
 from typing import IO, Any
@@ -41,9 +42,21 @@ class ManifestBytes:
 
 
 class Registry:
+    _shared: dict[str, Registry] = {}
+    _shared_lock = threading.Lock()
+
     def __init__(self, ref: Reference, *, timeout: float = 30.0) -> None:
         self.transport = Transport(ref, timeout=timeout)
         self.host = ref.registry
+
+    @classmethod
+    def of(cls, ref: Reference) -> Registry:
+        """The process's one client for this registry host: its connections and tokens serve
+        every step of a publish (checks, upload, read-back, promotion)."""
+        with cls._shared_lock:
+            if ref.registry not in cls._shared:
+                cls._shared[ref.registry] = cls(ref)
+            return cls._shared[ref.registry]
 
     @property
     def credentials(self) -> Any:
@@ -123,7 +136,8 @@ class Registry:
 
     def put_manifest(self, target: Reference, manifest: ManifestBytes) -> str:
         """PUT exactly these bytes under a tag or their digest; returns the digest the registry reports."""
-        reply = self._call(target, "PUT", f"manifests/{target.tag or manifest.digest}",
+        where = target if target.tag else target.with_digest(manifest.digest)
+        reply = self._call(where, "PUT", f"manifests/{target.tag or manifest.digest}",
                            {"Content-Type": manifest.media_type}, body=manifest.body)
         return reply.headers.get("Docker-Content-Digest") or manifest.digest
 
@@ -157,9 +171,10 @@ class Registry:
 
     def check_push_access(self, repository: str) -> None:
         """Raise unless this user may push here: start an upload session (what a push does
-        first, with the user's credentials), then cancel it. Leaves nothing behind."""
+        first, with the user's credentials), then cancel it. Leaves nothing behind. One retry
+        only: this runs before a build, and a registry that is down should say so at once."""
         ref = Reference(self.host, repository)
-        reply = self._call(ref, "POST", "blobs/uploads/", {"Content-Length": "0"}, body=b"")
+        reply = self._call(ref, "POST", "blobs/uploads/", {"Content-Length": "0"}, body=b"", attempts=2)
         if reply.headers.get("Location"):
             self._cancel_upload(repository, reply.headers["Location"])
 
@@ -200,7 +215,8 @@ class Registry:
             return unauthorized(self.host)
         if exc.code in RETRY_STATUS:
             return failing(self.host, f"it answered HTTP {exc.code} to {method} {ref} ({ATTEMPTS} attempts)")
-        return RegistryError(f"registry {self.host} answered HTTP {exc.code} to {method} {ref}")
+        said = f" ({exc.reason})" if exc.reason else ""
+        return RegistryError(f"registry {self.host} answered HTTP {exc.code}{said} to {method} {ref}")
 
 
 def _document_type(body: bytes) -> str | None:
@@ -211,7 +227,7 @@ def _document_type(body: bytes) -> str | None:
 
 
 def delete_tag(ref: Reference) -> bool:
-    return Registry(ref, timeout=10.0).delete_tag(ref)
+    return Registry.of(ref).delete_tag(ref)
 
 
 class RepositoryView:

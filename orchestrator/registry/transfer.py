@@ -44,50 +44,49 @@ class Blob:
     size: int
 
 
-def closure(source: Store, digest: str) -> tuple[list[ManifestBytes], list[Blob]]:
-    """Every manifest under `digest` (children before their parents, the top one last) and every
-    blob they reference (configs and layers), each once."""
-    manifests: list[ManifestBytes] = []
+def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
+               mount_from: str | None = None, progress: Callable[[str], None] | None = None) -> ManifestBytes:
+    """Copy the image `digest` from `source` into `repository` of `target`, by digest; returns
+    the top manifest exactly as written. A child manifest the repository holds already is
+    skipped with everything under it (a registry accepts a manifest only once what it
+    references is there). Each missing blob is sent once (children share blobs), then the
+    manifests, children first. `mount_from` names a repository of the same registry that
+    holds the blobs already (a registry-side mount instead of an upload)."""
+    here = Reference(target.host, repository)
+    top = source.manifest_bytes(digest)
+    missing: list[ManifestBytes] = []  # manifests to PUT, children before parents
     blobs: dict[str, Blob] = {}
-    seen: set[str] = set()
 
-    def visit(current: str) -> None:
-        if current in seen:
-            return
-        seen.add(current)
-        manifest = source.manifest_bytes(current)
+    def held(child: str) -> bool:
+        return target.head_digest(here.with_digest(child)) == child
+
+    def visit(manifest: ManifestBytes) -> None:
         document: dict[str, Any] = json.loads(manifest.body)
         if manifest.media_type in INDEX_TYPES or "manifests" in document:
-            for child in document.get("manifests") or []:
-                visit(child["digest"])
+            children = [c["digest"] for c in document.get("manifests") or []]
+            there = parallel_map(held, children, UPLOADS_AT_ONCE)
+            for child, is_there in zip(children, there, strict=True):
+                if not is_there:
+                    visit(source.manifest_bytes(child))
         else:
             for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
                 if blob.get("digest"):
                     blobs.setdefault(blob["digest"], Blob(blob["digest"], int(blob.get("size", 0))))
-        manifests.append(manifest)
+        missing.append(manifest)
 
-    visit(digest)
-    return manifests, list(blobs.values())
+    visit(top)
 
-
-def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
-               mount_from: str | None = None, progress: Callable[[str], None] | None = None) -> ManifestBytes:
-    """Copy the image `digest` from `source` into `repository` of `target`, by digest; returns
-    the top manifest exactly as written. `mount_from` names a repository of the same registry
-    that holds the blobs already (a registry-side mount instead of an upload)."""
-    manifests, blobs = closure(source, digest)
-
-    def put_blob(blob: Blob) -> bool:
+    def put_blob(blob: Blob) -> int:
         if target.blob_exists(repository, blob.digest):
-            return False
+            return 0
         if mount_from and mount_from != repository and target.mount(repository, blob.digest, mount_from):
-            return False
+            return 0
         target.upload(repository, blob.digest, blob.size, lambda: source.open_blob(blob.digest))
-        return True
+        return blob.size
 
-    sent = parallel_map(put_blob, blobs, UPLOADS_AT_ONCE)
+    sent = parallel_map(put_blob, list(blobs.values()), UPLOADS_AT_ONCE)
+    for manifest in missing:
+        target.put_manifest(here, manifest)
     if progress:
-        progress(f"{sum(sent)} of {len(blobs)} blobs uploaded, {len(manifests)} manifests")
-    for manifest in manifests:  # children first: a registry refuses an index whose children it lacks
-        target.put_manifest(Reference(target.host, repository), manifest)
-    return manifests[-1]
+        progress(f"{sum(1 for s in sent if s)} blobs uploaded ({sum(sent)} bytes), {len(missing)} manifests")
+    return top
