@@ -194,10 +194,41 @@ def test_parallel_map_keeps_order_and_reraises_the_first_error() -> None:
         parallel_map(boom, list(range(10)), 4)
 
 
-@pytest.mark.parametrize("args", [[], ["inspect", "localhost:5000/a:1"], ["verify", "--platform", "linux/amd64"],
-                                  ["verify", "oci-layout://out"], ["verify", "UPPER/case:1"]])
-def test_prefetch_starts_only_for_verify_of_a_registry_reference(args: list[str]) -> None:
-    from orchestrator.cli import prefetch
+@pytest.mark.parametrize("argv, fast", [
+    (["verify", "r.io/a:1", "--platform", "linux/amd64,arm64"], True),
+    (["verify", "--json", "r.io/a:1", "--platform=arm64", "--platform", "armhf", "--strict"], True),
+    (["verify", "r.io/a:1", "-p", "arm-all", "--config-mismatch", "warn", "--deep"], True),
+    (["verify", "oci-layout://out", "--profile", "arm-all"], True),
+    (["verify", "r.io/a:1", "--help"], False),  # typer prints the help
+    (["-q", "verify", "r.io/a:1", "--platform", "arm64"], False),  # a global option: typer
+    (["verify", "r.io/a:1", "--platfrom", "arm64"], False),  # a misspelling: typer says so
+    (["verify", "r.io/a:1", "--platform"], False),  # a missing value: typer says so
+    (["verify", "r.io/a:1", "r.io/b:1", "--platform", "arm64"], False),  # two references
+    (["verify", "r.io/a:1", "-p", "a", "-p", "b"], False),
+    (["inspect", "r.io/a:1"], False),
+    (["verify"], False),
+])
+def test_only_the_plain_verify_forms_take_the_fast_path(argv: list[str], fast: bool) -> None:
+    from orchestrator.cli.fast import verify_args
 
-    prefetch.start(args)
-    assert prefetch.take(args[1] if len(args) > 1 else "") is None
+    assert (verify_args(argv) is not None) is fast
+
+
+def test_the_fast_path_imports_no_cli_framework_and_no_python_on_whales() -> None:
+    code = ("import sys; from orchestrator.cli import fast; "
+            "fast.run(['verify', 'localhost:9/a/b:1', '--platform', 'arm64']); "
+            "print(sorted(m for m in ('typer', 'click', 'python_on_whales', 'structlog') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("extra", [(), ("--json",), ("--strict",)])
+def test_the_fast_path_prints_what_the_typer_command_prints(good_index: str, extra: tuple[str, ...]) -> None:
+    for platforms in ("linux/amd64,linux/arm64,linux/arm/v7", "linux/arm64,linux/arm/v6"):  # passes, then fails
+        fast = orch("verify", good_index, "--platform", platforms, *extra)
+        # A global option before the command sends it through typer.
+        typed = orch("--log-format", "auto", "verify", good_index, "--platform", platforms, *extra)
+        assert (fast.returncode, fast.stdout) == (typed.returncode, typed.stdout), fast.stderr + typed.stderr
+    bad = orch("verify", good_index, "--platform", "linux/armv9")
+    assert bad.returncode == 2 and 'unknown platform "linux/armv9"' in bad.stderr and "Traceback" not in bad.stderr

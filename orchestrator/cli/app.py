@@ -23,6 +23,7 @@ from orchestrator.cli import manifest as manifest_command
 from orchestrator.cli import platforms as platforms_command
 from orchestrator.cli import profiles as profiles_command
 from orchestrator.cli import verify as verify_command
+from orchestrator.cli.output import print_error
 from orchestrator.errors import BadInput, ExitCode, OrchError
 from orchestrator.logging import LogFormat
 
@@ -81,8 +82,7 @@ def main() -> None:
     try:
         app()
     except OrchError as exc:
-        typer.echo(f"orch: error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
+        sys.exit(print_error(exc))
     except interrupts.Interrupted as exc:
         typer.echo(f"orch: {exc.message}", err=True)
         sys.exit(exc.exit_code)

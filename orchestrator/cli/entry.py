@@ -1,4 +1,4 @@
-"""The `orch` console script (and `python -m orchestrator`): start what can start early, then the CLI."""
+"""The `orch` console script (and `python -m orchestrator`): a fast path where one applies, else the CLI."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import sys
 
 
 def main() -> None:
-    from orchestrator.cli import prefetch
+    from orchestrator.cli import fast
 
-    prefetch.start(sys.argv[1:])
+    code = fast.run(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
     from orchestrator.cli.app import main as cli_main
 
     cli_main()

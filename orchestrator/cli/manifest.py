@@ -71,7 +71,7 @@ def _plan_lines(spec: ManifestSpec) -> list[str]:
 
 
 def _run(spec: ManifestSpec, deep: bool, as_json: bool) -> None:
-    from orchestrator.cli.verify import print_findings
+    from orchestrator.cli.verify_run import print_findings
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import ExitCode
     from orchestrator.publish.manifest_list import publish_list

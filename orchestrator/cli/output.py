@@ -1,15 +1,20 @@
-"""Results to stdout: JSON for scripts, plain text for people."""
+"""Results to stdout: JSON for scripts, plain text for people; errors to stderr. No typer here, so
+the typer-free fast paths (cli/fast.py) print exactly what the Typer commands print."""
 
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
-import typer
+
+def echo(text: str = "", *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
 
 
 def print_json(document: Any) -> None:
-    typer.echo(json.dumps(document, indent=2, sort_keys=False))
+    echo(json.dumps(document, indent=2, sort_keys=False))
 
 
 def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
@@ -18,4 +23,10 @@ def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
         return
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
-        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+        echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+
+
+def print_error(exc: Any) -> int:
+    """An OrchError as the one line (and fix) a user sees; returns its exit code."""
+    echo(f"orch: error: {exc}", err=True)
+    return int(exc.exit_code)

@@ -1,0 +1,106 @@
+"""`orch verify` without the CLI framework: its options, the check, and how the verdict is shown.
+
+The Typer command (cli/verify.py) and the fast path (cli/fast.py) both call these, so they
+accept the same values and print the same output.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.cli.output import echo, print_json
+from orchestrator.errors import BadInput, ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.image.verify import Verdict
+
+MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
+
+
+@dataclass(frozen=True)
+class VerifyArgs:
+    ref: str
+    platforms: tuple[str, ...] = ()
+    profile: str | None = None
+    strict: bool = False
+    config_mismatch: str = "fail"
+    deep: bool = False
+    as_json: bool = False
+
+
+def run_verify(args: VerifyArgs) -> int:
+    """Read, check, print; the exit code (0 verified, 1 a check failed). The registry read starts
+    first, on a thread: what else verify needs is imported and parsed while it waits on the wire."""
+    from orchestrator.image.read import is_layout_ref, read_image, read_layout
+    from orchestrator.model.references import parse_reference
+
+    if is_layout_ref(args.ref):
+        reading = None
+    else:
+        source = parse_reference(args.ref)
+        reading = _Background(lambda: read_image(source))
+
+    from orchestrator.image.verify import VerifyOptions, verify
+    from orchestrator.model.platform_parse import parse_all
+    from orchestrator.status import Status
+
+    if args.config_mismatch not in ("fail", "warn"):
+        raise BadInput(f'--config-mismatch "{args.config_mismatch}" is not fail or warn', fix="pass fail or warn")
+    if args.platforms:
+        expected = tuple(parse_all(args.platforms))
+    elif args.profile:
+        from orchestrator.profiles import load
+
+        expected = load(args.profile).platforms
+    else:
+        raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
+    if reading is None:
+        inspection, where = read_layout(args.ref)
+    else:
+        inspection, where = reading.result(), source
+    extra = []
+    if args.deep:
+        from orchestrator.image.deep import check_binaries
+
+        extra = check_binaries(inspection, where)
+    verdict = verify(inspection, VerifyOptions(expected=expected, strict=args.strict,
+                                               config_mismatch=Status(args.config_mismatch)), extra)
+    if args.as_json:
+        print_json(verdict.to_json())
+    else:
+        print_findings(verdict)
+    return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)
+
+
+class _Background:
+    """A call on a thread of its own; result() waits and returns or raises what it did."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self._outcome: list[Any] = []
+        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], Any]) -> None:
+        try:
+            self._outcome.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self._outcome.append((False, exc))
+
+    def result(self) -> Any:
+        self._thread.join()
+        ok, value = self._outcome[0]
+        if not ok:
+            raise value
+        return value
+
+
+def print_findings(verdict: Verdict) -> None:
+    echo(f"{verdict.ref}  {verdict.digest or ''}")
+    for f in verdict.findings:
+        echo(f"  {MARKS[f.level.value]}  {f.check:<12} {f.platform or '':<14} {f.message}")
+        if f.fix and f.level.value != "ok":
+            echo(f"  {'':32}fix: {f.fix}")
+    echo("verified" if verdict.ok else f"{len(verdict.failures)} check(s) failed")
