@@ -6,7 +6,7 @@ and carries the fix in words. Nothing here changes the machine.
 
 from __future__ import annotations
 
-import platform as host_platform
+import os
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -58,7 +58,7 @@ def run_doctor(
     daemon = _check_daemon(engine) if checks[0].status is Status.ok else _skipped("docker daemon", "docker client")
     checks.append(daemon)
     checks.append(_check_buildx(engine) if daemon.status is not Status.skip else _skipped("buildx", "docker client"))
-    checks.append(_check_emulation(read_handlers(binfmt_dir), machine or host_platform.machine()))
+    checks.append(_check_emulation(read_handlers(binfmt_dir), machine or os.uname().machine))
     if daemon.status is Status.ok and checks[2].status is Status.ok:
         checks.append(_check_builders(engine, checks[3]))
     else:

@@ -37,9 +37,14 @@ def configure(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None
     _pending = {"level": level, "log_format": log_format}
 
 
+_applied_level = INFO
+
+
 def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
     import structlog
 
+    global _applied_level
+    _applied_level = level
     use_json = log_format is LogFormat.json or (log_format is LogFormat.auto and not sys.stderr.isatty())
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -71,11 +76,48 @@ class _Stderr:
         sys.stderr.flush()
 
 
-def get_logger(**context: Any) -> Any:
-    import structlog
+_LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "warn": WARNING, "error": 40, "exception": 40,
+           "critical": 50}
 
-    global _pending
+
+class _Lazy:
+    """A logger that imports structlog (~0.1 s) only when a message is at an enabled level:
+    `orch -q build` logs nothing and never pays for it."""
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+        self._logger: Any = None
+
+    def _real(self) -> Any:
+        if self._logger is None:
+            import structlog
+
+            global _pending
+            if _pending is not None:
+                _apply(**_pending)
+                _pending = None
+            self._logger = structlog.get_logger("orch", **self._context)
+        return self._logger
+
+    def bind(self, **context: Any) -> _Lazy:
+        return _Lazy({**self._context, **context})
+
+    def __getattr__(self, method: str) -> Any:
+        level = _LEVELS.get(method)
+        if level is not None and level < _level():
+            return _silent
+        return getattr(self._real(), method)
+
+
+def _silent(*_args: Any, **_kwargs: Any) -> None:
+    return None
+
+
+def _level() -> int:
     if _pending is not None:
-        _apply(**_pending)
-        _pending = None
-    return structlog.get_logger("orch", **context)
+        return _pending.get("level", INFO)
+    return _applied_level
+
+
+def get_logger(**context: Any) -> Any:
+    return _Lazy(context)

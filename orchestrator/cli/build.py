@@ -50,7 +50,10 @@ def build(
     from orchestrator.publish.console import Console
     from orchestrator.publish.executor import run_plan
     from orchestrator.publish.request import BuildRequest, plan_build
+    from orchestrator.workers import preload
 
+    if push and not dry_run:
+        preload("orchestrator.registry.client")  # for the registry check, while the plan is made
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
                            install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None,

@@ -14,7 +14,6 @@ builder and is never created or removed.
 from __future__ import annotations
 
 import os
-import platform as host_platform
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -64,7 +63,7 @@ def platform_gaps(platforms: tuple[Platform, ...], plan: BuilderPlan, info: Buil
     arm/v7, arm/v6 and 386 although they build). For other nodes only what
     their BuildKit reports counts.
     """
-    machine = machine or host_platform.machine()
+    machine = machine or os.uname().machine
     declared = {p.key for node in plan.nodes for p in node.platforms}
     reported = set(info.platforms) if info else set()  # buildx's own words
     remote = any(node.endpoint and not _is_local(node.endpoint) for node in plan.nodes)

@@ -9,6 +9,7 @@ not exist, and RUN steps fail with "exec format error".
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,9 +127,7 @@ def install_command(platforms: Iterable[Platform]) -> list[str]:
 
 def ensure_emulators(engine: Engine, platforms: Iterable[Platform], install: bool, machine: str | None = None) -> None:
     """Every foreign platform has a working QEMU handler (installed first when asked), else exit 3."""
-    import platform as host
-
-    machine = machine or host.machine()
+    machine = machine or os.uname().machine
     wanted = list(platforms)
     missing = missing_emulators(wanted, machine, read_handlers())
     if missing and install:

@@ -238,5 +238,5 @@ def _elf_in_bin_dirs(path: str) -> bool:
 def check_binaries(inspection: Inspection, source: Source | Reference) -> list[Finding]:
     """A finding of the check "binary" per image entry, CONCURRENCY entries at a time."""
     if isinstance(source, Reference):
-        source = RepositoryView(Registry(source), source.repository)
+        source = RepositoryView(Registry.of(source), source.repository)
     return parallel_map(lambda e: check_entry(e, source), list(inspection.entries), CONCURRENCY)

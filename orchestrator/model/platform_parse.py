@@ -8,7 +8,6 @@ the decisions behind them are in platform_table.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 
@@ -127,6 +126,7 @@ def normalize(platform: Platform, original: str | None = None) -> Platform:
 
 def _unknown(original: str, why: str | None = None) -> BadInput:
     candidates = sorted(set(ALIASES) | set(ALIASES.values()))
+    import difflib  # only to suggest a name in an error
     close = difflib.get_close_matches(original.strip().lower(), candidates, n=1, cutoff=0.6)
     hint = ""
     if close:

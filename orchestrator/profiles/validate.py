@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,7 @@ def _describe(value: Any) -> str:
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only to suggest a name in an error
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 

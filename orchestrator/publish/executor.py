@@ -11,22 +11,36 @@ run's layouts are removed whatever happens.
 
 from __future__ import annotations
 
+import os
+from typing import TYPE_CHECKING, Any
+
 from orchestrator.docker import runner
-from orchestrator.docker.facts import BuilderInfo
+from orchestrator.docker.emulation import ensure_emulators
+from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import JobFailed
-from orchestrator.image.model import Inspection
-from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
 from orchestrator.publish.buildx import BuildFailed, fallback_reason, pushed_digest, run_buildx
 from orchestrator.publish.console import Console
-from orchestrator.publish.perarch import PerArchRun
-from orchestrator.publish.pipeline import check_layout, publish_staged
 from orchestrator.publish.plan import BuildPlan
-from orchestrator.publish.preflight import check_registries, check_single_build, ensure_builder, staging_mode
+from orchestrator.publish.preflight import (
+    RegistryCheck,
+    check_named_builder,
+    classic_store_reason,
+    ensure_builder,
+    staging_mode,
+)
 from orchestrator.publish.result import BuildResult, published_platforms
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
+from orchestrator.workers import preload
+
+if TYPE_CHECKING:
+    from orchestrator.image.model import Inspection
+    from orchestrator.publish.perarch import PerArchRun
+
+# What runs after the build, imported on a thread while buildx works (off the critical path).
+AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.registry.transfer", "orchestrator.registry.layout")
 
 
 def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
@@ -41,44 +55,65 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
 
 
 def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
+    """The build starts as soon as what it needs is known. Engine facts (`docker info`, `buildx
+    ls`) are asked first only when a builder is named or builds go per platform; otherwise only
+    after a failure, to explain it. The registry check runs beside planning (RegistryCheck)."""
     log = get_logger(profile=plan.profile)
-    with phase("checking the engine and the registry"):
-        info, builders = engine.facts()
-        plan = ensure_builder(engine, plan, info, builders)
-        if plan.push:
-            check_registries(plan)
-            plan = staging_mode(plan, info, builders)
+    facts = _Facts(engine)
+    registry = RegistryCheck(plan) if plan.push else None
+    named = plan.builder_plan is not None or plan.builder is not None or bool(os.environ.get("BUILDX_BUILDER"))
+    if named or plan.starts_per_arch:
+        with phase("checking the builder"):
+            info, builders = facts.get()
+            plan = ensure_builder(engine, plan, info, builders)
+            check_named_builder(plan, builders)
+            if plan.push:
+                plan = staging_mode(plan, info, builders)
     result = BuildResult(plan)
     run: PerArchRun | None = None
     if plan.starts_per_arch:
-        run, staged, inspection = _per_arch(engine, plan, plan.per_arch_reason, result, console, builders)
+        if registry is not None:
+            registry.before_build()
+        run, staged, inspection = _per_arch(engine, plan, plan.per_arch_reason, result, console, facts.get()[1])
     else:
-        reason = check_single_build(engine, plan, info, builders)
-        if reason is not None:
-            log.warning("build.no_attestations", reason="the docker driver on the classic image store cannot "
-                        "attach provenance or SBOM; enable the containerd image store to keep them")
-            run, staged, inspection = _per_arch(engine, plan.without_attestations(), reason, result, console,
-                                                builders)
+        with phase("checking the emulators"):
+            ensure_emulators(engine, plan.platforms, plan.install_emulators)
+        if registry is not None:
+            registry.before_build()
+        log.info("build.start", platforms=plan.spec.platform_texts,
+                 output=plan.repository.name if plan.repository else plan.local_image)
+        if plan.push:
+            preload(*AFTER_BUILD)
+        try:
+            with phase("building"):
+                lines = run_buildx(engine, plan.spec, console)
+        except BuildFailed as failure:
+            if registry is not None:
+                registry.after_build()  # the build was stopped because the registry check failed
+            with phase("looking into the failure"):
+                info, builders = facts.get()  # no daemon at all: EnvironmentMissing, exit 3
+                reason = classic_store_reason(plan, info, builders) or fallback_reason(plan, failure.lines)
+            if reason is None:
+                raise failure.error from None
+            if not uses_containerd_image_store(info):
+                log.warning("build.no_attestations", reason="the docker driver on the classic image store cannot "
+                            "attach provenance or SBOM; enable the containerd image store to keep them")
+                plan = staging_mode(plan.without_attestations(), info, builders)
+            run, staged, inspection = _per_arch(engine, plan, reason, result, console, builders)
         else:
-            log.info("build.start", platforms=plan.spec.platform_texts,
-                     output=plan.repository.name if plan.repository else plan.local_image)
-            try:
-                with phase("building"):
-                    lines = run_buildx(engine, plan.spec, console)
-            except BuildFailed as failure:
-                reason = fallback_reason(plan, failure.lines)
-                if reason is None:
-                    raise failure.error from None
-                run, staged, inspection = _per_arch(engine, plan, reason, result, console, builders)
-            else:
-                digest = pushed_digest(plan.metadata_path, lines)
-                if not plan.push:
-                    in_layout = plan.spec.output.type == "oci"
-                    result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
-                    result.digest = digest
-                    log.info("build.kept_locally", image=plan.local_image)
-                    return result
-                staged, inspection = _stage_single(plan, digest), None
+            if registry is not None:
+                registry.after_build()
+            digest = pushed_digest(plan.metadata_path, lines)
+            if not plan.push:
+                in_layout = plan.spec.output.type == "oci"
+                result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
+                result.digest = digest
+                log.info("build.kept_locally", image=plan.local_image)
+                return result
+            staged, inspection = _stage_single(plan, digest), None
+    from orchestrator.image.verify import VerifyOptions
+    from orchestrator.publish.pipeline import publish_staged
+
     assert plan.repository is not None
     result.digest = staged.index.digest
     # The per-arch path has read the staged list back from the registry already.
@@ -93,6 +128,19 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     return result
 
 
+class _Facts:
+    """`docker info` and `buildx ls`, asked once, when first needed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._facts: tuple[dict[str, Any], list[BuilderInfo]] | None = None
+
+    def get(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
+        if self._facts is None:
+            self._facts = self.engine.facts()
+        return self._facts
+
+
 def _stage_single(plan: BuildPlan, digest: str | None) -> Staged:
     """The single build's index, staged by digest: its layout verified, then uploaded."""
     assert plan.repository is not None
@@ -101,6 +149,9 @@ def _stage_single(plan: BuildPlan, digest: str | None) -> Staged:
                         fix="rerun; if it persists, check the build log")
     if plan.layout is None:
         return already_staged(plan.repository, digest)
+    from orchestrator.image.verify import VerifyOptions
+    from orchestrator.publish.pipeline import check_layout
+
     check_layout(plan.layout, VerifyOptions(expected=plan.platforms))
     with phase("uploading the verified index"):
         return upload_layout(plan.layout, digest, plan.repository)
@@ -108,6 +159,8 @@ def _stage_single(plan: BuildPlan, digest: str | None) -> Staged:
 
 def _per_arch(engine: Engine, plan: BuildPlan, reason: str | None, result: BuildResult, console: Console,
               builders: list[BuilderInfo]) -> tuple[PerArchRun, Staged, Inspection]:
+    from orchestrator.publish.perarch import PerArchRun
+
     result.strategy = "per-arch"
     result.fallback_reason = reason if plan.strategy == "auto" else None
     run = PerArchRun(engine, plan, console, builders)
@@ -116,3 +169,4 @@ def _per_arch(engine: Engine, plan: BuildPlan, reason: str | None, result: Build
     finally:
         result.outcomes = run.outcomes
     return run, staged, inspection
+

@@ -21,15 +21,26 @@ class GitInfo:
     branch: str | None
     version: str | None  # `git describe --tags`, else None
     source: str | None  # remote URL, credentials stripped
-    dirty: bool
 
 
-def _git(path: Path, *args: str) -> str | None:
+def _git_all(path: Path, *commands: tuple[str, ...]) -> list[str | None]:
+    """Several git commands at once (each is a process start: at once they cost one);
+    each one's output, or None when it failed or printed nothing."""
     try:
-        out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+        running = [subprocess.Popen(["git", "-C", str(path), *args], stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
+                   for args in commands]
+    except OSError:
+        return [None] * len(commands)
+    outputs = []
+    for process in running:
+        try:
+            out, _ = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out = ""
+        outputs.append(out.strip() if process.returncode == 0 and out.strip() else None)
+    return outputs
 
 
 def tag_safe(text: str) -> str:
@@ -48,19 +59,18 @@ def public_url(url: str) -> str:
 
 
 def read_git(path: Path) -> GitInfo | None:
-    sha = _git(path, "rev-parse", "HEAD")
-    if not sha:
+    heads, remote, tags, described = _git_all(
+        path, ("rev-parse", "HEAD", "--abbrev-ref", "HEAD"), ("config", "--get", "remote.origin.url"),
+        ("tag", "--list"), ("describe", "--tags", "--always", "--match", "*[0-9]*"))
+    if not heads:
         return None
-    branch = _git(path, "rev-parse", "--abbrev-ref", "HEAD")
-    remote = _git(path, "config", "--get", "remote.origin.url")
+    sha, _, branch = heads.partition("\n")
     return GitInfo(
         sha=sha,
         short_sha=sha[:7],
-        branch=None if branch in (None, "HEAD") else branch,
-        version=_git(path, "describe", "--tags", "--always", "--match", "*[0-9]*")
-        if _git(path, "tag", "--list") else None,
+        branch=None if branch in ("", "HEAD") else branch,
+        version=described if tags else None,
         source=public_url(remote) if remote else None,
-        dirty=bool(_git(path, "status", "--porcelain", "--untracked-files=no")),
     )
 
 

@@ -48,7 +48,7 @@ def child_manifest(registry: Registry, entry: SpecEntry, where: str) -> Referenc
 def stage_list(engine: Any, spec: ManifestSpec) -> Staged:
     """Copy each child into the target repository by digest (blobs mounted, same bytes), make
     the list in orch's order and stage it by digest. Nothing the user named moves here."""
-    registry = Registry(spec.target)
+    registry = Registry.of(spec.target)
     entries = []
     for entry in spec.entries:
         source = child_manifest(registry, entry, f"manifests for {format_platform(entry.platform)}")

@@ -188,7 +188,7 @@ class PerArchRun:
             return None
         digest = previous["digest"]
         try:
-            found = Registry(self.repository).head_digest(self.repository.with_digest(digest))
+            found = Registry.of(self.repository).head_digest(self.repository.with_digest(digest))
         except OrchError:
             return None
         return digest if found == digest else None

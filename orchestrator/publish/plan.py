@@ -9,18 +9,19 @@ one from a request and a profile; publish.executor runs it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.docker.builder_plan import BuilderPlan
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference, parse_reference
 from orchestrator.publish.argv import buildx_build_argv, command_line
-from orchestrator.publish.merge import MergeEntry, merge_lines
-from orchestrator.publish.promote import promotion_lines
 from orchestrator.publish.spec import BuildSpec, Output
 from orchestrator.publish.stage import staging_tag
 from orchestrator.redact import MASK
+
+if TYPE_CHECKING:
+    from orchestrator.publish.merge import MergeEntry
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ class BuildPlan:
 
     def merge_entries(self, digests: dict[Platform, str] | None = None) -> list[MergeEntry]:
         """The children of the per-arch list, by digest, in plan order."""
+        from orchestrator.publish.merge import MergeEntry
+
         assert self.repository is not None
         return [MergeEntry(self.repository.with_digest(digests[job.platform] if digests else f"<{job.label} digest>"),
                            job.platform) for job in self.per_arch]
@@ -177,6 +180,8 @@ class BuildPlan:
 
     def commands(self) -> list[str]:
         """The plan as the commands it runs, in order."""
+        from orchestrator.publish.promote import promotion_lines
+
         out = [self.builder_plan.shell()] if self.builder_plan and not self.builder_plan.routes_by_context else []
         if self.starts_per_arch:
             return out + self.per_arch_commands()
@@ -193,6 +198,9 @@ class BuildPlan:
         return out
 
     def per_arch_commands(self) -> list[str]:
+        from orchestrator.publish.merge import merge_lines
+        from orchestrator.publish.promote import promotion_lines
+
         lines = []
         for job in self.per_arch:
             lines.append(job.command_line() + (f"   # on {job.node}" if job.node else ""))

@@ -5,10 +5,11 @@ takes one platform per call)."""
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
+from orchestrator.docker import runner
 from orchestrator.docker.builders import BuilderManager
-from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
@@ -17,7 +18,6 @@ from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
 from orchestrator.publish.plan import BuildPlan
 from orchestrator.publish.stage import PUSH_BY_DIGEST_DRIVERS
-from orchestrator.registry.client import Registry
 
 
 def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:
@@ -36,42 +36,86 @@ def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builde
     return plan.on_builder(outcome.name) if outcome.name != plan.builder else plan
 
 
-def check_single_build(engine: Engine, plan: BuildPlan, info: dict[str, Any],
-                       builders: list[BuilderInfo]) -> str | None:
-    """Raise for what stops the single build. In auto mode, return why per-arch builds
-    work where it cannot (a builder that takes one platform per call)."""
+def check_named_builder(plan: BuildPlan, builders: list[BuilderInfo]) -> None:
+    """--builder NAME must exist (a profile's builder is created instead)."""
     if plan.builder and plan.builder_plan is None:
         names = [b.name for b in builders]
         if plan.builder not in names:
             raise BadInput(f'unknown builder "{plan.builder}"', fix=f"existing builders: {', '.join(names)}; "
                            f"or create it: docker buildx create --name {plan.builder}")
-    ensure_emulators(engine, plan.platforms, plan.install_emulators)
-    if len(plan.platforms) > 1 and not plan.builder and not uses_containerd_image_store(info):
-        current = next((b for b in builders if b.name == "default"), None)
-        if current is not None and current.driver == "docker":
-            if plan.strategy == "auto" and plan.per_arch:
-                return ("the daemon's builder (docker driver, without the containerd image store) builds one "
-                        "platform per call")
-            raise EnvironmentMissing(
-                "the default builder (docker driver) cannot build several platforms at once without the "
-                "containerd image store",
-                fix='enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
-                    "restart dockerd), pass --builder with a docker-container builder, or build one platform "
-                    "per call with --strategy per-arch",
-            )
-    return None
+
+
+def classic_store_reason(plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> str | None:
+    """Why the single call cannot work on this builder (the docker driver on the classic image
+    store takes one platform per call and writes no layout), for auto to build per platform;
+    None when that is not the trouble. Raises for --strategy single."""
+    if plan.builder or uses_containerd_image_store(info):
+        return None
+    current = next((b for b in builders if b.name == "default"), None)
+    if current is None or current.driver != "docker":
+        return None
+    if plan.strategy == "auto" and plan.per_arch:
+        return "the daemon's builder (docker driver, without the containerd image store) builds one platform per call"
+    raise EnvironmentMissing(
+        "the default builder (docker driver) cannot build several platforms at once, or stage them by digest, "
+        "without the containerd image store",
+        fix='enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
+            "restart dockerd), pass --builder with a docker-container builder, or build one platform "
+            "per call with --strategy per-arch",
+    )
 
 
 def check_registries(plan: BuildPlan) -> None:
     """Every repository the publish writes to answers and takes this user's push (an upload
-    session started with docker's credentials, then cancelled): exit 3 before any build step."""
+    session started with docker's credentials, then cancelled)."""
+    from orchestrator.registry.client import Registry  # on RegistryCheck's thread, beside planning
+
     wanted = {(t.registry, t.repository) for t in ([plan.repository] if plan.repository else []) + list(plan.tags)}
     for host, repository in sorted(wanted):
+        Registry.of(Reference(host, repository)).check_push_access(repository)
+
+
+class RegistryCheck:
+    """check_registries on a thread, started as soon as the plan exists. The build waits for
+    it a moment (on loopback it takes a few ms: a failure then stops orch before any build
+    step); a slower registry is checked while the build runs, and a failure stops the build."""
+
+    BUDGET = 0.3  # seconds the build may wait for the check
+
+    def __init__(self, plan: BuildPlan) -> None:
+        self.plan = plan
+        self.error: OrchError | None = None
+        self.building = False
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
         try:
-            Registry(Reference(host, repository)).check_push_access(repository)
+            check_registries(self.plan)
         except OrchError as exc:
-            raise EnvironmentMissing(f"{exc.message}; no build was started (pushing to {host}/{repository})",
-                                     fix=exc.fix) from None
+            with self._lock:
+                self.error = exc
+                if self.building:
+                    runner.stop_all()
+
+    def before_build(self) -> None:
+        self._thread.join(self.BUDGET)
+        with self._lock:
+            self._raise("no build was started")
+            self.building = True
+
+    def after_build(self) -> None:
+        """Raise the check's failure (the build was stopped for it), if it failed."""
+        self._thread.join()
+        with self._lock:
+            self._raise("the build was stopped")
+
+    def _raise(self, consequence: str) -> None:
+        if self.error is not None:
+            raise EnvironmentMissing(f"{self.error.message}; {consequence} (pushing to "
+                                     f"{', '.join(sorted({f'{t.registry}/{t.repository}' for t in self.plan.tags}))})",
+                                     fix=self.error.fix)
 
 
 def staging_mode(plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:

@@ -89,12 +89,12 @@ class PromotionFailed(JobFailed):
 
 def _registry(ref: Reference, cache: dict[str, Registry]) -> Registry:
     if ref.registry not in cache:
-        cache[ref.registry] = Registry(ref)
+        cache[ref.registry] = Registry.of(ref)
     return cache[ref.registry]
 
 
 def promote(staged: Staged, tags: tuple[Reference, ...]) -> Promotion:
-    registries: dict[str, Registry] = {staged.repository.registry: Registry(staged.repository)}
+    registries: dict[str, Registry] = {staged.repository.registry: Registry.of(staged.repository)}
     digest = staged.index.digest
 
     # 1. Where each tag points now. Failing here moves nothing.

@@ -8,7 +8,6 @@ that digest.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -23,6 +22,8 @@ def context_fingerprint(context: str, dockerfile: str | None) -> str | None:
     None for remote contexts (a URL may move): those are always rebuilt."""
     if "://" in context or not Path(context).is_dir():
         return None
+    import hashlib
+
     digest = hashlib.sha256()
     root = Path(context)
     for directory, subdirs, files in os.walk(root):
@@ -44,6 +45,8 @@ def context_fingerprint(context: str, dockerfile: str | None) -> str | None:
 
 def _record_name(repository: Reference, tag: str | None) -> str:
     key = f"{repository.name}:{tag}"
+    import hashlib
+
     return f"per-arch/{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
 
 

@@ -11,7 +11,6 @@ Fingerprints (what a rerun may reuse) are computed from the spec too.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from typing import Any
@@ -160,4 +159,6 @@ class BuildSpec:
             "daemon": list(self.daemon.flags()) if self.daemon else [], "no_cache": self.no_cache,
             "context_hash": context_hash,
         }
+        import hashlib
+
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
