@@ -31,7 +31,7 @@ def machine() -> str:
             f"dockerd {docker}, buildx {' '.join(buildx)}, Python {platform.python_version()}")
 
 
-RETRIES = {"count": 0}  # registry 5xx retried (distribution 2.8's tag-link race), reported with the figures
+RETRIES: dict[str, int] = {}  # registry 500s retried, by command (distribution 2.8's tag-link race)
 
 
 def timed(args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = None, attempts: int = 3) -> float:
@@ -44,7 +44,8 @@ def timed(args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = Non
             return time.perf_counter() - start
         if "500 Internal Server Error" not in result.stderr or attempt == attempts - 1:
             break
-        RETRIES["count"] += 1
+        name = Path(args[0]).name
+        RETRIES[name] = RETRIES.get(name, 0) + 1
     sys.exit(f"failed ({result.returncode}): {' '.join(args)}\n{result.stdout[-1500:]}\n{result.stderr[-2000:]}")
 
 

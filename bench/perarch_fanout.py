@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 from datetime import date
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_overhead import ORCH, REPO, compile_bytecode, machine, timed  # noqa: E402
+from common import ORCH, REPO, compile_bytecode, machine, timed
 
 NODE = "orch-bench-node"
 PLATFORMS = ["linux/arm64", "linux/arm/v7", "linux/ppc64le", "linux/s390x"]

@@ -268,3 +268,18 @@ def test_install_emulators_flag_overrides_the_profile() -> None:
     assert plan.install_emulators is True
     assert plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example"),
                       now=NOW, cwd=REPO).install_emulators is False
+
+
+@pytest.mark.engine
+def test_a_quiet_publish_imports_neither_python_on_whales_nor_structlog(registry) -> None:
+    """The build path runs buildx as a plain process and logs nothing under -q: python-on-whales
+    (~0.25 s) and structlog (~0.1 s) would only delay it."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "orchestrator", "-q", "build", "--profile",
+                             "arm-all", "-f", "Dockerfile.example", "--build-arg", BASE_ARG,
+                             "-t", registry.ref("app", "1"), "--push"],
+                            capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    unwanted = sorted(m for m in imported if m.split(".")[0] in ("python_on_whales", "structlog", "typer.rich_utils",
+                                                                 "http"))  # http: the stdlib's client
+    assert unwanted == [], unwanted

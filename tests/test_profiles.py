@@ -194,3 +194,25 @@ def test_wheel_ships_the_bundled_profiles(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for profile in BUNDLED:
         assert f"orchestrator/bundled_profiles/{profile}.yaml" in names
+
+
+def test_an_edited_profile_is_read_again_and_an_unchanged_one_without_yaml(tmp_path: Path) -> None:
+    """Parsed profiles are kept in the state directory by path, size and mtime."""
+    import os
+    import subprocess
+    import sys
+
+    profile = tmp_path / "p.yaml"
+    profile.write_text("platforms: [arm64]\n")
+    code = ("import sys; from orchestrator.profiles import load; "
+            "print([str(p) for p in load(sys.argv[1]).platforms], 'yaml' in sys.modules)")
+
+    def read() -> str:
+        return subprocess.run([sys.executable, "-c", code, str(profile)], capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert read() == "['linux/arm64'] True"  # parsed
+    assert read() == "['linux/arm64'] False"  # from the cache: PyYAML never imported
+    profile.write_text("platforms: [arm64, armhf]\n")
+    os.utime(profile, ns=(profile.stat().st_atime_ns, profile.stat().st_mtime_ns + 1_000_000))
+    assert read() == "['linux/arm64', 'linux/arm/v7'] True"  # changed: parsed again

@@ -1,12 +1,18 @@
-"""Profile YAML read with line numbers for every key, bounded in size and expansion."""
+"""Profile YAML read with line numbers for every key, bounded in size and expansion.
+
+What a file parses to is kept in orch's state directory, keyed by the file's path, size and
+mtime: an unchanged profile is read without importing PyYAML (~11 ms of every build's start).
+"""
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from orchestrator.profiles.model import MAX_PROFILE_BYTES, MAX_YAML_NODES, ProfileError
+from orchestrator.state import read_record, write_record
 
 
 @dataclass
@@ -24,12 +30,27 @@ class Document:
 
 
 def read_yaml(path: Path, shown: str) -> Document:
-    import yaml
-
     try:
-        size = path.stat().st_size
+        stat = path.stat()
     except OSError as exc:
         raise ProfileError(shown, None, "", f"cannot read the profile: {exc.strerror}") from None
+    size = stat.st_size
+    key = {"path": str(path.resolve()), "size": size, "mtime_ns": stat.st_mtime_ns}
+    name = f"profile-cache/{zlib.crc32(key['path'].encode()):08x}.json"
+    cached = read_record(name)
+    if isinstance(cached, dict) and cached.get("key") == key:
+        return Document(shown, cached["data"], cached["lines"])
+    document = _parse(path, shown, size)
+    try:
+        write_record(name, {"key": key, "data": document.data, "lines": document.lines})
+    except (OSError, TypeError, ValueError):
+        pass  # a read-only state directory, or values JSON cannot hold (dates): parse every time
+    return document
+
+
+def _parse(path: Path, shown: str, size: int) -> Document:
+    import yaml
+
     if size > MAX_PROFILE_BYTES:
         raise ProfileError(shown, None, "", f"file is {size} bytes; a profile may be at most {MAX_PROFILE_BYTES}",
                            fix="a profile is a short YAML mapping: check that this is the right file")

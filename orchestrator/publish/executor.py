@@ -31,16 +31,17 @@ from orchestrator.publish.preflight import (
     ensure_builder,
     staging_mode,
 )
-from orchestrator.publish.result import BuildResult, published_platforms
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
 from orchestrator.workers import preload
 
 if TYPE_CHECKING:
     from orchestrator.image.model import Inspection
     from orchestrator.publish.perarch import PerArchRun
+    from orchestrator.publish.result import BuildResult
 
 # What runs after the build, imported on a thread while buildx works (off the critical path).
-AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.registry.transfer", "orchestrator.registry.layout")
+AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.publish.result", "orchestrator.registry.transfer",
+               "orchestrator.registry.layout")
 
 
 def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
@@ -69,11 +70,11 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             check_named_builder(plan, builders)
             if plan.push:
                 plan = staging_mode(plan, info, builders)
-    result = BuildResult(plan)
     run: PerArchRun | None = None
     if plan.starts_per_arch:
         if registry is not None:
             registry.before_build()
+        result = _new_result(plan)
         run, staged, inspection = _per_arch(engine, plan, plan.per_arch_reason, result, console, facts.get()[1])
     else:
         with phase("checking the emulators"):
@@ -99,10 +100,12 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
                 log.warning("build.no_attestations", reason="the docker driver on the classic image store cannot "
                             "attach provenance or SBOM; enable the containerd image store to keep them")
                 plan = staging_mode(plan.without_attestations(), info, builders)
+            result = _new_result(plan)
             run, staged, inspection = _per_arch(engine, plan, reason, result, console, builders)
         else:
             if registry is not None:
                 registry.after_build()
+            result = _new_result(plan)
             digest = pushed_digest(plan.metadata_path, lines)
             if not plan.push:
                 in_layout = plan.spec.output.type == "oci"
@@ -113,6 +116,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             staged, inspection = _stage_single(plan, digest), None
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import publish_staged
+    from orchestrator.publish.result import published_platforms
 
     assert plan.repository is not None
     result.digest = staged.index.digest
@@ -126,6 +130,12 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         result.staging_kept = [str(t) for t in run.finish()]
     log.info("build.published", digest=result.digest, tags=result.tags, strategy=result.strategy)
     return result
+
+
+def _new_result(plan: BuildPlan) -> BuildResult:
+    from orchestrator.publish.result import BuildResult  # beside image.model: imported while buildx runs
+
+    return BuildResult(plan)
 
 
 class _Facts:

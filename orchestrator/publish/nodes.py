@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from orchestrator.docker.builder_plan import BuilderPlan
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform
+
+if TYPE_CHECKING:
+    from orchestrator.docker.builder_plan import BuilderPlan
 
 
 @dataclass(frozen=True)

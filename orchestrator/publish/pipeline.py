@@ -18,9 +18,10 @@ from orchestrator.image.read import read_image, read_layout
 from orchestrator.image.verify import Verdict, VerifyOptions, verify
 from orchestrator.interrupts import phase
 from orchestrator.model.references import Reference
-from orchestrator.publish.promote import Promotion, promote
+from orchestrator.publish.promote import Promotion, current_digests, promote
 from orchestrator.publish.stage import Staged
 from orchestrator.registry.layout import PREFIX
+from orchestrator.workers import parallel_map
 
 BUILD_FIX = "fix the build so every platform is present with a matching config"
 
@@ -70,7 +71,9 @@ def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyO
     """Verify `staged` as the registry holds it (`inspection`: already read from there), then
     move `tags` to it."""
     with phase("verifying the staged index"):
-        inspection = inspection or read_image(staged.ref)
+        befores = parallel_map(lambda read: read(), [lambda: current_digests(tags),
+                                                     lambda: inspection or read_image(staged.ref)], 2)
+        inspection = befores.pop()
         verdict = _judge(str(staged.ref), inspection, options, staged.ref if deep else None, fix)
-    promotion = promote(staged, tags)
+    promotion = promote(staged, tags, befores[0])
     return Published(staged, inspection, verdict, promotion)

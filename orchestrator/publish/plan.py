@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.docker.builder_plan import BuilderPlan
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference, parse_reference
@@ -21,6 +20,7 @@ from orchestrator.publish.stage import staging_tag
 from orchestrator.redact import MASK
 
 if TYPE_CHECKING:
+    from orchestrator.docker.builder_plan import BuilderPlan
     from orchestrator.publish.merge import MergeEntry
 
 

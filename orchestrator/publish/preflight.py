@@ -9,7 +9,6 @@ import threading
 from typing import Any
 
 from orchestrator.docker import runner
-from orchestrator.docker.builders import BuilderManager
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
@@ -25,6 +24,8 @@ def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builde
     daemon's own after a fallback (logged with the reason)."""
     if plan.builder_plan is None or plan.builder_plan.routes_by_context:
         return plan  # nodes that are separate daemons are checked by the per-arch run
+    from orchestrator.docker.builders import BuilderManager  # only profiles with a builder get here
+
     outcome = BuilderManager(engine, info=info, builders=builders).ensure(plan.builder_plan, plan.platforms)
     log = get_logger(profile=plan.profile, builder=outcome.name)
     if outcome.action == "fallback":

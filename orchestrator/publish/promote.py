@@ -93,19 +93,22 @@ def _registry(ref: Reference, cache: dict[str, Registry]) -> Registry:
     return cache[ref.registry]
 
 
-def promote(staged: Staged, tags: tuple[Reference, ...]) -> Promotion:
-    registries: dict[str, Registry] = {staged.repository.registry: Registry.of(staged.repository)}
-    digest = staged.index.digest
-
-    # 1. Where each tag points now. Failing here moves nothing.
-    def before(tag: Reference) -> str | None:
-        return _registry(tag, registries).head_digest(tag)
-
+def current_digests(tags: tuple[Reference, ...]) -> list[str | None]:
+    """Where each tag points now (step 1), which the pipeline may ask while it verifies."""
     try:
-        befores = parallel_map(before, list(tags), 8)
+        return parallel_map(lambda tag: Registry.of(tag).head_digest(tag), list(tags), 8)
     except OrchError as exc:
         raise JobFailed(f"could not read where the tags point now ({exc.message}); no tag was changed",
                         fix=exc.fix) from None
+
+
+def promote(staged: Staged, tags: tuple[Reference, ...], befores: list[str | None] | None = None) -> Promotion:
+    registries: dict[str, Registry] = {staged.repository.registry: Registry.of(staged.repository)}
+    digest = staged.index.digest
+
+    # 1. Where each tag points now (read by the caller, or here). Failing here moves nothing.
+    if befores is None:
+        befores = current_digests(tags)
     promotion = Promotion(digest, [TagMove(tag, b) for tag, b in zip(tags, befores, strict=True)])
 
     # 2. The index in every repository a tag names, by digest.

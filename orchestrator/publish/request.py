@@ -8,8 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.docker.builder_plan import BuilderPlan, plan_builder
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import platform_slug
 from orchestrator.model.platform_match import order
@@ -29,6 +29,9 @@ from orchestrator.publish.nodes import assign_node
 from orchestrator.publish.plan import BuildPlan, PlatformJob
 from orchestrator.publish.spec import BuildSpec, CacheEntry, Output
 from orchestrator.publish.stage import stage_directory
+
+if TYPE_CHECKING:
+    from orchestrator.docker.builder_plan import BuilderPlan
 
 DEFAULT_LOCAL_REPO = "orch-local"
 
@@ -84,7 +87,11 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         raise BadInput(f'--jobs "{request.jobs}" must be 1 or more', fix="pass --jobs 2, say")
 
     # --builder names an existing builder, as in buildx; a profile's builder is created when missing.
-    builder_plan = plan_builder(profile.builder) if profile.builder and not request.builder else None
+    builder_plan = None
+    if profile.builder and not request.builder:
+        from orchestrator.docker.builder_plan import plan_builder
+
+        builder_plan = plan_builder(profile.builder)
     builder = request.builder or (builder_plan.name if builder_plan else None)
     per_arch_reason = None
     if builder_plan and builder_plan.routes_by_context:

@@ -47,34 +47,44 @@ class Blob:
 def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
                mount_from: str | None = None, progress: Callable[[str], None] | None = None) -> ManifestBytes:
     """Copy the image `digest` from `source` into `repository` of `target`, by digest; returns
-    the top manifest exactly as written. A child manifest the repository holds already is
-    skipped with everything under it (a registry accepts a manifest only once what it
-    references is there). Each missing blob is sent once (children share blobs), then the
-    manifests, children first. `mount_from` names a repository of the same registry that
-    holds the blobs already (a registry-side mount instead of an upload)."""
+    the top manifest exactly as written. A manifest the repository holds already is skipped
+    with everything under it (a registry accepts a manifest only once what it references is
+    there): when that is the top one, nothing is sent. Each missing blob is sent once
+    (children share blobs), then the manifests, a level at a time, children first.
+    `mount_from` names a repository of the same registry that holds the blobs already (a
+    registry-side mount instead of an upload)."""
     here = Reference(target.host, repository)
     top = source.manifest_bytes(digest)
-    missing: list[ManifestBytes] = []  # manifests to PUT, children before parents
+    levels: list[list[ManifestBytes]] = []  # manifests to PUT, by depth
     blobs: dict[str, Blob] = {}
 
     def held(child: str) -> bool:
         return target.head_digest(here.with_digest(child)) == child
 
-    def visit(manifest: ManifestBytes) -> None:
+    def visit(manifest: ManifestBytes, depth: int, known_missing: bool) -> bool:
+        """Collect what `manifest` needs; False when the repository holds it (and so all of it)."""
         document: dict[str, Any] = json.loads(manifest.body)
-        if manifest.media_type in INDEX_TYPES or "manifests" in document:
-            children = [c["digest"] for c in document.get("manifests") or []]
-            there = parallel_map(held, children, UPLOADS_AT_ONCE)
-            for child, is_there in zip(children, there, strict=True):
-                if not is_there:
-                    visit(source.manifest_bytes(child))
-        else:
+        children = list(dict.fromkeys(c["digest"] for c in document.get("manifests") or [])) \
+            if manifest.media_type in INDEX_TYPES or "manifests" in document else []  # each once: they repeat
+        # One round trip asks for the manifest itself (unless known missing) and all its children.
+        asked = ([] if known_missing else [manifest.digest]) + children
+        answers = dict(zip(asked, parallel_map(held, asked, UPLOADS_AT_ONCE), strict=True))
+        if answers.get(manifest.digest):
+            return False
+        for child in children:
+            if not answers[child]:
+                visit(source.manifest_bytes(child), depth + 1, True)
+        if not children:
             for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
                 if blob.get("digest"):
                     blobs.setdefault(blob["digest"], Blob(blob["digest"], int(blob.get("size", 0))))
-        missing.append(manifest)
+        while len(levels) <= depth:
+            levels.append([])
+        levels[depth].append(manifest)
+        return True
 
-    visit(top)
+    if not visit(top, 0, False):
+        return top
 
     def put_blob(blob: Blob) -> int:
         if target.blob_exists(repository, blob.digest):
@@ -85,8 +95,9 @@ def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
         return blob.size
 
     sent = parallel_map(put_blob, list(blobs.values()), UPLOADS_AT_ONCE)
-    for manifest in missing:
-        target.put_manifest(here, manifest)
+    for level in reversed(levels):  # the deepest first: a registry refuses an index whose children it lacks
+        parallel_map(lambda manifest: target.put_manifest(here, manifest), level, UPLOADS_AT_ONCE)
     if progress:
-        progress(f"{sum(1 for s in sent if s)} blobs uploaded ({sum(sent)} bytes), {len(missing)} manifests")
+        progress(f"{sum(1 for s in sent if s)} blobs uploaded ({sum(sent)} bytes), "
+                 f"{sum(len(level) for level in levels)} manifests")
     return top
