@@ -506,7 +506,7 @@ def test_how_each_platform_was_built_reaches_entries_that_carry_an_os_version() 
                 windows: PlatformOutcome("built", "sha256:" + "d" * 64, "win")}
     rows = published_platforms(entries, outcomes)
     assert [(r.platform, r.state, r.node) for r in rows] == [
-        ("linux/arm64", "reused", "pi"), ("windows/amd64:10.0.17763.1879", "built", "win")]
+        ("linux/arm64", "reused", "pi"), ("windows(10.0.17763.1879)/amd64", "built", "win")]
     # A plan that names the os.version joins only the entry with that version.
     pinned = {replace(windows, os_version="10.0.20348.1"): PlatformOutcome("built", None, "win2022")}
     assert published_platforms(entries[1:], pinned)[0].state is None

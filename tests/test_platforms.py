@@ -64,8 +64,8 @@ PARSE_TABLE = [
     ("armv7", "linux/arm/v7", None),
     ("linux/armv6", "linux/arm/v6", None),
     # Windows with os.version, both spellings
-    ("windows/amd64:10.0.17763", "windows/amd64:10.0.17763", "windows/amd64:10.0.17763.1234"),
-    ("windows(10.0.20348)/amd64", "windows/amd64:10.0.20348", None),
+    ("windows/amd64:10.0.17763", "windows(10.0.17763)/amd64", "windows(10.0.17763.1234)/amd64"),
+    ("windows(10.0.20348)/amd64", "windows(10.0.20348)/amd64", None),
     ("  linux/arm64  ", "linux/arm64", None),
 ]
 
@@ -87,15 +87,15 @@ INVALID = [
     ("   ", "empty platform"),
     ("linux", "names an OS but no architecture"),
     ("linux/armv9", "unknown architecture"),
-    ("linux/arm/v9", 'unknown variant "v9" for arm'),
+    ("linux/arm/v3", 'unknown variant "v3" for arm'),
     ("linux/amd64/v7", 'unknown variant "v7" for amd64'),
-    ("linux/s390x/v2", "unknown variant"),
+    ("linux/arm64/v7", 'unknown variant "v7" for arm64'),
     ("windos/amd64", "neither an OS nor an architecture"),
     ("linux/arm/v7/extra", "unknown platform"),
     ("linux//arm", "unknown platform"),
     ("armhf/v6", 'already means arm/v7'),
     ("windows/amd64:latest", "invalid os.version"),
-    ("solaris/sparc", "unknown architecture"),
+    ("linux/z80", "unknown architecture"),
 ]
 
 
@@ -143,7 +143,7 @@ def test_order_puts_arm_variants_ascending() -> None:
                            "windows/amd64:10.0.20348", "windows/amd64:10.0.17763", "linux/386"]))
     assert [format_all(p) for p in got] == [
         "linux/amd64", "linux/arm64", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7", "linux/386",
-        "windows/amd64:10.0.17763", "windows/amd64:10.0.20348",
+        "windows(10.0.17763)/amd64", "windows(10.0.20348)/amd64",
     ]
 
 
@@ -227,12 +227,12 @@ def test_platforms_resolve_prints_oci_names() -> None:
 
 
 def test_platforms_resolve_json() -> None:
-    result = runner.invoke(app, ["platforms", "resolve", "--json", "arm32v6,windows/amd64:10.0.17763"])
+    result = runner.invoke(app, ["platforms", "resolve", "--json", "arm32v6,windows(10.0.17763+win32k)/amd64"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc[0] == {"input": "arm32v6", "platform": "linux/arm/v6", "os": "linux", "architecture": "arm",
-                      "variant": "v6", "os_version": None}
-    assert doc[1]["os_version"] == "10.0.17763"
+                      "variant": "v6", "os_version": None, "os_features": []}
+    assert (doc[1]["os_version"], doc[1]["os_features"]) == ("10.0.17763", ["win32k"])
 
 
 def test_platforms_resolve_unknown_exits_2_with_did_you_mean() -> None:
@@ -256,3 +256,24 @@ def test_platforms_host_says_how_it_decided() -> None:
     assert doc["reasons"][0] == f"uname -m: {machine}"
     if not machine.startswith("arm"):  # 32-bit ARM refines the variant from /proc/cpuinfo
         assert doc["platform"] == format_platform(parse(machine))
+
+
+@pytest.mark.parametrize("argv", [["platforms", "resolve", ""], ["platforms", "resolve", "linux/amd64,,linux/arm64"],
+                                  ["verify", "localhost:5000/a/b:1", "--platform", ""],
+                                  ["build", "-f", "Dockerfile.example", "--platform", "", "--dry-run"]])
+def test_an_empty_platform_is_bad_input_everywhere(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    result = subprocess.run([sys.executable, "-m", "orchestrator", *argv], capture_output=True, text=True, cwd=REPO,
+                            timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_variant_orch_knows_no_device_for_is_read_with_a_note() -> None:
+    result = runner.invoke(app, ["platforms", "resolve", "linux/arm/v4"])
+    assert result.exit_code == 0, result.output
+    assert "linux/arm/v4" in result.output and "knows no device that runs arm v4" in result.output

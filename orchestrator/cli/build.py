@@ -64,7 +64,7 @@ def build(
         from orchestrator.logging import get_logger
 
         for warning in plan.warnings:
-            get_logger().warning("build.secret_build_arg", advice=warning)
+            get_logger().warning("build.check_this", advice=warning)
     if dry_run:
         if as_json:
             print_json(plan.to_json())

@@ -54,12 +54,15 @@ def resolve(
     """Resolve any alias (arm32v7, armhf, armv7l, aarch64, x86_64, ...) to its OCI platform."""
     from orchestrator.model.platform import format_all
     from orchestrator.model.platform_parse import resolve as resolve_names
+    from orchestrator.model.platform_parse import unusual
 
     pairs = resolve_names(names)
+    for note in filter(None, (unusual(p) for _, p in pairs)):
+        typer.echo(f"orch: note: {note}", err=True)
     if as_json:
         print_json([
             {"input": text, "platform": format_all(p), "os": p.os, "architecture": p.architecture,
-             "variant": p.variant, "os_version": p.os_version}
+             "variant": p.variant, "os_version": p.os_version, "os_features": list(p.os_features)}
             for text, p in pairs
         ])
         return

@@ -41,9 +41,19 @@ def format_platform(platform: Platform) -> str:
 
 
 def format_all(platform: Platform) -> str:
-    """Like format_platform, plus os.version when set: windows/amd64:10.0.17763."""
-    base = format_platform(platform)
-    return f"{base}:{platform.os_version}" if platform.os_version else base
+    """Like format_platform, with os.version and os.features when set, as containerd's FormatAll
+    writes them: windows(10.0.17763+win32k)/amd64, with %, +, (, ) and / percent-encoded."""
+    features = "+".join(_encode(f) for f in sorted(set(platform.os_features)) if f)
+    if not platform.os_version and not features:
+        return format_platform(platform)
+    options = _encode(platform.os_version or "") + (f"+{features}" if features else "")
+    return "/".join(p for p in (f"{platform.os}({options})", platform.architecture, platform.variant) if p)
+
+
+def _encode(value: str) -> str:
+    for char, code in (("%", "%25"), ("+", "%2B"), ("(", "%28"), (")", "%29"), ("/", "%2F")):
+        value = value.replace(char, code)
+    return value
 
 
 def platform_slug(platform: Platform) -> str:

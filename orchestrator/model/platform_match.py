@@ -20,16 +20,33 @@ from orchestrator.model.platform import Platform
 from orchestrator.model.platform_parse import dedupe, parse
 from orchestrator.model.platform_table import KNOWN_PLATFORMS
 
-_ARM_LEVEL = {"v5": 5, "v6": 6, "v7": 7, "v8": 8}
+_ARM_LEVEL = {"v4": 4, "v5": 5, "v6": 6, "v7": 7, "v8": 8, "v9": 9}
 _AMD64_LEVEL = {None: 1, "v2": 2, "v3": 3, "v4": 4}
+# 32-bit ARM levels a newer CPU runs (containerd: ARMv4 only runs on itself).
+_ARM_BACKWARDS = range(5, 9)
+
+
+def _arm64_level(variant: str | None) -> tuple[int, int]:
+    """arm64 v8 (the baseline), v8.N, v9, v9.N as (major, minor)."""
+    major, _, minor = (variant or "v8")[1:].partition(".")
+    return int(major), int(minor or 0)
+
+
+def _arm64_runs(host: str | None, image: str | None) -> bool:
+    """As containerd: v8.x runs v8.0..v8.x; v9.x runs v9.0..v9.x and v8.0..v8.(x+5), v8.9 at most."""
+    (h_major, h_minor), (i_major, i_minor) = _arm64_level(host), _arm64_level(image)
+    if i_major == h_major:
+        return i_minor <= h_minor
+    return h_major == 9 and i_major == 8 and i_minor <= min(h_minor + 5, 9)
 
 
 def can_run(host: Platform, image: Platform, *, aarch32: bool = True) -> bool:
     """Whether a host CPU/OS runs an image natively.
 
-    A v7 CPU runs v6 and v5; an arm64 CPU with AArch32 runs 32-bit arm
-    (most do; Apple M-series and some recent cores have no AArch32); amd64
-    runs 386 and amd64 variants up to its own level.
+    A v7 CPU runs v6 and v5 (ARMv4 runs only on itself); an arm64 CPU runs its
+    own and older arm64 levels and, with AArch32, 32-bit arm v5 to v8 (most
+    do; Apple M-series and some recent cores have no AArch32); amd64 runs 386
+    and amd64 variants up to its own level.
     """
     if host.os != image.os:
         return False
@@ -40,14 +57,17 @@ def can_run(host: Platform, image: Platform, *, aarch32: bool = True) -> bool:
     h, i = host.architecture, image.architecture
     if h == i:
         if h == "arm":
-            return _ARM_LEVEL[image.variant or "v7"] <= _ARM_LEVEL[host.variant or "v7"]
+            mine, theirs = _ARM_LEVEL[host.variant or "v7"], _ARM_LEVEL[image.variant or "v7"]
+            return theirs == mine or (theirs < mine and theirs in _ARM_BACKWARDS)
         if h == "amd64":
             return _AMD64_LEVEL.get(image.variant, 9) <= _AMD64_LEVEL.get(host.variant, 9)
+        if h == "arm64":
+            return _arm64_runs(host.variant, image.variant)
         return True
     if h == "amd64" and i == "386":
         return True
     if h == "arm64" and i == "arm":
-        return aarch32
+        return aarch32 and _ARM_LEVEL[image.variant or "v7"] in _ARM_BACKWARDS
     return False
 
 

@@ -12,15 +12,22 @@ import re
 from collections.abc import Iterable
 
 from orchestrator.errors import BadInput
-from orchestrator.model.platform import Platform
+from orchestrator.model.platform import Platform, format_all
 from orchestrator.model.platform_table import (
     ALIASES,
     ARCH_ALIASES,
     DEFAULT_VARIANT,
+    KNOWN_ARM_VARIANTS,
     KNOWN_OS,
     OS_VERSION_PATTERN,
+    VARIANT_ALIASES,
+    VARIANT_HELP,
     VARIANTS,
 )
+
+# containerd's grammar: an OS with optional (version+feature+...), then plain components.
+OS_COMPONENT = re.compile(r"^([A-Za-z0-9_-]+)(?:\(([A-Za-z0-9_.%-]*)((?:\+[A-Za-z0-9_.%-]+)*)\))?$")
+COMPONENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 PLATFORM_HELP = "use an OCI name such as linux/arm/v7 or an alias such as arm32v7, armhf or armv7l (`orch platforms` lists them)"
 
@@ -28,70 +35,118 @@ PLATFORM_HELP = "use an OCI name such as linux/arm/v7 or an alias such as arm32v
 def parse(text: str) -> Platform:
     """Parse any supported spelling into a normalized Platform.
 
-    Raises BadInput, quoting the value and suggesting the nearest name.
+    The syntax is containerd's: `os[(version+feature...)]/arch[/variant]`, a
+    bare architecture (Linux), or `arch/variant`; version and features may be
+    percent-encoded. Aliases from platform_table (arm32v7, armhf, x86_64...)
+    and orch's `os/arch:version` are read too. Raises BadInput, quoting the
+    value and suggesting the nearest platform.
     """
     if not isinstance(text, str):
         raise BadInput(f"platform must be text, got {text!r}", fix=PLATFORM_HELP)
     raw = text.strip()
     if not raw:
-        raise BadInput("empty platform name", fix=PLATFORM_HELP)
+        raise BadInput(f'empty platform name "{text}"', fix=PLATFORM_HELP)
+    if "*" in raw:
+        raise BadInput(f'platform "{raw}": wildcards are not platforms', fix=PLATFORM_HELP)
     lowered = raw.lower()
     if lowered in ALIASES:
-        return _parse_oci(ALIASES[lowered], raw)
-    return _parse_oci(lowered, raw)
+        return _from_parts(ALIASES[lowered].split("/"), None, (), raw)
+    spec, os_version = raw, None
+    if ":" in raw and "(" not in raw:  # windows/amd64:10.0.17763 (mquery, older orch)
+        spec, _, os_version = raw.partition(":")
+        if not OS_VERSION_PATTERN.match(os_version):
+            raise BadInput(f'invalid os.version "{os_version}" in platform "{raw}"',
+                           fix="write windows(10.0.17763)/amd64 (or windows/amd64:10.0.17763)")
+    parts = spec.split("/")
+    if len(parts) > 3:
+        raise _invalid(raw, "it has more than three components (os/arch/variant)")
+    if any(not part for part in parts):
+        raise _invalid(raw, "it has an empty component (a leading, trailing or doubled /)")
+    os_part = OS_COMPONENT.match(parts[0])
+    if os_part is None:
+        raise _invalid(raw, f'"{parts[0]}" is not an OS or architecture name')
+    bad = next((part for part in parts[1:] if not COMPONENT.match(part)), None)
+    if bad is not None:
+        raise _invalid(raw, f'"{bad}" has characters a platform component cannot have')
+    if os_part.group(2) is not None or os_part.group(3):
+        os_version = _decode(os_part.group(2) or "", raw) or None
+    features = tuple(sorted({_decode(f, raw) for f in (os_part.group(3) or "").split("+") if f}))
+    parts[0] = os_part.group(1)
+    return _from_parts(parts, os_version, features, raw)
+
+
+def _decode(value: str, original: str) -> str:
+    if "%" not in value:
+        return value
+    try:
+        return _unquote(value)
+    except ValueError:
+        raise _invalid(original, f'"{value}" is not valid percent-encoding') from None
+
+
+def _unquote(value: str) -> str:
+    """Percent-decoding (containerd's PathUnescape), strict about malformed escapes."""
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        if value[i] == "%":
+            pair = value[i + 1:i + 3]
+            if len(pair) != 2 or any(c not in "0123456789abcdefABCDEF" for c in pair):
+                raise ValueError(value)
+            out.append(int(pair, 16))
+            i += 3
+        else:
+            out += value[i].encode()
+            i += 1
+    return out.decode()
+
+
+def _from_parts(parts: list[str], os_version: str | None, features: tuple[str, ...], original: str) -> Platform:
+    first = parts[0].lower()
+    first = "darwin" if first == "macos" else first
+    if len(parts) == 1:
+        if first in KNOWN_OS:
+            host = _host_arch()
+            shown = format_all(Platform(first, host, None, os_version, features))
+            raise BadInput(f'platform "{original}" names an OS but no architecture; did you mean {shown} '
+                           "(this host's architecture)?", fix=f"write {shown}, or another architecture after the OS")
+        return normalize(Platform("linux", first, None, os_version, features), original)
+    if len(parts) == 2:
+        if first in KNOWN_OS:
+            return normalize(Platform(first, parts[1], None, os_version, features), original)
+        if first in ARCH_ALIASES:  # arch/variant, as containerd accepts
+            return normalize(Platform("linux", first, parts[1], os_version, features), original)
+        raise _unknown(original, f'"{parts[0]}" is neither an OS nor an architecture')
+    if first not in KNOWN_OS:
+        raise _unknown(original, f'unknown OS "{parts[0]}"')
+    return normalize(Platform(first, parts[1], parts[2], os_version, features), original)
+
+
+def _host_arch() -> str:
+    import os
+
+    return ARCH_ALIASES.get(os.uname().machine.lower(), (os.uname().machine.lower(), None))[0]
 
 
 def parse_all(texts: Iterable[str]) -> list[Platform]:
-    """Parse comma-separated lists, possibly repeated (as buildx --platform)."""
+    """Parse comma-separated lists, possibly repeated (as buildx --platform). An empty list or an
+    empty item in one (`linux/amd64,,linux/arm64`) is bad input, not nothing to build."""
     out: list[Platform] = []
+    texts = list(texts)
     for text in texts:
-        for part in str(text).split(","):
-            if part.strip():
-                out.append(parse(part))
+        items = str(text).split(",")
+        if any(not item.strip() for item in items):
+            raise BadInput(f'platform list "{text}" has an empty item', fix="separate platforms with single commas, "
+                           "e.g. linux/amd64,linux/arm64")
+        out.extend(parse(item) for item in items)
+    if not texts:
+        raise BadInput("no platforms given", fix=PLATFORM_HELP)
     return dedupe(out)
 
 
-def _parse_oci(lowered: str, original: str) -> Platform:
-    os_version = None
-    spec = lowered
-    # windows(10.0.17763)/amd64 (containerd 2) or windows/amd64:10.0.17763 (mquery, manifest-tool)
-    paren = re.match(r"^([a-z0-9]+)\(([^)]*)\)(/.*)?$", spec)
-    if paren:
-        spec = paren.group(1) + (paren.group(3) or "")
-        os_version = paren.group(2)
-    elif ":" in spec:
-        spec, _, os_version = spec.partition(":")
-    if os_version is not None and not OS_VERSION_PATTERN.match(os_version):
-        raise BadInput(
-            f'invalid os.version "{os_version}" in platform "{original}"',
-            fix="os.version is dotted numbers, e.g. windows/amd64:10.0.17763",
-        )
-    parts = spec.split("/")
-    if len(parts) > 3 or any(not p for p in parts):
-        raise _unknown(original)
-    if len(parts) == 1:
-        if parts[0] in KNOWN_OS:
-            raise BadInput(
-                f'platform "{original}" names an OS but no architecture',
-                fix=f"add one, e.g. {parts[0]}/amd64 or {parts[0]}/arm64",
-            )
-        os_name, arch, variant = "linux", parts[0], None
-    elif len(parts) == 2:
-        if parts[0] in KNOWN_OS:
-            os_name, arch, variant = parts[0], parts[1], None
-        elif parts[0] in ARCH_ALIASES:  # arch/variant, as containerd accepts
-            os_name, arch, variant = "linux", parts[0], parts[1]
-        else:
-            raise _unknown(original, f'"{parts[0]}" is neither an OS nor an architecture')
-    else:
-        os_name, arch, variant = parts
-    if os_name not in KNOWN_OS:
-        raise _unknown(original, f'unknown OS "{os_name}"')
-    return normalize(Platform(os_name, arch, variant, os_version), original)
-
-
 def normalize(platform: Platform, original: str | None = None) -> Platform:
-    """Canonical os/architecture/variant, as containerd's Normalize."""
+    """Canonical os/architecture/variant, as containerd's Normalize (and orch's decisions in
+    platform_table: armel is arm/v5, arm alone is arm/v7, arm64/v8 is arm64)."""
     shown = original if original is not None else f"{platform.os}/{platform.architecture}"
     os_name = platform.os.lower()
     if os_name == "macos":
@@ -112,28 +167,51 @@ def normalize(platform: Platform, original: str | None = None) -> Platform:
     if arch == "arm" and variant is None:
         variant = "v7"
     if variant is not None:
-        allowed = VARIANTS.get(arch, ())
-        if variant not in allowed:
-            choices = ", ".join(allowed) if allowed else "none"
-            raise BadInput(
-                f'platform "{shown}": unknown variant "{variant}" for {arch} (allowed: {choices})',
-                fix=PLATFORM_HELP,
-            )
+        variant = VARIANT_ALIASES.get((arch, variant), variant)
+        pattern = VARIANTS.get(arch)
+        if pattern is not None and not pattern.match(variant):
+            raise BadInput(f'platform "{shown}": unknown variant "{variant}" for {arch} '
+                           f"(allowed: {VARIANT_HELP[arch]})", fix=PLATFORM_HELP)
         if DEFAULT_VARIANT.get(arch) == variant:
             variant = None
-    return Platform(os_name, arch, variant, platform.os_version, tuple(platform.os_features))
+    return Platform(os_name, arch, variant, platform.os_version, tuple(sorted(set(platform.os_features))))
+
+
+def unusual(platform: Platform) -> str | None:
+    """A note for a platform orch reads but knows no device for (arm/v4, arm/v9...), or None."""
+    if platform.architecture == "arm" and platform.variant not in KNOWN_ARM_VARIANTS:
+        return (f"{format_all(platform)}: orch knows no device that runs arm {platform.variant} (its table has "
+                f"{', '.join(KNOWN_ARM_VARIANTS)}); check the variant is meant")
+    return None
+
+
+def _invalid(original: str, why: str) -> BadInput:
+    return _unknown(original, why)
 
 
 def _unknown(original: str, why: str | None = None) -> BadInput:
-    candidates = sorted(set(ALIASES) | set(ALIASES.values()))
-    import difflib  # only to suggest a name in an error
-    close = difflib.get_close_matches(original.strip().lower(), candidates, n=1, cutoff=0.6)
-    hint = ""
-    if close:
-        target = ALIASES.get(close[0], close[0])
-        hint = f" (did you mean {target}?)" if close[0] == target else f" (did you mean {close[0]}, i.e. {target}?)"
     detail = f": {why}" if why else ""
-    return BadInput(f'unknown platform "{original}"{detail}{hint}', fix=PLATFORM_HELP)
+    return BadInput(f'unknown platform "{original}"{detail}{_nearest(original)}', fix=PLATFORM_HELP)
+
+
+def _nearest(original: str) -> str:
+    """ (did you mean ...?) for the platform nearest to what was written: first the same text
+    without stray slashes or spaces, else the closest name in the table."""
+    kept = re.sub(r"[^A-Za-z0-9_.()%+/:-]", "", original)  # stray spaces and symbols
+    cleaned = "/".join(part for part in kept.split("/") if part)
+    if cleaned and cleaned != original:
+        try:
+            return f" (did you mean {format_all(parse(cleaned))}?)"
+        except BadInput:
+            pass
+    import difflib  # only to suggest a name in an error
+
+    candidates = sorted(set(ALIASES) | set(ALIASES.values()))
+    close = difflib.get_close_matches((cleaned or original).lower(), candidates, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    target = ALIASES.get(close[0], close[0])
+    return f" (did you mean {target}?)" if close[0] == target else f" (did you mean {close[0]}, i.e. {target}?)"
 
 
 def dedupe(platforms: Iterable[Platform]) -> list[Platform]:
@@ -149,5 +227,11 @@ def dedupe(platforms: Iterable[Platform]) -> list[Platform]:
 
 
 def resolve(texts: Iterable[str]) -> list[tuple[str, Platform]]:
-    """(what the user wrote, what it means), one pair per name."""
-    return [(text, parse(text)) for raw in texts for text in str(raw).split(",") if text.strip()]
+    """(what the user wrote, what it means), one pair per name; empty names are bad input."""
+    out = []
+    for raw in texts:
+        items = str(raw).split(",")
+        if any(not item.strip() for item in items):
+            raise BadInput(f'platform list "{raw}" has an empty item', fix="name each platform, e.g. linux/arm64")
+        out += [(item, parse(item)) for item in items]
+    return out

@@ -74,8 +74,11 @@ KNOWN_PLATFORMS: tuple[KnownPlatform, ...] = (
     KnownPlatform("windows/arm64", None, (), (), "arm64", None, ("Windows 11 on ARM",)),
 )
 
-KNOWN_OS = ("linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "illumos", "solaris", "aix", "plan9")
-# Architecture spellings -> (OCI architecture, implied variant or None).
+# containerd's known operating systems (GOOS values).
+KNOWN_OS = ("aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js", "linux", "nacl",
+            "netbsd", "openbsd", "plan9", "solaris", "windows", "zos")
+# Architecture spellings -> (OCI architecture, implied variant or None): containerd's known
+# architectures (GOARCH values) and the aliases users meet.
 ARCH_ALIASES: dict[str, tuple[str, str | None]] = {
     "amd64": ("amd64", None), "x86_64": ("amd64", None), "x86-64": ("amd64", None), "x64": ("amd64", None),
     "386": ("386", None), "i386": ("386", None), "i486": ("386", None), "i586": ("386", None),
@@ -83,18 +86,25 @@ ARCH_ALIASES: dict[str, tuple[str, str | None]] = {
     "arm64": ("arm64", None), "aarch64": ("arm64", None), "arm64v8": ("arm64", None),
     "arm": ("arm", None), "armhf": ("arm", "v7"), "armel": ("arm", "v5"),
     "armv5": ("arm", "v5"), "armv6": ("arm", "v6"), "armv7": ("arm", "v7"),
-    "ppc64le": ("ppc64le", None), "ppc64el": ("ppc64le", None), "ppc64": ("ppc64", None),
-    "s390x": ("s390x", None), "riscv64": ("riscv64", None),
+    "ppc64le": ("ppc64le", None), "ppc64el": ("ppc64le", None), "ppc64": ("ppc64", None), "ppc": ("ppc", None),
+    "s390x": ("s390x", None), "s390": ("s390", None), "riscv64": ("riscv64", None), "riscv": ("riscv", None),
     "mips64le": ("mips64le", None), "mips64el": ("mips64le", None), "mips64": ("mips64", None),
-    "mipsle": ("mipsle", None), "mips": ("mips", None),
-    "loong64": ("loong64", None), "loongarch64": ("loong64", None), "wasm": ("wasm", None),
+    "mipsle": ("mipsle", None), "mips": ("mips", None), "mips64p32": ("mips64p32", None),
+    "mips64p32le": ("mips64p32le", None), "loong64": ("loong64", None), "loongarch64": ("loong64", None),
+    "wasm": ("wasm", None), "amd64p32": ("amd64p32", None), "armbe": ("armbe", None), "arm64be": ("arm64be", None),
+    "sparc": ("sparc", None), "sparc64": ("sparc64", None),
 }
+# Variants orch checks (other architectures take any variant, as containerd does): arm v4..v9
+# (orch's devices run v5..v8: the others parse, with a note), arm64 v8.x and v9.x, amd64 v1..v4.
 VARIANTS = {
-    "arm": ("v5", "v6", "v7", "v8"),
-    "arm64": ("v8", "v8.0", "v8.1", "v8.2", "v8.3", "v8.4", "v8.5", "v8.6", "v8.7", "v8.8", "v8.9",
-              "v9", "v9.0", "v9.1", "v9.2", "v9.3", "v9.4", "v9.5"),
-    "amd64": ("v1", "v2", "v3", "v4"),
+    "arm": re.compile(r"^v[4-9]$"),
+    "arm64": re.compile(r"^v(8|9)(\.\d{1,2})?$"),
+    "amd64": re.compile(r"^v[1-4]$"),
 }
+VARIANT_HELP = {"arm": "v4 to v9", "arm64": "v8, v8.1 ... v9, v9.1 ...", "amd64": "v1 to v4"}
+KNOWN_ARM_VARIANTS = ("v5", "v6", "v7", "v8")
+# Spellings of one variant (containerd's normalizeArch): arm64 v8.0 is v8, v9.0 is v9.
+VARIANT_ALIASES = {("arm64", "v8.0"): "v8", ("arm64", "v9.0"): "v9"}
 # Variants that mean "the baseline" and are dropped, as containerd does.
 DEFAULT_VARIANT = {"arm64": "v8", "amd64": "v1"}
 OS_VERSION_PATTERN = re.compile(r"^\d+(\.\d+){1,3}$")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import platform_slug
 from orchestrator.model.platform_match import order
-from orchestrator.model.platform_parse import parse_all
+from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
 from orchestrator.publish.gitinfo import oci_labels, read_git, render_tags, template_values
@@ -121,7 +121,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     )
     if request.metadata_file:
         check_metadata_file(request.metadata_file)
-    warnings = tuple(
+    warnings = tuple(filter(None, (unusual(p) for p in platforms))) + tuple(
         f'build arg {name} looks like a secret: build args are kept in the image\'s history, where anyone who '
         f"pulls it can read them; pass it as a build secret instead (--secret id={name},env={name}, read with "
         f"RUN --mount=type=secret,id={name})" for name in spec.secret_build_args)
