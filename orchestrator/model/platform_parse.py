@@ -128,17 +128,25 @@ def _host_arch() -> str:
     return ARCH_ALIASES.get(os.uname().machine.lower(), (os.uname().machine.lower(), None))[0]
 
 
+def _list_items(text: object) -> list[str]:
+    """The items of one comma-separated list; an empty list or item is refused, never read as nothing."""
+    text = str(text)
+    if not text.strip():
+        raise BadInput('platform "" is empty', fix="name a platform, e.g. linux/arm64 (or a list: linux/amd64,linux/arm64)")
+    items = text.split(",")
+    if any(not item.strip() for item in items):
+        raise BadInput(f'platform list "{text}" has an empty item',
+                       fix="separate platforms with single commas, e.g. linux/amd64,linux/arm64")
+    return items
+
+
 def parse_all(texts: Iterable[str]) -> list[Platform]:
     """Parse comma-separated lists, possibly repeated (as buildx --platform). An empty list or an
     empty item in one (`linux/amd64,,linux/arm64`) is bad input, not nothing to build."""
     out: list[Platform] = []
     texts = list(texts)
     for text in texts:
-        items = str(text).split(",")
-        if any(not item.strip() for item in items):
-            raise BadInput(f'platform list "{text}" has an empty item', fix="separate platforms with single commas, "
-                           "e.g. linux/amd64,linux/arm64")
-        out.extend(parse(item) for item in items)
+        out.extend(parse(item) for item in _list_items(text))
     if not texts:
         raise BadInput("no platforms given", fix=PLATFORM_HELP)
     return dedupe(out)
@@ -230,8 +238,5 @@ def resolve(texts: Iterable[str]) -> list[tuple[str, Platform]]:
     """(what the user wrote, what it means), one pair per name; empty names are bad input."""
     out = []
     for raw in texts:
-        items = str(raw).split(",")
-        if any(not item.strip() for item in items):
-            raise BadInput(f'platform list "{raw}" has an empty item', fix="name each platform, e.g. linux/arm64")
-        out += [(item, parse(item)) for item in items]
+        out += [(item, parse(item)) for item in _list_items(raw)]
     return out
