@@ -154,22 +154,40 @@ ARM7 = {"os": "linux", "architecture": "arm", "variant": "v7"}
 ARM6 = {"os": "linux", "architecture": "arm", "variant": "v6"}
 
 
+WIN2019 = {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.1879"}
+WIN2016 = {"os": "windows", "architecture": "amd64", "os.version": "10.0.14393.4583"}
+STRICT = VerifyOptions(strict=True)
+LENIENT = VerifyOptions(duplicates=Status.warn)  # --allow-duplicates
+
+
 @pytest.mark.parametrize(
-    "entries, attest_for, strict, check, level",
+    "entries, attest_for, options, check, level",
     [
-        ([(ARM7, ARM7), (ARM6, ARM6)], [], False, "order", Status.warn),  # v7 first: Pi Zero gets v7
-        ([(ARM7, ARM7), (ARM6, ARM6)], [], True, "order", Status.fail),
-        ([(ARM6, ARM6), (ARM7, ARM7)], [], False, "order", Status.ok),
-        ([(ARM7, ARM7)], ["sha256:" + "e" * 64], False, "attestations", Status.fail),  # points at nothing
-        ([(ARM7, None)], [], False, "config", Status.warn),  # config unreadable
-        ([(ARM7, ARM7), (ARM7, ARM7)], [], False, "platforms", Status.warn),  # duplicate entries
+        ([(ARM7, ARM7), (ARM6, ARM6)], [], VerifyOptions(), "order", Status.warn),  # v7 first: Pi Zero gets v7
+        ([(ARM7, ARM7), (ARM6, ARM6)], [], STRICT, "order", Status.fail),
+        ([(ARM6, ARM6), (ARM7, ARM7)], [], VerifyOptions(), "order", Status.ok),
+        ([(ARM7, ARM7)], ["sha256:" + "e" * 64], VerifyOptions(), "attestations", Status.fail),  # points at nothing
+        ([(ARM7, None)], [], VerifyOptions(), "config", Status.warn),  # config unreadable
+        ([(ARM7, ARM7), (ARM7, ARM7)], [], VerifyOptions(), "platforms", Status.fail),  # duplicates, as manifest-tool
+        ([(ARM7, ARM7), (ARM7, ARM7)], [], LENIENT, "platforms", Status.warn),
+        ([(WIN2019, WIN2019), (WIN2019, WIN2019)], [], VerifyOptions(), "platforms", Status.fail),
+        # Two Windows releases are two platforms, and docker on Windows chooses by os.version: no order problem.
+        ([(WIN2019, WIN2019), (WIN2016, WIN2016)], [], STRICT, "order", Status.ok),
     ],
 )
-def test_verdicts_on_recorded_indexes(entries, attest_for, strict, check, level) -> None:
-    verdict = verify(_inspection(entries, attest_for), VerifyOptions(strict=strict))
+def test_verdicts_on_recorded_indexes(entries, attest_for, options, check, level) -> None:
+    verdict = verify(_inspection(entries, attest_for), options)
     levels = {f.level for f in verdict.findings if f.check == check}
     assert level in levels, verdict.findings
     assert verdict.ok is (level is not Status.fail)
+
+
+def test_duplicates_name_the_platform_and_the_positions() -> None:
+    verdict = verify(_inspection([(ARM6, ARM6), (ARM7, ARM7), (ARM7, ARM7)]), VerifyOptions())
+    duplicate = next(f for f in verdict.findings if f.check == "platforms" and f.level is Status.fail)
+    assert (duplicate.platform, duplicate.message) == (
+        "linux/arm/v7", "2 entries claim it (positions 1, 2): clients take the first")
+    assert "--allow-duplicates" in duplicate.fix
 
 
 def test_arm64_v8_in_a_config_matches_a_plain_arm64_descriptor() -> None:
@@ -199,6 +217,7 @@ def test_parallel_map_keeps_order_and_reraises_the_first_error() -> None:
     (["verify", "--json", "r.io/a:1", "--platform=arm64", "--platform", "armhf", "--strict"], True),
     (["verify", "r.io/a:1", "-p", "arm-all", "--config-mismatch", "warn", "--deep"], True),
     (["verify", "oci-layout://out", "--profile", "arm-all"], True),
+    (["verify", "r.io/a:1", "--platform", "arm64", "--allow-duplicates"], True),
     (["verify", "r.io/a:1", "--help"], False),  # typer prints the help
     (["-q", "verify", "r.io/a:1", "--platform", "arm64"], False),  # a global option: typer
     (["verify", "r.io/a:1", "--platfrom", "arm64"], False),  # a misspelling: typer says so
@@ -232,3 +251,36 @@ def test_the_fast_path_prints_what_the_typer_command_prints(good_index: str, ext
         assert (fast.returncode, fast.stdout) == (typed.returncode, typed.stdout), fast.stderr + typed.stderr
     bad = orch("verify", good_index, "--platform", "linux/armv9")
     assert bad.returncode == 2 and 'unknown platform "linux/armv9"' in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.engine
+def test_duplicates_fail_verify_unless_allowed_and_inspect_marks_them_and_the_order(registry) -> None:
+    from .registry_api import push_image, push_index
+
+    manifests = []
+    for platform, config in (("linux/arm/v7", ARM7), ("linux/arm/v6", ARM6), ("linux/arm/v7", ARM7)):
+        digest, size = push_image(registry.port, "dupes", None, {**config, "note": len(manifests)},
+                                  "application/vnd.oci.image.manifest.v1+json")
+        manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+                          "platform": config})
+    push_index(registry.port, "dupes", "1", manifests)
+    ref = registry.ref("dupes", "1")
+
+    for through_typer in ((), ("--log-format", "auto")):  # the fast path, then the typer command
+        refused = orch(*through_typer, "verify", ref, "--platform", "linux/arm/v6,linux/arm/v7")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "FAIL  platforms    linux/arm/v7   2 entries claim it (positions 0, 2)" in refused.stdout
+        allowed = orch(*through_typer, "verify", ref, "--platform", "linux/arm/v6,linux/arm/v7", "--allow-duplicates")
+        assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+        assert "WARN  platforms    linux/arm/v7   2 entries claim it" in allowed.stdout
+
+    shown = orch("inspect", ref)
+    assert shown.returncode == 0, shown.stderr
+    rows = [line.split() for line in shown.stdout.splitlines() if line[:1].isdigit()]
+    assert [(row[0], row[1], row[2:3] == ["DUPLICATE"]) for row in rows] == [
+        ("0", "linux/arm/v7", True), ("1", "linux/arm/v6", False), ("2", "linux/arm/v7", True)]
+    assert "DUPLICATE linux/arm/v7: entries 0, 2 claim it; clients take the first" in shown.stdout
+    assert any(line.startswith("ORDER") and "Raspberry Pi" in line and "pulls linux/arm/v7" in line
+               for line in shown.stdout.splitlines()), shown.stdout
+    as_json = json.loads(orch("inspect", ref, "--json").stdout)
+    assert as_json["duplicates"] == {"linux/arm/v7": [0, 2]} and as_json["order_problems"]

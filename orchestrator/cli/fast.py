@@ -12,12 +12,12 @@ from orchestrator.cli.verify_run import VerifyArgs, run_verify
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
                   "--config-mismatch": "config_mismatch"}
-_VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json"}
+_VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json", "--allow-duplicates": "allow_duplicates"}
 
 
 def verify_args(argv: list[str]) -> VerifyArgs | None:
     """`verify REF [--platform LIST]... [--profile P] [--config-mismatch M] [--strict] [--deep]
-    [--json]`, or None for anything else."""
+    [--allow-duplicates] [--json]`, or None for anything else."""
     if len(argv) < 2 or argv[0] != "verify":
         return None
     ref, rest = None, argv[1:]

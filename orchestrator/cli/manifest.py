@@ -9,6 +9,7 @@ import typer
 from orchestrator.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
+    from orchestrator.publish.manifest_list import ListOptions
     from orchestrator.publish.manifest_spec import ManifestSpec
 
 app = typer.Typer(help="Assemble lists from images that already exist (manifest-tool's spec).",
@@ -18,23 +19,34 @@ app = typer.Typer(help="Assemble lists from images that already exist (manifest-
 @app.command("create")
 def create(
     spec: Path | None = typer.Option(  # noqa: UP007
-        None, "--spec", help="manifest-tool YAML: image, tags, manifests (each image + platform: os, architecture, "
-        "variant, os.version, features)."),
+        None, "--spec", help="manifest-tool YAML: image, tags, annotations, manifests (each image + platform: os, "
+        "architecture, variant, osversion, osfeatures; what is left out comes from the image's config)."),
     from_args: bool = typer.Option(False, "--from-args", help="Build the spec from --platforms, --template and "
                                    "--target instead of a file."),
     platforms: List[str] = typer.Option([], "--platforms", help="With --from-args: platforms, comma-separated."),  # noqa: UP006
     template: str | None = typer.Option(  # noqa: UP007
-        None, "--template", help="With --from-args: each image's reference, with OS, ARCH and VARIANT replaced."),
+        None, "--template", help="With --from-args: each image's reference, with ARCH, OS and VARIANT replaced."),
     target: str | None = typer.Option(None, "--target", help="With --from-args: the list's reference."),  # noqa: UP007
     tags: List[str] = typer.Option([], "--tags", help="With --from-args: more tags for the list."),  # noqa: UP006
+    annotations: List[str] = typer.Option(  # noqa: UP006
+        [], "--annotations", help="With --from-args: key=value annotations of the OCI index."),
+    list_type: str | None = typer.Option(  # noqa: UP007
+        None, "--type", help="docker (a Docker manifest list) or oci (an OCI index). Default: an OCI index when "
+        "every image is OCI or there are annotations, else a Docker list."),
+    whole_index: bool = typer.Option(False, "--whole-index", help="A source that is an index gives every image "
+                                     "in it (attestations last), as manifest-tool does; by default orch lists its "
+                                     "entry for the spec's platform."),
+    keep_order: bool = typer.Option(False, "--keep-order", help="Keep the spec's order instead of orch's (lower "
+                                    "ARM variants first)."),
     deep: bool = typer.Option(False, "--deep", help="Also check each image's binary against its listed platform."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the commands; run nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the steps; read and change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (or, with --dry-run, the plan) as JSON."),
 ) -> None:
     """Push a list of existing images, each listed as the platform the spec says (annotating mislabelled ones),
     verified before the target tag moves."""
     from orchestrator.errors import BadInput
-    from orchestrator.publish.manifest_spec import load_spec, spec_from_args
+    from orchestrator.publish.manifest_list import ListOptions, check_options, plan_lines
+    from orchestrator.publish.manifest_spec import load_spec, parse_annotations, spec_from_args
 
     if bool(spec) == from_args:
         raise BadInput("pass either --spec FILE or --from-args", fix="e.g. orch manifest create --spec list.yaml")
@@ -43,42 +55,38 @@ def create(
             raise BadInput("--from-args needs --platforms, --template and --target",
                            fix="e.g. --platforms linux/amd64,linux/arm/v7 --template reg/app:1.0-ARCHVARIANT "
                                "--target reg/app:1.0")
-        loaded = spec_from_args(platforms, template, target, tags)
+        loaded = spec_from_args(platforms, template, target, tags, parse_annotations(annotations))
     else:
+        if annotations:
+            raise BadInput("--annotations goes with --from-args", fix="put annotations: in the spec file")
         loaded = load_spec(spec)  # type: ignore[arg-type]
+    options = ListOptions(list_type=list_type, whole_index=whole_index, keep_order=keep_order)
+    check_options(loaded, options)
     if dry_run:
-        lines = _plan_lines(loaded)
+        lines = plan_lines(loaded, options)
         if as_json:
-            print_json({"commands": lines})
+            print_json({"commands": lines, "notes": list(loaded.notes)})
         else:
+            _print_notes(loaded.notes)
             typer.echo("\n".join(lines))
         return
-    _run(loaded, deep, as_json)
+    _run(loaded, options, deep, as_json)
 
 
-def _plan_lines(spec: ManifestSpec) -> list[str]:
-    from orchestrator.model.platform import format_platform
-    from orchestrator.publish.merge import MergeEntry, merge_lines
-    from orchestrator.publish.promote import promotion_lines
-
-    lines = [f"# copy {entry.image} (registry-side, by digest) into {spec.target.name}" for entry in spec.entries]
-    entries = [MergeEntry(spec.target.with_digest(f"<{format_platform(e.platform)} digest>"), e.platform)
-               for e in spec.entries]
-    lines += merge_lines("manifest", spec.target, entries)
-    platforms = ",".join(format_platform(e.platform) for e in spec.entries)
-    lines.append(f"orch verify {spec.target.name}@<list digest> --platform {platforms} --config-mismatch warn")
-    return lines + promotion_lines(spec.target, (spec.target, *spec.tags))
+def _print_notes(notes: tuple[str, ...] | list[str]) -> None:
+    for note in notes:
+        typer.echo(f"note: {note}", err=True)
 
 
-def _run(spec: ManifestSpec, deep: bool, as_json: bool) -> None:
+def _run(spec: ManifestSpec, options: ListOptions, deep: bool, as_json: bool) -> None:
     from orchestrator.cli.verify_run import print_findings
-    from orchestrator.docker.runner import Engine
     from orchestrator.errors import ExitCode
+    from orchestrator.model.mediatypes import INDEX_TYPES
     from orchestrator.publish.manifest_list import publish_list
     from orchestrator.publish.pipeline import VerificationFailed
 
     try:
-        published = publish_list(Engine(), spec, deep=deep)
+        plan, published = publish_list(spec, options, deep=deep)
     except VerificationFailed as failed:
         document = {**failed.verdict.to_json(), "digest": failed.verdict.digest, "tags": [], "staged": failed.staged}
         if as_json:
@@ -88,13 +96,15 @@ def _run(spec: ManifestSpec, deep: bool, as_json: bool) -> None:
             typer.echo(f"no tag was changed; the list is staged (by digest) at {failed.staged}", err=True)
         raise typer.Exit(int(ExitCode.FAILED)) from None
     document = {**published.verdict.to_json(), "digest": published.staged.index.digest,
+                "media_type": plan.manifest.media_type, "notes": list(plan.notes),
                 "tags": [str(t) for t in published.tags], "staged": str(published.staged.ref),
                 "promotion": published.promotion.to_json()}
     if as_json:
         print_json(document)
         return
+    _print_notes(plan.notes)
     print_findings(published.verdict)
-    typer.echo(f"published {published.staged.index.digest}")
+    typer.echo(f"published {published.staged.index.digest} ({INDEX_TYPES[plan.manifest.media_type]})")
     print_table([[e.label, e.digest] for e in published.inspection.entries])
     for tag in published.tags:
         typer.echo(f"  tag {tag}")

@@ -18,6 +18,8 @@ def verify(
     strict: bool = typer.Option(False, "--strict", help="Unexpected platforms and order problems fail."),
     config_mismatch: str = typer.Option("fail", "--config-mismatch", help="fail or warn when a config disagrees "
                                         "with its index entry."),
+    allow_duplicates: bool = typer.Option(False, "--allow-duplicates", help="Two entries for one platform warn "
+                                          "instead of failing (clients take the first)."),
     deep: bool = typer.Option(False, "--deep", help="Also read each image's executable from its layers and check "
                               "its ELF machine, class, endianness and ARM CPU level; every layer read is checked "
                               "against its digest."),
@@ -27,6 +29,7 @@ def verify(
     from orchestrator.cli.verify_run import VerifyArgs, run_verify
 
     code = run_verify(VerifyArgs(ref=ref, platforms=tuple(platform or ()), profile=profile, strict=strict,
-                                 config_mismatch=config_mismatch, deep=deep, as_json=as_json))
+                                 config_mismatch=config_mismatch, allow_duplicates=allow_duplicates,
+                                 deep=deep, as_json=as_json))
     if code:
         raise typer.Exit(code)

@@ -27,6 +27,7 @@ class VerifyArgs:
     profile: str | None = None
     strict: bool = False
     config_mismatch: str = "fail"
+    allow_duplicates: bool = False
     deep: bool = False
     as_json: bool = False
 
@@ -67,7 +68,9 @@ def run_verify(args: VerifyArgs) -> int:
 
         extra = check_binaries(inspection, where)
     verdict = verify(inspection, VerifyOptions(expected=expected, strict=args.strict,
-                                               config_mismatch=Status(args.config_mismatch)), extra)
+                                               config_mismatch=Status(args.config_mismatch),
+                                               duplicates=Status.warn if args.allow_duplicates else Status.fail),
+                     extra)
     if args.as_json:
         print_json(verdict.to_json())
     else:

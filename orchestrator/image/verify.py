@@ -11,13 +11,12 @@ Checks, each reported per platform as ok / warn / fail:
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator.image.model import Entry, Inspection
 from orchestrator.model.platform import Platform, format_all, format_platform
-from orchestrator.model.platform_match import lint_order
+from orchestrator.model.platform_match import OrderProblem, lint_order
 from orchestrator.status import Status
 
 
@@ -54,6 +53,7 @@ class VerifyOptions:
     expected: tuple[Platform, ...] | None = None
     strict: bool = False
     config_mismatch: Status = Status.fail
+    duplicates: Status = Status.fail  # two entries for one platform: manifest-tool refuses to make such a list
 
 
 def verify(inspection: Inspection, options: VerifyOptions, extra: list[Finding] | tuple[Finding, ...] = ()) -> Verdict:
@@ -71,15 +71,22 @@ def _entry_platform(entry: Entry) -> Platform | None:
     return entry.shown_platform
 
 
+def duplicated(inspection: Inspection) -> dict[str, list[int]]:
+    """Platforms (as format_all writes them) that more than one entry claims, with those entries'
+    positions. One platform is os, architecture, variant, os.version and os.features."""
+    positions: dict[str, list[int]] = {}
+    for entry in inspection.entries:
+        if (platform := _entry_platform(entry)) is not None:
+            positions.setdefault(format_all(platform), []).append(entry.position)
+    return {shown: where for shown, where in positions.items() if len(where) > 1}
+
+
 def _check_platforms(inspection: Inspection, options: VerifyOptions) -> list[Finding]:
     present = [_entry_platform(e) for e in inspection.entries]
-    keys = Counter(p.key + (p.os_version or "",) for p in present if p)
-    out = []
-    for key, count in keys.items():
-        if count > 1:
-            out.append(Finding("platforms", Status.warn, f"{count} entries claim {'/'.join(k for k in key[:3] if k)}: "
-                               "clients take the first", "/".join(k for k in key[:3] if k),
-                               "publish one entry per platform"))
+    out = [Finding("platforms", options.duplicates,
+                   f"{len(where)} entries claim it (positions {', '.join(map(str, where))}): clients take the first",
+                   shown, "publish one entry per platform (--allow-duplicates to accept)")
+           for shown, where in duplicated(inspection).items()]
     if options.expected is None:
         return out
     for platform in options.expected:
@@ -127,12 +134,16 @@ def _check_configs(inspection: Inspection, options: VerifyOptions) -> list[Findi
     return out
 
 
-def _check_order(inspection: Inspection, options: VerifyOptions) -> list[Finding]:
+def order_errors(inspection: Inspection) -> list[OrderProblem]:
+    """Devices whose first-match client would pull an entry they cannot run."""
     platforms = [p for p in (_entry_platform(e) for e in inspection.entries) if p]
-    if len(platforms) < 2:
+    return [p for p in lint_order(platforms) if p.severity == "error"] if len(platforms) > 1 else []
+
+
+def _check_order(inspection: Inspection, options: VerifyOptions) -> list[Finding]:
+    if len([e for e in inspection.entries if _entry_platform(e)]) < 2:
         return []
-    problems = lint_order(platforms)
-    errors = [p for p in problems if p.severity == "error"]
+    errors = order_errors(inspection)
     if not errors:
         return [Finding("order", Status.ok, "no first-match client gets an entry it cannot run")]
     return [Finding("order", Status.fail if options.strict else Status.warn, str(p), format_all(p.device_platform),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json": "OCI image index",
     "application/vnd.docker.distribution.manifest.list.v2+json": "Docker manifest list",

@@ -50,6 +50,18 @@ def format_all(platform: Platform) -> str:
     return "/".join(p for p in (f"{platform.os}({options})", platform.architecture, platform.variant) if p)
 
 
+def oci_platform(platform: Platform) -> dict[str, object]:
+    """The platform object of an index descriptor (OCI and Docker lists spell it the same)."""
+    document: dict[str, object] = {"architecture": platform.architecture, "os": platform.os}
+    if platform.os_version:
+        document["os.version"] = platform.os_version
+    if platform.os_features:
+        document["os.features"] = list(platform.os_features)
+    if platform.variant:
+        document["variant"] = platform.variant
+    return document
+
+
 def _encode(value: str) -> str:
     for char, code in (("%", "%25"), ("+", "%2B"), ("(", "%28"), (")", "%29"), ("/", "%2F")):
         value = value.replace(char, code)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 
 from orchestrator.errors import BadInput
-from orchestrator.model.platform import Platform
+from orchestrator.model.platform import Platform, format_all
 from orchestrator.model.platform_parse import dedupe, parse
 from orchestrator.model.platform_table import KNOWN_PLATFORMS
 
@@ -152,16 +152,21 @@ class OrderProblem:
 
     def __str__(self) -> str:
         if self.severity == "error":
-            return (f"{self.device} ({self.device_platform}) with a first-match client pulls "
-                    f"{self.gets}, which it cannot run; it should get {self.should_get}")
-        return (f"{self.device} ({self.device_platform}) with a first-match client pulls {self.gets} "
-                f"instead of {self.should_get} (runs, but not the best build)")
+            return (f"{self.device} ({format_all(self.device_platform)}) with a first-match client pulls "
+                    f"{format_all(self.gets)}, which it cannot run; it should get {format_all(self.should_get)}")
+        return (f"{self.device} ({format_all(self.device_platform)}) with a first-match client pulls "
+                f"{format_all(self.gets)} instead of {format_all(self.should_get)} (runs, but not the best build)")
 
 
 def lint_order(entries: Sequence[Platform], devices: Iterable[Device] | None = None) -> list[OrderProblem]:
-    """What first-match clients would get wrong with this entry order."""
+    """What first-match clients would get wrong with this entry order. Windows hosts are left
+    out: docker on Windows picks the entry whose os.version matches the host's build (that is
+    how one list carries several Windows releases), and with two releases listed no order could
+    suit a client that took the first windows/amd64 entry."""
     problems = []
     for device in devices if devices is not None else reference_devices():
+        if device.platform.os == "windows":
+            continue
         first = best_match(entries, device.platform, MatchPolicy.first, aarch32=device.aarch32)
         best = best_match(entries, device.platform, MatchPolicy.best, aarch32=device.aarch32)
         # No runnable entry at all is a coverage gap, not an ordering problem.

@@ -20,7 +20,6 @@ The manifest commands run through the raw CLI: python-on-whales spells
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -32,7 +31,6 @@ from orchestrator.model.platform import Platform
 from orchestrator.model.references import Reference
 from orchestrator.publish.stage import Staged, stage_index
 from orchestrator.registry.client import ManifestBytes
-from orchestrator.registry.verified import sha256_digest
 
 
 @dataclass(frozen=True)
@@ -89,16 +87,11 @@ def merge_lines(method: str, repository: Reference, entries: Sequence[MergeEntry
     return ["docker " + shlex.join(imagetools_create([e.source for e in entries], annotations)), stage]
 
 
-def _as_manifest(document: dict[str, Any]) -> ManifestBytes:
-    body = json.dumps(document, indent=2).encode()
-    return ManifestBytes(body, document.get("mediaType", ""), sha256_digest(body))
-
-
 def merged_index(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
                  annotations: dict[str, str] | None = None) -> ManifestBytes:
     """The merged list's bytes, children in the order of `entries`."""
     if method != "manifest":
-        return _as_manifest(engine.cli_json(*imagetools_create([e.source for e in entries], annotations)))
+        return ManifestBytes.from_document(engine.cli_json(*imagetools_create([e.source for e in entries], annotations)))
     listed = local_list(repository)
     try:
         engine.cli("manifest", "rm", str(listed))
@@ -120,7 +113,7 @@ def merged_index(engine: Any, method: str, repository: Reference, entries: Seque
         raise JobFailed(f"`docker manifest create` left out {', '.join(missing)}",
                         fix="check that each image exists in the registry, then rerun")
     document["manifests"] = [by_digest[e.source.digest] for e in entries]
-    return _as_manifest(document)
+    return ManifestBytes.from_document(document)
 
 
 def merge(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],

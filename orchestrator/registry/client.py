@@ -40,6 +40,12 @@ class ManifestBytes:
     def document(self) -> dict[str, Any]:
         return json.loads(self.body)
 
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> ManifestBytes:
+        """The bytes orch writes for a manifest or index it composes."""
+        body = json.dumps(document, indent=2).encode()
+        return cls(body, document.get("mediaType", ""), sha256_digest(body))
+
 
 class Registry:
     _shared: dict[str, Registry] = {}
