@@ -12,7 +12,8 @@
 # It gets its own data root, exec root (with its own containerd), socket and
 # bridge from its very first start: a second daemon started without its own
 # bridge was seen to take the main daemon's docker0 with it. Needs root and
-# the packages scripts/engine-up.sh installs.
+# the packages scripts/engine-up.sh installs. It lists 192.0.2.0/24 (TEST-NET-1, never
+# routed) in insecure-registries, so tests can see orch honour a daemon's insecure list.
 set -euo pipefail
 
 action=${1:-}
@@ -63,7 +64,8 @@ start() {
   "features": { "containerd-snapshotter": $snapshotter },
   "bridge": "$BRIDGE",
   "iptables": false,
-  "ip-masq": false
+  "ip-masq": false,
+  "insecure-registries": ["192.0.2.0/24"]
 }
 JSON
     say "starting dockerd for node $name (socket $SOCK, log $STATE/dockerd.log)"

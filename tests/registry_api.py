@@ -20,47 +20,60 @@ LAYER_TYPES = {DOCKER_MANIFEST: "application/vnd.docker.image.rootfs.diff.tar.gz
                OCI_MANIFEST: "application/vnd.oci.image.layer.v1.tar+gzip"}
 
 
+# TLS contexts for registries a test serves over https, by base URL (https://127.0.0.1:PORT).
+TLS_CONTEXTS: dict[str, object] = {}
+
+
+def _base(where: int | str) -> str:
+    """A port of a plain-HTTP loopback registry, or a base URL."""
+    return f"http://127.0.0.1:{where}" if isinstance(where, int) else where.rstrip("/")
+
+
+def _open(request: urllib.request.Request, base: str):  # noqa: ANN202
+    return urllib.request.urlopen(request, timeout=10, context=TLS_CONTEXTS.get(base))
+
+
 def _digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def upload_blob(port: int, repository: str, body: bytes) -> str:
-    start = urllib.request.urlopen(urllib.request.Request(
-        f"http://127.0.0.1:{port}/v2/{repository}/blobs/uploads/", data=b"", method="POST"), timeout=10)
+def upload_blob(port: int | str, repository: str, body: bytes) -> str:
+    base = _base(port)
+    start = _open(urllib.request.Request(f"{base}/v2/{repository}/blobs/uploads/", data=b"", method="POST"), base)
     location = start.headers["Location"]
     if location.startswith("/"):
-        location = f"http://127.0.0.1:{port}{location}"
+        location = f"{base}{location}"
+    location = base + "/" + location.split("/", 3)[3]  # the registry may name itself by another host
     joiner = "&" if "?" in location else "?"
     digest = _digest(body)
-    urllib.request.urlopen(urllib.request.Request(f"{location}{joiner}digest={digest}", data=body, method="PUT",
-                                                  headers={"Content-Type": "application/octet-stream"}),
-                           timeout=10).close()
+    _open(urllib.request.Request(f"{location}{joiner}digest={digest}", data=body, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"}), base).close()
     return digest
 
 
-def put_manifest(port: int, repository: str, reference: str, document: dict) -> str:
+def put_manifest(port: int | str, repository: str, reference: str, document: dict) -> str:
     body = json.dumps(document, indent=2).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/{repository}/manifests/{reference}", data=body,
+    request = urllib.request.Request(f"{_base(port)}/v2/{repository}/manifests/{reference}", data=body,
                                      method="PUT", headers={"Content-Type": document["mediaType"]})
-    urllib.request.urlopen(request, timeout=10).close()
+    _open(request, _base(port)).close()
     return _digest(body)
 
 
-def raw_manifest(port: int, repository: str, reference: str) -> tuple[dict, str]:
+def raw_manifest(port: int | str, repository: str, reference: str) -> tuple[dict, str]:
     """(document, digest) as the registry serves it."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/{repository}/manifests/{reference}",
+    request = urllib.request.Request(f"{_base(port)}/v2/{repository}/manifests/{reference}",
                                      headers={"Accept": ACCEPT})
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with _open(request, _base(port)) as response:
         body = response.read()
     return json.loads(body), _digest(body)
 
 
-def digest_at(port: int, repository: str, tag: str) -> str | None:
+def digest_at(port: int | str, repository: str, tag: str) -> str | None:
     """What a tag points at now (None: no such tag)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/v2/{repository}/manifests/{tag}", method="HEAD",
+    request = urllib.request.Request(f"{_base(port)}/v2/{repository}/manifests/{tag}", method="HEAD",
                                      headers={"Accept": ACCEPT})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with _open(request, _base(port)) as response:
             return response.headers["Docker-Content-Digest"]
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -78,7 +91,7 @@ def _layer(text: str) -> bytes:
     return gzip.compress(tar_bytes.getvalue(), mtime=0)
 
 
-def push_image(port: int, repository: str, tag: str | None, platform: dict, media_type: str = DOCKER_MANIFEST,
+def push_image(port: int | str, repository: str, tag: str | None, platform: dict, media_type: str = DOCKER_MANIFEST,
                ) -> tuple[str, int]:
     """An image whose config says `platform` (os, architecture, variant, os.version, os.features
     as the OCI config spells them), with one small layer. Returns (digest, size)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,6 +24,7 @@ from orchestrator.registry.client import Registry
 
 TOKEN = "tok-3f9a"
 SECRET = "hunter2-registry"
+REFRESH_TOKEN = "refresh-7c1e-identity"
 CONFIG = {"architecture": "arm64", "os": "linux"}
 CONFIG_BYTES = json.dumps(CONFIG).encode()
 CONFIG_DIGEST = "sha256:" + hashlib.sha256(CONFIG_BYTES).hexdigest()
@@ -33,6 +35,7 @@ MANIFEST_DIGEST = "sha256:" + hashlib.sha256(MANIFEST).hexdigest()
 class Recorder:
     def __init__(self) -> None:
         self.requests: list[tuple[int, str, str, str | None]] = []  # (port, method, path, Authorization)
+        self.forms: list[dict[str, str]] = []  # bodies POSTed to the token endpoint
 
 
 @pytest.fixture()
@@ -85,6 +88,15 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
                 self.close_connection = True
             else:
                 self.reply(200, MANIFEST, Docker_Content_Digest=MANIFEST_DIGEST)
+
+        def do_POST(self) -> None:  # noqa: N802 - the OAuth2 token endpoint (refresh_token grant)
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            seen.requests.append((self.server.server_port, "POST", self.path, self.headers.get("Authorization")))
+            seen.forms.append(dict(urllib.parse.parse_qsl(body)))
+            form = seen.forms[-1]
+            ok = self.path == "/token" and form.get("grant_type") == "refresh_token" and \
+                form.get("refresh_token") == REFRESH_TOKEN
+            self.reply(200 if ok else 401, json.dumps({"access_token": TOKEN} if ok else {}).encode())
 
         def log_message(self, *args: object) -> None:
             pass
@@ -229,3 +241,61 @@ def test_http_says_when_an_answer_is_cut_off_or_a_kept_alive_socket_was_dropped(
     assert connection.request("GET", "/b", None, {}).read() == b"ok"
     with pytest.raises(http.Disconnected):
         connection.request("GET", "/c", None, {})
+
+
+def test_an_identity_token_is_exchanged_as_a_refresh_token_and_never_sent_as_a_password(servers, monkeypatch,
+                                                                                       tmp_path) -> None:
+    host, _, seen = servers
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {host: {"auth": "", "identitytoken": REFRESH_TOKEN}}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    registry = Registry(parse_reference(f"{host}/team/app:1"))
+
+    document, _, _ = registry.manifest(parse_reference(f"{host}/team/app:1"))
+    assert document == {"schemaVersion": 2}
+    assert [(method, path) for _, method, path, _ in seen.requests] == [
+        ("GET", "/v2/team/app/manifests/1"), ("POST", "/token"), ("GET", "/v2/team/app/manifests/1")]
+    assert seen.forms == [{"grant_type": "refresh_token", "refresh_token": REFRESH_TOKEN, "client_id": "orch",
+                           "service": "test", "scope": "repository:team/app:pull"}]
+    assert not any(auth and auth.startswith("Basic") for *_, auth in seen.requests)
+
+
+def _helper(tmp_path, monkeypatch: pytest.MonkeyPatch, name: str, answers: dict[str, dict]) -> None:
+    """A real credential helper program on PATH (docker-credential-NAME get), answering per registry."""
+    import os
+    import stat
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    program = bin_dir / f"docker-credential-{name}"
+    program.write_text("#!/usr/bin/env python3\nimport json, sys\n"
+                       f"answers = {answers!r}\n"
+                       "key = sys.stdin.read().strip()\n"
+                       "if key not in answers:\n    print('credentials not found in native keychain'); sys.exit(1)\n"
+                       "print(json.dumps(answers[key]))\n")
+    program.chmod(program.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [  # docker's order: credHelpers[host], then credsStore, then the file's auths
+        ({"credHelpers": {"r.test": "one"}, "credsStore": "two", "auths": {"r.test": {"auth": "ZmlsZTpw"}}},
+         ("from-one", "s1", False)),
+        ({"credsStore": "two", "auths": {"r.test": {"auth": "ZmlsZTpw"}}}, ("from-two", "s2", False)),
+        ({"credsStore": "empty", "auths": {"other.test": {"auth": "ZmlsZTpw"}}}, None),  # nothing for r.test
+        ({"credsStore": "empty", "auths": {"r.test": {"auth": "ZmlsZTpw"}}}, ("file", "p", False)),
+        ({"auths": {"r.test": {"auth": "ZmlsZTpw", "identitytoken": "rt"}}}, ("<token>", "rt", True)),
+        ({"credHelpers": {"r.test": "tok"}}, ("<token>", "rt-helper", True)),
+    ],
+)
+def test_credentials_are_looked_up_in_dockers_order(tmp_path, monkeypatch, config, expected) -> None:  # noqa: ANN001
+    from orchestrator.registry.auth import credentials_for
+
+    _helper(tmp_path, monkeypatch, "one", {"r.test": {"Username": "from-one", "Secret": "s1"}})
+    _helper(tmp_path, monkeypatch, "two", {"r.test": {"Username": "from-two", "Secret": "s2"}})
+    _helper(tmp_path, monkeypatch, "empty", {})
+    _helper(tmp_path, monkeypatch, "tok", {"r.test": {"Username": "<token>", "Secret": "rt-helper"}})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    found = credentials_for("r.test", tmp_path / "config.json")
+    assert (found and (found.username, found.secret, found.identity_token)) == expected
+    assert "s1" not in repr(found) and "rt" not in repr(found)

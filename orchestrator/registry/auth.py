@@ -1,5 +1,6 @@
-"""Registry credentials as docker keeps them: $DOCKER_CONFIG/config.json `auths` entries or a
-credential helper. They live only inside Credentials, whose repr hides them."""
+"""Registry credentials as docker keeps them: a credential helper named in $DOCKER_CONFIG/config.json
+(`credHelpers`, `credsStore`) or its `auths` entries (a password, or an identity token that is an
+OAuth2 refresh token). They live only inside Credentials, whose repr hides them."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 class Credentials:
     username: str = field(repr=False)
     secret: str = field(repr=False)
+    identity_token: bool = False  # secret is an OAuth2 refresh token: exchanged, never sent as a password
 
     def __repr__(self) -> str:
         return "Credentials(***)"
@@ -25,27 +27,33 @@ class Credentials:
         return "Basic " + base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
 
 
+IDENTITY_TOKEN_USER = "<token>"  # how credential helpers mark an identity token
+
+
 def docker_config_path() -> Path:
     return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
 
 
 def credentials_for(registry: str, config_path: Path | None = None) -> Credentials | None:
-    """The credentials `docker login` stored for this registry, if any."""
+    """The credentials `docker login` stored for this registry, looked up in docker's order:
+    credHelpers[registry], then credsStore, then the file's own `auths` entry."""
     try:
         config = json.loads((config_path or docker_config_path()).read_text())
     except (OSError, ValueError):
         return None
     key = DOCKER_HUB_KEY if registry in ("docker.io", "index.docker.io") else registry
     helper = (config.get("credHelpers") or {}).get(key) or config.get("credsStore")
+    if helper:
+        found = _from_helper(helper, key)
+        if found is not None:
+            return found
     auths = config.get("auths") or {}
     entry = auths.get(key) or auths.get(f"https://{key}") or auths.get(f"http://{key}") or {}
+    if entry.get("identitytoken"):
+        return Credentials(IDENTITY_TOKEN_USER, entry["identitytoken"], identity_token=True)
     if entry.get("auth"):
         user, _, secret = base64.b64decode(entry["auth"]).decode(errors="replace").partition(":")
         return Credentials(user, secret)
-    if entry.get("identitytoken"):
-        return Credentials("<token>", entry["identitytoken"])
-    if helper:
-        return _from_helper(helper, key)
     return None
 
 
@@ -61,4 +69,7 @@ def _from_helper(helper: str, key: str) -> Credentials | None:
         data = json.loads(result.stdout)
     except ValueError:
         return None
-    return Credentials(data.get("Username", ""), data.get("Secret", "")) if data.get("Secret") else None
+    if not data.get("Secret"):
+        return None
+    user = data.get("Username", "")
+    return Credentials(user, data["Secret"], identity_token=user == IDENTITY_TOKEN_USER)

@@ -57,6 +57,22 @@ def unreachable(host: str, reason: object) -> EnvironmentMissing:
                                   f"(`orch doctor --registry {host}`)")
 
 
+def untrusted(host: str, certs: object, exc: BaseException) -> EnvironmentMissing:
+    """TLS with the registry failed: an unknown CA, a missing client certificate, or no TLS at all."""
+    reason = str(getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc)
+    if "CERTIFICATE_REQUIRED" in reason.upper().replace(" ", "_"):
+        reason += " (the registry asks for a client certificate)"
+    elif getattr(exc, "verify_message", None):
+        reason += " (its certificate is not signed by a CA orch trusts)"
+    elif "WRONG_VERSION_NUMBER" in reason or "record layer failure" in reason:
+        reason += " (it does not speak TLS)"
+    return EnvironmentMissing(
+        f"cannot talk TLS with the registry {host}: {reason}",
+        fix=f"for a private CA put its certificate in {certs}/ca.crt (a client certificate as client.cert with "
+            "client.key beside it), as docker reads them; for a registry without TLS, list it in the daemon's "
+            "insecure-registries")
+
+
 def failing(host: str, what: str) -> EnvironmentMissing:
     """The registry answers, but only with server errors (after orch's retries)."""
     return EnvironmentMissing(f"registry {host} keeps failing: {what}",

@@ -8,6 +8,7 @@ to parse headers: ~30 ms, a third of `orch verify`. Registries need none of that
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import IO, Any
 
 CHUNK = 1 << 16
@@ -15,6 +16,10 @@ CHUNK = 1 << 16
 
 class HTTPError(OSError):
     """The connection broke or the answer was not HTTP: worth another try on a new connection."""
+
+
+class ProxyRefused(HTTPError):
+    """The proxy answered CONNECT with something other than 200."""
 
 
 class Disconnected(HTTPError):
@@ -132,33 +137,68 @@ class Response:
 
 
 class Connection:
-    """One socket to one host; requests one after another, the answer read before the next."""
+    """One socket to one host (through a proxy, when given one); requests one after another,
+    the answer read before the next."""
 
-    def __init__(self, scheme: str, netloc: str, *, timeout: float) -> None:
+    def __init__(self, scheme: str, netloc: str, *, timeout: float, proxy: Any = None,
+                 tls: Callable[[], Any] | None = None) -> None:
         self.scheme = scheme
         host, _, port = netloc.rpartition(":") if netloc.rsplit(":", 1)[-1].isdigit() else (netloc, "", "")
         self.host = host.strip("[]")
         self.netloc = netloc
         self.port = int(port) if port else (443 if scheme == "https" else 80)
         self.timeout = timeout
+        self.proxy = proxy  # reach.Proxy: host, port, authorization
+        self.tls = tls  # makes the ssl.SSLContext (registry.reach.tls_context)
         self.sock: Any = None
         self.file: Any = None
 
     def _open(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        where = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
+        sock = socket.create_connection(where, timeout=self.timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.proxy and self.scheme == "https":
+            self._tunnel(sock)
         if self.scheme == "https":
-            import ssl  # only registries over TLS pay for it
+            if self.tls is not None:
+                context = self.tls()
+            else:
+                import ssl  # only registries over TLS pay for it
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
+                context = ssl.create_default_context()
+            sock = context.wrap_socket(sock, server_hostname=self.host)
         self.sock = sock
         self.file = sock.makefile("rb")
+
+    def _tunnel(self, sock: socket.socket) -> None:
+        """CONNECT through the proxy; TLS then runs inside the tunnel, end to end."""
+        lines = [f"CONNECT {self.host}:{self.port} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        if self.proxy.authorization:
+            lines.append(f"Proxy-Authorization: {self.proxy.authorization}")
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = sock.recv(4096)
+            if not data:
+                sock.close()
+                raise HTTPError(f"the proxy {self.proxy} closed the connection instead of opening a tunnel")
+            answer += data
+            if len(answer) > 65536:
+                break
+        status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+        if len(status.split()) < 2 or status.split()[1] != "200":
+            sock.close()
+            raise ProxyRefused(f"the proxy {self.proxy} would not open a tunnel to {self.host}:{self.port}: {status}")
 
     def request(self, method: str, target: str, body: bytes | IO[bytes] | None,
                 headers: dict[str, str]) -> Response:
         fresh = self.sock is None
         if fresh:
             self._open()
+        if self.proxy and self.scheme == "http":  # a plain-HTTP request names the whole URL to the proxy
+            target = f"http://{self.netloc}{target}"
+            if self.proxy.authorization:
+                headers = {**headers, "Proxy-Authorization": self.proxy.authorization}
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self.netloc}", "User-Agent: orch"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         if isinstance(body, bytes) and not any(k.lower() == "content-length" for k in headers):

@@ -20,9 +20,9 @@ from typing import IO, Any
 
 from orchestrator.errors import OrchError
 from orchestrator.model.references import Reference
-from orchestrator.registry import http
+from orchestrator.registry import http, reach
 from orchestrator.registry.auth import Credentials, credentials_for
-from orchestrator.registry.errors import HTTPStatusError, RegistryError, unauthorized, unreachable
+from orchestrator.registry.errors import HTTPStatusError, RegistryError, unauthorized, unreachable, untrusted
 
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRY_STATUS = (429, 500, 502, 503, 504)
@@ -42,16 +42,19 @@ class Reply:
     body: bytes
 
 
-def registry_url(ref: Reference) -> str:
-    scheme = "http" if ref.is_loopback else "https"
+def registry_url(ref: Reference, scheme: str | None = None) -> str:
+    scheme = scheme or ("http" if ref.is_loopback else "https")
     host = "registry-1.docker.io" if ref.registry == "docker.io" else ref.registry
     return f"{scheme}://{host}"
 
 
 class Transport:
     def __init__(self, ref: Reference, *, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.ref = ref
         self.base = registry_url(ref)
         self.host = ref.registry
+        self.verify_tls = True  # False once the daemon says this registry is insecure and TLS failed
+        self._tls_contexts: dict[str, Any] = {}
         self.timeout = timeout
         self._sleep = sleep
         self._credentials: Credentials | None | bool = False  # False: not looked up yet
@@ -71,8 +74,9 @@ class Transport:
                 body: Body = None, stream: bool = False, url: str | None = None, attempts: int = ATTEMPTS) -> Any:
         """A registry API call with auth and retries: a Reply, or the open response when streaming.
         `url` replaces /v2/REPOSITORY/PATH (an upload location the registry handed out)."""
-        target = url or f"{self.base}/v2/{repository}/{path}"
-        for attempt in range(attempts):
+        attempt = 0
+        while True:
+            target = url or f"{self.base}/v2/{repository}/{path}"
             last = attempt == attempts - 1
             try:
                 response = self._authorized(method, target, repository, headers or {}, body, stream)
@@ -86,12 +90,28 @@ class Transport:
                 self._sleep(self._delay(attempt, exc.headers))
             except OrchError:
                 raise
+            except _tls_failures() as exc:  # before TRANSIENT: ssl.SSLError is an OSError
+                if target.startswith(f"https://{self.host}/") and self._insecure_fallback():
+                    continue  # not an attempt: the same request, the way docker goes on
+                raise untrusted(self.host, reach.certs_dir(self.host), exc) from None
             except TRANSIENT as exc:
                 if last:
                     tries = f" ({attempts} attempts)" if attempts > 1 else ""
                     raise unreachable(self.host, f"{_describe(exc)}{tries}") from None
                 self._sleep(self._delay(attempt, None))
-        raise AssertionError("unreachable")
+            attempt += 1
+
+    def _insecure_fallback(self) -> bool:
+        """TLS to the registry failed: if the daemon lists it as insecure, go on as docker does,
+        first with TLS unverified, then (if that fails too) in plain HTTP. False: no fallback left."""
+        if self.base.startswith("http://") or not reach.insecure_in(reach.daemon_registry_config(), self.host):
+            return False
+        self._local.__dict__.pop("connections", None)
+        if self.verify_tls:
+            self.verify_tls = False
+        else:
+            self.base = registry_url(self.ref, "http")
+        return True
 
     def _delay(self, attempt: int, headers: http.Headers | None) -> float:
         wait = BACKOFF[min(attempt, len(BACKOFF) - 1)]
@@ -122,7 +142,7 @@ class Transport:
         scheme, _, params = challenge.partition(" ")
         creds = self.credentials
         if scheme.lower() == "basic":
-            if creds is None:
+            if creds is None or creds.identity_token:  # a refresh token is never sent as a password
                 raise unauthorized(self.host)
             self._tokens[repository] = creds.basic()
             return
@@ -130,10 +150,19 @@ class Transport:
             raise unauthorized(self.host)
         fields = challenge_fields(params)
         query = {"service": fields.get("service", ""), "scope": fields.get("scope", f"repository:{repository}:pull")}
-        url = fields.get("realm", "") + "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v})
-        headers = {"Authorization": creds.basic()} if creds is not None else {}
+        query = {k: v for k, v in query.items() if v}
+        realm = fields.get("realm", "")
         try:
-            with self._send("GET", url, headers, None, stream=False) as response:
+            if creds is not None and creds.identity_token:
+                # An identity token is an OAuth2 refresh token: exchanged at the token endpoint, as docker does.
+                form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": creds.secret,
+                                               "client_id": "orch", **query}).encode()
+                answer = self._send("POST", realm, {"Content-Type": "application/x-www-form-urlencoded"}, form,
+                                    stream=False)
+            else:
+                headers = {"Authorization": creds.basic()} if creds is not None else {}
+                answer = self._send("GET", realm + "?" + urllib.parse.urlencode(query), headers, None, stream=False)
+            with answer as response:
                 token_body = json.loads(response.read())
         except (HTTPStatusError, OrchError, ValueError, *TRANSIENT):
             raise unauthorized(self.host) from None
@@ -144,9 +173,16 @@ class Transport:
 
     # -- one request -----------------------------------------------------------
 
+    def _tls(self, netloc: str) -> Any:
+        key = f"{netloc} {self.verify_tls}"
+        if key not in self._tls_contexts:
+            self._tls_contexts[key] = reach.tls_context(netloc, verify=self.verify_tls or netloc != self.host)
+        return self._tls_contexts[key]
+
     def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> http.Connection:
         def connect() -> http.Connection:
-            return http.Connection(scheme, netloc, timeout=self.timeout)
+            return http.Connection(scheme, netloc, timeout=self.timeout, proxy=reach.proxy_for(scheme, netloc),
+                                   tls=lambda: self._tls(netloc))
 
         if fresh:
             return connect()
@@ -190,6 +226,13 @@ class Transport:
                 raise HTTPStatusError(response.status, response.headers, body[:4096])
             return response
         raise RegistryError(f"registry {self.host} redirected too many times for {url}")
+
+
+def _tls_failures() -> tuple[type[BaseException], ...]:
+    """Evaluated only when an error is being matched: registries on loopback never import ssl."""
+    import ssl
+
+    return (ssl.SSLError, ssl.CertificateError)
 
 
 def _describe(exc: BaseException) -> str:
