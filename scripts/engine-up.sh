@@ -64,7 +64,7 @@ PIN
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "docker.io$from" "containerd$from" "docker-buildx$from" "docker-registry$from" \
-    "docker-cli$from" qemu-user-static binfmt-support curl ca-certificates >/dev/null
+    "docker-cli$from" qemu-user-static binfmt-support curl ca-certificates openssl >/dev/null
 }
 
 ensure_binfmt() {
@@ -215,9 +215,19 @@ DF
   docker buildx imagetools inspect "$SEED_REF" >/dev/null || die "seed image missing after push"
 }
 
+# Tools the tests use beside the engine: openssl makes the private CA of the TLS registry tests.
+ensure_test_tools() {
+  command -v openssl >/dev/null && return
+  is_debian_root || die "openssl missing: install it (the TLS registry tests make a private CA with it)"
+  say "installing openssl (apt)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+}
+
 main() {
   mkdir -p "$STATE"
   ensure_engine
+  ensure_test_tools
   ensure_registry
   seed_base_image
   say "ready: docker $(docker version --format '{{.Server.Version}}' 2>/dev/null), $(docker buildx version | cut -d' ' -f1-2), registry 127.0.0.1:$PORT, base $SEED_REF"
