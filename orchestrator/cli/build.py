@@ -11,7 +11,9 @@ from orchestrator.cli.output import print_json, print_table
 
 def build(
     ctx: typer.Context,
-    context: str | None = typer.Argument(None, help="Build context (default: the profile's, else .)."),  # noqa: UP007
+    arguments: List[str] = typer.Argument(  # noqa: UP006
+        None, metavar="[CONTEXT | TARGET...]", help="Build context (default: the profile's, else .); with --bake, "
+        "the targets and groups to release (default: bake's default group)."),
     profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name or YAML path."),  # noqa: UP007
     file: str | None = typer.Option(None, "--file", "-f", help="Dockerfile (relative to the current directory)."),  # noqa: UP007
     tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish; may be repeated."),  # noqa: UP006
@@ -43,22 +45,45 @@ def build(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
     metadata_file: Path | None = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
+    deep: bool = typer.Option(False, "--deep", help="Verify down to each image's binaries before any tag moves."),
+    bake: List[str] = typer.Option(  # noqa: UP006
+        [], "--bake", metavar="FILE", help="Bake file(s) (HCL, JSON, compose), resolved by `docker buildx bake "
+        "--print`: every target is built, verified, and then all their tags move together, or none."),
+    bake_set: List[str] = typer.Option([], "--set", help="With --bake: override a target value, as bake's --set "  # noqa: UP006
+                                       "(e.g. app.platform=linux/arm64, *.args.V=1)."),
 ) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
     from orchestrator.docker.runner import Engine
+    from orchestrator.errors import BadInput
     from orchestrator.publish.console import Console
     from orchestrator.publish.executor import run_plan
     from orchestrator.publish.request import BuildRequest, plan_build
     from orchestrator.workers import preload
 
+    if bake:
+        from orchestrator.cli.release import release
+
+        release(ctx, tuple(bake), tuple(arguments or ()), tuple(bake_set), push=push, dry_run=dry_run,
+                as_json=as_json, deep=deep, no_cache=no_cache, builder=builder,
+                install_emulators=bool(install_emulators), metadata_file=metadata_file,
+                ignored={"--profile": profile, "--file": file, "--tag": tag, "--platform": platform,
+                         "--build-arg": build_arg, "--secret": secret, "--oci-layout": oci_layout,
+                         "--strategy": strategy, "--merge": merge, "--jobs": jobs})
+        return
+    if bake_set:
+        raise BadInput("--set goes with --bake", fix="pass --bake FILE, or use the profile's keys")
+    if arguments and len(arguments) > 1:
+        raise BadInput(f"one build context, not {len(arguments)} ({' '.join(arguments)})",
+                       fix="pass one directory; targets are named with --bake FILE TARGET...")
+    context = arguments[0] if arguments else None
     if push and not dry_run:
         preload("orchestrator.registry.client")  # for the registry check, while the plan is made
     request = BuildRequest(profile=profile, context=context, dockerfile=file, tags=tuple(tag),
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
                            install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None,
                            strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache, secrets=tuple(secret),
-                           metadata_file=str(metadata_file) if metadata_file else None)
+                           metadata_file=str(metadata_file) if metadata_file else None, deep=deep)
     plan = plan_build(request)
     if plan.warnings:
         from orchestrator.logging import get_logger

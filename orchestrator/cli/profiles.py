@@ -1,4 +1,4 @@
-"""`orch profiles`: list, show, validate, schema."""
+"""`orch profiles`: list, show, validate, schema, export-bake."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import typer
 
 from orchestrator.cli.output import print_json, print_table
 
-app = typer.Typer(help="Build profiles: list, show, validate, schema.", no_args_is_help=True)
+app = typer.Typer(help="Build profiles: list, show, validate, schema, export-bake.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -75,3 +75,28 @@ def schema() -> None:
     from orchestrator.profiles import json_schema
 
     print_json(json_schema())
+
+
+@app.command("export-bake")
+def export_bake(
+    names: List[str] = typer.Argument(..., help="Profiles (names or YAML paths); one bake target each."),  # noqa: UP006
+    output: Path | None = typer.Option(  # noqa: UP007
+        None, "--output", "-o", help="Write the docker-bake.json here (default: print it)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write profiles as a docker-bake.json that `docker buildx bake --push` builds as orch would (platforms in
+    orch's order, args, labels, annotations, cache, attestations; a default group of them all)."""
+    import json
+
+    from orchestrator.errors import BadInput
+    from orchestrator.profiles import load
+    from orchestrator.publish.bake import export_bake as to_bake
+
+    text = json.dumps(to_bake([load(name) for name in names]), indent=2) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        raise BadInput(f'"{output}" exists', fix="pass --force to overwrite it, or another -o path")
+    output.write_text(text)
+    typer.echo(f"wrote {output}: build it with docker buildx bake -f {output} --push")

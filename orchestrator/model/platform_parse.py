@@ -106,7 +106,7 @@ def _from_parts(parts: list[str], os_version: str | None, features: tuple[str, .
     first = "darwin" if first == "macos" else first
     if len(parts) == 1:
         if first in KNOWN_OS:
-            host = _host_arch()
+            host = host_arch()
             shown = format_all(Platform(first, host, None, os_version, features))
             raise BadInput(f'platform "{original}" names an OS but no architecture; did you mean {shown} '
                            "(this host's architecture)?", fix=f"write {shown}, or another architecture after the OS")
@@ -122,7 +122,7 @@ def _from_parts(parts: list[str], os_version: str | None, features: tuple[str, .
     return normalize(Platform(first, parts[1], parts[2], os_version, features), original)
 
 
-def _host_arch() -> str:
+def host_arch() -> str:
     import os
 
     return ARCH_ALIASES.get(os.uname().machine.lower(), (os.uname().machine.lower(), None))[0]

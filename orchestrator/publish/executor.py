@@ -121,7 +121,8 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     assert plan.repository is not None
     result.digest = staged.index.digest
     # The per-arch path has read the staged list back from the registry already.
-    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), inspection=inspection)
+    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), inspection=inspection,
+                               deep=plan.deep)
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)
     result.tags = [str(t) for t in plan.tags]

@@ -66,6 +66,15 @@ def check_layout(layout_dir: str, options: VerifyOptions, fix: str = BUILD_FIX) 
     return inspection
 
 
+def verify_staged(staged: Staged, options: VerifyOptions, *, inspection: Inspection | None = None,
+                  deep: bool = False, fix: str = BUILD_FIX) -> tuple[Inspection, Verdict]:
+    """Read `staged` back from the registry (unless `inspection` already did) and verify it.
+    Raises VerificationFailed."""
+    with phase("verifying the staged index"):
+        inspection = inspection or read_image(staged.ref)
+        return inspection, _judge(str(staged.ref), inspection, options, staged.ref if deep else None, fix)
+
+
 def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyOptions, *,
                    inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX) -> Published:
     """Verify `staged` as the registry holds it (`inspection`: already read from there), then

@@ -78,6 +78,7 @@ class BuildPlan:
     install_emulators: bool = False
     builder_plan: BuilderPlan | None = None  # the profile's builder, ensured before the build
     warnings: tuple[str, ...] = ()  # what the user should hear before the build starts
+    deep: bool = False  # verify down to the binaries before any tag moves
 
     # -- views of the spec -------------------------------------------------
 

@@ -77,14 +77,17 @@ class Promotion:
 
 
 class PromotionFailed(JobFailed):
-    def __init__(self, promotion: Promotion, why: str) -> None:
-        listed = promotion.summary()
+    def __init__(self, promotions: Promotion | list[Promotion], why: str) -> None:
+        promotions = promotions if isinstance(promotions, list) else [promotions]
+        listed = "".join(p.summary() for p in promotions)
         everything_back = all(t.state in (NOT_MOVED, ROLLED_BACK, UNCHANGED) and t.after == t.before
-                              for t in promotion.tags)
+                              for p in promotions for t in p.tags)
         headline = "no tag was changed" if everything_back else "tags are where each line says"
-        super().__init__(f"promotion to {promotion.digest} failed ({why}); {headline}:{listed}",
+        what = promotions[0].digest if len(promotions) == 1 else f"{len(promotions)} verified indexes"
+        super().__init__(f"promotion to {what} failed ({why}); {headline}:{listed}",
                          fix="fix what failed and rerun: the verified index stays in the registry by digest")
-        self.promotion = promotion
+        self.promotions = promotions
+        self.promotion = promotions[0]
 
 
 def _registry(ref: Reference, cache: dict[str, Registry]) -> Registry:
@@ -103,38 +106,59 @@ def current_digests(tags: tuple[Reference, ...]) -> list[str | None]:
 
 
 def promote(staged: Staged, tags: tuple[Reference, ...], befores: list[str | None] | None = None) -> Promotion:
-    registries: dict[str, Registry] = {staged.repository.registry: Registry.of(staged.repository)}
-    digest = staged.index.digest
+    return promote_all([(staged, tags, befores)])[0]
 
+
+def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | None] | None]]) -> list[Promotion]:
+    """Move the tags of every (staged index, its tags) pair, all of them or none: a release of
+    several images (a bake group) is one promotion."""
+    registries: dict[str, Registry] = {}
+    promotions = []
     # 1. Where each tag points now (read by the caller, or here). Failing here moves nothing.
-    if befores is None:
-        befores = current_digests(tags)
-    promotion = Promotion(digest, [TagMove(tag, b) for tag, b in zip(tags, befores, strict=True)])
+    for staged, tags, befores in releases:
+        _registry(staged.repository, registries)
+        if befores is None:
+            befores = current_digests(tags)
+        promotions.append(Promotion(staged.index.digest, [TagMove(tag, b) for tag, b in zip(tags, befores,
+                                                                                            strict=True)]))
 
-    # 2. The index in every repository a tag names, by digest.
-    source = RepositoryStore(registries[staged.repository.registry], staged.repository.repository)
-    targets = sorted({(t.registry, t.repository) for t in tags} - {(staged.repository.registry,
-                                                                      staged.repository.repository)})
-    try:
-        for host, repository in targets:
-            target = _registry(Reference(host, repository), registries)
-            same_registry = host == staged.repository.registry
-            copy_image(source, digest, target, repository,
-                       mount_from=staged.repository.repository if same_registry else None)
-    except OrchError as exc:
-        for move in promotion.tags:
-            move.after = move.before
-        raise PromotionFailed(promotion, f"copying the index to {host}/{repository}: {exc.message}") from None
+    # 2. Each index in every repository its tags name, by digest.
+    for (staged, tags, _), promotion in zip(releases, promotions, strict=True):
+        try:
+            _copy_to_tag_repositories(staged, tags, registries)
+        except OrchError as exc:
+            for move in (m for p in promotions for m in p.tags):
+                move.after = move.before
+            raise PromotionFailed(promotions, f"copying {promotion.digest}: {exc.message}") from None
 
     # 3 and 4, never left halfway.
-    with deferred("moving tags", promotion.summary):
-        failure = _move(promotion, staged, registries)
+    with deferred("moving tags", lambda: "".join(p.summary() for p in promotions)):
+        failure = None
+        for (staged, _, _), promotion in zip(releases, promotions, strict=True):
+            failure = _move(promotion, staged, registries)
+            if failure:
+                break
         if failure:
-            _roll_back(promotion, registries)
-        _confirm(promotion, registries)
-    if failure or not promotion.ok:
-        raise PromotionFailed(promotion, failure or "another publish moved a tag at the same time")
-    return promotion
+            for promotion in reversed(promotions):
+                _roll_back(promotion, registries)
+        for promotion in promotions:
+            _confirm(promotion, registries)
+    if failure or not all(p.ok for p in promotions):
+        raise PromotionFailed(promotions, failure or "another publish moved a tag at the same time")
+    return promotions
+
+
+def _copy_to_tag_repositories(staged: Staged, tags: tuple[Reference, ...], registries: dict[str, Registry]) -> None:
+    source = RepositoryStore(_registry(staged.repository, registries), staged.repository.repository)
+    targets = sorted({(t.registry, t.repository) for t in tags} - {(staged.repository.registry,
+                                                                      staged.repository.repository)})
+    for host, repository in targets:
+        target = _registry(Reference(host, repository), registries)
+        try:
+            copy_image(source, staged.index.digest, target, repository,
+                       mount_from=staged.repository.repository if host == staged.repository.registry else None)
+        except OrchError as exc:
+            raise JobFailed(f"to {host}/{repository}: {exc.message}", fix=exc.fix) from None
 
 
 def _move(promotion: Promotion, staged: Staged, registries: dict[str, Registry]) -> str | None:

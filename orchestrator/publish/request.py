@@ -56,6 +56,7 @@ class BuildRequest:
     no_cache: bool = False
     secrets: tuple[str, ...] = ()  # --secret id=NAME,env=VAR | id=NAME,src=FILE
     metadata_file: str | None = None  # where --metadata-file writes the result (checked before building)
+    deep: bool = False  # verify down to each image's binaries before any tag moves
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -141,7 +142,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         per_arch=jobs, per_arch_reason=per_arch_reason, reuse=not request.no_cache,
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
-        builder_plan=builder_plan, warnings=warnings,
+        builder_plan=builder_plan, warnings=warnings, deep=request.deep,
     )
 
 

@@ -1,0 +1,63 @@
+"""`orch build --bake FILE [TARGET]...`: a release of every target of the bake files, verified before
+any tag of any of them moves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from orchestrator.cli.output import print_json, print_table
+
+
+def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...], *,
+            push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
+            install_emulators: bool, metadata_file: Path | None, ignored: dict[str, Any]) -> None:
+    from orchestrator.docker.runner import Engine
+    from orchestrator.errors import BadInput
+    from orchestrator.publish.bake import resolve, targets_from
+    from orchestrator.publish.console import Console
+    from orchestrator.publish.inputs import build_time, check_metadata_file
+    from orchestrator.publish.release import ReleasePlan, run_release
+    from orchestrator.publish.stage import stage_directory
+
+    given = [option for option, value in ignored.items() if value]
+    if given:
+        raise BadInput(f"{', '.join(given)} cannot go with --bake: the bake files say what each target builds",
+                       fix="put it in the bake file, or override it with --set TARGET.KEY=VALUE")
+    if not (push or dry_run):
+        raise BadInput("orch build --bake publishes a release: add --push (or --dry-run to see the plan)",
+                       fix="to build locally without publishing, run docker buildx bake itself")
+    if metadata_file:
+        check_metadata_file(str(metadata_file))
+    engine = Engine()
+    plan = ReleasePlan(tuple(targets_from(resolve(engine, files, targets, sets))), files,
+                       stage_directory(int(build_time().timestamp())), deep=deep, no_cache=no_cache,
+                       builder=builder, install_emulators=install_emulators)
+    if dry_run:
+        if as_json:
+            print_json(plan.to_json())
+        else:
+            typer.echo("\n".join(plan.commands()))
+        return
+    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    results = run_release(engine, plan, Console(quiet=quiet))
+    document = {"targets": {r.name: r.to_json() for r in results}}
+    if metadata_file:
+        import json
+
+        metadata_file.write_text(json.dumps(document, indent=2) + "\n")
+    if as_json:
+        print_json(document)
+        return
+    typer.echo(f"released {len(results)} image{'s' if len(results) != 1 else ''}; every tag moved together")
+    rows = []
+    for result in results:
+        rows.append([result.name, result.digest or "", ",".join(result.platforms)])
+    print_table(rows, ["TARGET", "DIGEST", "PLATFORMS"])
+    for result in results:
+        for move in result.promotion:
+            state = f"moved from {move['before']}" if move["state"] == "moved" and move["before"] else \
+                "new" if move["state"] == "moved" else "already there"
+            typer.echo(f"  {result.name}: tag {move['tag']}: {state}")

@@ -1,0 +1,170 @@
+"""Bake files in and out.
+
+In: `docker buildx bake --print` resolves the files (HCL, JSON, compose; variables,
+functions, `inherits`, matrix, `--set`) as the engine itself does; orch reads the resolved
+targets it prints, never the HCL. Each target keeps its own definition; orch only points
+its output at a layout private to the run and puts its platforms in orch's order
+(publish.release builds, verifies and promotes them).
+
+Out: `export_bake` writes profiles as a docker-bake.json that `docker buildx bake --push`
+builds as orch would (platforms in orch's order, args, labels, annotations, cache,
+attestations), so a team can leave orch and keep its configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import BadInput
+from orchestrator.model.platform import Platform, format_platform
+from orchestrator.model.platform_match import order
+from orchestrator.model.platform_parse import host_arch, parse, parse_all
+from orchestrator.model.references import Reference, parse_reference
+from orchestrator.profiles import Profile
+from orchestrator.redact import MASK, looks_secret
+
+# Outputs a target may name: orch replaces them with its staging (it publishes to the registry).
+PUBLISHING_OUTPUTS = ("registry",)
+
+
+@dataclass(frozen=True)
+class BakeTarget:
+    name: str
+    definition: dict[str, Any]  # as `bake --print` gave it
+    tags: tuple[Reference, ...]
+    platforms: tuple[Platform, ...]  # in orch's order
+
+    @property
+    def repository(self) -> Reference:
+        return self.tags[0]
+
+    def staged(self, layout: str) -> dict[str, Any]:
+        """The definition bake builds: the same, written to `layout`, platforms in orch's order."""
+        return {**self.definition, "platforms": [format_platform(p) for p in self.platforms],
+                "output": [f"type=oci,dest={layout},tar=false"]}
+
+    def shown(self) -> dict[str, Any]:
+        """For --dry-run and --json: secret-looking args masked."""
+        args = {k: (MASK if looks_secret(k) else v) for k, v in (self.definition.get("args") or {}).items()}
+        return {"name": self.name, "tags": [str(t) for t in self.tags],
+                "platforms": [format_platform(p) for p in self.platforms],
+                "context": self.definition.get("context", "."), "dockerfile": self.definition.get("dockerfile"),
+                **({"args": args} if args else {})}
+
+
+def print_argv(files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...]) -> tuple[str, ...]:
+    return ("buildx", "bake", *(a for f in files for a in ("-f", f)), "--print",
+            *(a for s in sets for a in ("--set", s)), *targets)
+
+
+def resolve(engine: Any, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...]) -> dict[str, Any]:
+    """What bake makes of the files: {"group": ..., "target": {name: definition}}."""
+    from orchestrator.errors import DockerCommandFailed
+
+    for name in files:
+        if not Path(name).is_file():
+            raise BadInput(f'bake file "{name}" not found', fix="pass the path of a docker-bake.hcl (or .json, "
+                           "compose.yaml) with --bake")
+    try:
+        printed = engine.cli(*print_argv(files, targets, sets))
+    except DockerCommandFailed as exc:
+        reason = [line for line in str(exc.stderr).splitlines() if "ERROR" in line] or [str(exc.stderr).strip()]
+        raise BadInput(f"docker buildx bake could not resolve {', '.join(files)}: {reason[-1]}",
+                       fix="fix the bake file (or the target and --set names); `docker buildx bake --print` "
+                           "shows the same error") from None
+    try:
+        return json.loads(printed[printed.index("{"):])
+    except ValueError:
+        raise BadInput(f"docker buildx bake --print gave no JSON for {', '.join(files)}",
+                       fix="check the bake file with `docker buildx bake --print`") from None
+
+
+def _outputs(definition: dict[str, Any]) -> list[str]:
+    """The output types a definition names (bake prints each output as `type=...,k=v`)."""
+    types = []
+    for output in definition.get("output") or []:
+        fields = dict(item.partition("=")[::2] for item in str(output).split(","))
+        kind = fields.get("type", "")
+        if kind == "image" and fields.get("push") == "true":
+            kind = "registry"
+        types.append(kind)
+    return types
+
+
+def targets_from(printed: dict[str, Any], *, host: Platform | None = None) -> list[BakeTarget]:
+    """The resolved targets as orch builds them. Refused (exit 2): an output other than a
+    registry, no tag to publish to, a platform orch cannot read."""
+    out = []
+    for name, definition in sorted((printed.get("target") or {}).items()):
+        refused = [kind for kind in _outputs(definition) if kind not in PUBLISHING_OUTPUTS]
+        if refused:
+            raise BadInput(f'bake target "{name}" writes to "type={refused[0]}": orch publishes to a registry, '
+                           "and only after verifying what was built",
+                           fix=f"drop the target's output (or make it type=registry), or build {name} with "
+                               "`docker buildx bake` itself")
+        if not definition.get("tags"):
+            raise BadInput(f'bake target "{name}" has no tags: nothing to publish it to',
+                           fix=f'add tags = ["REGISTRY/IMAGE:TAG"] to the target, or --set {name}.tags=REGISTRY/IMAGE:TAG')
+        tags = tuple(parse_reference(t) for t in definition["tags"])
+        try:
+            platforms = parse_all(definition["platforms"]) if definition.get("platforms") else [
+                host or parse(f"linux/{host_arch()}")]
+        except BadInput as exc:
+            raise BadInput(f'bake target "{name}": {exc.message}', fix=exc.fix) from None
+        out.append(BakeTarget(name, definition, tags, tuple(order(platforms))))
+    if not out:
+        raise BadInput("the bake files define no target to build", fix="name a target or group that exists")
+    return out
+
+
+# -- out ------------------------------------------------------------------------
+
+
+def _attest(profile: Profile) -> list[str]:
+    attestations = profile.attestations
+    provenance = attestations.provenance if attestations and attestations.provenance else "mode=min"
+    out = ["type=provenance,disabled=true" if provenance == "false" else
+           "type=provenance" + ("" if provenance == "true" else f",{provenance}")]
+    if attestations and attestations.sbom is not None:
+        out.append("type=sbom" if attestations.sbom else "type=sbom,disabled=true")
+    return out
+
+
+def export_bake(profiles: list[Profile], *, now: datetime | None = None, cwd: Path | None = None) -> dict[str, Any]:
+    """A docker-bake.json with one target per profile (and a default group of them all)."""
+    from orchestrator.publish.gitinfo import read_git, render_tags, template_values
+    from orchestrator.publish.inputs import build_time, is_remote
+
+    now = now or build_time()
+    targets: dict[str, Any] = {}
+    for profile in profiles:
+        if not profile.platforms:
+            raise BadInput(f'profile "{profile.name}" names no platforms', fix="add platforms to the profile")
+        context = profile.context or "."
+        git = None if is_remote(context) else read_git((cwd or Path.cwd()) / context)
+        target: dict[str, Any] = {"context": context, "dockerfile": profile.dockerfile or "Dockerfile",
+                                  "platforms": [format_platform(p) for p in order(profile.platforms)]}
+        tags = render_tags(profile.tags or (), template_values(git, profile.name, now))
+        if tags:
+            target["tags"] = list(tags)
+        if profile.target:
+            target["target"] = profile.target
+        if profile.build_args:
+            target["args"] = dict(profile.build_args)
+        if profile.labels:
+            target["labels"] = dict(profile.labels)
+        if profile.annotations:
+            # One entry per level: buildx 0.13 reads "index,manifest:" as part of the key.
+            target["annotations"] = [f"{level}:{k}={v}" for k, v in profile.annotations.items()
+                                     for level in ("index", "manifest")]
+        if profile.cache_from:
+            target["cache-from"] = list(profile.cache_from)
+        if profile.cache_to:
+            target["cache-to"] = list(profile.cache_to)
+        target["attest"] = _attest(profile)
+        targets[profile.name] = target
+    return {"group": {"default": {"targets": list(targets)}}, "target": targets}

@@ -1,0 +1,215 @@
+"""A release of several images from bake files: every target verified before any tag of any
+target moves, then all their tags moved as one promotion (every tag or none).
+
+1. The targets (publish.bake) are checked: each repository takes this user's push, every
+   foreign platform has an emulator.
+2. One `docker buildx bake` builds them all (BuildKit runs targets side by side and shares
+   their cache), each into an OCI layout private to the run, from the resolved definitions
+   orch wrote (what bake printed, outputs pointed at the layouts, platforms in orch's order).
+3. Each target's layout is verified, uploaded to its repository by digest and verified again
+   from the registry.
+4. publish.promote.promote_all moves every tag of every target, or puts back those it moved.
+
+A failure at any step leaves every tag of every target where it was, and says which target
+(and platform) failed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.docker.runner import DockerStreamFailed, Engine
+from orchestrator.errors import JobFailed
+from orchestrator.interrupts import phase
+from orchestrator.model.references import Reference
+from orchestrator.publish.bake import BakeTarget
+from orchestrator.publish.console import Console
+from orchestrator.publish.stage import remove_directory
+
+# "#12 [worker linux/arm/v7 2/2] RUN make": bake names the target before the platform.
+# Steps of a stage FROM scratch carry no platform: "#9 [worker 3/3] RUN make".
+_TARGET_STEP = re.compile(r"^#(?P<id>\d+) \[(?P<target>[\w.-]+) (?:(?P<platform>[a-z][a-z0-9]*/[a-z0-9_]+"
+                          r"(?:/[a-z0-9.]+)?)[ \]])?[^\]]*\] (?P<what>.*)$")
+_STEP_ID = re.compile(r"^#(?P<id>\d+) ")
+_TARGET_ERROR = re.compile(r"^ERROR: target (?P<target>[\w.-]+): (?P<why>.*)$")
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    targets: tuple[BakeTarget, ...]
+    files: tuple[str, ...]
+    stage_dir: str
+    deep: bool = False
+    no_cache: bool = False
+    builder: str | None = None
+    install_emulators: bool = False
+
+    def layout(self, target: BakeTarget) -> str:
+        return f"{self.stage_dir}/{target.name}"
+
+    @property
+    def resolved_file(self) -> str:
+        return f"{self.stage_dir}/orch-bake.json"
+
+    @property
+    def metadata_file(self) -> str:
+        return f"{self.stage_dir}/orch-bake-metadata.json"
+
+    def bake_argv(self) -> tuple[str, ...]:
+        return ("buildx", "bake", *(("--builder", self.builder) if self.builder else ()), "-f", self.resolved_file,
+                "--metadata-file", self.metadata_file, "--progress", "plain",
+                *(("--no-cache",) if self.no_cache else ()), *(t.name for t in self.targets))
+
+    def resolved(self) -> dict[str, Any]:
+        return {"group": {"default": {"targets": [t.name for t in self.targets]}},
+                "target": {t.name: t.staged(self.layout(t)) for t in self.targets}}
+
+    def commands(self) -> list[str]:
+        lines = [f"# resolved from {', '.join(self.files)} by docker buildx bake --print"]
+        for target in self.targets:
+            shown = target.shown()
+            lines.append(f"# target {target.name}: {','.join(shown['platforms'])} -> {' '.join(shown['tags'])}")
+        lines.append("docker " + shlex.join(self.bake_argv()) + "   # each target into its own OCI layout")
+        for target in self.targets:
+            lines.append(f"# {target.name}: verify its layout, upload it to {target.repository.name} by digest, "
+                         "verify it again from the registry" + (" (--deep)" if self.deep else ""))
+        lines.append("# promote every target at once (each tag's current digest read first; all tags of all "
+                     "targets move, or every moved one is put back): "
+                     + "; ".join(f"{t.name} -> {' '.join(str(tag) for tag in t.tags)}" for t in self.targets))
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {"targets": [t.shown() for t in self.targets], "commands": self.commands()}
+
+
+@dataclass
+class TargetResult:
+    name: str
+    digest: str | None = None
+    platforms: list[str] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
+    promotion: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "platforms": self.platforms, "verification": self.verification,
+                "promotion": self.promotion}
+
+
+def failed_targets(lines: list[str]) -> dict[str, str]:
+    """From bake's plain progress: {target: "linux/arm/v7 at RUN make"} for each target that failed."""
+    steps: dict[str, tuple[str, str, str]] = {}
+    failed: dict[str, str] = {}
+    for line in lines:
+        match = _TARGET_STEP.match(line)
+        if match:
+            steps.setdefault(match.group("id"), (match.group("target"), match.group("platform") or "",
+                                                 match.group("what").strip()))
+        step = _STEP_ID.match(line)
+        if step and " ERROR" in line and step.group("id") in steps:
+            target, platform, what = steps[step.group("id")]
+            failed.setdefault(target, f"{platform} at {what}" if platform else f"at {what}")
+        error = _TARGET_ERROR.match(line)
+        if error and error.group("target") not in failed:
+            failed[error.group("target")] = error.group("why")
+    return failed
+
+
+def run_release(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResult]:
+    try:
+        return _run(engine, plan, console)
+    finally:
+        remove_directory(plan.stage_dir)
+
+
+def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResult]:
+    from orchestrator.docker.emulation import ensure_emulators
+    from orchestrator.registry.client import Registry
+
+    with phase("checking the registries and emulators"):
+        for host, repository in sorted({(t.registry, t.repository) for target in plan.targets for t in target.tags}):
+            Registry.of(Reference(host, repository)).check_push_access(repository)
+        ensure_emulators(engine, {p for t in plan.targets for p in t.platforms}, plan.install_emulators)
+    Path(plan.stage_dir).mkdir(parents=True, exist_ok=True)
+    Path(plan.resolved_file).write_text(json.dumps(plan.resolved(), indent=2))
+    with phase("building"):
+        _bake(engine, plan, console)
+    digests = _digests(plan)
+    results, staged = [], []
+    for target in plan.targets:
+        results.append(TargetResult(target.name, digests[target.name]))
+        staged.append(_stage(plan, target, digests[target.name], results[-1]))
+    from orchestrator.publish.promote import PromotionFailed, promote_all
+
+    try:
+        promotions = promote_all([(index, target.tags, None) for index, target in zip(staged, plan.targets,
+                                                                                    strict=True)])
+    except PromotionFailed as failed:
+        raise JobFailed(f"the release was not published: {failed.message}", fix=failed.fix) from None
+    for result, promotion in zip(results, promotions, strict=True):
+        result.promotion = promotion.to_json()
+    return results
+
+
+def _bake(engine: Engine, plan: ReleasePlan, console: Console) -> None:
+    from collections import deque
+
+    from orchestrator.docker.progress import error_lines
+
+    tail: deque[str] = deque(maxlen=4000)
+    try:
+        for line in engine.stream(*plan.bake_argv()):
+            tail.append(line)
+            console.say(line)
+    except DockerStreamFailed as exc:
+        lines = list(tail)
+        failed = failed_targets(lines)
+        if console.quiet:
+            console.line("\n".join(lines[-40:]))
+        named = "".join(f"\n  target {name}: {what}" for name, what in failed.items())
+        raise JobFailed(f"the bake failed (exit {exc.return_code}); no tag of any target was changed{named}\n"
+                        + "\n".join(f"  {line}" for line in error_lines(lines)),
+                        fix="fix the failing step (log above); every target's tags still point where they did"
+                        ) from None
+
+
+def _digests(plan: ReleasePlan) -> dict[str, str]:
+    try:
+        metadata = json.loads(Path(plan.metadata_file).read_text())
+    except (OSError, ValueError):
+        metadata = {}
+    digests = {}
+    for target in plan.targets:
+        digest = (metadata.get(target.name) or {}).get("containerimage.digest")
+        if not digest:
+            raise JobFailed(f"bake named no index digest for target {target.name}; no tag was changed",
+                            fix="rerun; if it persists, check the bake log")
+        digests[target.name] = digest
+    return digests
+
+
+def _stage(plan: ReleasePlan, target: BakeTarget, digest: str, result: TargetResult) -> Any:
+    """One target's layout verified, uploaded by digest, verified again from the registry."""
+    from orchestrator.image.verify import VerifyOptions
+    from orchestrator.model.platform import format_all
+    from orchestrator.publish.pipeline import VerificationFailed, check_layout, verify_staged
+    from orchestrator.publish.stage import upload_layout
+
+    options = VerifyOptions(expected=target.platforms)
+    try:
+        check_layout(plan.layout(target), options)
+        with phase(f"uploading {target.name}"):
+            staged = upload_layout(plan.layout(target), digest, target.repository)
+        inspection, verdict = verify_staged(staged, options, deep=plan.deep)
+    except VerificationFailed as failed:
+        result.verification = failed.verdict.to_json()
+        problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in failed.verdict.failures)
+        raise JobFailed(f"target {target.name} failed verification; no tag of any target was changed{problems}",
+                        fix=failed.fix) from None
+    result.verification = verdict.to_json()
+    result.platforms = [format_all(e.platform) for e in inspection.entries if e.platform]
+    return staged

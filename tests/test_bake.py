@@ -1,0 +1,224 @@
+"""Bake files in (`orch build --bake`: every target verified before any tag of any target moves,
+then all their tags together) and out (`orch profiles export-bake`), against the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import BadInput
+from orchestrator.model.platform import format_platform
+from orchestrator.model.platform_parse import parse
+from orchestrator.profiles import load
+from orchestrator.publish.bake import export_bake, targets_from
+from orchestrator.publish.release import failed_targets
+
+from .conftest import REPO, Registry
+from .faultproxy import FaultProxy, Rule
+from .registry_api import digest_at, raw_manifest
+
+BASE = "localhost:5000/orch/busybox:stable"  # seeded by `make engine`
+
+
+def _printed(**target: object) -> dict:
+    return {"target": {"app": {"context": ".", "dockerfile": "Dockerfile", "tags": ["r.test/app:1"], **target}}}
+
+
+def test_resolved_targets_become_orch_builds_in_orchs_order() -> None:
+    (target,) = targets_from(_printed(platforms=["linux/arm/v7", "linux/amd64", "linux/arm/v6"],
+                                      output=["type=registry"]))
+    assert [format_platform(p) for p in target.platforms] == ["linux/amd64", "linux/arm/v6", "linux/arm/v7"]
+    staged = target.staged("/tmp/layout")
+    assert staged["output"] == ["type=oci,dest=/tmp/layout,tar=false"]  # the target's own output is replaced
+    assert staged["platforms"] == ["linux/amd64", "linux/arm/v6", "linux/arm/v7"]
+    (defaulted,) = targets_from(_printed(), host=parse("linux/arm64"))  # bake builds for the host by default
+    assert defaulted.platforms == (parse("linux/arm64"),)
+
+
+@pytest.mark.parametrize(
+    ("target", "says"),
+    [
+        ({"output": ["type=local,dest=out"]}, 'bake target "app" writes to "type=local"'),
+        ({"output": ["type=docker"]}, '"type=docker"'),
+        ({"output": ["type=image,push=false"]}, '"type=image"'),
+        ({"tags": []}, 'bake target "app" has no tags'),
+        ({"platforms": ["linux/armv9"]}, 'bake target "app": unknown platform "linux/armv9"'),
+    ],
+)
+def test_targets_orch_cannot_publish_are_refused_saying_why(target: dict, says: str) -> None:
+    with pytest.raises(BadInput) as caught:
+        targets_from(_printed(**target))
+    assert says in caught.value.message and caught.value.fix
+
+
+def test_an_image_output_that_pushes_is_a_registry_output() -> None:
+    assert targets_from(_printed(output=["type=image,push=true"]))[0].name == "app"
+
+
+def test_the_failing_target_and_platform_are_read_from_bakes_progress() -> None:
+    lines = [  # recorded from a real bake of two targets (buildx 0.13)
+        '#12 [app linux/arm64 2/2] RUN if [ "1" = 1 ]; then exit 3; fi',
+        '#15 [worker linux/arm/v7 2/2] RUN if [ "1" = 1 ]; then exit 3; fi',
+        "#15 0.228 failing on purpose",
+        '#15 ERROR: process "/bin/sh -c ..." did not complete successfully: exit code: 3',
+    ]
+    assert failed_targets(lines) == {"worker": 'linux/arm/v7 at RUN if [ "1" = 1 ]; then exit 3; fi'}
+    # A stage FROM scratch names no platform in its steps; the target is still named.
+    assert failed_targets(["#9 [worker 3/3] RUN make", "#9 ERROR: exit code: 2"]) == {"worker": "at RUN make"}
+
+
+def test_profiles_export_as_bake_targets_as_orch_builds_them() -> None:
+    document = export_bake([load("arm-all")])
+    target = document["target"]["arm-all"]
+    assert document["group"]["default"]["targets"] == ["arm-all"]
+    assert target["platforms"] == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]  # orch's order
+    assert target["attest"] == ["type=provenance,mode=min", "type=sbom,disabled=true"]
+
+
+def orch(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})}, timeout=900)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--profile", "arm-all", "--push"], "--profile cannot go with --bake"),
+        ([], "orch build --bake publishes a release: add --push"),
+    ],
+)
+def test_bake_refuses_what_the_bake_file_decides_and_a_build_without_push(tmp_path: Path, args, says) -> None:  # noqa: ANN001
+    (tmp_path / "docker-bake.hcl").write_text('target "app" {\n  tags = ["r.test/app:1"]\n}\n')
+    result = orch("build", "--bake", str(tmp_path / "docker-bake.hcl"), *args)
+    assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr
+
+
+def test_set_without_bake_and_two_contexts_are_bad_input() -> None:
+    assert orch("build", "--set", "app.platform=linux/arm64", "--dry-run").returncode == 2
+    two = orch("build", "a", "b", "--dry-run")
+    assert two.returncode == 2 and "one build context, not 2" in two.stderr
+
+
+# -- against the engine ------------------------------------------------------------
+
+BAKE_FILE = """
+variable "REG" { default = "localhost:5000" }
+variable "TAG" { default = "1" }
+variable "FAIL" { default = "0" }
+target "_base" {
+  args = { FAIL = "${FAIL}" }
+}
+target "app" {
+  inherits = ["_base"]
+  context = "app"
+  platforms = ["linux/arm64", "linux/amd64"]
+  tags = ["${REG}/team/app:${TAG}", "${REG}/team/app:latest"]
+}
+target "worker" {
+  inherits = ["_base"]
+  context = "worker"
+  platforms = ["linux/arm/v7", "linux/amd64"]
+  tags = ["${REG}/team/worker:${TAG}"]
+}
+group "release" { targets = ["app", "worker"] }
+"""
+DOCKERFILE = f"""FROM {BASE}
+ARG FAIL
+ARG REV
+RUN if [ "$FAIL" = 1 ] && [ "$(uname -m)" = armv7l ]; then echo failing on purpose; exit 3; fi; \\
+    uname -m > /etc/built-on; echo "$REV" > /etc/rev
+CMD ["/bin/sh", "-c", "cat /etc/built-on"]
+"""
+
+
+@pytest.fixture
+def bake_dir(tmp_path: Path) -> Path:
+    for name in ("app", "worker"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "docker-bake.hcl").write_text(BAKE_FILE)
+    return tmp_path
+
+
+def release(bake_dir: Path, registry_host: str, *extra: str, fail: bool = False) -> subprocess.CompletedProcess:
+    return orch("build", "--bake", "docker-bake.hcl", "release", "--push", *extra, cwd=bake_dir,
+                env={"REG": registry_host, "FAIL": "1" if fail else "0"})
+
+
+@pytest.mark.engine
+def test_a_bake_group_is_one_release_all_tags_move_or_none(registry: Registry, bake_dir: Path) -> None:
+    first = release(bake_dir, registry.host, "--json")
+    assert first.returncode == 0, first.stderr[-3000:]
+    targets = json.loads(first.stdout)["targets"]
+    app, worker = targets["app"]["digest"], targets["worker"]["digest"]
+    assert digest_at(registry.port, "team/app", "1") == digest_at(registry.port, "team/app", "latest") == app
+    assert digest_at(registry.port, "team/worker", "1") == worker
+    # Each image holds its own platforms, in orch's order, verified before anything moved.
+    for repository, platforms in (("team/app", ["linux/amd64", "linux/arm64"]),
+                                  ("team/worker", ["linux/amd64", "linux/arm/v7"])):
+        index, _ = raw_manifest(registry.port, repository, "1")
+        listed = [m["platform"] for m in index["manifests"] if m["platform"]["architecture"] != "unknown"]
+        assert ["/".join(filter(None, (p["os"], p["architecture"], p.get("variant")))) for p in listed] == platforms
+    assert targets["worker"]["verification"]["ok"] is True
+
+    # worker's arm/v7 RUN fails: app builds fine, yet no tag of either image moves.
+    failed = release(bake_dir, registry.host, "--set", "app.args.REV=2", fail=True)
+    assert failed.returncode == 1, failed.stderr[-3000:]
+    assert "no tag of any target was changed" in failed.stderr
+    assert "target worker: linux/arm/v7 at RUN" in failed.stderr and "Traceback" not in failed.stderr
+    assert digest_at(registry.port, "team/app", "1") == digest_at(registry.port, "team/app", "latest") == app
+    assert digest_at(registry.port, "team/worker", "1") == worker
+
+
+@pytest.mark.engine
+def test_a_tag_refused_in_one_target_puts_back_every_tag_of_every_target(registry: Registry, bake_dir: Path) -> None:
+    proxy = FaultProxy(registry.port)
+    proxy.start()
+    try:
+        host = f"localhost:{proxy.port}"
+        first = release(bake_dir, host, "--json")
+        assert first.returncode == 0, first.stderr[-3000:]
+        targets = json.loads(first.stdout)["targets"]
+        app, worker = targets["app"]["digest"], targets["worker"]["digest"]
+        proxy.add(Rule("PUT", r"/team/worker/manifests/1$", "status", status=500, times=99))
+        refused = release(bake_dir, host, "--set", "*.args.REV=3")
+        assert refused.returncode == 1, refused.stderr[-3000:]
+        assert "the release was not published" in refused.stderr and "no tag was changed" in refused.stderr
+        assert f"{host}/team/app:1: put back at {app}" in refused.stderr
+        assert digest_at(registry.port, "team/app", "1") == digest_at(registry.port, "team/app", "latest") == app
+        assert digest_at(registry.port, "team/worker", "1") == worker
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.engine
+def test_dry_run_shows_the_resolved_targets_and_every_step(bake_dir: Path) -> None:
+    result = orch("build", "--bake", "docker-bake.hcl", "release", "--dry-run", "--set", "worker.platform=linux/s390x",
+                  cwd=bake_dir, env={"REG": "localhost:5000"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "# target app: linux/amd64,linux/arm64 -> localhost:5000/team/app:1 localhost:5000/team/app:latest" in lines
+    assert "# target worker: linux/s390x -> localhost:5000/team/worker:1" in lines  # --set reached bake
+    assert any(line.startswith("docker buildx bake -f ") and line.split("#")[0].rstrip().endswith("app worker")
+               for line in lines)
+    assert lines[-1].startswith("# promote every target at once")
+
+
+@pytest.mark.engine
+def test_export_bake_gives_a_file_bake_itself_reads_with_orchs_platforms(tmp_path: Path) -> None:
+    out = tmp_path / "docker-bake.json"
+    written = orch("profiles", "export-bake", "arm-all", "-o", str(out))
+    assert written.returncode == 0, written.stderr
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE}\n")
+    printed = subprocess.run(["docker", "buildx", "bake", "-f", str(out), "--print"], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
+    assert printed.returncode == 0, printed.stderr
+    target = json.loads(printed.stdout)["target"]["arm-all"]
+    assert target["platforms"] == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]
+    again = orch("profiles", "export-bake", "arm-all", "-o", str(out))
+    assert again.returncode == 2 and "--force" in again.stderr
