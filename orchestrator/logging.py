@@ -1,9 +1,11 @@
 """structlog set up once, from the CLI callback, applied on first use.
 
-Logs go to stderr (results go to stdout): a console renderer on a terminal,
-JSON lines otherwise or with ``--log-format json``. Every event passes
-through the redactor, so a secret that slips into an event never reaches
-the output.
+Logs go to stderr (results go to stdout), for people: console lines, coloured
+on a terminal unless NO_COLOR is set; JSON lines only with ``--log-format json``
+(or ORCH_LOG_FORMAT=json). On GitHub Actions, warnings and errors are also
+workflow commands (``::warning::``), so they show as annotations. Every event
+passes through the redactor, so a secret that slips into an event never
+reaches the output.
 """
 
 from __future__ import annotations
@@ -45,12 +47,13 @@ def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
 
     global _applied_level
     _applied_level = level
-    use_json = log_format is LogFormat.json or (log_format is LogFormat.auto and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+    import os
+
+    use_json = log_format is LogFormat.json
+    colors = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=colors)
+    if not use_json and os.environ.get("GITHUB_ACTIONS") == "true":
+        renderer = _WorkflowCommands(renderer)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -64,6 +67,29 @@ def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=False,
     )
+
+
+class _WorkflowCommands:
+    """GitHub Actions: a warning or error also becomes `::warning::` / `::error::`, which the
+    runner shows as an annotation on the run (the line itself stays in the log)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> str:
+        level = str(event.get("level", method))
+        plain = {k: v for k, v in event.items() if k not in ("timestamp", "level")}
+        text = self.inner(logger, method, event)
+        if level in ("warning", "error", "critical"):
+            kind = "warning" if level == "warning" else "error"
+            message = " ".join([str(plain.pop("event", ""))] + [f"{k}={v}" for k, v in plain.items()])
+            return f"::{kind} title=orch::{escape_workflow(message)}\n{text}"
+        return text
+
+
+def escape_workflow(text: str) -> str:
+    """A workflow command's message: %, CR and LF escaped as the runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 class _Stderr:

@@ -206,6 +206,7 @@ def test_build_without_push_keeps_all_platforms_locally(tmp_path: Path) -> None:
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert "local image store" in result.stdout
+        assert f"nothing was pushed (add --push to verify and publish docker.io/{name})" in result.stdout
         ran = sh("docker", "run", "--rm", "--platform", "linux/arm/v7", name)
         assert "running-on=armv7l" in ran.stdout
     finally:

@@ -61,3 +61,77 @@ def test_doctor_json_without_a_daemon(monkeypatch: pytest.MonkeyPatch, tmp_path)
     assert report["ok"] is False
     assert statuses["docker daemon"] == "fail"
     assert statuses["builders"] == "skip"
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    from .conftest import REPO
+
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("ORCH_P", "GITHUB_"))},
+                               **(env or {})}, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["build", ".", "-q"], ["-q", "build", "."]),
+        (["build", "--log-format", "json", "-t", "r/a:1"], ["--log-format", "json", "build", "-t", "r/a:1"]),
+        (["verify", "r/a:1", "--log-format=console", "-v"], ["--log-format=console", "-v", "verify", "r/a:1"]),
+        (["build", ".", "--", "-q"], ["build", ".", "--", "-q"]),  # after --, words belong to buildx
+        (["-q", "build"], ["-q", "build"]),
+    ],
+)
+def test_orchs_own_options_are_read_after_the_subcommand_too(argv: list[str], expected: list[str]) -> None:
+    from orchestrator.cli.entry import global_options_first
+
+    assert global_options_first(argv) == expected
+
+
+def test_quiet_after_the_subcommand_works_end_to_end() -> None:
+    result = run("platforms", "resolve", "armhf", "-q")
+    assert result.returncode == 0, result.stderr
+    assert "linux/arm/v7" in result.stdout
+
+
+def test_a_failure_with_json_prints_a_json_error_object_on_stdout() -> None:
+    result = run("platforms", "resolve", "armv9z", "--json")
+    assert result.returncode == 2
+    document = json.loads(result.stdout)
+    assert document["exit_code"] == 2 and 'unknown platform "armv9z"' in document["error"] and document["fix"]
+    fast = run("verify", "localhost:9/a/b:1", "--platform", "linux/armv9", "--json")  # the typer-free path too
+    assert fast.returncode == 2 and json.loads(fast.stdout)["exit_code"] == 2
+
+
+def test_logs_are_lines_for_people_when_piped_and_annotations_on_github_actions() -> None:
+    args = ("build", "-f", "Dockerfile.example", "--platform", "linux/arm/v4", "--dry-run")
+    piped = run(*args)
+    assert piped.returncode == 0, piped.stderr
+    warning = next(line for line in piped.stderr.splitlines() if "build.check_this" in line)
+    assert not warning.lstrip().startswith("{")  # not JSON unless asked
+    assert json.loads(run("--log-format", "json", *args).stderr.splitlines()[0])["event"] == "build.check_this"
+    on_actions = run(*args, env={"GITHUB_ACTIONS": "true"})
+    assert any(line.startswith("::warning title=orch::build.check_this advice=") for line in
+               on_actions.stderr.splitlines()), on_actions.stderr
+
+
+def test_environment_defaults_for_platforms_and_profile() -> None:
+    built = run("build", "-f", "Dockerfile.example", "--dry-run", env={"ORCH_PLATFORMS": "linux/arm64,linux/arm/v6"})
+    assert built.returncode == 0 and "--platform linux/arm64,linux/arm/v6 " in built.stdout
+    profiled = run("build", "-f", "Dockerfile.example", "--dry-run", env={"ORCH_PROFILE": "arm-all"})
+    assert "--platform linux/arm64,linux/arm/v6,linux/arm/v7 " in profiled.stdout
+    # verify finds something to check against (and then cannot reach the registry: exit 3, not 2).
+    assert run("verify", "localhost:9/a/b:1").returncode == 2
+    assert run("verify", "localhost:9/a/b:1", env={"ORCH_PLATFORMS": "linux/arm64"}).returncode == 3
+
+
+def test_profiles_validate_reports_every_problem_with_its_line(tmp_path) -> None:  # noqa: ANN001
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('name: bad\nplatforms: [linux/arm64, linux/armv9]\nstrategy: fastest\ncolour: blue\n'
+                   'tags: ["{nope}"]\n')
+    result = run("profiles", "validate", str(bad))
+    assert result.returncode == 2
+    assert "4 problems in" in result.stderr
+    for line, key in ((2, "platforms[1]"), (3, "strategy"), (4, "colour"), (5, "tags[0]")):
+        assert f"bad.yaml:{line}: {key}: " in result.stderr

@@ -23,7 +23,7 @@ from orchestrator.cli import manifest as manifest_command
 from orchestrator.cli import platforms as platforms_command
 from orchestrator.cli import profiles as profiles_command
 from orchestrator.cli import verify as verify_command
-from orchestrator.cli.output import print_error
+from orchestrator.cli.output import print_error, wants_json
 from orchestrator.errors import BadInput, ExitCode, OrchError
 from orchestrator.logging import LogFormat
 
@@ -50,7 +50,8 @@ def main_callback(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug detail."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Log only warnings and errors."),
     log_format: LogFormat = typer.Option(
-        LogFormat.auto, "--log-format", help="Log style on stderr: auto (console on a terminal, else JSON)."
+        LogFormat.auto, "--log-format", envvar="ORCH_LOG_FORMAT",
+        help="Log style on stderr: auto or console (lines for people), json (one JSON object per line)."
     ),
     version: bool | None = typer.Option(  # noqa: UP007 - typer needs Optional on 3.10
         None, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
@@ -82,7 +83,7 @@ def main() -> None:
     try:
         app()
     except OrchError as exc:
-        sys.exit(print_error(exc))
+        sys.exit(print_error(exc, as_json=wants_json(sys.argv[1:])))
     except interrupts.Interrupted as exc:
         typer.echo(f"orch: {exc.message}", err=True)
         sys.exit(exc.exit_code)

@@ -73,6 +73,10 @@ def build(
         return
     if bake_set:
         raise BadInput("--set goes with --bake", fix="pass --bake FILE, or use the profile's keys")
+    import os
+
+    profile = profile or os.environ.get("ORCH_PROFILE") or None
+    platform = platform or [p for p in [os.environ.get("ORCH_PLATFORMS")] if p]
     if arguments and len(arguments) > 1:
         raise BadInput(f"one build context, not {len(arguments)} ({' '.join(arguments)})",
                        fix="pass one directory; targets are named with --bake FILE TARGET...")
@@ -130,3 +134,5 @@ def build(
         where = "the OCI layout" if plan.local_image and plan.local_image.startswith("oci-layout://") \
             else "the local image store"
         typer.echo(f"built {', '.join(str(p) for p in plan.platforms)} into {where}: {plan.local_image}")
+        typer.echo("nothing was pushed" + (f" (add --push to verify and publish {plan.tags[0]})" if plan.tags
+                                           else " (pass -t REGISTRY/IMAGE:TAG --push to publish)"))

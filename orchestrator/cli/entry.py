@@ -4,10 +4,35 @@ from __future__ import annotations
 
 import sys
 
+# Options of the `orch` command itself, also accepted after the subcommand (`orch build ... -q`).
+GLOBAL_FLAGS = ("-v", "--verbose", "-q", "--quiet")
+GLOBAL_VALUES = ("--log-format",)
+
+
+def global_options_first(argv: list[str]) -> list[str]:
+    """Move orch's own options found after the subcommand to the front, where the CLI reads
+    them; nothing after `--` (words for buildx) is touched."""
+    if not argv or argv[0].startswith("-"):
+        return argv
+    end = argv.index("--") if "--" in argv else len(argv)
+    moved, kept, i = [], [], 0
+    while i < end:
+        word = argv[i]
+        if word in GLOBAL_FLAGS or word.split("=", 1)[0] in GLOBAL_VALUES and "=" in word:
+            moved.append(word)
+        elif word in GLOBAL_VALUES and i + 1 < end:
+            moved += [word, argv[i + 1]]
+            i += 1
+        else:
+            kept.append(word)
+        i += 1
+    return moved + kept + argv[end:]
+
 
 def main() -> None:
     from orchestrator.cli import fast
 
+    sys.argv[1:] = global_options_first(sys.argv[1:])
     code = fast.run(sys.argv[1:])
     if code is not None:
         sys.exit(code)

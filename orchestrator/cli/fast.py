@@ -62,7 +62,7 @@ def run(argv: list[str]) -> int | None:
     try:
         return run_verify(args)
     except OrchError as exc:
-        return print_error(exc)
+        return print_error(exc, as_json=args.as_json)
     except interrupts.Interrupted as exc:
         echo(f"orch: {exc.message}", err=True)
         return exc.exit_code

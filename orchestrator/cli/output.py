@@ -26,7 +26,16 @@ def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
         echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
 
 
-def print_error(exc: Any) -> int:
-    """An OrchError as the one line (and fix) a user sees; returns its exit code."""
+def print_error(exc: Any, *, as_json: bool = False) -> int:
+    """An OrchError as the one line (and fix) a user sees; returns its exit code. With --json,
+    scripts also get it on stdout as {"error", "fix", "exit_code"}."""
     echo(f"orch: error: {exc}", err=True)
+    if as_json:
+        print_json({"error": exc.message, "fix": exc.fix, "exit_code": int(exc.exit_code)})
     return int(exc.exit_code)
+
+
+def wants_json(argv: list[str]) -> bool:
+    """Whether the command line asks for JSON output (before any `--`)."""
+    words = argv[:argv.index("--")] if "--" in argv else argv
+    return "--json" in words

@@ -50,14 +50,19 @@ def run_verify(args: VerifyArgs) -> int:
 
     if args.config_mismatch not in ("fail", "warn"):
         raise BadInput(f'--config-mismatch "{args.config_mismatch}" is not fail or warn', fix="pass fail or warn")
-    if args.platforms:
-        expected = tuple(parse_all(args.platforms))
-    elif args.profile:
+    import os
+
+    platforms = args.platforms or tuple(filter(None, [os.environ.get("ORCH_PLATFORMS")]))
+    profile = args.profile or os.environ.get("ORCH_PROFILE")
+    if platforms:
+        expected = tuple(parse_all(platforms))
+    elif profile:
         from orchestrator.profiles import load
 
-        expected = load(args.profile).platforms
+        expected = load(profile).platforms
     else:
-        raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST")
+        raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST (or set ORCH_PROFILE "
+                       "or ORCH_PLATFORMS)")
     if reading is None:
         inspection, where = read_layout(args.ref)
     else:

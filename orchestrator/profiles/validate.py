@@ -24,12 +24,36 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
+class ProfileProblems(ProfileError):
+    """Every problem found in one profile file, each with its line and key."""
+
+    def __init__(self, problems: list[ProfileError]) -> None:
+        first = problems[0]
+        super().__init__(first.source, first.line, first.key_path, first.message.split(": ", 1)[-1], first.fix)
+        if len(problems) > 1:
+            self.message = f"{len(problems)} problems in {first.source}:" + "".join(
+                f"\n  {p.message}" + (f" (fix: {p.fix})" if p.fix else "") for p in problems)
+            self.fix = "fix each line listed"
+        self.problems = problems
+
+
 class _Validator:
+    """Checks a document, noting every problem (a value it cannot use is left out and checking
+    goes on); `done()` raises them all at once."""
+
     def __init__(self, doc: Document) -> None:
         self.doc = doc
+        self.problems: list[ProfileError] = []
 
     def fail(self, path: str, problem: str, fix: str | None = None) -> ProfileError:
         return ProfileError(self.doc.source, self.doc.line(path), path, problem, fix)
+
+    def note(self, error: ProfileError) -> None:
+        self.problems.append(error)
+
+    def done(self) -> None:
+        if self.problems:
+            raise ProfileProblems(self.problems)
 
     def mapping(self, value: Any, path: str, spec: Mapping[str, FieldSpec],
                 required: tuple[str, ...] = (), one_of: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -42,15 +66,19 @@ class _Validator:
             key_path = f"{path}.{key}" if path else str(key)
             if key not in spec:
                 allowed = ", ".join(spec)
-                raise self.fail(key_path, f'unknown key "{key}"{did_you_mean(str(key), list(spec))}',
-                                f"allowed keys here: {allowed}")
-            out[key] = self.value(item, key_path, spec[key])
+                self.note(self.fail(key_path, f'unknown key "{key}"{did_you_mean(str(key), list(spec))}',
+                                    f"allowed keys here: {allowed}"))
+                continue
+            try:
+                out[key] = self.value(item, key_path, spec[key])
+            except ProfileError as exc:
+                self.note(exc)
         for key in required:
             if key not in value:
-                raise self.fail(path, f'"{key}" is required here', f"add `{key}: ...`")
+                self.note(self.fail(path, f'"{key}" is required here', f"add `{key}: ...`"))
         if one_of and sum(key in value for key in one_of) != 1:
             names = " or ".join(f'"{key}"' for key in one_of)
-            raise self.fail(path, f"give exactly one of {names}", f"e.g. `{one_of[0]}: ...`")
+            self.note(self.fail(path, f"give exactly one of {names}", f"e.g. `{one_of[0]}: ...`"))
         return out
 
     def value(self, value: Any, path: str, spec: FieldSpec) -> Any:
@@ -84,12 +112,12 @@ class _Validator:
             for i, item in enumerate(items):
                 item_path = f"{path}[{i}]"
                 if not isinstance(item, (str, int, float)) or isinstance(item, bool):
-                    raise self.fail(item_path, f"expected text, got {_describe(item)} {item!r}")
-                if kind == "platform_list":
+                    self.note(self.fail(item_path, f"expected text, got {_describe(item)} {item!r}"))
+                elif kind == "platform_list":
                     try:
                         out.append(parse(str(item)))
                     except BadInput as exc:
-                        raise self.fail(item_path, exc.message, exc.fix) from None
+                        self.note(self.fail(item_path, exc.message, exc.fix))
                 else:
                     out.append(str(item))
             return tuple(out)
@@ -119,12 +147,14 @@ def _check_tag_templates(validator: _Validator, tags: tuple[str, ...] | None) ->
         try:
             names = [name for _, name, _, _ in string.Formatter().parse(tag) if name is not None]
         except ValueError as exc:
-            raise validator.fail(f"tags[{i}]", f'bad template "{tag}": {exc}', "use {name} placeholders, {{ for a brace") from None
+            validator.note(validator.fail(f"tags[{i}]", f'bad template "{tag}": {exc}',
+                                          "use {name} placeholders, {{ for a brace"))
+            continue
         for name in names:
             if name not in TAG_FIELDS:
-                raise validator.fail(f"tags[{i}]", f'unknown placeholder "{{{name}}}" in "{tag}"'
-                                     f"{did_you_mean(name, list(TAG_FIELDS))}",
-                                     "allowed: {" + "}, {".join(TAG_FIELDS) + "}")
+                validator.note(validator.fail(f"tags[{i}]", f'unknown placeholder "{{{name}}}" in "{tag}"'
+                                              f"{did_you_mean(name, list(TAG_FIELDS))}",
+                                              "allowed: {" + "}, {".join(TAG_FIELDS) + "}"))
 
 
 def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
@@ -133,8 +163,8 @@ def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
     for key in ("cache_from", "cache_to"):
         for i, entry in enumerate(values.get(key) or ()):
             if "=" in entry and "type=" not in entry:
-                raise validator.fail(f"{key}[{i}]", f'"{entry}" has no type=: a YAML list split it at a comma',
-                                     f'quote the whole value: {key}: ["type=registry,ref=REPO:cache"]')
+                validator.note(validator.fail(f"{key}[{i}]", f'"{entry}" has no type=: a YAML list split it at a '
+                                              f'comma', f'quote the whole value: {key}: ["type=registry,ref=REPO:cache"]'))
 
 
 def profile_from_document(doc: Document, default_name: str) -> Profile:
@@ -142,6 +172,7 @@ def profile_from_document(doc: Document, default_name: str) -> Profile:
     values = validator.mapping(doc.data, "", PROFILE_FIELDS)
     _check_tag_templates(validator, values.get("tags"))
     _check_cache_entries(validator, values)
+    validator.done()
     builder = values.get("builder")
     if builder is not None:
         nodes = builder.get("nodes")
