@@ -46,6 +46,24 @@ def build(
     metadata_file: Path | None = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
     deep: bool = typer.Option(False, "--deep", help="Verify down to each image's binaries before any tag moves."),
+    target: str | None = typer.Option(None, "--target", help="Dockerfile stage to build."),  # noqa: UP007
+    label: List[str] = typer.Option([], "--label", help="KEY=VALUE image label; may be repeated."),  # noqa: UP006
+    annotation: List[str] = typer.Option(  # noqa: UP006
+        [], "--annotation", help="[LEVEL:]KEY=VALUE; without a level, on the index and each manifest."),
+    cache_from: List[str] = typer.Option([], "--cache-from", help="Cache source, as buildx takes it."),  # noqa: UP006
+    cache_to: List[str] = typer.Option([], "--cache-to", help="Cache export, as buildx takes it."),  # noqa: UP006
+    ssh: List[str] = typer.Option([], "--ssh", help="SSH agent socket or keys: default, or ID=PATH."),  # noqa: UP006
+    build_context: List[str] = typer.Option(  # noqa: UP006
+        [], "--build-context", help="NAME=PATH or NAME=docker-image://REF: a named context."),
+    pull: bool = typer.Option(False, "--pull", help="Always pull the base images."),
+    network: str | None = typer.Option(None, "--network", help="Network for RUN steps."),  # noqa: UP007
+    add_host: List[str] = typer.Option([], "--add-host", help="HOST:IP for /etc/hosts in RUN steps."),  # noqa: UP006
+    allow: List[str] = typer.Option([], "--allow", help="Entitlement: network.host, security.insecure."),  # noqa: UP006
+    shm_size: str | None = typer.Option(None, "--shm-size", help="Size of /dev/shm for RUN steps."),  # noqa: UP007
+    ulimit: List[str] = typer.Option([], "--ulimit", help="Ulimit for RUN steps, e.g. nofile=1024:1024."),  # noqa: UP006
+    provenance: str | None = typer.Option(  # noqa: UP007
+        None, "--provenance", help="true, false, mode=min or mode=max (default: the profile's, else mode=min)."),
+    sbom: bool | None = typer.Option(None, "--sbom/--no-sbom", help="Attach an SBOM attestation."),  # noqa: UP007
     bake: List[str] = typer.Option(  # noqa: UP006
         [], "--bake", metavar="FILE", help="Bake file(s) (HCL, JSON, compose), resolved by `docker buildx bake "
         "--print`: every target is built, verified, and then all their tags move together, or none."),
@@ -54,6 +72,7 @@ def build(
 ) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
+    from orchestrator.cli import passthrough
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
     from orchestrator.publish.console import Console
@@ -62,6 +81,8 @@ def build(
     from orchestrator.workers import preload
 
     if bake:
+        if passthrough.BUILDX_ARGS:
+            raise BadInput("words after -- go to buildx build, not to bake", fix="put them in the bake file")
         from orchestrator.cli.release import release
 
         release(ctx, tuple(bake), tuple(arguments or ()), tuple(bake_set), push=push, dry_run=dry_run,
@@ -69,7 +90,11 @@ def build(
                 install_emulators=bool(install_emulators), metadata_file=metadata_file,
                 ignored={"--profile": profile, "--file": file, "--tag": tag, "--platform": platform,
                          "--build-arg": build_arg, "--secret": secret, "--oci-layout": oci_layout,
-                         "--strategy": strategy, "--merge": merge, "--jobs": jobs})
+                         "--strategy": strategy, "--merge": merge, "--jobs": jobs, "--target": target,
+                         "--label": label, "--annotation": annotation, "--cache-from": cache_from,
+                         "--cache-to": cache_to, "--ssh": ssh, "--build-context": build_context, "--pull": pull,
+                         "--network": network, "--add-host": add_host, "--allow": allow, "--shm-size": shm_size,
+                         "--ulimit": ulimit, "--provenance": provenance, "--sbom": sbom is not None})
         return
     if bake_set:
         raise BadInput("--set goes with --bake", fix="pass --bake FILE, or use the profile's keys")
@@ -87,7 +112,12 @@ def build(
                            platforms=tuple(platform), build_args=tuple(build_arg), push=push, builder=builder,
                            install_emulators=install_emulators, oci_layout=str(oci_layout) if oci_layout else None,
                            strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache, secrets=tuple(secret),
-                           metadata_file=str(metadata_file) if metadata_file else None, deep=deep)
+                           metadata_file=str(metadata_file) if metadata_file else None, deep=deep,
+                           target=target, labels=tuple(label), annotations=tuple(annotation),
+                           cache_from=tuple(cache_from), cache_to=tuple(cache_to), ssh=tuple(ssh),
+                           build_contexts=tuple(build_context), pull=pull, network=network, add_hosts=tuple(add_host),
+                           allow=tuple(allow), shm_size=shm_size, ulimits=tuple(ulimit), provenance=provenance,
+                           sbom=sbom, extra_args=passthrough.BUILDX_ARGS)
     plan = plan_build(request)
     if plan.warnings:
         from orchestrator.logging import get_logger

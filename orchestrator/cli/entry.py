@@ -30,9 +30,15 @@ def global_options_first(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    from orchestrator.cli import fast
+    from orchestrator.cli import fast, passthrough
 
-    sys.argv[1:] = global_options_first(sys.argv[1:])
+    sys.argv[1:] = passthrough.split(global_options_first(sys.argv[1:]))
+    if passthrough.BUILDX_ARGS and "build" not in sys.argv[1:2] + sys.argv[2:3]:
+        from orchestrator.cli.output import print_error
+        from orchestrator.errors import BadInput
+
+        sys.exit(print_error(BadInput("words after -- are for `orch build` (passed to buildx build)",
+                                      fix="drop the -- part, or use it with orch build")))
     code = fast.run(sys.argv[1:])
     if code is not None:
         sys.exit(code)

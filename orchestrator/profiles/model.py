@@ -84,6 +84,15 @@ class Profile:
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
     attestations: Attestations | None = None
+    secrets: tuple[str, ...] | None = None
+    ssh: tuple[str, ...] | None = None
+    build_contexts: Mapping[str, str] | None = None
+    pull: bool | None = None
+    network: str | None = None
+    add_hosts: tuple[str, ...] | None = None
+    allow: tuple[str, ...] | None = None
+    shm_size: str | None = None
+    ulimits: tuple[str, ...] | None = None
     strategy: str | None = None
     merge: str | None = None
     builder: BuilderSpec | None = None

@@ -52,6 +52,15 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
     "cache_from": FieldSpec("str_list", "Cache sources (--cache-from), e.g. type=registry,ref=REPO:cache."),
     "cache_to": FieldSpec("str_list", "Cache exports (--cache-to), e.g. type=registry,ref=REPO:cache,mode=max."),
     "attestations": FieldSpec("object", "Attestations to attach.", children=ATTESTATION_FIELDS),
+    "secrets": FieldSpec("str_list", "Build secrets by reference (--secret): id=NAME,env=VAR or id=NAME,src=FILE."),
+    "ssh": FieldSpec("str_list", "SSH agent sockets or keys to expose (--ssh): default, or ID=PATH."),
+    "build_contexts": FieldSpec("str_map", "Named build contexts (--build-context NAME=PATH or docker-image://)."),
+    "pull": FieldSpec("bool", "Always pull the base images (--pull)."),
+    "network": FieldSpec("str", "Network for RUN steps (--network): default, none or host."),
+    "add_hosts": FieldSpec("str_list", "Extra /etc/hosts entries (--add-host HOST:IP)."),
+    "allow": FieldSpec("str_list", "Entitlements (--allow network.host, security.insecure)."),
+    "shm_size": FieldSpec("str", "Size of /dev/shm for RUN steps (--shm-size)."),
+    "ulimits": FieldSpec("str_list", "Ulimits for RUN steps (--ulimit nofile=1024:1024)."),
     "strategy": FieldSpec("enum", "single: one buildx call; per-arch: one per platform, merged; auto: "
                           "single, falling back to per-arch.", STRATEGIES),
     "merge": FieldSpec("enum", "How per-arch builds become one list: imagetools (OCI index, keeps attestations) "

@@ -16,6 +16,7 @@ from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
+from orchestrator.publish.argv import check_extra
 from orchestrator.publish.gitinfo import oci_labels, read_git, render_tags, template_values
 from orchestrator.publish.inputs import (
     build_time,
@@ -57,6 +58,23 @@ class BuildRequest:
     secrets: tuple[str, ...] = ()  # --secret id=NAME,env=VAR | id=NAME,src=FILE
     metadata_file: str | None = None  # where --metadata-file writes the result (checked before building)
     deep: bool = False  # verify down to each image's binaries before any tag moves
+    # buildx's own options; lists add to the profile's, single values replace them
+    target: str | None = None
+    labels: tuple[str, ...] = ()  # KEY=VALUE
+    annotations: tuple[str, ...] = ()  # [LEVEL:]KEY=VALUE
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+    ssh: tuple[str, ...] = ()
+    build_contexts: tuple[str, ...] = ()  # NAME=SOURCE
+    pull: bool = False
+    network: str | None = None
+    add_hosts: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    shm_size: str | None = None
+    ulimits: tuple[str, ...] = ()
+    provenance: str | None = None
+    sbom: bool | None = None
+    extra_args: tuple[str, ...] = ()  # after `--`
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -107,18 +125,31 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     stage_dir = stage_directory(int(now.timestamp())) if request.push else None
     output, local_image = _output(request, tags, stage_dir, profile.name, cwd)
     attestations = profile.attestations
+    provenance = request.provenance or (attestations.provenance if attestations and attestations.provenance
+                                        else "mode=min")
+    if provenance not in ("true", "false", "mode=min", "mode=max"):
+        raise BadInput(f'--provenance "{provenance}" is not true, false, mode=min or mode=max',
+                       fix="pass --provenance mode=max, say")
     spec = BuildSpec(
         platforms=platforms, context=context, output=output,
         metadata_file=str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json"),
-        dockerfile=dockerfile, target=profile.target,
+        dockerfile=dockerfile, target=request.target or profile.target,
         build_args=tuple({**(profile.build_args or {}), **parse_build_args(request.build_args)}.items()),
-        labels=tuple({**oci_labels(git, now), **(profile.labels or {})}.items()),
-        annotations=tuple((profile.annotations or {}).items()),
-        cache_from=tuple(CacheEntry.parse(c) for c in profile.cache_from or ()),
-        cache_to=tuple(CacheEntry.parse(c) for c in profile.cache_to or ()),
-        provenance=attestations.provenance if attestations and attestations.provenance else "mode=min",
-        sbom=attestations.sbom if attestations else None,
-        secrets=tuple(check_secret(s) for s in request.secrets), builder=builder, no_cache=request.no_cache,
+        labels=tuple({**oci_labels(git, now), **(profile.labels or {}),
+                      **pairs(request.labels, "--label")}.items()),
+        annotations=tuple({**(profile.annotations or {}), **pairs(request.annotations, "--annotation")}.items()),
+        cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from)),
+        cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to)),
+        provenance=provenance,
+        sbom=request.sbom if request.sbom is not None else attestations.sbom if attestations else None,
+        secrets=tuple(check_secret(s) for s in (*(profile.secrets or ()), *request.secrets)),
+        ssh=(*(profile.ssh or ()), *request.ssh),
+        build_contexts=tuple({**(profile.build_contexts or {}),
+                              **pairs(request.build_contexts, "--build-context")}.items()),
+        pull=request.pull or bool(profile.pull), network=request.network or profile.network,
+        add_hosts=(*(profile.add_hosts or ()), *request.add_hosts), allow=(*(profile.allow or ()), *request.allow),
+        shm_size=request.shm_size or profile.shm_size, ulimits=(*(profile.ulimits or ()), *request.ulimits),
+        extra_args=check_extra(request.extra_args), builder=builder, no_cache=request.no_cache,
     )
     if request.metadata_file:
         check_metadata_file(request.metadata_file)
@@ -144,6 +175,17 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
                                else profile.install_emulators),
         builder_plan=builder_plan, warnings=warnings, deep=request.deep,
     )
+
+
+def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """KEY=VALUE options as a mapping (the last of a repeated key wins)."""
+    out = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise BadInput(f'{option} "{value}" is not KEY=VALUE', fix=f"pass {option} NAME=VALUE")
+        out[key] = rest
+    return out
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str, fix: str) -> str:
