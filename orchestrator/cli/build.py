@@ -44,6 +44,10 @@ def build(
                                   "platform on the per-arch path."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
     metadata_file: Path | None = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
+    output_env: Path | None = typer.Option(  # noqa: UP007
+        None, "--output-env", metavar="FILE", help="Write ORCH_DIGEST, ORCH_IMAGE, ORCH_TAGS, ORCH_PLATFORMS as a "
+        "dotenv file (GitLab's artifacts:reports:dotenv). On GitHub Actions the step outputs and summary are "
+        "written anyway."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan (with --dry-run) or the result as JSON."),
     deep: bool = typer.Option(False, "--deep", help="Verify down to each image's binaries before any tag moves."),
     target: str | None = typer.Option(None, "--target", help="Dockerfile stage to build."),  # noqa: UP007
@@ -87,7 +91,7 @@ def build(
 
         release(ctx, tuple(bake), tuple(arguments or ()), tuple(bake_set), push=push, dry_run=dry_run,
                 as_json=as_json, deep=deep, no_cache=no_cache, builder=builder,
-                install_emulators=bool(install_emulators), metadata_file=metadata_file,
+                install_emulators=bool(install_emulators), metadata_file=metadata_file, output_env=output_env,
                 ignored={"--profile": profile, "--file": file, "--tag": tag, "--platform": platform,
                          "--build-arg": build_arg, "--secret": secret, "--oci-layout": oci_layout,
                          "--strategy": strategy, "--merge": merge, "--jobs": jobs, "--target": target,
@@ -119,6 +123,10 @@ def build(
                            allow=tuple(allow), shm_size=shm_size, ulimits=tuple(ulimit), provenance=provenance,
                            sbom=sbom, extra_args=passthrough.BUILDX_ARGS)
     plan = plan_build(request)
+    if output_env and not dry_run:
+        from orchestrator.publish.inputs import check_metadata_file
+
+        check_metadata_file(str(output_env), "--output-env")
     if plan.warnings:
         from orchestrator.logging import get_logger
 
@@ -132,9 +140,15 @@ def build(
                 typer.echo(command)
         return
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    import time
+
+    started = time.monotonic()
     result = run_plan(Engine(secrets=plan.spec.secret_values), plan,
                       Console(quiet=quiet, secrets=plan.spec.secret_values))
     document = result.to_json()
+    from orchestrator.publish.ci_outputs import report_build
+
+    report_build(document, output_env=str(output_env) if output_env else None, seconds=time.monotonic() - started)
     if metadata_file:
         import json
 

@@ -13,7 +13,8 @@ from orchestrator.cli.output import print_json, print_table
 
 def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...], *,
             push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
-            install_emulators: bool, metadata_file: Path | None, ignored: dict[str, Any]) -> None:
+            install_emulators: bool, metadata_file: Path | None, output_env: Path | None,
+            ignored: dict[str, Any]) -> None:
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
     from orchestrator.publish.bake import resolve, targets_from
@@ -31,6 +32,8 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
                        fix="to build locally without publishing, run docker buildx bake itself")
     if metadata_file:
         check_metadata_file(str(metadata_file))
+    if output_env:
+        check_metadata_file(str(output_env), "--output-env")
     engine = Engine()
     plan = ReleasePlan(tuple(targets_from(resolve(engine, files, targets, sets))), files,
                        stage_directory(int(build_time().timestamp())), deep=deep, no_cache=no_cache,
@@ -44,6 +47,9 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     results = run_release(engine, plan, Console(quiet=quiet))
     document = {"targets": {r.name: r.to_json() for r in results}}
+    from orchestrator.publish.ci_outputs import report_release
+
+    report_release(document["targets"], output_env=str(output_env) if output_env else None)
     if metadata_file:
         import json
 

@@ -80,6 +80,10 @@ def run_verify(args: VerifyArgs) -> int:
         print_json(verdict.to_json())
     else:
         print_findings(verdict)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from orchestrator.publish.ci_outputs import report_verify
+
+        report_verify(verdict.to_json())
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)
 
 

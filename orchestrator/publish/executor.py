@@ -22,6 +22,7 @@ from orchestrator.errors import JobFailed
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
 from orchestrator.publish.buildx import BuildFailed, fallback_reason, pushed_digest, run_buildx
+from orchestrator.publish.ci_outputs import group
 from orchestrator.publish.console import Console
 from orchestrator.publish.plan import BuildPlan
 from orchestrator.publish.preflight import (
@@ -86,7 +87,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         if plan.push:
             preload(*AFTER_BUILD)
         try:
-            with phase("building"):
+            with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
                 lines = run_buildx(engine, plan.spec, console)
         except BuildFailed as failure:
             if registry is not None:

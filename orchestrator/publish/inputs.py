@@ -45,17 +45,18 @@ def build_time() -> datetime:
     return datetime.fromtimestamp(int(epoch), timezone.utc)
 
 
-def check_metadata_file(path: str) -> None:
-    """`--metadata-file` must be writable before anything is built (it is written at the end)."""
+def check_metadata_file(path: str, option: str = "--metadata-file") -> None:
+    """A result file (`--metadata-file`, `--output-env`) must be writable before anything is built
+    (it is written at the end)."""
     target = Path(path)
     if target.is_dir():
-        raise BadInput(f'--metadata-file "{path}" is a directory', fix="name a file, e.g. build-result.json")
+        raise BadInput(f'{option} "{path}" is a directory', fix="name a file, e.g. build-result.json")
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        raise BadInput(f'--metadata-file "{path}": the directory "{parent}" does not exist',
+        raise BadInput(f'{option} "{path}": the directory "{parent}" does not exist',
                        fix=f"create it first (mkdir -p {parent}), or name a file in an existing directory")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise BadInput(f'--metadata-file "{path}" is not writable', fix="name a file you may write")
+        raise BadInput(f'{option} "{path}" is not writable', fix="name a file you may write")
 
 
 def check_secret(text: str) -> str:

@@ -136,7 +136,9 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
         ensure_emulators(engine, {p for t in plan.targets for p in t.platforms}, plan.install_emulators)
     Path(plan.stage_dir).mkdir(parents=True, exist_ok=True)
     Path(plan.resolved_file).write_text(json.dumps(plan.resolved(), indent=2))
-    with phase("building"):
+    from orchestrator.publish.ci_outputs import group
+
+    with phase("building"), group(console.say, f"docker buildx bake {' '.join(t.name for t in plan.targets)}"):
         _bake(engine, plan, console)
     digests = _digests(plan)
     results, staged = [], []

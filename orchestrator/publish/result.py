@@ -31,6 +31,7 @@ class PublishedPlatform:
     config: str | None
     state: str | None = None  # per-arch: built or reused
     node: str | None = None
+    seconds: float | None = None  # per-arch: how long its build took
 
 
 def outcome_for(published: Platform | None, outcomes: Mapping[Platform, PlatformOutcome]) -> PlatformOutcome | None:
@@ -50,7 +51,8 @@ def published_platforms(entries: Iterable[Entry],
         outcome = outcome_for(entry.shown_platform, outcomes)
         rows.append(PublishedPlatform(entry.label, entry.digest,
                                       format_platform(entry.config) if entry.config else None,
-                                      outcome.state if outcome else None, outcome.node if outcome else None))
+                                      outcome.state if outcome else None, outcome.node if outcome else None,
+                                      round(outcome.seconds, 1) if outcome and outcome.seconds else None))
     return rows
 
 

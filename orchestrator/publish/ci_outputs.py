@@ -1,0 +1,199 @@
+"""What a CI job gets from orch besides its exit code.
+
+GitHub Actions (GITHUB_ACTIONS=true): step outputs appended to $GITHUB_OUTPUT, as
+docker/build-push-action gives them (`digest`, `metadata`) and more (`tags`, `platforms`,
+`platform-digests`), multi-line values in the runner's `name<<DELIMITER` form; a Markdown
+report appended to $GITHUB_STEP_SUMMARY; log sections folded with `::group::`; failures and
+warnings as `::error::` / `::warning::` annotations.
+
+GitLab CI and anything that reads dotenv: `--output-env FILE` writes ORCH_DIGEST=... lines
+(one value per line, as `artifacts:reports:dotenv` takes them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator.logging import escape_workflow
+
+MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
+
+
+def on_github() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def annotation(kind: str, message: str, title: str = "orch") -> str:
+    """A workflow command the runner shows as an annotation (read from stderr as from stdout)."""
+    return f"::{kind} title={title}::{escape_workflow(message)}"
+
+
+@contextmanager
+def group(say: Callable[[str], None], title: str) -> Iterator[None]:
+    """Fold the lines `say` prints meanwhile into one section of the GitHub log."""
+    if not on_github():
+        yield
+        return
+    say(f"::group::{title}")
+    try:
+        yield
+    finally:
+        say("::endgroup::")
+
+
+def github_outputs(values: Mapping[str, str], path: str | None = None) -> None:
+    """Append step outputs to $GITHUB_OUTPUT (a value with a newline in the heredoc form)."""
+    target = path or os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        return
+    import uuid
+
+    lines = []
+    for name, value in values.items():
+        if "\n" in value:
+            delimiter = f"ghadelimiter_{uuid.uuid4()}"
+            lines.append(f"{name}<<{delimiter}\n{value}\n{delimiter}")
+        else:
+            lines.append(f"{name}={value}")
+    with open(target, "a", encoding="utf-8") as file:
+        file.write("\n".join(lines) + "\n")
+
+
+def step_summary(markdown: str) -> None:
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        with open(target, "a", encoding="utf-8") as file:
+            file.write(markdown.rstrip("\n") + "\n\n")
+
+
+def write_dotenv(path: str, values: Mapping[str, str]) -> None:
+    """KEY=VALUE lines; a value never spans lines (dotenv reports take one line each)."""
+    lines = [f"{key}={' '.join(str(value).split())}" for key, value in values.items()]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+# -- what a build, a release or a verification reports --------------------------
+
+
+def build_values(document: Mapping[str, Any]) -> dict[str, str]:
+    """Step outputs of one build (the result JSON of `orch build --json`)."""
+    platforms = document.get("platforms") or []
+    return {
+        "digest": document.get("digest") or "",
+        "tags": "\n".join(document.get("tags") or []),
+        "platforms": ",".join(p["platform"] for p in platforms),
+        "platform-digests": json.dumps({p["platform"]: p["digest"] for p in platforms}),
+        "metadata": json.dumps(document, indent=2),
+    }
+
+
+def dotenv_values(document: Mapping[str, Any], prefix: str = "ORCH") -> dict[str, str]:
+    platforms = document.get("platforms") or []
+    tags = document.get("tags") or []
+    return {f"{prefix}_DIGEST": document.get("digest") or "", f"{prefix}_IMAGE": tags[0] if tags else "",
+            f"{prefix}_TAGS": " ".join(tags), f"{prefix}_PLATFORMS": ",".join(p["platform"] for p in platforms)}
+
+
+def findings_markdown(verification: Mapping[str, Any] | None) -> str:
+    if not verification:
+        return ""
+    rows = [f"| {MARKS.get(f['level'], f['level'])} {f['level']} | {f['check']} | {f.get('platform') or ''} | "
+            f"{_cell(f['message'])} |" for f in verification.get("findings") or []]
+    return "| | check | platform | finding |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None, host: Any = None) -> str:
+    """The step summary of one build: platforms, verification, tags before -> after."""
+    from orchestrator.errors import BadInput
+    from orchestrator.model.platform_match import can_run
+    from orchestrator.model.platform_parse import parse
+
+    lines = [f"### orch build: `{document.get('digest') or 'nothing published'}`", ""]
+    facts = [f"strategy **{document.get('strategy')}**"]
+    if document.get("fallback_reason"):
+        facts.append(f"per platform because {document['fallback_reason']}")
+    if seconds is not None:
+        facts.append(f"{seconds:.1f} s")
+    lines += ["; ".join(facts), "", "| platform | digest | config | built | time |", "|---|---|---|---|---|"]
+    for platform in document.get("platforms") or []:
+        try:
+            native = host is not None and can_run(host, parse(platform["platform"]))
+        except BadInput:  # an exotic entry: said to be emulated
+            native = False
+        where = platform.get("node") or ("native" if native else "emulated (QEMU)")
+        how = f"{platform.get('state') or 'built'}, {where}"
+        lines.append(f"| {platform['platform']} | `{platform['digest'][:19]}` | {platform.get('config') or '?'} | "
+                     f"{how} | {platform.get('seconds', '') or ''} |")
+    lines += ["", findings_markdown(document.get("verification"))]
+    moves = document.get("promotion") or []
+    if moves:
+        lines += ["| tag | before | after | |", "|---|---|---|---|"]
+        lines += [f"| `{m['tag']}` | {_short(m['before'])} | {_short(m['after'])} | {m['state']} |" for m in moves]
+    return "\n".join(lines)
+
+
+def verify_markdown(document: Mapping[str, Any]) -> str:
+    verdict = "verified" if document.get("ok") else "FAILED"
+    return f"### orch verify `{document.get('ref')}`: {verdict}\n\n" + findings_markdown(document)
+
+
+def release_markdown(targets: Mapping[str, Mapping[str, Any]]) -> str:
+    lines = ["### orch release", "", "| target | digest | platforms | tags |", "|---|---|---|---|"]
+    for name, result in targets.items():
+        tags = ", ".join(f"`{m['tag']}` ({m['state']})" for m in result.get("promotion") or [])
+        lines.append(f"| {name} | `{(result.get('digest') or '')[:19]}` | {', '.join(result.get('platforms') or [])} "
+                     f"| {tags} |")
+    return "\n".join(lines)
+
+
+def _short(digest: str | None) -> str:
+    return f"`{digest[:19]}`" if digest else "(none)"
+
+
+def report_build(document: Mapping[str, Any], *, output_env: str | None, seconds: float | None = None) -> None:
+    """Everything a CI job gets from one build."""
+    if output_env:
+        write_dotenv(output_env, dotenv_values(document))
+    if not on_github():
+        return
+    from orchestrator.model.platform_match import detect_host
+
+    github_outputs(build_values(document))
+    step_summary(build_markdown(document, seconds=seconds, host=detect_host(os.uname().machine).platform))
+
+
+def report_release(targets: Mapping[str, Mapping[str, Any]], *, output_env: str | None) -> None:
+    if output_env:
+        values = {}
+        for name, result in targets.items():
+            key = "ORCH_" + "".join(c if c.isalnum() else "_" for c in name.upper())
+            values.update(dotenv_values({**result, "tags": [m["tag"] for m in result.get("promotion") or []],
+                                         "platforms": [{"platform": p} for p in result.get("platforms") or []]},
+                                        key))
+        write_dotenv(output_env, values)
+    if on_github():
+        github_outputs({"digests": json.dumps({n: r.get("digest") for n, r in targets.items()}),
+                        "metadata": json.dumps({"targets": targets}, indent=2)})
+        step_summary(release_markdown(targets))
+
+
+def report_verify(document: Mapping[str, Any]) -> None:
+    if not on_github():
+        return
+    step_summary(verify_markdown(document))
+    for finding in document.get("findings") or []:
+        if finding["level"] in ("fail", "warn"):
+            where = f"{finding.get('platform')}: " if finding.get("platform") else ""
+            print(annotation("error" if finding["level"] == "fail" else "warning",
+                             f"{finding['check']}: {where}{finding['message']}", "orch verify"), file=sys.stderr,
+                  flush=True)
