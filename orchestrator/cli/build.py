@@ -16,7 +16,17 @@ def build(
         "the targets and groups to release (default: bake's default group)."),
     profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name or YAML path."),  # noqa: UP007
     file: str | None = typer.Option(None, "--file", "-f", help="Dockerfile (relative to the current directory)."),  # noqa: UP007
-    tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish; may be repeated."),  # noqa: UP006
+    tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish, as written; may be repeated."),  # noqa: UP006
+    image: List[str] = typer.Option(  # noqa: UP006
+        [], "--image", help="A repository the tag rules tag (metadata-action's images); may be repeated."),
+    tag_rule: List[str] = typer.Option(  # noqa: UP006
+        [], "--tag-rule", help="A metadata-action tag rule, e.g. type=semver,pattern={{major}}.{{minor}}; may be "
+        "repeated (with --image; without rules, metadata-action's defaults: branch, tag, pr, schedule)."),
+    flavor: List[str] = typer.Option([], "--flavor", help="A metadata-action flavor line: latest=auto|true|false, "  # noqa: UP006
+                                     "prefix=..., suffix=...."),
+    meta: str | None = typer.Option(  # noqa: UP007
+        None, "--meta", metavar="env|FILE", help="Tags, labels and annotations from docker/metadata-action's output: "
+        "env reads $DOCKER_METADATA_OUTPUT_JSON, FILE its JSON or bake file."),
     platform: List[str] = typer.Option([], "--platform", help="Platforms, comma-separated; may be repeated. "  # noqa: UP006
                                        "Overrides the profile's."),
     build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated. Values of names that look "  # noqa: UP006
@@ -98,7 +108,8 @@ def build(
                          "--label": label, "--annotation": annotation, "--cache-from": cache_from,
                          "--cache-to": cache_to, "--ssh": ssh, "--build-context": build_context, "--pull": pull,
                          "--network": network, "--add-host": add_host, "--allow": allow, "--shm-size": shm_size,
-                         "--ulimit": ulimit, "--provenance": provenance, "--sbom": sbom is not None})
+                         "--ulimit": ulimit, "--provenance": provenance, "--sbom": sbom is not None,
+                         "--image": image, "--tag-rule": tag_rule, "--flavor": flavor, "--meta": meta})
         return
     if bake_set:
         raise BadInput("--set goes with --bake", fix="pass --bake FILE, or use the profile's keys")
@@ -121,7 +132,8 @@ def build(
                            cache_from=tuple(cache_from), cache_to=tuple(cache_to), ssh=tuple(ssh),
                            build_contexts=tuple(build_context), pull=pull, network=network, add_hosts=tuple(add_host),
                            allow=tuple(allow), shm_size=shm_size, ulimits=tuple(ulimit), provenance=provenance,
-                           sbom=sbom, extra_args=passthrough.BUILDX_ARGS)
+                           sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
+                           tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta)
     plan = plan_build(request)
     if output_env and not dry_run:
         from orchestrator.publish.inputs import check_metadata_file

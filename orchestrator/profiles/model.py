@@ -33,6 +33,11 @@ DRIVERS = ("docker-container", "docker", "kubernetes", "remote")
 TAG_FIELDS = ("version", "sha", "short_sha", "branch", "date", "profile")
 
 
+def is_tag_rule(tag: str) -> bool:
+    """A metadata-action rule (`type=...`, or a raw `value=...`) rather than a reference or template."""
+    return tag.lstrip().startswith(("type=", "value="))
+
+
 class ProfileError(BadInput):
     def __init__(self, source: str, line: int | None, key_path: str, problem: str, fix: str | None = None):
         where = f"{source}:{line}" if line else source
@@ -81,6 +86,8 @@ class Profile:
     labels: Mapping[str, str] | None = None
     annotations: Mapping[str, str] | None = None
     tags: tuple[str, ...] | None = None
+    images: tuple[str, ...] | None = None
+    flavor: tuple[str, ...] | None = None
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
     attestations: Attestations | None = None

@@ -48,7 +48,12 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
     "build_args": FieldSpec("str_map", "Build arguments (--build-arg)."),
     "labels": FieldSpec("str_map", "Image labels (--label)."),
     "annotations": FieldSpec("str_map", "OCI annotations on the index and manifests."),
-    "tags": FieldSpec("str_list", "Tags; templates may use {" + "}, {".join(TAG_FIELDS) + "}."),
+    "tags": FieldSpec("str_list", "Tags: references (templates may use {" + "}, {".join(TAG_FIELDS) + "}), or "
+                      "metadata-action rules (type=semver,pattern={{version}}, type=ref,event=branch, ...) "
+                      "applied to `images`."),
+    "images": FieldSpec("str_list", "Repositories the tag rules tag (metadata-action's images)."),
+    "flavor": FieldSpec("str_list", "metadata-action's flavor lines: latest=auto|true|false, prefix=..., "
+                        "suffix=... (onlatest=true)."),
     "cache_from": FieldSpec("str_list", "Cache sources (--cache-from), e.g. type=registry,ref=REPO:cache."),
     "cache_to": FieldSpec("str_list", "Cache exports (--cache-to), e.g. type=registry,ref=REPO:cache,mode=max."),
     "attestations": FieldSpec("object", "Attestations to attach.", children=ATTESTATION_FIELDS),

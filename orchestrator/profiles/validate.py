@@ -8,7 +8,15 @@ from typing import Any
 
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse
-from orchestrator.profiles.model import TAG_FIELDS, Attestations, BuilderNode, BuilderSpec, Profile, ProfileError
+from orchestrator.profiles.model import (
+    TAG_FIELDS,
+    Attestations,
+    BuilderNode,
+    BuilderSpec,
+    Profile,
+    ProfileError,
+    is_tag_rule,
+)
 from orchestrator.profiles.schema import PROFILE_FIELDS, FieldSpec
 from orchestrator.profiles.yamldoc import Document
 
@@ -142,8 +150,12 @@ class _Validator:
         raise AssertionError(kind)
 
 
-def _check_tag_templates(validator: _Validator, tags: tuple[str, ...] | None) -> None:
-    for i, tag in enumerate(tags or ()):
+def _check_tag_templates(validator: _Validator, values: dict[str, Any]) -> None:
+    """Templates ({version}) and metadata-action rules (type=...), each checked as what it is."""
+    for i, tag in enumerate(values.get("tags") or ()):
+        if is_tag_rule(tag):
+            _check_rule(validator, f"tags[{i}]", tag)
+            continue
         try:
             names = [name for _, name, _, _ in string.Formatter().parse(tag) if name is not None]
         except ValueError as exc:
@@ -155,6 +167,26 @@ def _check_tag_templates(validator: _Validator, tags: tuple[str, ...] | None) ->
                 validator.note(validator.fail(f"tags[{i}]", f'unknown placeholder "{{{name}}}" in "{tag}"'
                                               f"{did_you_mean(name, list(TAG_FIELDS))}",
                                               "allowed: {" + "}, {".join(TAG_FIELDS) + "}"))
+
+
+def _check_rule(validator: _Validator, path: str, line: str) -> None:
+    from orchestrator.model.tagrules import parse_rule  # only profiles with rules pay for it
+
+    try:
+        parse_rule(line)
+    except BadInput as exc:
+        validator.note(validator.fail(path, exc.message, exc.fix))
+
+
+def _check_flavor_and_images(validator: _Validator, values: dict[str, Any]) -> None:
+    from orchestrator.model.tagrules import image_names, parse_flavor
+
+    for key, check in (("flavor", parse_flavor), ("images", image_names)):
+        for i, line in enumerate(values.get(key) or ()):
+            try:
+                check([line])
+            except BadInput as exc:
+                validator.note(validator.fail(f"{key}[{i}]", exc.message, exc.fix))
 
 
 def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
@@ -170,7 +202,8 @@ def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
 def profile_from_document(doc: Document, default_name: str) -> Profile:
     validator = _Validator(doc)
     values = validator.mapping(doc.data, "", PROFILE_FIELDS)
-    _check_tag_templates(validator, values.get("tags"))
+    _check_tag_templates(validator, values)
+    _check_flavor_and_images(validator, values)
     _check_cache_entries(validator, values)
     validator.done()
     builder = values.get("builder")

@@ -136,8 +136,9 @@ def _attest(profile: Profile) -> list[str]:
 
 def export_bake(profiles: list[Profile], *, now: datetime | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """A docker-bake.json with one target per profile (and a default group of them all)."""
-    from orchestrator.publish.gitinfo import read_git, render_tags, template_values
+    from orchestrator.publish.gitinfo import read_git
     from orchestrator.publish.inputs import build_time, is_remote
+    from orchestrator.publish.tagging import plan_tags
 
     now = now or build_time()
     targets: dict[str, Any] = {}
@@ -148,7 +149,8 @@ def export_bake(profiles: list[Profile], *, now: datetime | None = None, cwd: Pa
         git = None if is_remote(context) else read_git((cwd or Path.cwd()) / context)
         target: dict[str, Any] = {"context": context, "dockerfile": profile.dockerfile or "Dockerfile",
                                   "platforms": [format_platform(p) for p in order(profile.platforms)]}
-        tags = render_tags(profile.tags or (), template_values(git, profile.name, now))
+        tags = plan_tags(literal=(), rules=(), images=(), flavor=(), meta=None, profile=profile, git=git,
+                         now=now).tags
         if tags:
             target["tags"] = list(tags)
         if profile.target:

@@ -1,16 +1,22 @@
-"""What a git checkout says about the build: OCI labels and the values tag templates use."""
+"""Where the build stands: the git checkout, and in CI the environment (GitHub Actions, GitLab CI),
+so a detached HEAD (every tag and pull-request build) still knows its branch, tag and commit.
+From it: OCI labels as metadata-action sets them, the values `{version}`-style tag templates use,
+and the RefContext metadata-action's tag rules read."""
 
 from __future__ import annotations
 
+import os
 import re
 import string
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import BadInput
+from orchestrator.model.tagrules import RefContext
 from orchestrator.redact import redact
 
 
@@ -19,8 +25,12 @@ class GitInfo:
     sha: str
     short_sha: str
     branch: str | None
-    version: str | None  # `git describe --tags`, else None
+    version: str | None  # the tag at HEAD, else `git describe --tags`; a leading v dropped; else None
     source: str | None  # remote URL, credentials stripped
+    tag: str | None = None  # a tag pointing at HEAD (the highest version, if several)
+    default_branch: str | None = None  # origin's HEAD branch
+    commit_date: datetime | None = None
+    name: str | None = None  # the repository's name (for org.opencontainers.image.title)
 
 
 def _git_all(path: Path, *commands: tuple[str, ...]) -> list[str | None]:
@@ -58,20 +68,109 @@ def public_url(url: str) -> str:
     return redact(re.sub(r"\.git$", "", url))
 
 
-def read_git(path: Path) -> GitInfo | None:
-    heads, remote, tags, described = _git_all(
+def read_git(path: Path, environ: Mapping[str, str] | None = None) -> GitInfo | None:
+    """The checkout's facts, corrected by the CI environment where HEAD is detached."""
+    heads, remote, tags, described, at_head, origin_head, committed = _git_all(
         path, ("rev-parse", "HEAD", "--abbrev-ref", "HEAD"), ("config", "--get", "remote.origin.url"),
-        ("tag", "--list"), ("describe", "--tags", "--always", "--match", "*[0-9]*"))
+        ("tag", "--list"), ("describe", "--tags", "--always", "--match", "*[0-9]*"),
+        ("tag", "--points-at", "HEAD", "--sort=-v:refname"), ("symbolic-ref", "--short", "refs/remotes/origin/HEAD"),
+        ("log", "-1", "--format=%cI"))
     if not heads:
         return None
     sha, _, branch = heads.partition("\n")
+    tag = at_head.splitlines()[0] if at_head else None
+    ci = ci_ref(environ if environ is not None else os.environ)
+    if ci is not None:  # CI checks out a detached HEAD: its ref says what the build is
+        ci_kind, ci_name = ci
+        branch = ci_name if ci_kind == "heads" else branch
+        tag = ci_name if ci_kind == "tags" else tag
+    version = tag or (described if tags else None)
+    source = public_url(remote) if remote else None
     return GitInfo(
         sha=sha,
         short_sha=sha[:7],
-        branch=None if branch in ("", "HEAD") else branch,
-        version=described if tags else None,
-        source=public_url(remote) if remote else None,
+        branch=None if branch in (None, "", "HEAD") else branch,
+        version=re.sub(r"^v(?=\d)", "", version) if version else None,
+        source=source,
+        tag=tag,
+        default_branch=origin_head.split("/", 1)[1] if origin_head and "/" in origin_head else None,
+        commit_date=datetime.fromisoformat(committed) if committed else None,
+        name=(source or str(path.resolve())).rstrip("/").rsplit("/", 1)[-1] or None,
     )
+
+
+def ci_ref(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """("heads" | "tags" | "pull", name) from GitHub's or GitLab's variables, if either runs this."""
+    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_REF", "").startswith("refs/"):
+        kind, _, name = environ["GITHUB_REF"][len("refs/"):].partition("/")
+        return kind, name
+    if environ.get("GITLAB_CI") == "true":
+        if environ.get("CI_COMMIT_TAG"):
+            return "tags", environ["CI_COMMIT_TAG"]
+        if environ.get("CI_MERGE_REQUEST_IID"):
+            return "pull", f"{environ['CI_MERGE_REQUEST_IID']}/merge"
+        if environ.get("CI_COMMIT_BRANCH"):
+            return "heads", environ["CI_COMMIT_BRANCH"]
+    return None
+
+
+def github_context(environ: Mapping[str, str], payload: Mapping[str, Any], *, default_branch: str | None,
+                   now: datetime) -> RefContext:
+    """As metadata-action reads a workflow run (pull_request_target builds the pull request's ref)."""
+    event = environ.get("GITHUB_EVENT_NAME", "")
+    ref = environ.get("GITHUB_REF", "")
+    if "pull_request_target" in event and payload.get("number") is not None:
+        ref = f"refs/pull/{payload['number']}/merge"
+    sha = environ.get("GITHUB_SHA", "")
+    pull = payload.get("pull_request") or {}
+    if environ.get("DOCKER_METADATA_PR_HEAD_SHA", "").lower() == "true" and "pull_request" in event:
+        sha = (pull.get("head") or {}).get("sha") or sha
+    base = payload.get("base_ref") if ref.startswith("refs/tags/") else (pull.get("base") or {}).get("ref")
+    return RefContext(ref=ref, sha=sha, event=event,
+                      default_branch=(payload.get("repository") or {}).get("default_branch") or default_branch,
+                      base_ref=re.sub(r"^refs/heads/", "", base) if base else None, now=now,
+                      commit_date=_payload_commit_date(payload, sha))
+
+
+def _payload_commit_date(payload: Mapping[str, Any], sha: str) -> datetime | None:
+    for commit in [*(payload.get("commits") or []), payload.get("head_commit") or {}]:
+        if commit.get("id") == sha and commit.get("timestamp"):
+            return datetime.fromisoformat(str(commit["timestamp"]).replace("Z", "+00:00"))
+    return None
+
+
+def ref_context(git: GitInfo | None, environ: Mapping[str, str] | None = None,
+                now: datetime | None = None) -> RefContext:
+    """Where the build stands, for tag rules: the CI's own variables first, else the checkout."""
+    import json
+
+    environ = os.environ if environ is None else environ
+    now = now or datetime.now(timezone.utc)
+    fallback = git.default_branch if git else None
+    if environ.get("GITHUB_ACTIONS") == "true":
+        payload: dict[str, Any] = {}
+        if environ.get("GITHUB_EVENT_PATH"):
+            try:
+                payload = json.loads(Path(environ["GITHUB_EVENT_PATH"]).read_text())
+            except (OSError, ValueError):
+                payload = {}
+        context = github_context(environ, payload, default_branch=fallback, now=now)
+        return replace(context, commit_date=context.commit_date or (git.commit_date if git else None))
+    if environ.get("GITLAB_CI") == "true":
+        kind_name = ci_ref(environ)
+        source = environ.get("CI_PIPELINE_SOURCE", "push")
+        event = {"schedule": "schedule", "merge_request_event": "pull_request"}.get(source, "push")
+        committed = environ.get("CI_COMMIT_TIMESTAMP")
+        return RefContext(ref=f"refs/{kind_name[0]}/{kind_name[1]}" if kind_name else "",
+                          sha=environ.get("CI_COMMIT_SHA", git.sha if git else ""), event=event,
+                          default_branch=environ.get("CI_DEFAULT_BRANCH") or fallback,
+                          base_ref=environ.get("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"), now=now,
+                          commit_date=datetime.fromisoformat(committed) if committed else
+                          (git.commit_date if git else None))
+    if git is None:
+        return RefContext(now=now)
+    ref = f"refs/tags/{git.tag}" if git.tag else f"refs/heads/{git.branch}" if git.branch else ""
+    return RefContext(ref=ref, sha=git.sha, default_branch=git.default_branch, now=now, commit_date=git.commit_date)
 
 
 def template_values(git: GitInfo | None, profile: str, now: datetime | None = None) -> dict[str, str | None]:
@@ -86,14 +185,24 @@ def template_values(git: GitInfo | None, profile: str, now: datetime | None = No
     }
 
 
-def oci_labels(git: GitInfo | None, now: datetime) -> dict[str, str]:
+def oci_labels(git: GitInfo | None, now: datetime, *, version: str | None = None,
+               environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The OCI labels metadata-action sets, from what is known here: created, revision, title,
+    url and source (the repository's web page), version (the tag rules' main version, else the
+    checkout's). A profile's labels and --label override them."""
+    environ = os.environ if environ is None else environ
     labels = {"org.opencontainers.image.created": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
-    if git:
-        labels["org.opencontainers.image.revision"] = git.sha
-        if git.source:
-            labels["org.opencontainers.image.source"] = git.source
-        if git.version:
-            labels["org.opencontainers.image.version"] = git.version
+    url, title = git.source if git else None, git.name if git else None
+    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_REPOSITORY"):
+        url = f"{environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{environ['GITHUB_REPOSITORY']}"
+        title = environ["GITHUB_REPOSITORY"].rsplit("/", 1)[-1]
+    elif environ.get("GITLAB_CI") == "true" and environ.get("CI_PROJECT_URL"):
+        url, title = environ["CI_PROJECT_URL"], environ.get("CI_PROJECT_NAME") or title
+    sha = environ.get("GITHUB_SHA") or environ.get("CI_COMMIT_SHA") or (git.sha if git else None)
+    for key, value in (("revision", sha), ("title", title), ("url", url), ("source", url),
+                       ("version", version or (git.version if git else None))):
+        if value:
+            labels[f"org.opencontainers.image.{key}"] = value
     return labels
 
 

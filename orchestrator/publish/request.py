@@ -17,7 +17,7 @@ from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
 from orchestrator.publish.argv import check_extra
-from orchestrator.publish.gitinfo import oci_labels, read_git, render_tags, template_values
+from orchestrator.publish.gitinfo import oci_labels, read_git
 from orchestrator.publish.inputs import (
     build_time,
     check_metadata_file,
@@ -30,6 +30,7 @@ from orchestrator.publish.nodes import assign_node
 from orchestrator.publish.plan import BuildPlan, PlatformJob
 from orchestrator.publish.spec import BuildSpec, CacheEntry, Output
 from orchestrator.publish.stage import stage_directory
+from orchestrator.publish.tagging import plan_tags
 
 if TYPE_CHECKING:
     from orchestrator.docker.builder_plan import BuilderPlan
@@ -75,6 +76,10 @@ class BuildRequest:
     provenance: str | None = None
     sbom: bool | None = None
     extra_args: tuple[str, ...] = ()  # after `--`
+    images: tuple[str, ...] = ()  # --image: repositories the tag rules tag
+    tag_rules: tuple[str, ...] = ()  # --tag-rule: metadata-action rules
+    flavor: tuple[str, ...] = ()  # --flavor: metadata-action flavor lines
+    meta: str | None = None  # --meta env|FILE: metadata-action's output
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -90,8 +95,9 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     context_path, dockerfile = resolve_sources(context, request.dockerfile or profile.dockerfile,
                                                from_cli=bool(request.dockerfile), cwd=cwd)
     git = None if is_remote(context) else read_git(context_path)
-    tags = tuple(parse_reference(t) for t in
-                 (list(request.tags) or render_tags(profile.tags or (), template_values(git, profile.name, now))))
+    tagging = plan_tags(literal=request.tags, rules=request.tag_rules, images=request.images, flavor=request.flavor,
+                        meta=request.meta, profile=profile, git=git, now=now)
+    tags = tuple(parse_reference(t) for t in tagging.tags)
     if request.push and not tags:
         raise BadInput("--push needs a tag to publish", fix="pass -t REGISTRY/IMAGE:TAG or set tags in the profile")
     for t in tags:
@@ -135,9 +141,10 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         metadata_file=str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json"),
         dockerfile=dockerfile, target=request.target or profile.target,
         build_args=tuple({**(profile.build_args or {}), **parse_build_args(request.build_args)}.items()),
-        labels=tuple({**oci_labels(git, now), **(profile.labels or {}),
+        labels=tuple({**oci_labels(git, now, version=tagging.version), **tagging.labels, **(profile.labels or {}),
                       **pairs(request.labels, "--label")}.items()),
-        annotations=tuple({**(profile.annotations or {}), **pairs(request.annotations, "--annotation")}.items()),
+        annotations=tuple({**tagging.annotations, **(profile.annotations or {}),
+                           **pairs(request.annotations, "--annotation")}.items()),
         cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from)),
         cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to)),
         provenance=provenance,
