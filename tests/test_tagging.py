@@ -111,3 +111,13 @@ def test_rules_without_images_and_a_bad_rule_in_a_profile_are_bad_input(checkout
                                capture_output=True, text=True, timeout=60)
     assert validated.returncode == 2 and "bad.yaml:4: tags[0]: " in validated.stderr and "has no pattern=" in \
         validated.stderr
+
+
+def test_a_literal_tag_on_the_command_line_replaces_the_profiles_rules_and_images(checkout: Path) -> None:
+    profile = checkout / "p.yaml"
+    profile.write_text("platforms: [linux/amd64]\nimages: [ghcr.io/acme/app]\ntags: ['type=semver,pattern={{version}}']\n")
+    assert plan(checkout, "--profile", str(profile))["tags"] == ["ghcr.io/acme/app:1.2.3", "ghcr.io/acme/app:latest"]
+    assert plan(checkout, "--profile", str(profile), "-t", "localhost:5000/x:dev")["tags"] == ["localhost:5000/x:dev"]
+    # --tag-rule keeps the profile's images.
+    assert plan(checkout, "--profile", str(profile), "--tag-rule", "type=raw,value=nightly")["tags"] == [
+        "ghcr.io/acme/app:nightly"]

@@ -18,6 +18,7 @@ from orchestrator import __version__
 from orchestrator.cli import build as build_command
 from orchestrator.cli import builder as builder_command
 from orchestrator.cli import doctor as doctor_command
+from orchestrator.cli import init as init_command
 from orchestrator.cli import inspect as inspect_command
 from orchestrator.cli import manifest as manifest_command
 from orchestrator.cli import platforms as platforms_command
@@ -31,7 +32,7 @@ app = typer.Typer(
     name="orch",
     help="Publish multi-architecture container images with docker buildx, verified before any tag moves.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     # Locals can hold registry credentials: never print them.
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -68,6 +69,7 @@ def main_callback(
 
 app.command("build")(build_command.build)
 app.command("doctor")(doctor_command.doctor)
+app.command("init")(init_command.init)
 app.command("inspect")(inspect_command.inspect)
 app.command("verify")(verify_command.verify)
 app.add_typer(builder_command.app, name="builder")

@@ -6,6 +6,7 @@ from typing import List
 
 import typer
 
+from orchestrator.cli import complete
 from orchestrator.cli.output import print_json, print_table
 
 
@@ -14,7 +15,8 @@ def build(
     arguments: List[str] = typer.Argument(  # noqa: UP006
         None, metavar="[CONTEXT | TARGET...]", help="Build context (default: the profile's, else .); with --bake, "
         "the targets and groups to release (default: bake's default group)."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name or YAML path."),  # noqa: UP007
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Profile name or YAML path.",  # noqa: UP007
+                                       autocompletion=complete.profile_names),
     file: str | None = typer.Option(None, "--file", "-f", help="Dockerfile (relative to the current directory)."),  # noqa: UP007
     tag: List[str] = typer.Option([], "--tag", "-t", help="Image tag to publish, as written; may be repeated."),  # noqa: UP006
     image: List[str] = typer.Option(  # noqa: UP006
@@ -27,7 +29,8 @@ def build(
     meta: str | None = typer.Option(  # noqa: UP007
         None, "--meta", metavar="env|FILE", help="Tags, labels and annotations from docker/metadata-action's output: "
         "env reads $DOCKER_METADATA_OUTPUT_JSON, FILE its JSON or bake file."),
-    platform: List[str] = typer.Option([], "--platform", help="Platforms, comma-separated; may be repeated. "  # noqa: UP006
+    platform: List[str] = typer.Option([], "--platform", autocompletion=complete.platform_names,  # noqa: UP006
+                                       help="Platforms, comma-separated; may be repeated. "
                                        "Overrides the profile's."),
     build_arg: List[str] = typer.Option([], "--build-arg", help="KEY=VALUE; may be repeated. Values of names that look "  # noqa: UP006
                                         "secret (PASSWORD, TOKEN, KEY...) are masked in output; use --secret for them."),

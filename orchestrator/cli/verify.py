@@ -9,12 +9,16 @@ from typing import List
 
 import typer
 
+from orchestrator.cli import complete
+
 
 def verify(
     ref: str = typer.Argument(..., help="Image reference to verify (or oci-layout://DIR[:TAG])."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="Expect this profile's platforms."),  # noqa: UP007
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Expect this profile's platforms.",  # noqa: UP007
+                                       autocompletion=complete.profile_names),
     platform: List[str] | None = typer.Option(  # noqa: UP006,UP007
-        None, "--platform", help="Expected platforms, comma-separated; may be repeated."),
+        None, "--platform", help="Expected platforms, comma-separated; may be repeated.",
+        autocompletion=complete.platform_names),
     strict: bool = typer.Option(False, "--strict", help="Unexpected platforms and order problems fail."),
     config_mismatch: str = typer.Option("fail", "--config-mismatch", help="fail or warn when a config disagrees "
                                         "with its index entry."),

@@ -36,7 +36,8 @@ def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple
     profile_tags = () if (literal or rules or images or meta) else tuple(profile.tags or ())
     rule_lines = rules or tuple(t for t in profile_tags if is_tag_rule(t))
     templates = tuple(t for t in profile_tags if not is_tag_rule(t))
-    repositories = image_names(images or profile.images or ())
+    # The profile's images go with rules (its own, or --tag-rule's); -t or --meta alone are the tags.
+    repositories = image_names(images or (profile.images if rule_lines or not (literal or meta) else ()) or ())
     version = None
     from_rules: list[str] = []
     if rule_lines or repositories:
