@@ -215,13 +215,18 @@ DF
   docker buildx imagetools inspect "$SEED_REF" >/dev/null || die "seed image missing after push"
 }
 
-# Tools the tests use beside the engine: openssl makes the private CA of the TLS registry tests.
+# Tools the tests use beside the engine: openssl makes the private CA of the TLS registry tests,
+# tmux runs the live view on a real terminal, chromium opens the HTML build report headless.
 ensure_test_tools() {
-  command -v openssl >/dev/null && return
-  is_debian_root || die "openssl missing: install it (the TLS registry tests make a private CA with it)"
-  say "installing openssl (apt)"
+  local missing=()
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v tmux >/dev/null || missing+=(tmux)
+  command -v chromium >/dev/null || missing+=(chromium)
+  [ ${#missing[@]} -eq 0 ] && return
+  is_debian_root || die "missing ${missing[*]}: install them (the tests use them)"
+  say "installing ${missing[*]} (apt)"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 main() {

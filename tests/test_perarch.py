@@ -217,6 +217,10 @@ def test_forced_per_arch_gives_the_same_index_as_the_single_build(registry) -> N
                 "-t", per_arch, "--push", "--strategy", "per-arch", "--jobs", "3")
     assert many.returncode == 0, many.stderr[-3000:]
     assert "(per-arch, merged with imagetools)" in many.stdout
+    # One digest per platform: the progress line names the same image the summary lists.
+    summary = dict(line.split()[:2] for line in many.stdout.splitlines() if line.startswith("linux/"))
+    for platform, digest in summary.items():
+        assert f"orch: {platform:<14} built {digest} in " in many.stderr, (platform, digest, many.stderr[-2000:])
     expected = [("linux/arm64", "linux/arm64"), ("linux/arm/v6", "linux/arm/v6"), ("linux/arm/v7", "linux/arm/v7")]
     assert platform_rows(single) == platform_rows(per_arch) == expected
     # imagetools keeps each platform's provenance.

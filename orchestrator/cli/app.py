@@ -15,6 +15,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")
 import typer  # noqa: E402 - must follow the setting above
 
 from orchestrator import __version__
+from orchestrator.cli import advise as advise_command
 from orchestrator.cli import build as build_command
 from orchestrator.cli import builder as builder_command
 from orchestrator.cli import doctor as doctor_command
@@ -67,6 +68,7 @@ def main_callback(
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 
+app.command("advise")(advise_command.advise)
 app.command("build")(build_command.build)
 app.command("doctor")(doctor_command.doctor)
 app.command("init")(init_command.init)

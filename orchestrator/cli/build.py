@@ -57,6 +57,11 @@ def build(
                                   "platform on the per-arch path."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan as the exact commands; run nothing."),
     metadata_file: Path | None = typer.Option(None, "--metadata-file", help="Write the result JSON here."),  # noqa: UP007
+    progress: str = typer.Option("auto", "--progress", help="auto (a live view per platform on a terminal, plain "
+                                 "lines in CI and when piped), tty, plain or quiet."),
+    report: Path | None = typer.Option(  # noqa: UP007
+        None, "--report", metavar="FILE.html", help="Write a self-contained HTML report: a timeline per platform "
+        "(emulated steps marked), the verification, the tags before and after."),
     output_env: Path | None = typer.Option(  # noqa: UP007
         None, "--output-env", metavar="FILE", help="Write ORCH_DIGEST, ORCH_IMAGE, ORCH_TAGS, ORCH_PLATFORMS as a "
         "dotenv file (GitLab's artifacts:reports:dotenv). On GitHub Actions the step outputs and summary are "
@@ -112,7 +117,8 @@ def build(
                          "--cache-to": cache_to, "--ssh": ssh, "--build-context": build_context, "--pull": pull,
                          "--network": network, "--add-host": add_host, "--allow": allow, "--shm-size": shm_size,
                          "--ulimit": ulimit, "--provenance": provenance, "--sbom": sbom is not None,
-                         "--image": image, "--tag-rule": tag_rule, "--flavor": flavor, "--meta": meta})
+                         "--image": image, "--tag-rule": tag_rule, "--flavor": flavor, "--meta": meta,
+                         "--report": report})
         return
     if bake_set:
         raise BadInput("--set goes with --bake", fix="pass --bake FILE, or use the profile's keys")
@@ -138,10 +144,11 @@ def build(
                            sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
                            tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta)
     plan = plan_build(request)
-    if output_env and not dry_run:
-        from orchestrator.publish.inputs import check_metadata_file
+    from orchestrator.publish.inputs import check_metadata_file
 
-        check_metadata_file(str(output_env), "--output-env")
+    for path, option in ((output_env, "--output-env"), (report, "--report")):
+        if path and not dry_run:
+            check_metadata_file(str(path), option)
     if plan.warnings:
         from orchestrator.logging import get_logger
 
@@ -154,16 +161,25 @@ def build(
             for command in plan.commands():
                 typer.echo(command)
         return
-    quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     import time
+    from contextlib import nullcontext
 
+    from orchestrator.cli.live import LiveConsole, progress_mode
+
+    mode = "quiet" if ctx.obj and ctx.obj.get("quiet") else progress_mode(progress)
+    console = LiveConsole(plan.platforms, secrets=plan.spec.secret_values) if mode == "tty" else \
+        Console(quiet=mode == "quiet", secrets=plan.spec.secret_values)
     started = time.monotonic()
-    result = run_plan(Engine(secrets=plan.spec.secret_values), plan,
-                      Console(quiet=quiet, secrets=plan.spec.secret_values))
+    with console if isinstance(console, LiveConsole) else nullcontext():
+        result = run_plan(Engine(secrets=plan.spec.secret_values), plan, console)
     document = result.to_json()
     from orchestrator.publish.ci_outputs import report_build
 
     report_build(document, output_env=str(output_env) if output_env else None, seconds=time.monotonic() - started)
+    if report:
+        from orchestrator.publish.report import html_report
+
+        report.write_text(html_report(document))
     if metadata_file:
         import json
 

@@ -16,6 +16,7 @@ from orchestrator.docker.progress import (
     is_transient_push_failure,
 )
 from orchestrator.docker.runner import DockerStreamFailed, Engine
+from orchestrator.docker.steps import StepLog
 from orchestrator.errors import JobFailed
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
@@ -39,12 +40,14 @@ class BuildFailed(Exception):
         self.error = error
 
 
-def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str = "") -> list[str]:
-    """Run the build; retry when only the registry stumbled during the push.
+def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str = "",
+               steps: StepLog | None = None) -> list[str]:
+    """Run the build; retry when only the registry stumbled during the push. `steps` is fed
+    every progress line (step times, for the result and orch advise).
     Raises BuildFailed with the log, for the caller to judge."""
     argv = buildx_build_argv(spec)
     for attempt in range(1, PUSH_ATTEMPTS + 1):
-        lines, error = _build_once(engine, argv, console, prefix)
+        lines, error = _build_once(engine, argv, console, prefix, steps)
         if error is None:
             return lines
         if attempt < PUSH_ATTEMPTS and is_transient_push_failure(lines):
@@ -56,12 +59,14 @@ def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str
     raise AssertionError("unreachable")
 
 
-def _build_once(engine: Engine, argv: tuple[str, ...], console: Console,
-                prefix: str) -> tuple[list[str], DockerStreamFailed | None]:
+def _build_once(engine: Engine, argv: tuple[str, ...], console: Console, prefix: str,
+                steps: StepLog | None) -> tuple[list[str], DockerStreamFailed | None]:
     tail: deque[str] = deque(maxlen=LOG_TAIL)
     try:
         for line in engine.stream(*argv):
             tail.append(line)
+            if steps is not None:
+                steps.feed(line)
             console.say(prefix + line)
     except DockerStreamFailed as exc:
         return list(tail), exc

@@ -132,8 +132,13 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
             native = False
         where = platform.get("node") or ("native" if native else "emulated (QEMU)")
         how = f"{platform.get('state') or 'built'}, {where}"
-        lines.append(f"| {platform['platform']} | `{platform['digest'][:19]}` | {platform.get('config') or '?'} | "
+        lines.append(f"| {platform['platform']} | `{(platform.get('digest') or 'not pushed')[:19]}` | "
+                     f"{platform.get('config') or '?'} | "
                      f"{how} | {platform.get('seconds', '') or ''} |")
+    from orchestrator.publish.report import timeline_markdown
+
+    lines += ["", f"Where the time went: {document.get('step_seconds', 0):.1f} s of steps, "
+              f"{document.get('emulated_seconds', 0):.1f} s under QEMU.", "", timeline_markdown(document)]
     lines += ["", findings_markdown(document.get("verification"))]
     moves = document.get("promotion") or []
     if moves:

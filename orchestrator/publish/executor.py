@@ -33,6 +33,7 @@ from orchestrator.publish.preflight import (
     staging_mode,
 )
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
+from orchestrator.publish.timings import step_log
 from orchestrator.workers import preload
 
 if TYPE_CHECKING:
@@ -47,7 +48,9 @@ AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.publish.result", "
 
 def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     try:
-        return _run(engine, plan, console)
+        result = _run(engine, plan, console)
+        _where_the_time_went(plan, result)
+        return result
     except Interrupted:
         runner.stop_all()  # per-arch builds run in threads a signal never reaches
         raise
@@ -87,8 +90,9 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         if plan.push:
             preload(*AFTER_BUILD)
         try:
+            steps = step_log(plan.platforms)
             with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
-                lines = run_buildx(engine, plan.spec, console)
+                lines = run_buildx(engine, plan.spec, console, steps=steps)
         except BuildFailed as failure:
             if registry is not None:
                 registry.after_build()  # the build was stopped because the registry check failed
@@ -107,6 +111,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             if registry is not None:
                 registry.after_build()
             result = _new_result(plan)
+            result.steps = steps.all()
             digest = pushed_digest(plan.metadata_path, lines)
             if not plan.push:
                 in_layout = plan.spec.output.type == "oci"
@@ -123,7 +128,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     result.digest = staged.index.digest
     # The per-arch path has read the staged list back from the registry already.
     published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), inspection=inspection,
-                               deep=plan.deep)
+                               deep=plan.deep, say=console.say)
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)
     result.tags = [str(t) for t in plan.tags]
@@ -132,6 +137,16 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         result.staging_kept = [str(t) for t in run.finish()]
     log.info("build.published", digest=result.digest, tags=result.tags, strategy=result.strategy)
     return result
+
+
+def _where_the_time_went(plan: BuildPlan, result: BuildResult) -> None:
+    """Keep the step times for orch advise; say so when QEMU took most of the build."""
+    from orchestrator.publish import timings
+
+    timings.record(plan.dockerfile, plan.context, result.timings.steps)
+    advice = timings.hint(result.timings, plan.dockerfile, plan.platforms)
+    if advice:
+        get_logger(profile=plan.profile).warning("build.emulation", advice=advice)
 
 
 def _new_result(plan: BuildPlan) -> BuildResult:

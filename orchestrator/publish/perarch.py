@@ -34,8 +34,17 @@ from orchestrator.publish.plan import BuildPlan, PlatformJob
 from orchestrator.publish.records import StagedRecord, context_fingerprint
 from orchestrator.publish.result import PlatformOutcome
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
-from orchestrator.registry.client import Registry, delete_tag
+from orchestrator.publish.timings import step_log
+from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
 from orchestrator.workers import parallel_map, run_workers
+
+
+def image_digest(index: ManifestBytes) -> str:
+    """An index's one image (beside its attestations), or the digest itself for a plain manifest."""
+    from orchestrator.image.model import image_descriptors
+
+    images = image_descriptors(index.document()) if "index" in index.media_type or "list" in index.media_type else []
+    return images[0]["digest"] if len(images) == 1 else index.digest
 
 
 def _on(node: str | None) -> str:
@@ -133,7 +142,7 @@ class PerArchRun:
             reused = self.reusable(job, fingerprint)
             if reused:
                 self.outcomes[job.platform] = PlatformOutcome("reused", reused, job.node)
-                self.console.platform(job.label, f"reused {reused} (same inputs as the last run)")
+                self.console.platform(job.label, f"reused {self.image_of(reused)} (same inputs as the last run)")
                 log.info("build.platform_reused", platform=job.label, digest=reused)
             else:
                 todo.append((job, fingerprint))
@@ -158,6 +167,14 @@ class PerArchRun:
             inspection = self.read_merged(staged)
         log.info("build.merged", method=plan.merge, digest=staged.index.digest, repository=self.repository.name)
         return staged, inspection
+
+    def image_of(self, digest: str) -> str:
+        """The image manifest a per-platform index holds: the digest the published list (and the
+        summary) names for this platform."""
+        try:
+            return image_digest(Registry.of(self.repository).manifest_bytes(self.repository.with_digest(digest)))
+        except OrchError:
+            return digest
 
     def finish(self) -> list[Reference]:
         """After a promotion: forget the record, delete staging tags; those the registry keeps."""
@@ -198,13 +215,15 @@ class PerArchRun:
         self.console.platform(job.label, f"building{where}")
         started = time.monotonic()
         engine = Engine(job.daemon) if job.daemon else self.engine
+        steps = step_log((job.platform,), node=job.node, native_node=bool(job.node and job.native))
         try:
-            lines = run_buildx(engine, job.spec, self.console, prefix=f"[{job.label}] ")
+            lines = run_buildx(engine, job.spec, self.console, prefix=f"[{job.label}] ", steps=steps)
             digest = pushed_digest(job.spec.metadata_file, lines)
             if not digest:
                 raise JobFailed("built, but buildx named no digest (no metadata file, no 'exporting' line)")
             if job.layout:
-                digest = upload_layout(job.layout, digest, self.repository).index.digest
+                staged = upload_layout(job.layout, digest, self.repository)
+                digest, shown = staged.index.digest, image_digest(staged.index)
             elif job.staging_tag is not None:
                 self.staging_tags.append(job.staging_tag)
         except BuildFailed as failure:
@@ -219,8 +238,8 @@ class PerArchRun:
         seconds = time.monotonic() - started
         if fingerprint:
             self.record.put(job.platform, fingerprint, digest)
-        self.console.platform(job.label, f"built {digest} in {seconds:.1f} s")
-        return PlatformOutcome("built", digest, job.node, seconds)
+        self.console.platform(job.label, f"built {shown if job.layout else digest} in {seconds:.1f} s")
+        return PlatformOutcome("built", digest, job.node, seconds, steps=steps.all())
 
     def _failed(self, job: PlatformJob, started: float, why: str) -> PlatformOutcome:
         self.console.platform(job.label, f"FAILED{_on(job.node)}: {why}")

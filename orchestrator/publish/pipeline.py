@@ -9,6 +9,7 @@ is verified before it is uploaded, too (`check_layout`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.errors import JobFailed
@@ -76,13 +77,16 @@ def verify_staged(staged: Staged, options: VerifyOptions, *, inspection: Inspect
 
 
 def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyOptions, *,
-                   inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX) -> Published:
+                   inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX,
+                   say: Callable[[str], None] | None = None) -> Published:
     """Verify `staged` as the registry holds it (`inspection`: already read from there), then
-    move `tags` to it."""
+    move `tags` to it. `say` hears how the verification went."""
     with phase("verifying the staged index"):
         befores = parallel_map(lambda read: read(), [lambda: current_digests(tags),
                                                      lambda: inspection or read_image(staged.ref)], 2)
         inspection = befores.pop()
         verdict = _judge(str(staged.ref), inspection, options, staged.ref if deep else None, fix)
+    if say is not None:
+        say(f"orch: verifying {len(inspection.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")
     promotion = promote(staged, tags, befores[0])
     return Published(staged, inspection, verdict, promotion)

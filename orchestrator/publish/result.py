@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.docker.steps import Step, Timings
 from orchestrator.image.model import Entry
 from orchestrator.model.platform import Platform, format_platform
 
@@ -22,6 +23,7 @@ class PlatformOutcome:
     node: str | None = None
     seconds: float = 0.0
     failure: str | None = None
+    steps: list[Step] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,20 @@ class BuildResult:
     strategy: str = "single"  # what ran: single or per-arch
     fallback_reason: str | None = None  # auto: why it built per platform
     outcomes: dict[Platform, PlatformOutcome] = field(default_factory=dict)  # per-arch, by planned platform
+    steps: list[Step] = field(default_factory=list)  # the single build's steps (per-arch: in outcomes)
+
+    @property
+    def timings(self) -> Timings:
+        return Timings(tuple(self.steps) + tuple(s for o in self.outcomes.values() for s in o.steps))
+
+    def _platform_steps(self, label: str) -> dict[str, Any]:
+        from orchestrator.errors import BadInput
+        from orchestrator.model.platform_parse import parse
+
+        try:
+            return self.timings.platform_json(parse(label).without_os_version())
+        except BadInput:
+            return {"steps": [], "emulated_seconds": 0.0}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,7 +97,12 @@ class BuildResult:
             "pushed": self.plan.push,
             "tags": self.tags,
             "local_image": self.plan.local_image,
-            "platforms": [p.__dict__ for p in self.platforms],
+            "platforms": [{**p.__dict__, **self._platform_steps(p.platform)} for p in self.platforms] or [
+                {"platform": format_platform(p), "digest": None, **self._platform_steps(format_platform(p))}
+                for p in self.plan.platforms],  # kept locally: what was built, with its steps
+            "step_seconds": self.timings.total_seconds,
+            "emulated_seconds": self.timings.emulated_seconds,
+            "emulated_share": self.timings.emulated_share,
             "staged": f"{self.plan.repository.name}@{self.digest}" if self.plan.repository and self.digest else None,
             "promotion": self.promotion,
             "staging_kept": self.staging_kept,

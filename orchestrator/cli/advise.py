@@ -1,0 +1,72 @@
+"""`orch advise`: the RUN steps that run under QEMU, what they cost, and the rewrite that avoids it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+from orchestrator.cli import complete
+from orchestrator.cli.output import print_json
+
+
+def advise(
+    file: Path = typer.Option(Path("Dockerfile"), "--file", "-f", help="The Dockerfile to read."),
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Take the platforms from this profile.",  # noqa: UP007
+                                       autocompletion=complete.profile_names),
+    platform: List[str] = typer.Option([], "--platform", autocompletion=complete.platform_names,  # noqa: UP006
+                                       help="Target platforms, comma-separated (default: the profile's)."),
+    write: Path | None = typer.Option(  # noqa: UP007
+        None, "--write", metavar="FILE", help="Write the Dockerfile with every rewrite applied to FILE."),
+    as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON."),
+) -> None:
+    """Name every RUN step that runs emulated for the target platforms on this machine, costliest first (by
+    earlier builds' times, else by what it does), with a rewrite for its toolchain as a diff."""
+    import os
+
+    from orchestrator.errors import BadInput
+    from orchestrator.model.platform import format_platform
+    from orchestrator.model.platform_match import can_run
+    from orchestrator.model.platform_parse import parse_all
+    from orchestrator.publish.advise import advise as make_advice
+    from orchestrator.publish.timings import host_platform, load
+
+    texts = platform or [p for p in [os.environ.get("ORCH_PLATFORMS")] if p]
+    profile = profile or os.environ.get("ORCH_PROFILE")
+    if texts:
+        platforms = parse_all(texts)
+    elif profile:
+        from orchestrator.profiles import load as load_profile
+
+        platforms = list(load_profile(profile).platforms or ())
+    else:
+        raise BadInput("which platforms?", fix="pass --platform LIST or --profile NAME (or set ORCH_PLATFORMS)")
+    host = host_platform()
+    emulated = [format_platform(p) for p in platforms if not can_run(host, p)]
+    report = make_advice(file, emulated, load(str(file)))
+    if write is not None and report.rewritten:
+        write.write_text(report.rewritten)
+    if as_json:
+        print_json({**report.to_json(), "host": format_platform(host)})
+        return
+    if not emulated:
+        typer.echo(f"nothing runs under QEMU: this machine ({format_platform(host)}) runs every target natively")
+        return
+    if not report.advice:
+        typer.echo(f"{file}: no RUN step runs under QEMU: every RUN is in a stage on the build platform "
+                   f"(emulated here: {', '.join(emulated)})")
+        return
+    typer.echo(f"{file}: {len(report.advice)} RUN step{'s' if len(report.advice) != 1 else ''} run under QEMU for "
+               f"{', '.join(emulated)} (this machine: {format_platform(host)})")
+    for number, item in enumerate(report.advice, 1):
+        cost = f"measured {item.measured_seconds:.0f} s emulated" if item.measured_seconds is not None else \
+            "not measured yet"
+        saving = f", expected saving {item.expected_saving:.0f} s" if item.expected_saving else ""
+        typer.echo(f"\n{number}. [{item.stage}] {file}:{item.line}: {item.instruction}")
+        typer.echo(f"   {item.kind}; {cost}{saving}")
+        typer.echo(f"   {item.rewrite}")
+        if item.diff:
+            typer.echo("".join(f"   {line}" for line in item.diff.splitlines(keepends=True)).rstrip())
+    if write is not None and report.rewritten:
+        typer.echo(f"\nwrote {write} with every rewrite applied")
