@@ -165,6 +165,10 @@ def test_a_bake_group_is_one_release_all_tags_move_or_none(registry: Registry, b
         listed = [m["platform"] for m in index["manifests"] if m["platform"]["architecture"] != "unknown"]
         assert ["/".join(filter(None, (p["os"], p["architecture"], p.get("variant")))) for p in listed] == platforms
     assert targets["worker"]["verification"]["ok"] is True
+    # Step times per target and platform, as for a single build.
+    worker_v7 = next(p for p in targets["worker"]["platforms"] if p["platform"] == "linux/arm/v7")
+    run = next(s for s in worker_v7["steps"] if s["instruction"].startswith("RUN"))
+    assert run["emulated"] and run["platform"] == "linux/arm/v7"
 
     # worker's arm/v7 RUN fails: app builds fine, yet no tag of either image moves.
     failed = release(bake_dir, registry.host, "--set", "app.args.REV=2", fail=True)
@@ -194,6 +198,16 @@ def test_a_tag_refused_in_one_target_puts_back_every_tag_of_every_target(registr
         assert digest_at(registry.port, "team/worker", "1") == worker
     finally:
         proxy.stop()
+
+
+@pytest.mark.engine
+def test_a_release_report_holds_every_target_and_its_platforms(registry: Registry, bake_dir: Path) -> None:
+    result = release(bake_dir, registry.host, "--report", "release.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    page = (bake_dir / "release.html").read_text()
+    assert page.count('<article class="target">') == 2 and "target app" in page and "target worker" in page
+    for platform in ("linux/amd64", "linux/arm64", "linux/arm/v7"):
+        assert f'data-platform="{platform}"' in page
 
 
 @pytest.mark.engine

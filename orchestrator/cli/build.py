@@ -110,6 +110,7 @@ def build(
         release(ctx, tuple(bake), tuple(arguments or ()), tuple(bake_set), push=push, dry_run=dry_run,
                 as_json=as_json, deep=deep, no_cache=no_cache, builder=builder,
                 install_emulators=bool(install_emulators), metadata_file=metadata_file, output_env=output_env,
+                report=report,
                 ignored={"--profile": profile, "--file": file, "--tag": tag, "--platform": platform,
                          "--build-arg": build_arg, "--secret": secret, "--oci-layout": oci_layout,
                          "--strategy": strategy, "--merge": merge, "--jobs": jobs, "--target": target,
@@ -117,8 +118,7 @@ def build(
                          "--cache-to": cache_to, "--ssh": ssh, "--build-context": build_context, "--pull": pull,
                          "--network": network, "--add-host": add_host, "--allow": allow, "--shm-size": shm_size,
                          "--ulimit": ulimit, "--provenance": provenance, "--sbom": sbom is not None,
-                         "--image": image, "--tag-rule": tag_rule, "--flavor": flavor, "--meta": meta,
-                         "--report": report})
+                         "--image": image, "--tag-rule": tag_rule, "--flavor": flavor, "--meta": meta})
         return
     if bake_set:
         raise BadInput("--set goes with --bake", fix="pass --bake FILE, or use the profile's keys")

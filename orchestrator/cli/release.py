@@ -13,7 +13,7 @@ from orchestrator.cli.output import print_json, print_table
 
 def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...], *,
             push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
-            install_emulators: bool, metadata_file: Path | None, output_env: Path | None,
+            install_emulators: bool, metadata_file: Path | None, output_env: Path | None, report: Path | None,
             ignored: dict[str, Any]) -> None:
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
@@ -32,8 +32,9 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
                        fix="to build locally without publishing, run docker buildx bake itself")
     if metadata_file:
         check_metadata_file(str(metadata_file))
-    if output_env:
-        check_metadata_file(str(output_env), "--output-env")
+    for path, option in ((output_env, "--output-env"), (report, "--report")):
+        if path:
+            check_metadata_file(str(path), option)
     engine = Engine()
     plan = ReleasePlan(tuple(targets_from(resolve(engine, files, targets, sets))), files,
                        stage_directory(int(build_time().timestamp())), deep=deep, no_cache=no_cache,
@@ -50,6 +51,10 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     from orchestrator.publish.ci_outputs import report_release
 
     report_release(document["targets"], output_env=str(output_env) if output_env else None)
+    if report:
+        from orchestrator.publish.report import release_report
+
+        report.write_text(release_report(document["targets"]))
     if metadata_file:
         import json
 

@@ -153,11 +153,12 @@ def verify_markdown(document: Mapping[str, Any]) -> str:
 
 
 def release_markdown(targets: Mapping[str, Mapping[str, Any]]) -> str:
-    lines = ["### orch release", "", "| target | digest | platforms | tags |", "|---|---|---|---|"]
+    lines = ["### orch release", "", "| target | digest | platforms | under QEMU | tags |", "|---|---|---|---|---|"]
     for name, result in targets.items():
         tags = ", ".join(f"`{m['tag']}` ({m['state']})" for m in result.get("promotion") or [])
-        lines.append(f"| {name} | `{(result.get('digest') or '')[:19]}` | {', '.join(result.get('platforms') or [])} "
-                     f"| {tags} |")
+        platforms = ", ".join(p["platform"] for p in result.get("platforms") or [])
+        lines.append(f"| {name} | `{(result.get('digest') or '')[:19]}` | {platforms} | "
+                     f"{result.get('emulated_seconds', 0):.1f} s | {tags} |")
     return "\n".join(lines)
 
 
@@ -182,9 +183,7 @@ def report_release(targets: Mapping[str, Mapping[str, Any]], *, output_env: str 
         values = {}
         for name, result in targets.items():
             key = "ORCH_" + "".join(c if c.isalnum() else "_" for c in name.upper())
-            values.update(dotenv_values({**result, "tags": [m["tag"] for m in result.get("promotion") or []],
-                                         "platforms": [{"platform": p} for p in result.get("platforms") or []]},
-                                        key))
+            values.update(dotenv_values({**result, "tags": [m["tag"] for m in result.get("promotion") or []]}, key))
         write_dotenv(output_env, values)
     if on_github():
         github_outputs({"digests": json.dumps({n: r.get("digest") for n, r in targets.items()}),

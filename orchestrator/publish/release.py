@@ -94,10 +94,18 @@ class TargetResult:
     platforms: list[str] = field(default_factory=list)
     verification: dict[str, Any] | None = None
     promotion: list[dict[str, Any]] = field(default_factory=list)
+    steps: list[Any] = field(default_factory=list)  # docker.steps.Step, as bake ran them for this target
 
     def to_json(self) -> dict[str, Any]:
-        return {"digest": self.digest, "platforms": self.platforms, "verification": self.verification,
-                "promotion": self.promotion}
+        from orchestrator.docker.steps import Timings
+
+        timings = Timings(tuple(self.steps))
+        return {"digest": self.digest, "verification": self.verification, "promotion": self.promotion,
+                "platforms": [{"platform": p, "steps": [s.to_json() for s in timings.for_platform(p)],
+                               "emulated_seconds": round(sum(s.seconds for s in timings.for_platform(p)
+                                                             if s.emulated), 1)} for p in self.platforms],
+                "step_seconds": timings.total_seconds, "emulated_seconds": timings.emulated_seconds,
+                "emulated_share": timings.emulated_share}
 
 
 def failed_targets(lines: list[str]) -> dict[str, str]:
@@ -137,13 +145,15 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     Path(plan.stage_dir).mkdir(parents=True, exist_ok=True)
     Path(plan.resolved_file).write_text(json.dumps(plan.resolved(), indent=2))
     from orchestrator.publish.ci_outputs import group
+    from orchestrator.publish.timings import step_log
 
+    steps = {target.name: step_log(target.platforms) for target in plan.targets}
     with phase("building"), group(console.say, f"docker buildx bake {' '.join(t.name for t in plan.targets)}"):
-        _bake(engine, plan, console)
+        _bake(engine, plan, console, steps)
     digests = _digests(plan)
     results, staged = [], []
     for target in plan.targets:
-        results.append(TargetResult(target.name, digests[target.name]))
+        results.append(TargetResult(target.name, digests[target.name], steps=steps[target.name].all()))
         staged.append(_stage(plan, target, digests[target.name], results[-1]))
     from orchestrator.publish.promote import PromotionFailed, promote_all
 
@@ -157,7 +167,19 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     return results
 
 
-def _bake(engine: Engine, plan: ReleasePlan, console: Console) -> None:
+def _feed(line: str, steps: dict[str, Any]) -> None:
+    """Bake names the target first in each step (`#9 [app linux/arm64 2/3] RUN make`): the line,
+    without it, goes to that target's step log; DONE and CACHED lines go to every log (each
+    knows only its own steps)."""
+    named = re.match(r"^(#\d+ \[)(?P<target>[\w.-]+) (?P<rest>.*)$", line)
+    if named and named.group("target") in steps:
+        steps[named.group("target")].feed(named.group(1) + named.group("rest"))
+        return
+    for log in steps.values():
+        log.feed(line)
+
+
+def _bake(engine: Engine, plan: ReleasePlan, console: Console, steps: dict[str, Any]) -> None:
     from collections import deque
 
     from orchestrator.docker.progress import error_lines
@@ -166,6 +188,7 @@ def _bake(engine: Engine, plan: ReleasePlan, console: Console) -> None:
     try:
         for line in engine.stream(*plan.bake_argv()):
             tail.append(line)
+            _feed(line, steps)
             console.say(line)
     except DockerStreamFailed as exc:
         lines = list(tail)

@@ -58,18 +58,15 @@ def _lane(platform: Mapping[str, Any]) -> str:
             + "".join(rows) + "</svg></section>")
 
 
-def html_report(document: Mapping[str, Any]) -> str:
-    """The page for one build's result JSON (orch build --json)."""
+def _section(document: Mapping[str, Any], title: str) -> list[str]:
     platforms = document.get("platforms") or []
     findings = (document.get("verification") or {}).get("findings") or []
     moves = document.get("promotion") or []
     legend = "".join(f'<span style="background:{c}"></span>{k}' for k, c in COLOURS.items())
     share = document.get("emulated_share") or 0.0
-    parts = [
-        "<!doctype html><html lang=en><head><meta charset=utf-8>",
-        f"<title>orch build {escape(str(document.get('digest') or ''))}</title><style>{CSS}</style></head><body>",
-        f"<h1>orch build <code>{escape(str(document.get('digest') or 'not published'))}</code></h1>",
-        f"<p>strategy {escape(str(document.get('strategy')))}; {document.get('step_seconds', 0):.1f} s of steps, "
+    return [
+        f"<h1>{escape(title)} <code>{escape(str(document.get('digest') or 'not published'))}</code></h1>",
+        f"<p>{document.get('step_seconds', 0):.1f} s of steps, "
         f"{document.get('emulated_seconds', 0):.1f} s ({share:.0%}) under QEMU</p>",
         f'<h2>Timeline per platform</h2><p class="legend">{legend}</p>',
         *(_lane(p) for p in platforms),
@@ -79,9 +76,27 @@ def html_report(document: Mapping[str, Any]) -> str:
         "</table><h2>Tags</h2><table><tr><th>tag</th><th>before</th><th>after</th><th></th></tr>",
         *(f'<tr><td>{escape(m["tag"])}</td><td>{escape(m["before"] or "(none)")}</td>'
           f'<td>{escape(m["after"] or "(none)")}</td><td>{escape(m["state"])}</td></tr>' for m in moves),
-        "</table></body></html>\n",
+        "</table>",
     ]
-    return "".join(parts)
+
+
+def _page(title: str, body: list[str]) -> str:
+    return "".join([f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)}</title>"
+                    f"<style>{CSS}</style></head><body>", *body, "</body></html>\n"])
+
+
+def html_report(document: Mapping[str, Any]) -> str:
+    """The page for one build's result JSON (orch build --json)."""
+    title = f"orch build ({document.get('strategy')})"
+    return _page(f"orch build {document.get('digest') or ''}", _section(document, title))
+
+
+def release_report(targets: Mapping[str, Mapping[str, Any]]) -> str:
+    """The page for a bake release: a section per target, every one verified before any tag moved."""
+    body = [f"<p>A release of {len(targets)} images: every tag below moved together.</p>"]
+    for name, document in targets.items():
+        body += ['<article class="target">', *_section(document, f"target {name}"), "</article>"]
+    return _page("orch release", body)
 
 
 def timeline_markdown(document: Mapping[str, Any], most: int = 3) -> str:
