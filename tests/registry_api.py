@@ -11,6 +11,7 @@ import json
 import tarfile
 import urllib.error
 import urllib.request
+from typing import Any
 
 from orchestrator.model.mediatypes import ACCEPT, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 
@@ -24,8 +25,9 @@ LAYER_TYPES = {DOCKER_MANIFEST: "application/vnd.docker.image.rootfs.diff.tar.gz
 TLS_CONTEXTS: dict[str, object] = {}
 
 
-def _base(where: int | str) -> str:
-    """A port of a plain-HTTP loopback registry, or a base URL."""
+def _base(where: Any) -> str:
+    """A port of a plain-HTTP loopback registry (or a test Registry, which has one), or a base URL."""
+    where = getattr(where, "port", where)
     return f"http://127.0.0.1:{where}" if isinstance(where, int) else where.rstrip("/")
 
 
@@ -37,7 +39,7 @@ def _digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def upload_blob(port: int | str, repository: str, body: bytes) -> str:
+def upload_blob(port: Any, repository: str, body: bytes) -> str:
     base = _base(port)
     start = _open(urllib.request.Request(f"{base}/v2/{repository}/blobs/uploads/", data=b"", method="POST"), base)
     location = start.headers["Location"]
@@ -51,7 +53,7 @@ def upload_blob(port: int | str, repository: str, body: bytes) -> str:
     return digest
 
 
-def put_manifest(port: int | str, repository: str, reference: str, document: dict) -> str:
+def put_manifest(port: Any, repository: str, reference: str, document: dict) -> str:
     body = json.dumps(document, indent=2).encode()
     request = urllib.request.Request(f"{_base(port)}/v2/{repository}/manifests/{reference}", data=body,
                                      method="PUT", headers={"Content-Type": document["mediaType"]})
@@ -59,16 +61,22 @@ def put_manifest(port: int | str, repository: str, reference: str, document: dic
     return _digest(body)
 
 
-def raw_manifest(port: int | str, repository: str, reference: str) -> tuple[dict, str]:
-    """(document, digest) as the registry serves it."""
+def manifest_body(port: Any, repository: str, reference: str) -> tuple[bytes, str]:
+    """(bytes, digest) as the registry serves them."""
     request = urllib.request.Request(f"{_base(port)}/v2/{repository}/manifests/{reference}",
                                      headers={"Accept": ACCEPT})
     with _open(request, _base(port)) as response:
         body = response.read()
-    return json.loads(body), _digest(body)
+    return body, _digest(body)
 
 
-def digest_at(port: int | str, repository: str, tag: str) -> str | None:
+def raw_manifest(port: Any, repository: str, reference: str) -> tuple[dict, str]:
+    """(document, digest) as the registry serves it."""
+    body, digest = manifest_body(port, repository, reference)
+    return json.loads(body), digest
+
+
+def digest_at(port: Any, repository: str, tag: str) -> str | None:
     """What a tag points at now (None: no such tag)."""
     request = urllib.request.Request(f"{_base(port)}/v2/{repository}/manifests/{tag}", method="HEAD",
                                      headers={"Accept": ACCEPT})
@@ -91,7 +99,7 @@ def _layer(text: str) -> bytes:
     return gzip.compress(tar_bytes.getvalue(), mtime=0)
 
 
-def push_image(port: int | str, repository: str, tag: str | None, platform: dict, media_type: str = DOCKER_MANIFEST,
+def push_image(port: Any, repository: str, tag: str | None, platform: dict, media_type: str = DOCKER_MANIFEST,
                ) -> tuple[str, int]:
     """An image whose config says `platform` (os, architecture, variant, os.version, os.features
     as the OCI config spells them), with one small layer. Returns (digest, size)."""

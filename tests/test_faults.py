@@ -19,13 +19,10 @@ import pytest
 
 from .conftest import REPO, Registry, free_port
 from .faultproxy import FaultProxy, Rule
+from .registry_api import digest_at, manifest_body, put_manifest, upload_blob
 from .test_build import BASE_ARG, orch
 
 PLATFORMS = "linux/amd64,linux/arm64"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-ACCEPT = ", ".join([OCI_INDEX, "application/vnd.oci.image.manifest.v1+json",
-                    "application/vnd.docker.distribution.manifest.list.v2+json",
-                    "application/vnd.docker.distribution.manifest.v2+json"])
 
 
 @pytest.fixture
@@ -56,19 +53,6 @@ def build_args(ctx: Path, flavour: str, *tags: str, extra: tuple[str, ...] = ())
 def build(ctx: Path, flavour: str, *tags: str, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     return subprocess.run(build_args(ctx, flavour, *tags, extra=extra), capture_output=True, text=True, cwd=REPO,
                           timeout=600)
-
-
-def digest_at(registry: Registry, repository: str, tag: str) -> str | None:
-    """What a tag points at, asked of the registry itself (never through the proxy)."""
-    request = urllib.request.Request(f"http://127.0.0.1:{registry.port}/v2/{repository}/manifests/{tag}",
-                                     method="HEAD", headers={"Accept": ACCEPT})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.headers["Docker-Content-Digest"]
-    except urllib.error.HTTPError as exc:
-        if exc.code == 404:
-            return None
-        raise
 
 
 def tags_in(registry: Registry, repository: str) -> list[str]:
@@ -221,20 +205,13 @@ def test_a_publish_leaves_no_tag_but_the_users_on_a_registry_that_cannot_delete_
 # -- every byte ----------------------------------------------------------------
 
 
-def _index(registry: Registry, repository: str, tag: str) -> tuple[bytes, str]:
-    request = urllib.request.Request(f"http://127.0.0.1:{registry.port}/v2/{repository}/manifests/{tag}",
-                                     headers={"Accept": ACCEPT})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read(), response.headers["Docker-Content-Digest"]
-
-
 @pytest.mark.engine
 def test_an_index_swapped_for_another_is_a_verification_failure_naming_both_digests(registry, proxy,
                                                                                     flavoured) -> None:
     published(flavoured, "a", registry.ref("app", "a"))
     published(flavoured, "b", registry.ref("app", "b"))
-    _, wanted = _index(registry, "app", "a")
-    other, other_digest = _index(registry, "app", "b")
+    _, wanted = manifest_body(registry, "app", "a")
+    other, other_digest = manifest_body(registry, "app", "b")
     proxy.add(Rule("GET", rf"/manifests/{wanted}$", "swap", body=other, times=99))
 
     result = orch("verify", f"{proxy.host}/app@{wanted}", "--platform", PLATFORMS)
@@ -246,9 +223,9 @@ def test_an_index_swapped_for_another_is_a_verification_failure_naming_both_dige
 @pytest.mark.engine
 def test_a_config_swapped_for_an_empty_one_fails_verification(registry, proxy, flavoured) -> None:
     published(flavoured, "a", registry.ref("app", "a"))
-    body, _ = _index(registry, "app", "a")
+    body, _ = manifest_body(registry, "app", "a")
     child = json.loads(body)["manifests"][0]["digest"]
-    manifest, _ = _index(registry, "app", child)
+    manifest, _ = manifest_body(registry, "app", child)
     config = json.loads(manifest)["config"]["digest"]
     proxy.add(Rule("GET", rf"/blobs/{config}$", "swap", body=b"{}", times=99))
 
@@ -258,28 +235,14 @@ def test_a_config_swapped_for_an_empty_one_fails_verification(registry, proxy, f
         in result.stderr
 
 
-def _put(registry: Registry, path: str, body: bytes, content_type: str) -> None:
-    request = urllib.request.Request(f"http://127.0.0.1:{registry.port}{path}", data=body, method="PUT",
-                                     headers={"Content-Type": content_type})
-    urllib.request.urlopen(request, timeout=10).close()
-
-
 @pytest.mark.engine
 def test_an_image_whose_config_really_is_empty_fails_verification(registry) -> None:
     """A config with the right digest but no os or architecture: no client can run it."""
     config = b"{}"
-    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    start = urllib.request.urlopen(urllib.request.Request(
-        f"http://127.0.0.1:{registry.port}/v2/empty/blobs/uploads/", data=b"", method="POST"), timeout=10)
-    location = start.headers["Location"]
-    joiner = "&" if "?" in location else "?"
-    upload = urllib.request.Request(f"{location}{joiner}digest={config_digest}", data=config, method="PUT",
-                                    headers={"Content-Type": "application/octet-stream"})
-    urllib.request.urlopen(upload, timeout=10).close()
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": config_digest, "size": len(config)}, "layers": []}).encode()
-    _put(registry, "/v2/empty/manifests/1", manifest, "application/vnd.oci.image.manifest.v1+json")
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": upload_blob(registry, "empty", config), "size": len(config)}, "layers": []}
+    put_manifest(registry, "empty", "1", manifest)
 
     result = orch("verify", registry.ref("empty", "1"), "--platform", "linux/amd64", "--json")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -433,7 +396,7 @@ def test_a_node_daemon_killed_during_fan_out_is_named_with_what_it_was_building(
 
 
 @pytest.mark.engine
-def test_tags_in_other_repositories_and_registries_get_the_same_index(registry, flavoured, tmp_path) -> None:
+def test_tags_in_other_repositories_and_registries_get_the_samemanifest_body(registry, flavoured, tmp_path) -> None:
     from .conftest import start_registry
 
     other = start_registry(tmp_path / "other")

@@ -23,25 +23,13 @@ def advise(
 ) -> None:
     """Name every RUN step that runs emulated for the target platforms on this machine, costliest first (by
     earlier builds' times, else by what it does), with a rewrite for its toolchain as a diff."""
-    import os
-
-    from orchestrator.errors import BadInput
+    from orchestrator.cli.verify_run import chosen_platforms
     from orchestrator.model.platform import format_platform
     from orchestrator.model.platform_match import can_run
-    from orchestrator.model.platform_parse import parse_all
     from orchestrator.publish.advise import advise as make_advice
     from orchestrator.publish.timings import host_platform, load
 
-    texts = platform or [p for p in [os.environ.get("ORCH_PLATFORMS")] if p]
-    profile = profile or os.environ.get("ORCH_PROFILE")
-    if texts:
-        platforms = parse_all(texts)
-    elif profile:
-        from orchestrator.profiles import load as load_profile
-
-        platforms = list(load_profile(profile).platforms or ())
-    else:
-        raise BadInput("which platforms?", fix="pass --platform LIST or --profile NAME (or set ORCH_PLATFORMS)")
+    platforms = chosen_platforms(platform, profile, "which platforms?")
     host = host_platform()
     emulated = [format_platform(p) for p in platforms if not can_run(host, p)]
     report = make_advice(file, emulated, load(str(file)))

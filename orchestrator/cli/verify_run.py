@@ -16,6 +16,7 @@ from orchestrator.errors import BadInput, ExitCode
 
 if TYPE_CHECKING:
     from orchestrator.image.verify import Verdict
+    from orchestrator.model.platform import Platform
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
@@ -32,6 +33,26 @@ class VerifyArgs:
     as_json: bool = False
 
 
+def chosen_platforms(texts: tuple[str, ...] | list[str], profile: str | None, missing: str) -> tuple[Platform, ...]:
+    """--platform, else --profile's platforms, else $ORCH_PLATFORMS / $ORCH_PROFILE; `missing` when none."""
+    import os
+
+    from orchestrator.model.platform_parse import parse_all
+
+    texts = tuple(texts) or tuple(filter(None, [os.environ.get("ORCH_PLATFORMS")]))
+    profile = profile or os.environ.get("ORCH_PROFILE")
+    if texts:
+        return tuple(parse_all(texts))
+    if profile:
+        from orchestrator.profiles import load
+
+        loaded = load(profile)
+        if not loaded.platforms:
+            raise BadInput(f'profile "{loaded.name}" names no platforms', fix="pass --platform LIST")
+        return tuple(loaded.platforms)
+    raise BadInput(missing, fix="pass --profile NAME or --platform LIST (or set ORCH_PROFILE or ORCH_PLATFORMS)")
+
+
 def run_verify(args: VerifyArgs) -> int:
     """Read, check, print; the exit code (0 verified, 1 a check failed). The registry read starts
     first, on a thread: what else verify needs is imported and parsed while it waits on the wire."""
@@ -45,24 +66,13 @@ def run_verify(args: VerifyArgs) -> int:
         reading = _Background(lambda: read_image(source))
 
     from orchestrator.image.verify import VerifyOptions, verify
-    from orchestrator.model.platform_parse import parse_all
     from orchestrator.status import Status
 
     if args.config_mismatch not in ("fail", "warn"):
         raise BadInput(f'--config-mismatch "{args.config_mismatch}" is not fail or warn', fix="pass fail or warn")
     import os
 
-    platforms = args.platforms or tuple(filter(None, [os.environ.get("ORCH_PLATFORMS")]))
-    profile = args.profile or os.environ.get("ORCH_PROFILE")
-    if platforms:
-        expected = tuple(parse_all(platforms))
-    elif profile:
-        from orchestrator.profiles import load
-
-        expected = load(profile).platforms
-    else:
-        raise BadInput("nothing to verify against", fix="pass --profile NAME or --platform LIST (or set ORCH_PROFILE "
-                       "or ORCH_PLATFORMS)")
+    expected = chosen_platforms(args.platforms, args.profile, "nothing to verify against")
     if reading is None:
         inspection, where = read_layout(args.ref)
     else:

@@ -173,7 +173,7 @@ def advise(path: Path, emulated_platforms: list[str], timings: dict[tuple[str, s
                               "and put it in a stage that rarely changes so the cache keeps it)")
         elif stage.copied_from:
             advice.rewrite = REWRITES[kind]
-            advice.diff = _diff(lines, stage, commands, kind, str(path))
+            advice.diff = _diff(lines, stages, stage, commands, kind, str(path))
         else:
             advice.rewrite = (f"{REWRITES[kind]}. It runs in the final image's stage: move it to a stage of its own "
                               "(FROM --platform=$BUILDPLATFORM ... AS build) and COPY --from=build what it makes")
@@ -204,7 +204,7 @@ def _measure(advice: Advice, timings: dict[tuple[str, str], dict[str, float]] | 
     advice.expected_saving = round(advice.measured_seconds - (min(native) if native else 0.0), 1)
 
 
-def _rewritten_stage(lines: list[str], stage: Stage, commands: list[Any], kind: str) -> list[str]:
+def _rewritten_stage(lines: list[str], stages: list[Stage], stage: Stage, commands: list[Any], kind: str) -> list[str]:
     out = list(lines)
     index = stage.from_line - 1
     out[index] = re.sub(r"^(\s*FROM)\s+", r"\1 --platform=$BUILDPLATFORM ", out[index], count=1, flags=re.I)
@@ -214,7 +214,7 @@ def _rewritten_stage(lines: list[str], stage: Stage, commands: list[Any], kind: 
     elif kind in ("rust", "c"):
         extra = ["COPY --from=tonistiigi/xx / /", "ARG TARGETPLATFORM"]
     for command in commands:
-        if command.cmd != "RUN" or _stage_at_commands(commands, command) != stage.from_line:
+        if command.cmd != "RUN" or _stage_at(stages, command.start_line) is not stage:
             continue
         for number in range(command.start_line - 1, command.end_line):
             if kind == "go":
@@ -225,13 +225,8 @@ def _rewritten_stage(lines: list[str], stage: Stage, commands: list[Any], kind: 
     return out[:index + 1] + extra + out[index + 1:]
 
 
-def _stage_at_commands(commands: list[Any], command: Any) -> int:
-    froms = [c.start_line for c in commands if c.cmd == "FROM" and c.start_line <= command.start_line]
-    return froms[-1] if froms else 0
-
-
-def _diff(lines: list[str], stage: Stage, commands: list[Any], kind: str, name: str) -> str:
-    changed = _rewritten_stage(lines, stage, commands, kind)
+def _diff(lines: list[str], stages: list[Stage], stage: Stage, commands: list[Any], kind: str, name: str) -> str:
+    changed = _rewritten_stage(lines, stages, stage, commands, kind)
     return "".join(difflib.unified_diff([f"{line}\n" for line in lines], [f"{line}\n" for line in changed],
                                         fromfile=name, tofile=f"{name} (advised)"))
 
@@ -245,5 +240,5 @@ def _rewrite_all(lines: list[str], stages: list[Stage], commands: list[Any], rep
         if stage.from_line in done:
             continue
         done.add(stage.from_line)
-        out = _rewritten_stage(out, stage, commands, advice.kind)
+        out = _rewritten_stage(out, stages, stage, commands, advice.kind)
     return "\n".join(out) + "\n"

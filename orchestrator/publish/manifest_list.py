@@ -115,10 +115,6 @@ def listed_platform(entry: SpecEntry, config: Platform | None, where: str) -> Pl
     return platform
 
 
-def _fetch(registry: Registry, ref: Reference) -> ManifestBytes:
-    return registry.manifest_bytes(ref)
-
-
 def _image_child(registry: Registry, ref: Reference, found: ManifestBytes, entry: SpecEntry, where: str,
                  annotations: dict[str, str] | None = None) -> Child:
     config_digest = (found.document().get("config") or {}).get("digest")
@@ -159,7 +155,7 @@ def _chosen(images: list[dict[str, Any]], entry: SpecEntry, where: str) -> dict[
 def _read_entry(registry: Registry, entry: SpecEntry, where: str, whole_index: bool
                 ) -> tuple[list[Child], list[Child], list[str]]:
     """(images, attestations, notes) that one spec entry contributes."""
-    found = _fetch(registry, entry.image)
+    found = registry.manifest_bytes(entry.image)
     media_type = found.media_type or found.document().get("mediaType", "")
     if media_type in MANIFEST_TYPES:
         return [_image_child(registry, entry.image, found, entry, where)], [], []
@@ -185,7 +181,7 @@ def _read_entry(registry: Registry, entry: SpecEntry, where: str, whole_index: b
         return [child(m) for m in images], [child(a) for a in attestations], [note]
     chosen = _chosen(images, entry, where)
     reference = entry.image.with_digest(chosen["digest"])
-    image = _image_child(registry, reference, _fetch(registry, reference), entry, where, chosen.get("annotations"))
+    image = _image_child(registry, reference, registry.manifest_bytes(reference), entry, where, chosen.get("annotations"))
     attached = [a for a in attestations if (a.get("annotations") or {}).get(REFERENCE_DIGEST) == chosen["digest"]]
     notes = []
     if len(images) > 1:

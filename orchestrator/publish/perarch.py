@@ -42,8 +42,9 @@ from orchestrator.workers import parallel_map, run_workers
 def image_digest(index: ManifestBytes) -> str:
     """An index's one image (beside its attestations), or the digest itself for a plain manifest."""
     from orchestrator.image.model import image_descriptors
+    from orchestrator.model.mediatypes import INDEX_TYPES
 
-    images = image_descriptors(index.document()) if "index" in index.media_type or "list" in index.media_type else []
+    images = image_descriptors(index.document()) if index.media_type in INDEX_TYPES else []
     return images[0]["digest"] if len(images) == 1 else index.digest
 
 

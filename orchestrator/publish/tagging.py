@@ -45,11 +45,12 @@ def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple
             raise BadInput(f'tag rules need the repositories to tag: "{rule_lines[0]}" has no image',
                            fix="add images: [REGISTRY/REPO] to the profile, or pass --image REGISTRY/REPO")
         tag_rules = TagRules(list(rule_lines), parse_flavor(list(flavor or profile.flavor or ())))
-        found = tag_rules.version(ref_context(git, now=now))
+        context = ref_context(git, now=now)
+        found = tag_rules.version(context)
         version = found.main
         from_rules = tags_for(repositories, tag_rules.tag_names(found))
         if not from_rules:
-            raise BadInput(f"no tag rule gives a tag here (git ref {ref_context(git, now=now).ref or 'unknown'})",
+            raise BadInput(f"no tag rule gives a tag here (git ref {context.ref or 'unknown'})",
                            fix="add a rule that always applies (type=sha, or type=raw,value=...), or pass -t")
     rendered = render_tags(templates, template_values(git, profile.name, now))
     tags = tuple(dict.fromkeys([*literal, *from_meta.tags, *from_rules, *rendered]))
