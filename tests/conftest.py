@@ -12,13 +12,14 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from .waiting import wait_until
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ENGINE_STATE = Path(os.environ.get("ORCH_STATE_DIR", "/var/lib/orch-engine"))
@@ -114,19 +115,21 @@ def start_registry(workdir: Path, htpasswd: Path | None = None) -> Registry:
     log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
     registry = Registry(host=f"localhost:{port}", port=port, root=root, process=process)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1)
-            return registry
+            return True
         except urllib.error.HTTPError as exc:
-            if exc.code == 401:
-                return registry
+            return exc.code == 401
         except OSError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
+            return process.poll() is not None  # exited: stop waiting, the error below shows its log
+
+    try:
+        wait_until(answers, f"the test registry on port {port}")
+        if process.poll() is None:
+            return registry
+    except AssertionError:
+        pass
     registry.stop()
     raise RuntimeError(f"test registry did not start: {(root / 'registry.log').read_text()[-500:]}")
 

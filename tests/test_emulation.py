@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -237,26 +237,33 @@ def test_the_report_opens_in_a_browser_with_one_lane_per_platform(registry: Regi
 def test_the_live_view_on_a_terminal_shows_each_platform(registry: Registry, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE}\nRUN sleep 4; uname -m > /arch\n")
     session = f"orch-live-{os.getpid()}"
-    command = (f"{ORCH} build {tmp_path} --platform linux/amd64,linux/arm64 -t {registry.ref('qemu/live', '1')} "
-               f"--push --no-cache --progress tty; echo EXIT=$?; sleep 30")
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "40", command], check=True,
+    stream = tmp_path / "terminal.log"
+    # The pane waits for `go` (sent once everything it prints is recorded), says `built` when orch
+    # has exited, and stays until `read` (sent once the screen is captured): events, not sleeps.
+    command = (f"tmux wait-for {session}-go; {ORCH} build {tmp_path} --platform linux/amd64,linux/arm64 "
+               f"-t {registry.ref('qemu/live', '1')} --push --no-cache --progress tty; echo EXIT=$?; "
+               f"tmux wait-for -S {session}-built; tmux wait-for {session}-read")
+    tmux = ["tmux", "-L", session]  # a server of its own: nothing else's sessions or options
+    subprocess.run([*tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "40", command], check=True,
                    env={k: v for k, v in os.environ.items() if k != "CI"})
     try:
-        seen_building, screen = False, ""
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True).stdout
-            if "PLATFORM" in screen and "building" in screen and "emulated" in screen:
-                seen_building = True
-            if "EXIT=" in screen:
-                break
-            time.sleep(0.3)
-        assert seen_building, screen
+        subprocess.run([*tmux, "pipe-pane", "-t", session, "-o", f"cat >> {stream}"], check=True)
+        subprocess.run([*tmux, "wait-for", "-S", f"{session}-go"], check=True)
+        subprocess.run([*tmux, "wait-for", f"{session}-built"], check=True, timeout=300)
+        screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", session], capture_output=True,
+                                text=True).stdout
+        subprocess.run([*tmux, "wait-for", "-S", f"{session}-read"], check=True)
+        # Every frame the live view drew, without the terminal's control sequences.
+        frames = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r", "\n", stream.read_text(errors="replace"))
+        drawn = [line.split() for line in frames.splitlines()]
+        assert any(row[:1] == ["PLATFORM"] for row in drawn), frames[-3000:]
+        building = {row[0] for row in drawn if row[:1] in (["linux/amd64"], ["linux/arm64"]) and "building" in row}
+        assert building == {"linux/amd64", "linux/arm64"}, frames[-3000:]
+        assert any(row[:1] == ["linux/arm64"] and "emulated" in row for row in drawn), frames[-3000:]
         assert "EXIT=0" in screen, screen
         rows = [line.split() for line in screen.splitlines() if line.startswith(("linux/amd64 ", "linux/arm64 "))]
         assert {row[0] for row in rows} >= {"linux/amd64", "linux/arm64"}
         assert "orch: verifying 2 platforms of" in screen and "... ok" in screen
-        assert "#1 [internal]" not in screen  # buildx's scroll is not shown
+        assert "#1 [internal]" not in frames  # buildx's scroll is not shown
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)

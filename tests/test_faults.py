@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from .conftest import REPO, Registry, free_port
 from .faultproxy import FaultProxy, Rule
 from .registry_api import digest_at, manifest_body, put_manifest, upload_blob
 from .test_build import BASE_ARG, orch
+from .waiting import Watched
 
 PLATFORMS = "linux/amd64,linux/arm64"
 
@@ -128,16 +128,16 @@ def test_registry_gone_during_promotion_leaves_each_tag_where_the_output_says(re
 def test_a_signal_during_promotion_finishes_it_and_says_so(registry, proxy, flavoured, signum, code) -> None:
     v1, v1b = proxy.ref("app", "v1"), proxy.ref("app", "v1b")
     old = published(flavoured, "a", v1, v1b)
-    process = subprocess.Popen(build_args(flavoured, "b", v1, v1b), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO, start_new_session=True)
+    run = Watched(build_args(flavoured, "b", v1, v1b), cwd=REPO, start_new_session=True)
 
     def interrupt(_method: str, _path: str) -> None:
-        os.killpg(process.pid, signum)  # as Ctrl-C (or a CI runner's stop) reaches the whole group
-        time.sleep(0.5)  # the signal lands while this PUT is still in flight
+        os.killpg(run.pid, signum)  # as Ctrl-C (or a CI runner's stop) reaches the whole group
+        # Hold this PUT until orch has taken the signal, so it lands while the PUT is in flight.
+        run.wait_for(f"{signal.Signals(signum).name} received while moving tags: finishing that first")
 
     proxy.add(Rule("PUT", r"/manifests/v1$", "hook", hook=interrupt))
-    out, err = process.communicate(timeout=600)
-    assert process.returncode == code, err[-3000:]
+    returncode, out, err = run.finish()
+    assert returncode == code, err[-3000:]
     new = digest_at(registry, "app", "v1")
     assert new != old and digest_at(registry, "app", "v1b") == new  # never split
     assert f"interrupted by {signal.Signals(signum).name} while moving tags; finished first" in err
@@ -151,17 +151,16 @@ def test_sigterm_during_the_build_stops_buildx_and_moves_nothing(registry, flavo
     slow = flavoured.parent / "slow"
     slow.mkdir()
     (slow / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN sleep 60\n")
-    process = subprocess.Popen(build_args(slow, "b", tag), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, cwd=REPO)
-    time.sleep(6)  # well into the RUN step
-    process.send_signal(signal.SIGTERM)  # to orch alone: it must stop its own buildx
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 143, err[-3000:]
+    run = Watched(build_args(slow, "b", tag), cwd=REPO)
+    run.wait_for(r"\] RUN sleep 60")  # buildx has started the RUN step
+    run.process.send_signal(signal.SIGTERM)  # to orch alone: it must stop its own buildx
+    returncode, out, err = run.finish(timeout=120)
+    assert returncode == 143, err[-3000:]
     assert "interrupted by SIGTERM while building; no tag was changed" in err
     assert digest_at(registry, "app", "v1") == old
-    left = subprocess.run(["pgrep", "-f", f"orch-stage-{process.pid}-"], capture_output=True, text=True)
+    left = subprocess.run(["pgrep", "-f", f"orch-stage-{run.pid}-"], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"buildx still running: {left.stdout}"
-    assert not list(Path("/tmp").glob(f"orch-stage-{process.pid}-*"))
+    assert not list(Path("/tmp").glob(f"orch-stage-{run.pid}-*"))
 
 
 @pytest.mark.engine
@@ -380,14 +379,13 @@ def test_a_node_daemon_killed_during_fan_out_is_named_with_what_it_was_building(
         profile.write_text("platforms: [amd64, arm64]\nstrategy: per-arch\nbuilder:\n  driver: docker\n  nodes:\n"
                            "    - {name: x86, endpoint: default, platforms: [amd64]}\n"
                            f"    - {{name: doomed, endpoint: {node}, platforms: [arm64]}}\n")
-        process = subprocess.Popen([sys.executable, "-m", "orchestrator", "build", str(ctx), "--profile", str(profile),
-                                    "--build-arg", BASE_ARG, "-t", registry.ref("app", "1"), "--push"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-        time.sleep(8)  # arm64 is in its RUN step on the node
+        run = Watched([sys.executable, "-m", "orchestrator", "build", str(ctx), "--profile", str(profile),
+                       "--build-arg", BASE_ARG, "-t", registry.ref("app", "1"), "--push"], cwd=REPO)
+        run.wait_for(r"linux/arm64.*RUN if")  # arm64 is in its RUN step on the node
         pid = Path(f"/var/lib/orch-engine/nodes/{node}/dockerd.pid").read_text().strip()
         os.kill(int(pid), signal.SIGKILL)
-        out, err = process.communicate(timeout=300)
-        assert process.returncode == 1, err[-3000:]
+        returncode, out, err = run.finish(timeout=300)
+        assert returncode == 1, err[-3000:]
         assert "linux/arm64 on node doomed:" in err, err[-3000:]
         assert f"(daemon --context {node})" in err
         assert digest_at(registry, "app", "1") is None  # nothing was published

@@ -17,8 +17,8 @@ from orchestrator.model.references import parse_reference
 from orchestrator.profiles import BuilderNode, BuilderSpec
 from orchestrator.publish.buildx import fallback_reason
 from orchestrator.publish.merge import MergeEntry, manifest_commands
-from orchestrator.publish.request import BuildRequest, plan_build
 from orchestrator.publish.records import context_fingerprint
+from orchestrator.publish.request import BuildRequest, plan_build
 
 from .conftest import REPO, sh
 from .test_build import BASE_ARG, NOW, index_digest, orch
@@ -417,27 +417,32 @@ def test_the_failed_step_is_read_from_a_single_platform_log() -> None:
 def test_builds_run_at_most_jobs_at_once_with_an_even_share_per_node(jobs, nodes, most_at_once,
                                                                     most_per_node) -> None:
     import threading
-    import time
     from dataclasses import replace
 
     from orchestrator.publish.perarch import run_scheduled
     from orchestrator.publish.result import PlatformOutcome
 
     template = per_arch_plan().per_arch[0]
-    names = ["a", "b"] if nodes else [None]
-    todo = [(replace(template, platform=parse(p), node=names[i % len(names)]), None)
+    names = ["a", "b"] if nodes else [None]  # a's builds first: without a share per node they would take every worker
+    todo = [(replace(template, platform=parse(p), node=names[i * len(names) // 8]), None)
             for i, p in enumerate(["linux/arm64", "linux/arm/v6", "linux/arm/v7", "linux/386", "linux/s390x",
                                    "linux/ppc64le", "linux/amd64", "linux/riscv64"])]
     running: dict = {}
     peak = {"all": 0, "node": 0}
     lock = threading.Lock()
+    gate = threading.Event()  # opens once as many builds run at once as the limits allow
 
     def build(job, _fingerprint):
         with lock:
             running[job.node] = running.get(job.node, 0) + 1
             peak["all"] = max(peak["all"], sum(running.values()))
             peak["node"] = max(peak["node"], running[job.node])
-        time.sleep(0.02 if job.node != "a" else 0.05)
+            if peak["all"] >= most_at_once:
+                gate.set()
+        # The first builds hold until the expected number run together: a scheduler that starts
+        # fewer leaves them waiting until the deadline, and the peak below shows it.
+        if not gate.wait(timeout=20):
+            gate.set()
         with lock:
             running[job.node] -= 1
         return PlatformOutcome("built", "sha256:x", job.node)

@@ -103,7 +103,7 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
 
     registry = ThreadingHTTPServer(("127.0.0.1", 0), Registry_)
     for server in (storage, registry):
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     # 127.0.0.1 counts as loopback, so orch speaks plain http to it.
     yield f"127.0.0.1:{registry.server_port}", f"127.0.0.1:{storage.server_port}", seen
     for server in (storage, registry):
@@ -159,10 +159,13 @@ def test_wrong_password_is_an_environment_error_naming_docker_login_not_the_secr
     assert "wrong" not in str(caught.value) and SECRET not in str(caught.value)
 
 
-def test_unreachable_registry_is_an_environment_error() -> None:
+def test_unreachable_registry_is_an_environment_error_after_backing_off() -> None:
     registry = Registry(parse_reference("127.0.0.1:9/team/app:1"), timeout=2)
+    waited: list[float] = []
+    registry.transport._sleep = waited.append  # the backoff is recorded, not slept through
     with pytest.raises(EnvironmentMissing, match="cannot reach the registry 127.0.0.1:9"):
         registry.manifest(parse_reference("127.0.0.1:9/team/app:1"))
+    assert waited == [0.2, 0.6, 1.5]  # four attempts, each waiting longer
 
 
 # -- the HTTP layer (registry.http) against a raw socket server ---------------------

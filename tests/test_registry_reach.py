@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from orchestrator.registry.reach import Proxy, insecure_in, proxy_for
 from .conftest import Registry, free_port
 from .forward_proxy import ForwardProxy
 from .registry_api import TLS_CONTEXTS, push_image
+from .waiting import wait_until
 
 NAME = "registry.orch.test"  # resolves nowhere but in the proxy
 INSECURE_ADDRESS = "192.0.2.10"  # TEST-NET-1: in the second node's insecure-registries (scripts/engine-node.sh)
@@ -104,19 +106,20 @@ def start_tls_registry(workdir: Path, pki: Path) -> Registry:
     log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=log, stderr=log)
     import ssl
-    import time
 
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     context.check_hostname = False  # reached by address here; orch checks the name through the proxy
     context.load_cert_chain(str(pki / "client.crt"), str(pki / "client.key"))
     base = f"https://127.0.0.1:{port}"
     TLS_CONTEXTS[base] = context
-    for _ in range(100):
+    def answers() -> bool:
         try:
-            with context.wrap_socket(__import__("socket").create_connection(("127.0.0.1", port), timeout=1)):
-                break
+            with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=1)):
+                return True
         except OSError:
-            time.sleep(0.1)
+            return process.poll() is not None  # exited: stop waiting, the test shows its log
+
+    wait_until(answers, f"the TLS registry on port {port}")
     return Registry(host=f"{NAME}:{port}", port=port, root=root, process=process)
 
 
