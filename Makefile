@@ -38,15 +38,16 @@ demo: venv engine
 test: venv engine lint
 	$(VENV)/bin/python -m pytest
 
-# The fast lane: every test that needs no engine (no root, no Docker), in seconds.
+# The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
+# or more of its own (marked slow): about 25 s on a 2-CPU machine (docs/benchmarks.md).
 unit: venv
-	$(VENV)/bin/python -m pytest -m "not engine" -q
+	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q
 
 # Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, and the
 # house rules in scripts/check-structure.py (a docstring first, at most 400 lines a module).
 lint: venv
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/ruff check orchestrator
+	$(VENV)/bin/ruff check orchestrator tests bench scripts
 	$(VENV)/bin/python scripts/check-structure.py
 
 clean:

@@ -11,8 +11,8 @@ from orchestrator.docker.builder_plan import BuilderPlan, NodePlan, plan_builder
 from orchestrator.docker.builders import platform_gaps
 from orchestrator.docker.emulation import parse_handler
 from orchestrator.errors import BadInput
-from orchestrator.model.platform_parse import parse, parse_all
 from orchestrator.model.platform import format_platform
+from orchestrator.model.platform_parse import parse, parse_all
 from orchestrator.profiles import BuilderNode, BuilderSpec
 
 from .conftest import REPO, sh

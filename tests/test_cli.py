@@ -116,6 +116,7 @@ def test_logs_are_lines_for_people_when_piped_and_annotations_on_github_actions(
                on_actions.stderr.splitlines()), on_actions.stderr
 
 
+@pytest.mark.slow
 def test_environment_defaults_for_platforms_and_profile() -> None:
     built = run("build", "-f", "Dockerfile.example", "--dry-run", env={"ORCH_PLATFORMS": "linux/arm64,linux/arm/v6"})
     assert built.returncode == 0 and "--platform linux/arm64,linux/arm/v6 " in built.stdout

@@ -316,8 +316,8 @@ def test_a_directory_that_is_not_a_layout_is_bad_input(tmp_path: Path) -> None:
 
 @pytest.mark.engine
 def test_build_into_an_oci_layout_then_inspect_and_deep_verify_it(tmp_path: Path) -> None:
-    from .test_build import BASE_ARG
     from .conftest import REPO
+    from .test_build import BASE_ARG
 
     layout = tmp_path / "out"
     platforms = "linux/arm64,linux/arm/v6,linux/s390x"

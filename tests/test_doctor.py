@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.doctor import Status, _check_emulation, check_registry
 from orchestrator.docker.emulation import read_handlers
+from orchestrator.doctor import Status, _check_emulation, check_registry
 
 from .conftest import free_port
 

@@ -184,7 +184,7 @@ def test_orchs_order_is_said_and_keep_order_keeps_the_specs() -> None:
     ],
 )
 def test_the_list_type_is_what_is_asked_else_what_the_sources_are(requested, types, annotated, expected) -> None:  # noqa: ANN001
-    children = [_child(p, media_type=t) for p, t in zip(["linux/amd64", "linux/arm64"], types)]
+    children = [_child(p, media_type=t) for p, t in zip(["linux/amd64", "linux/arm64"], types, strict=False)]
     assert list_media_type(requested, children, (("a", "b"),) if annotated else ()) == expected
 
 

@@ -115,6 +115,7 @@ def test_unknown_names_get_a_did_you_mean(text: str, suggestion: str) -> None:
     assert suggestion in caught.value.message
 
 
+@pytest.mark.slow
 @given(st.text(max_size=40))
 @settings(max_examples=500, deadline=None)
 def test_parse_raises_nothing_but_bad_input(text: str) -> None:
@@ -254,8 +255,12 @@ def test_platforms_host_says_how_it_decided() -> None:
     doc = json.loads(result.output)
     machine = os.uname().machine
     assert doc["reasons"][0] == f"uname -m: {machine}"
-    if not machine.startswith("arm"):  # 32-bit ARM refines the variant from /proc/cpuinfo
-        assert doc["platform"] == format_platform(parse(machine))
+    # What each kernel's machine name is as an OCI platform (uname(1) and the OCI image spec);
+    # 32-bit ARM is left out: its variant comes from /proc/cpuinfo.
+    expected = {"x86_64": "linux/amd64", "aarch64": "linux/arm64", "i686": "linux/386", "i386": "linux/386",
+                "ppc64le": "linux/ppc64le", "s390x": "linux/s390x", "riscv64": "linux/riscv64"}
+    if not machine.startswith("arm"):
+        assert doc["platform"] == expected[machine]
 
 
 @pytest.mark.parametrize("argv", [["platforms", "resolve", ""], ["platforms", "resolve", "linux/amd64,,linux/arm64"],

@@ -51,7 +51,8 @@ BROKEN = [
     ("platforms:\n  - linux/arm64\n  - linux/armv9\n", 3, ['platforms[1]', '"linux/armv9"', "did you mean"]),
     ("platforms: linux/arm64\nstrategy: per_arch\n", 2, ['"per_arch" is not one of', "did you mean per-arch"]),
     ("builder:\n  name: b\n  driver: docker-containr\n", 3, ["builder.driver", "did you mean docker-container"]),
-    ("builder:\n  nodes:\n    - name: pi\n      platforms: [arm64]\n", 3, ['builder.nodes[0]', 'give exactly one of "endpoint" or "builder"']),
+    ("builder:\n  nodes:\n    - name: pi\n      platforms: [arm64]\n", 3,
+     ['builder.nodes[0]', 'give exactly one of "endpoint" or "builder"']),
     ("builder:\n  nodes:\n    - endpoint: pi\n      platform: [arm64]\n", 4, ['unknown key "platform"']),
     ("build_args:\n  A: [1, 2]\n", 2, ["build_args.A", "expected a plain value"]),
     ("tags: ['repo:{verison}']\n", 1, ['unknown placeholder "{verison}"', "did you mean version"]),
@@ -187,6 +188,7 @@ def test_render_tags_fills_templates_and_refuses_unknown_values() -> None:
         render_tags(("r/x:{version}",), {"version": None})
 
 
+@pytest.mark.slow
 def test_wheel_ships_the_bundled_profiles(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
                    check=True, capture_output=True)

@@ -233,6 +233,7 @@ def test_only_the_plain_verify_forms_take_the_fast_path(argv: list[str], fast: b
     assert (verify_args(argv) is not None) is fast
 
 
+@pytest.mark.slow
 def test_the_fast_path_imports_no_cli_framework_and_no_python_on_whales() -> None:
     code = ("import sys; from orchestrator.cli import fast; "
             "fast.run(['verify', 'localhost:9/a/b:1', '--platform', 'arm64']); "
@@ -258,7 +259,7 @@ def test_duplicates_fail_verify_unless_allowed_and_inspect_marks_them_and_the_or
     from .registry_api import push_image, push_index
 
     manifests = []
-    for platform, config in (("linux/arm/v7", ARM7), ("linux/arm/v6", ARM6), ("linux/arm/v7", ARM7)):
+    for _platform, config in (("linux/arm/v7", ARM7), ("linux/arm/v6", ARM6), ("linux/arm/v7", ARM7)):
         digest, size = push_image(registry.port, "dupes", None, {**config, "note": len(manifests)},
                                   "application/vnd.oci.image.manifest.v1+json")
         manifests.append({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
