@@ -39,7 +39,7 @@ test: venv engine lint
 	$(VENV)/bin/python -m pytest
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
-# or more of its own (marked slow): about 25 s on a 2-CPU machine (docs/benchmarks.md).
+# or more of its own (marked slow): about 22 s on a 2-CPU machine (README, Tests).
 unit: venv
 	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q
 
