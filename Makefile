@@ -43,12 +43,14 @@ test: venv engine lint
 unit: venv
 	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q
 
-# Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, and the
-# house rules in scripts/check-structure.py (a docstring first, at most 400 lines a module).
+# Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, the house
+# rules in scripts/check-structure.py (a docstring first, at most 400 lines a module), and
+# mypy --strict over orchestrator/ (settings in pyproject.toml).
 lint: venv
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check orchestrator tests bench scripts
 	$(VENV)/bin/python scripts/check-structure.py
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache

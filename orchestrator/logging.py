@@ -11,8 +11,9 @@ reaches the output.
 from __future__ import annotations
 
 import sys
+from collections.abc import MutableMapping
 from enum import Enum
-from typing import Any
+from typing import Any, TextIO, cast
 
 from orchestrator.redact import redact
 
@@ -26,7 +27,7 @@ class LogFormat(str, Enum):
     json = "json"
 
 
-def _redact_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
@@ -64,7 +65,7 @@ def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # Resolved at call time so pytest's capture (and any redirect) sees it.
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
+        logger_factory=structlog.PrintLoggerFactory(file=cast(TextIO, _Stderr())),
         cache_logger_on_first_use=False,
     )
 
@@ -84,7 +85,7 @@ class _WorkflowCommands:
             kind = "warning" if level == "warning" else "error"
             message = " ".join([str(plain.pop("event", ""))] + [f"{k}={v}" for k, v in plain.items()])
             return f"::{kind} title=orch::{escape_workflow(message)}\n{text}"
-        return text
+        return str(text)
 
 
 def escape_workflow(text: str) -> str:
@@ -141,7 +142,8 @@ def _silent(*_args: Any, **_kwargs: Any) -> None:
 
 def _level() -> int:
     if _pending is not None:
-        return _pending.get("level", INFO)
+        level: int = _pending.get("level", INFO)
+        return level
     return _applied_level
 
 

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
+A = TypeVar("A")
+B = TypeVar("B")
 
 POOL_SIZE = 8
 _tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -89,6 +91,12 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
     if errors:
         raise errors[0]
     return results
+
+
+def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """first() and second() at once on the pool: both results, or the first error."""
+    results: list[Any] = parallel_map(lambda call: call(), [first, second], 2)
+    return results[0], results[1]
 
 
 def preload(*modules: str) -> None:

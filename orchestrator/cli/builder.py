@@ -1,11 +1,16 @@
 """`orch builder`: ensure (reuse or create), create, ls, rm."""
 from __future__ import annotations
 
-from typing import Annotated, List
+from typing import TYPE_CHECKING, Annotated, List
 
 import typer
 
 from orchestrator.cli.output import print_json, print_table
+
+if TYPE_CHECKING:
+    from orchestrator.docker.builder_plan import BuilderPlan
+    from orchestrator.docker.builders import EnsureOutcome
+    from orchestrator.profiles.model import Profile
 
 app = typer.Typer(help="buildx builders: ensure (reuse or create), create, ls, rm.", no_args_is_help=True)
 
@@ -21,7 +26,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.
 
 
 def _plan(name: str | None, profile: str | None, driver: str | None,  # noqa: UP007
-          driver_opt: List[str] | None):  # noqa: UP006,UP007
+          driver_opt: List[str] | None) -> tuple[BuilderPlan, Profile | None]:  # noqa: UP006,UP007
     from orchestrator.docker.builder_plan import plan_builder
     from orchestrator.errors import BadInput
     from orchestrator.profiles import load
@@ -37,7 +42,7 @@ def _plan(name: str | None, profile: str | None, driver: str | None,  # noqa: UP
     return plan_builder(spec, name=name, driver=driver, driver_opts=opts), loaded
 
 
-def _show(outcome, as_json: bool) -> None:  # noqa: ANN001
+def _show(outcome: EnsureOutcome, as_json: bool) -> None:
     if as_json:
         print_json(outcome.to_json())
         return

@@ -16,7 +16,8 @@ def doctor(
 ) -> None:
     """Check the docker daemon, buildx, QEMU emulation, builders and a registry; say how to fix what fails."""
     from orchestrator.docker.runner import Daemon, Engine
-    from orchestrator.doctor import Status, run_doctor
+    from orchestrator.doctor import run_doctor
+    from orchestrator.status import Status
 
     report = run_doctor(Engine(Daemon(context=context)), registry=registry)
     if as_json:

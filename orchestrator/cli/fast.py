@@ -8,6 +8,8 @@ which parses it and reports errors as usual. Both call the same core (cli/verify
 
 from __future__ import annotations
 
+from typing import cast
+
 from orchestrator.cli.verify_run import VerifyArgs, run_verify
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
@@ -32,7 +34,7 @@ def verify_args(argv: list[str]) -> VerifyArgs | None:
                 value = rest.pop(0)
             key = _VERIFY_VALUES[name]
             if key == "platforms":
-                values["platforms"].append(value)  # type: ignore[union-attr]
+                cast("list[str]", values["platforms"]).append(value)
             elif key in values:
                 return None  # given twice: let typer decide
             else:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import typer
 
@@ -17,7 +17,7 @@ def list_profiles(as_json: bool = typer.Option(False, "--json", help="Print JSON
     from orchestrator.model.platform import format_all
     from orchestrator.profiles import available, load
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, path in available().items():
         profile = load(name)
         platforms = [format_all(p) for p in profile.platforms or ()]

@@ -17,6 +17,8 @@ from orchestrator.errors import BadInput, ExitCode
 if TYPE_CHECKING:
     from orchestrator.image.verify import Verdict
     from orchestrator.model.platform import Platform
+    from orchestrator.model.references import Reference
+    from orchestrator.registry.layout import Layout
 
 MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
@@ -73,6 +75,7 @@ def run_verify(args: VerifyArgs) -> int:
     import os
 
     expected = chosen_platforms(args.platforms, args.profile, "nothing to verify against")
+    where: Layout | Reference
     if reading is None:
         inspection, where = read_layout(args.ref)
     else:

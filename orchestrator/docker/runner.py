@@ -43,12 +43,12 @@ NO_DOCKER_CLI = EnvironmentMissing(
 _IMPORT_LOCK = threading.Lock()
 # Streamed docker processes still running, so an interrupt can stop them all (per-arch builds
 # run them from worker threads, which signals never reach).
-_LIVE: set[subprocess.Popen] = set()
+_LIVE: set[subprocess.Popen[bytes]] = set()
 _LIVE_LOCK = threading.Lock()
 STOP_GRACE = 10.0  # seconds buildx gets to cancel cleanly before it is killed
 
 
-def _stop(process: subprocess.Popen) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
     process.terminate()
@@ -174,7 +174,7 @@ class Engine:
         from python_on_whales.utils import run
 
         with self._translated_errors():
-            return run(self.client.client_config.docker_cmd + list(args))
+            return str(run(self.client.client_config.docker_cmd + list(args)))
 
     def stream(self, *args: str) -> Iterator[str]:
         """A long docker call whose output is shown as it comes (buildx progress), stdout and
@@ -215,7 +215,7 @@ class Engine:
         # `docker version` exits 1 without a daemon but still prints the client part.
         with self._translated_errors():
             try:
-                return run(self.client.client_config.docker_cmd + ["version", "--format", "{{.Client.Version}}"])
+                return str(run(self.client.client_config.docker_cmd + ["version", "--format", "{{.Client.Version}}"]))
             except Exception as exc:  # noqa: BLE001 - re-raised below unless stdout helps
                 stdout = (getattr(exc, "stdout", None) or "").strip()
                 if stdout:

@@ -17,7 +17,7 @@ import posixpath
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from orchestrator.image.elf import check_binary, parse_elf
 from orchestrator.image.model import Entry, Inspection
@@ -73,7 +73,7 @@ def _tar_members(stream: IO[bytes], media_type: str) -> Iterator[tuple[tarfile.T
     if "zstd" in media_type:
         raise UnreadableLayer("zstd-compressed layers are not supported yet")
     # Docker's ...diff.tar.gzip and OCI's ...tar+gzip; anything else is a plain tar.
-    source: IO[bytes] = gzip.GzipFile(fileobj=stream) if "gzip" in media_type else stream
+    source: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=stream)) if "gzip" in media_type else stream
     with tarfile.open(fileobj=source, mode="r|") as archive:
         for member in archive:
             yield archive, member
@@ -162,7 +162,7 @@ def follow(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
         if hit.kind == "file":
             return chain, hit
         target = hit.target
-        predicate = lambda p, t=target: p == t  # noqa: E731
+        predicate = target.__eq__  # then the path the link names, exactly
     return None
 
 

@@ -108,7 +108,7 @@ _ARCH_ORDER = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "m
 _OS_ORDER = ("linux", "windows")
 
 
-def sort_key(p: Platform) -> tuple:
+def sort_key(p: Platform) -> tuple[int, str, int, str, int, str, tuple[int, ...]]:
     os_rank = _OS_ORDER.index(p.os) if p.os in _OS_ORDER else len(_OS_ORDER)
     arch_rank = _ARCH_ORDER.index(p.architecture) if p.architecture in _ARCH_ORDER else len(_ARCH_ORDER)
     variant_rank = (_ARM_LEVEL.get(p.variant or "", 0) if p.architecture == "arm"
@@ -205,7 +205,7 @@ def detect_host(machine: str, cpuinfo: str = "", os_name: str = "linux") -> Host
         return HostPlatform(platform, tuple(reasons))
     platform = replace(platform, os=os_name)
     if platform.architecture == "arm":
-        fields = {}
+        fields: dict[str, str] = {}
         for line in cpuinfo.splitlines():
             key, sep, value = line.partition(":")
             if sep:

@@ -38,7 +38,8 @@ class KnownPlatform:
 
     @property
     def platform(self) -> Platform:
-        return Platform(*self.oci.split("/"))
+        os_name, architecture, *variant = self.oci.split("/")
+        return Platform(os_name, architecture, variant[0] if variant else None)
 
 
 KNOWN_PLATFORMS: tuple[KnownPlatform, ...] = (

@@ -88,7 +88,7 @@ def short_sha(sha: str) -> str:
 def _fields(line: str) -> list[tuple[str, str | None]]:
     """A CSV line of `key=value` fields (a bare field is a value); quotes protect commas."""
     row = next(csv.reader([line], skipinitialspace=True), [])
-    out = []
+    out: list[tuple[str, str | None]] = []
     for item in row:
         key, sep, value = item.partition("=")
         out.append((key.strip().lower(), value.strip()) if sep else ("value", key.strip()))

@@ -25,7 +25,7 @@ def _merge_dataclass(parent: Any, child: Any, mapping_fields: set[str]) -> Any:
         return child
     if child is None:
         return parent
-    updates = {}
+    updates: dict[str, Any] = {}
     for f in fields(child):
         mine = getattr(child, f.name)
         if mine is None:
@@ -40,7 +40,8 @@ def _merge_dataclass(parent: Any, child: Any, mapping_fields: set[str]) -> Any:
 
 def merge(parent: Profile, child: Profile) -> Profile:
     """The child's fields over the parent's, as the module docstring says."""
-    merged = _merge_dataclass(parent, replace(child, attestations=None, builder=None, sources=()), _MAPPING_FIELDS)
+    merged: Profile = _merge_dataclass(parent, replace(child, attestations=None, builder=None, sources=()),
+                                       _MAPPING_FIELDS)
     return replace(
         merged,
         name=child.name,

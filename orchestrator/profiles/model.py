@@ -119,4 +119,5 @@ class Profile:
                 return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
             return value
 
-        return plain(self)
+        document: dict[str, Any] = plain(self)
+        return document

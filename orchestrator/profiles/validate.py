@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import BadInput
+from orchestrator.model.platform import Platform
 from orchestrator.model.platform_parse import parse
 from orchestrator.profiles.model import (
     TAG_FIELDS,
@@ -116,7 +117,7 @@ class _Validator:
             items = [value] if isinstance(value, str) else value
             if not isinstance(items, list):
                 raise self.fail(path, f"expected a list, got {_describe(value)}", "write `[a, b]` or one `- a` per line")
-            out = []
+            out: list[str | Platform] = []
             for i, item in enumerate(items):
                 item_path = f"{path}[{i}]"
                 if not isinstance(item, (str, int, float)) or isinstance(item, bool):

@@ -35,8 +35,9 @@ def read_yaml(path: Path, shown: str) -> Document:
     except OSError as exc:
         raise ProfileError(shown, None, "", f"cannot read the profile: {exc.strerror}") from None
     size = stat.st_size
-    key = {"path": str(path.resolve()), "size": size, "mtime_ns": stat.st_mtime_ns}
-    name = f"profile-cache/{zlib.crc32(key['path'].encode()):08x}.json"
+    resolved = str(path.resolve())
+    key = {"path": resolved, "size": size, "mtime_ns": stat.st_mtime_ns}
+    name = f"profile-cache/{zlib.crc32(resolved.encode()):08x}.json"
     cached = read_record(name)
     if isinstance(cached, dict) and cached.get("key") == key:
         return Document(shown, cached["data"], cached["lines"])

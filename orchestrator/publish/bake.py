@@ -77,7 +77,8 @@ def resolve(engine: Any, files: tuple[str, ...], targets: tuple[str, ...], sets:
                        fix="fix the bake file (or the target and --set names); `docker buildx bake --print` "
                            "shows the same error") from None
     try:
-        return json.loads(printed[printed.index("{"):])
+        resolved: dict[str, Any] = json.loads(printed[printed.index("{"):])
+        return resolved
     except ValueError:
         raise BadInput(f"docker buildx bake --print gave no JSON for {', '.join(files)}",
                        fix="check the bake file with `docker buildx bake --print`") from None

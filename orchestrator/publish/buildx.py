@@ -91,8 +91,9 @@ def pushed_digest(metadata_file: str, lines: list[str]) -> str | None:
     path = Path(metadata_file)
     try:
         metadata = json.loads(path.read_text())
-        if metadata.get("containerimage.digest"):
-            return metadata["containerimage.digest"]
+        digest = metadata.get("containerimage.digest")
+        if isinstance(digest, str) and digest:
+            return digest
     except (OSError, ValueError):
         pass
     finally:

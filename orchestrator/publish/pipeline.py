@@ -22,7 +22,7 @@ from orchestrator.model.references import Reference
 from orchestrator.publish.promote import Promotion, current_digests, promote
 from orchestrator.publish.stage import Staged
 from orchestrator.registry.layout import PREFIX
-from orchestrator.workers import parallel_map
+from orchestrator.workers import both
 
 BUILD_FIX = "fix the build so every platform is present with a matching config"
 
@@ -82,11 +82,9 @@ def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyO
     """Verify `staged` as the registry holds it (`inspection`: already read from there), then
     move `tags` to it. `say` hears how the verification went."""
     with phase("verifying the staged index"):
-        befores = parallel_map(lambda read: read(), [lambda: current_digests(tags),
-                                                     lambda: inspection or read_image(staged.ref)], 2)
-        inspection = befores.pop()
-        verdict = _judge(str(staged.ref), inspection, options, staged.ref if deep else None, fix)
+        befores, held = both(lambda: current_digests(tags), lambda: inspection or read_image(staged.ref))
+        verdict = _judge(str(staged.ref), held, options, staged.ref if deep else None, fix)
     if say is not None:
-        say(f"orch: verifying {len(inspection.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")
-    promotion = promote(staged, tags, befores[0])
-    return Published(staged, inspection, verdict, promotion)
+        say(f"orch: verifying {len(held.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")
+    promotion = promote(staged, tags, befores)
+    return Published(staged, held, verdict, promotion)

@@ -47,7 +47,7 @@ def base_images(dockerfile: str) -> list[str]:
     text = re.sub(r"\\\n", " ", dockerfile)
     args: dict[str, str] = {}
     stages: set[str] = set()
-    images = []
+    images: list[str] = []
     for raw in text.splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):

@@ -54,7 +54,9 @@ def record(dockerfile: str | None, context: str, steps: Iterable[Step]) -> None:
 
 def load(dockerfile: str | None, context: str = ".") -> dict[tuple[str, str], dict[str, float]]:
     known = read_record(f"timings/{_key(dockerfile, context)}.json") or {}
-    return {tuple(key.split("\t", 1)): seconds for key, seconds in (known.get("steps") or {}).items()}  # type: ignore[misc]
+    steps: dict[str, dict[str, float]] = known.get("steps") or {}
+    return {(stage, instruction): seconds for key, seconds in steps.items()
+            for stage, _, instruction in [key.partition("\t")]}
 
 
 def hint(timings: Timings, dockerfile: str | None, platforms: tuple[Platform, ...]) -> str | None:

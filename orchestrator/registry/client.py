@@ -12,7 +12,7 @@ import json
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from orchestrator.errors import OrchError
 from orchestrator.model.mediatypes import ACCEPT
@@ -38,7 +38,8 @@ class ManifestBytes:
     digest: str
 
     def document(self) -> dict[str, Any]:
-        return json.loads(self.body)
+        document: dict[str, Any] = json.loads(self.body)
+        return document
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> ManifestBytes:
@@ -108,7 +109,8 @@ class Registry:
             if exc.code == 404:
                 return None
             raise self._http_error(ref, "HEAD", exc) from None
-        return reply.headers.get("Docker-Content-Digest")
+        digest: str | None = reply.headers.get("Docker-Content-Digest")
+        return digest
 
     def blob_bytes(self, repository: str, digest: str) -> bytes:
         """A small blob (an image config), checked against its digest."""
@@ -116,18 +118,21 @@ class Registry:
         reply = self._call(ref, "GET", f"blobs/{digest}")
         if sha256_digest(reply.body) != digest:
             raise DigestMismatch(self.host, f"{ref.name}@{digest} (a blob)", digest, sha256_digest(reply.body))
-        return reply.body
+        body: bytes = reply.body
+        return body
 
     def config(self, repository: str, digest: str) -> dict[str, Any]:
         """An image config as JSON; ValueError when it is not JSON (image.read judges that)."""
-        return json.loads(self.blob_bytes(repository, digest))
+        config: dict[str, Any] = json.loads(self.blob_bytes(repository, digest))
+        return config
 
     def blob(self, repository: str, digest: str) -> IO[bytes]:
         """A streaming blob: read it as it arrives, close it to stop early. Reading to the end
         checks its digest (DigestMismatch otherwise)."""
         ref = Reference(self.host, repository, digest=digest)
         response = self._call(ref, "GET", f"blobs/{digest}", stream=True)
-        return HashingReader(response, digest, f"{ref.name}@{digest}", self.host)
+        # HashingReader has the part of IO that blob readers use (read, close, a context).
+        return cast(IO[bytes], HashingReader(response, digest, f"{ref.name}@{digest}", self.host))
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         try:
@@ -227,9 +232,10 @@ class Registry:
 
 def _document_type(body: bytes) -> str | None:
     try:
-        return json.loads(body).get("mediaType")
+        media_type = json.loads(body).get("mediaType")
     except (ValueError, AttributeError):
         return None
+    return media_type if isinstance(media_type, str) else None
 
 
 def delete_tag(ref: Reference) -> bool:

@@ -7,6 +7,7 @@ to parse headers: ~30 ms, a third of `orch verify`. Registries need none of that
 
 from __future__ import annotations
 
+import io
 import socket
 from collections.abc import Callable
 from typing import IO, Any
@@ -85,7 +86,7 @@ class Response:
         return self._read_some(size)
 
     def _read_some(self, size: int) -> bytes:
-        file = self.connection.file
+        file: io.BufferedReader = self.connection.file
         if self._chunked:
             if self._chunk_left == 0:
                 line = file.readline()
@@ -96,7 +97,7 @@ class Response:
                     while file.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return self._finish()
-            data = file.read(min(size, self._chunk_left))
+            data: bytes = file.read(min(size, self._chunk_left))
             if not data:
                 raise IncompleteRead(b"", self._chunk_left)
             self._chunk_left -= len(data)

@@ -55,10 +55,12 @@ class Layout:
     def blob_bytes(self, digest: str) -> bytes:
         """A whole blob, checked against its digest."""
         with self.open_blob(digest) as handle:
-            return handle.read()
+            body: bytes = handle.read()
+            return body
 
     def json_blob(self, digest: str) -> dict[str, Any]:
-        return json.loads(self.blob_bytes(digest))
+        document: dict[str, Any] = json.loads(self.blob_bytes(digest))
+        return document
 
     def manifest_bytes(self, digest: str) -> ManifestBytes:
         """A manifest as it will be uploaded: its exact bytes, with the media type it declares."""
@@ -80,10 +82,12 @@ class Layout:
             named = [d for d in descriptors
                      if tag in (ref_name := (d.get("annotations") or {}).get(REF_NAME, ""), ref_name.rpartition(":")[2])]
             if named:
-                return named[0]
+                chosen: dict[str, Any] = named[0]
+                return chosen
             tags = sorted({(d.get("annotations") or {}).get(REF_NAME, "") for d in descriptors} - {""})
             raise BadInput(f'tag "{tag}" is not in the layout {self.root}', fix=f"tags there: {', '.join(tags) or 'none'}")
         if len(descriptors) != 1:
             raise BadInput(f"the layout {self.root} holds {len(descriptors)} images; name one",
                            fix=f"write {PREFIX}{self.root}:TAG")
-        return descriptors[0]
+        only: dict[str, Any] = descriptors[0]
+        return only

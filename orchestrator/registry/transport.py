@@ -186,7 +186,7 @@ class Transport:
 
         if fresh:
             return connect()
-        pool = self._local.__dict__.setdefault("connections", {})
+        pool: dict[tuple[str, str], http.Connection] = self._local.__dict__.setdefault("connections", {})
         if (scheme, netloc) not in pool:
             pool[(scheme, netloc)] = connect()
         return pool[(scheme, netloc)]
@@ -201,6 +201,7 @@ class Transport:
             for fresh in (False, True):
                 connection = self._connection(parts.scheme, parts.netloc, fresh=stream or fresh)
                 data = body() if callable(body) else body
+                opened = data if callable(body) else None  # a stream opened for this attempt
                 try:
                     response = connection.request(method, target, data, headers)
                     break
@@ -211,8 +212,8 @@ class Transport:
                         continue
                     raise
                 finally:
-                    if callable(body) and data is not None:
-                        data.close()
+                    if opened is not None and not isinstance(opened, bytes):
+                        opened.close()
             if response.status in REDIRECTS and response.getheader("Location"):
                 response.read()
                 response.close()
