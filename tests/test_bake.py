@@ -15,8 +15,8 @@ from orchestrator.errors import BadInput
 from orchestrator.model.platform import format_platform
 from orchestrator.model.platform_parse import parse
 from orchestrator.profiles import load
-from orchestrator.publish.bake import export_bake, targets_from
-from orchestrator.publish.release import failed_targets
+from orchestrator.release.bake_files import export_bake, targets_from
+from orchestrator.release.bake_release import failed_targets
 
 from .conftest import REPO, Registry
 from .faultproxy import FaultProxy, Rule

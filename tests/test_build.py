@@ -12,7 +12,7 @@ import pytest
 from orchestrator.docker.progress import failed_platforms, is_transient_push_failure
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse, parse_all
-from orchestrator.publish.request import BuildRequest, plan_build
+from orchestrator.build.request import BuildRequest, plan_build
 
 from .conftest import REPO, sh
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import BadInput
-from orchestrator.publish.request import BuildRequest, plan_build
+from orchestrator.build.request import BuildRequest, plan_build
 
 from .conftest import REPO
 

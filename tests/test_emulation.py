@@ -18,8 +18,8 @@ import pytest
 from orchestrator.docker.steps import Timings, read_steps
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse
-from orchestrator.publish.advise import advise
-from orchestrator.publish.timings import hint
+from orchestrator.authoring.advise import advise
+from orchestrator.build.timings import hint
 
 from .conftest import REPO, Registry
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator.publish.scaffold import base_images
+from orchestrator.authoring.scaffold import base_images
 
 from .conftest import REPO, Registry
 from .registry_api import digest_at

@@ -15,7 +15,7 @@ from orchestrator.model.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDE
 from orchestrator.model.platform import format_all, format_platform, platform_slug
 from orchestrator.model.platform_parse import parse
 from orchestrator.model.references import parse_reference
-from orchestrator.publish.manifest_list import (
+from orchestrator.lists.manifest_list import (
     Child,
     ListOptions,
     _ordered,
@@ -24,7 +24,7 @@ from orchestrator.publish.manifest_list import (
     list_media_type,
     listed_platform,
 )
-from orchestrator.publish.manifest_spec import load_spec, parse_annotations, spec_from_args, spec_from_document
+from orchestrator.lists.manifest_spec import load_spec, parse_annotations, spec_from_args, spec_from_document
 
 from .conftest import buildx_push, sh
 from .test_build import orch

@@ -11,7 +11,7 @@ from orchestrator.cli.app import app
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import format_platform
 from orchestrator.profiles import ProfileError, available, json_schema, load
-from orchestrator.publish.gitinfo import render_tags
+from orchestrator.tags.gitinfo import render_tags
 
 from .conftest import REPO
 

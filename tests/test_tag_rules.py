@@ -13,7 +13,7 @@ import pytest
 from orchestrator.errors import BadInput
 from orchestrator.model.tagrules import RefContext, TagRules, image_names, parse_flavor, parse_rule, tags_for
 from orchestrator.model.tagtemplates import format_date, parse_semver, render
-from orchestrator.publish.gitinfo import github_context
+from orchestrator.tags.gitinfo import github_context
 
 DATA = json.loads((Path(__file__).parent / "data" / "metadata-action" / "cases.json").read_text())
 NOW = datetime(2020, 1, 10, 0, 30, tzinfo=timezone.utc)
@@ -72,7 +72,7 @@ LABEL_DIFFERENCES = {
 
 
 def _orch_labels(case: dict, version: str | None) -> dict[str, str]:
-    from orchestrator.publish.gitinfo import oci_labels
+    from orchestrator.tags.gitinfo import oci_labels
 
     api = DATA["repository_api"]  # orch reads the repository from GITHUB_REPOSITORY, the peer from the API
     environ = {**case["environment"], "GITHUB_ACTIONS": "true", "GITHUB_REPOSITORY": api["full_name"]}

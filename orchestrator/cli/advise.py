@@ -26,8 +26,8 @@ def advise(
     from orchestrator.cli.verify_run import chosen_platforms
     from orchestrator.model.platform import format_platform
     from orchestrator.model.platform_match import can_run
-    from orchestrator.publish.advise import advise as make_advice
-    from orchestrator.publish.timings import host_platform, load
+    from orchestrator.authoring.advise import advise as make_advice
+    from orchestrator.build.timings import host_platform, load
 
     platforms = chosen_platforms(platform, profile, "which platforms?")
     host = host_platform()

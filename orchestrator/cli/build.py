@@ -97,9 +97,9 @@ def build(
     from orchestrator.cli import passthrough
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
-    from orchestrator.publish.console import Console
-    from orchestrator.publish.executor import run_plan
-    from orchestrator.publish.request import BuildRequest, plan_build
+    from orchestrator.report.console import Console
+    from orchestrator.build.executor import run_plan
+    from orchestrator.build.request import BuildRequest, plan_build
     from orchestrator.workers import preload
 
     if bake:
@@ -144,7 +144,7 @@ def build(
                            sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
                            tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta)
     plan = plan_build(request)
-    from orchestrator.publish.inputs import check_metadata_file
+    from orchestrator.build.inputs import check_metadata_file
 
     for path, option in ((output_env, "--output-env"), (report, "--report")):
         if path and not dry_run:
@@ -173,11 +173,11 @@ def build(
     with console if isinstance(console, LiveConsole) else nullcontext():
         result = run_plan(Engine(secrets=plan.spec.secret_values), plan, console)
     document = result.to_json()
-    from orchestrator.publish.ci_outputs import report_build
+    from orchestrator.report.ci import report_build
 
     report_build(document, output_env=str(output_env) if output_env else None, seconds=time.monotonic() - started)
     if report:
-        from orchestrator.publish.report import html_report
+        from orchestrator.report.html import html_report
 
         report.write_text(html_report(document))
     if metadata_file:

@@ -23,7 +23,7 @@ def init(
     """Write profiles/NAME.yaml (platforms: what every base image publishes), and with --makefile and --ci the
     Makefile include and workflow that run it. Never overwrites without --force."""
     from orchestrator.errors import BadInput
-    from orchestrator.publish import scaffold
+    from orchestrator.authoring import scaffold
 
     source = directory / dockerfile
     if not source.is_file():

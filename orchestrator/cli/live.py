@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.docker.steps import StepLog
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import Platform, format_platform
-from orchestrator.publish.console import Console
+from orchestrator.report.console import Console
 
 PROGRESS = ("auto", "tty", "plain", "quiet")
 _PREFIX = re.compile(r"^\[(?P<label>[^\]]+)\] (?P<line>.*)$")
@@ -50,7 +50,7 @@ class LiveConsole(Console):
 
     def __init__(self, platforms: tuple[Platform, ...], *, secrets: tuple[str, ...] = ()) -> None:
         super().__init__(quiet=False, secrets=secrets)
-        from orchestrator.publish.timings import step_log
+        from orchestrator.build.timings import step_log
 
         self.rows = {format_platform(p): _Row(format_platform(p)) for p in platforms}
         self.log = step_log(platforms)
@@ -107,7 +107,7 @@ class LiveConsole(Console):
 
     def _log_for(self, label: str) -> StepLog:
         from orchestrator.model.platform_parse import parse
-        from orchestrator.publish.timings import step_log
+        from orchestrator.build.timings import step_log
 
         return step_log((parse(label),))
 

@@ -9,8 +9,8 @@ import typer
 from orchestrator.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
-    from orchestrator.publish.manifest_list import ListOptions
-    from orchestrator.publish.manifest_spec import ManifestSpec
+    from orchestrator.lists.manifest_list import ListOptions
+    from orchestrator.lists.manifest_spec import ManifestSpec
 
 app = typer.Typer(help="Assemble lists from images that already exist (manifest-tool's spec).",
                   no_args_is_help=True)
@@ -45,8 +45,8 @@ def create(
     """Push a list of existing images, each listed as the platform the spec says (annotating mislabelled ones),
     verified before the target tag moves."""
     from orchestrator.errors import BadInput
-    from orchestrator.publish.manifest_list import ListOptions, check_options, plan_lines
-    from orchestrator.publish.manifest_spec import load_spec, parse_annotations, spec_from_args
+    from orchestrator.lists.manifest_list import ListOptions, check_options, plan_lines
+    from orchestrator.lists.manifest_spec import load_spec, parse_annotations, spec_from_args
 
     if bool(spec) == from_args:
         raise BadInput("pass either --spec FILE or --from-args", fix="e.g. orch manifest create --spec list.yaml")
@@ -82,7 +82,7 @@ def _run(spec: ManifestSpec, options: ListOptions, deep: bool, as_json: bool) ->
     from orchestrator.cli.verify_run import print_findings
     from orchestrator.errors import ExitCode
     from orchestrator.model.mediatypes import INDEX_TYPES
-    from orchestrator.publish.manifest_list import publish_list
+    from orchestrator.lists.manifest_list import publish_list
     from orchestrator.publish.pipeline import VerificationFailed
 
     try:

@@ -90,7 +90,7 @@ def export_bake(
 
     from orchestrator.errors import BadInput
     from orchestrator.profiles import load
-    from orchestrator.publish.bake import export_bake as to_bake
+    from orchestrator.release.bake_files import export_bake as to_bake
 
     text = json.dumps(to_bake([load(name) for name in names]), indent=2) + "\n"
     if output is None:

@@ -17,10 +17,10 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
             ignored: dict[str, Any]) -> None:
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
-    from orchestrator.publish.bake import resolve, targets_from
-    from orchestrator.publish.console import Console
-    from orchestrator.publish.inputs import build_time, check_metadata_file
-    from orchestrator.publish.release import ReleasePlan, run_release
+    from orchestrator.release.bake_files import resolve, targets_from
+    from orchestrator.report.console import Console
+    from orchestrator.build.inputs import build_time, check_metadata_file
+    from orchestrator.release.bake_release import ReleasePlan, run_release
     from orchestrator.publish.stage import stage_directory
 
     given = [option for option, value in ignored.items() if value]
@@ -48,11 +48,11 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     results = run_release(engine, plan, Console(quiet=quiet))
     document = {"targets": {r.name: r.to_json() for r in results}}
-    from orchestrator.publish.ci_outputs import report_release
+    from orchestrator.report.ci import report_release
 
     report_release(document["targets"], output_env=str(output_env) if output_env else None)
     if report:
-        from orchestrator.publish.report import release_report
+        from orchestrator.report.html import release_report
 
         report.write_text(release_report(document["targets"]))
     if metadata_file:

@@ -94,7 +94,7 @@ def run_verify(args: VerifyArgs) -> int:
     else:
         print_findings(verdict)
     if os.environ.get("GITHUB_ACTIONS") == "true":
-        from orchestrator.publish.ci_outputs import report_verify
+        from orchestrator.report.ci import report_verify
 
         report_verify(verdict.to_json())
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)

@@ -1,2 +1,3 @@
-"""Publishing: the typed build spec, planning, single and per-arch execution, merges, and the one
-stage -> verify -> promote -> clean-up pipeline every publish goes through."""
+"""The shared publish transaction: an index goes into its repository by digest (stage), is read
+back and verified, and only then does every tag move to it, or none (promote). Every product
+(builds, lists, releases) ends here."""

@@ -21,11 +21,11 @@ from orchestrator.docker.runner import Engine
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
-from orchestrator.publish.buildx import BuildFailed, fallback_reason, pushed_digest, run_buildx
-from orchestrator.publish.ci_outputs import group
-from orchestrator.publish.console import Console
-from orchestrator.publish.plan import BuildPlan
-from orchestrator.publish.preflight import (
+from orchestrator.build.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
+from orchestrator.report.ci import group
+from orchestrator.report.console import Console
+from orchestrator.build.plan import BuildPlan
+from orchestrator.build.preflight import (
     RegistryCheck,
     check_named_builder,
     classic_store_reason,
@@ -33,16 +33,16 @@ from orchestrator.publish.preflight import (
     staging_mode,
 )
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
-from orchestrator.publish.timings import step_log
+from orchestrator.build.timings import step_log
 from orchestrator.workers import preload
 
 if TYPE_CHECKING:
     from orchestrator.image.model import Inspection
-    from orchestrator.publish.perarch import PerArchRun
-    from orchestrator.publish.result import BuildResult
+    from orchestrator.build.perarch import PerArchRun
+    from orchestrator.build.result import BuildResult
 
 # What runs after the build, imported on a thread while buildx works (off the critical path).
-AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.publish.result", "orchestrator.registry.transfer",
+AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.build.result", "orchestrator.registry.transfer",
                "orchestrator.registry.layout")
 
 
@@ -122,7 +122,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             staged, inspection = _stage_single(plan, digest), None
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import publish_staged
-    from orchestrator.publish.result import published_platforms
+    from orchestrator.build.result import published_platforms
 
     assert plan.repository is not None
     result.digest = staged.index.digest
@@ -141,7 +141,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
 
 def _where_the_time_went(plan: BuildPlan, result: BuildResult) -> None:
     """Keep the step times for orch advise; say so when QEMU took most of the build."""
-    from orchestrator.publish import timings
+    from orchestrator.build import timings
 
     timings.record(plan.dockerfile, plan.context, result.timings.steps)
     advice = timings.hint(result.timings, plan.dockerfile, plan.platforms)
@@ -150,7 +150,7 @@ def _where_the_time_went(plan: BuildPlan, result: BuildResult) -> None:
 
 
 def _new_result(plan: BuildPlan) -> BuildResult:
-    from orchestrator.publish.result import BuildResult  # beside image.model: imported while buildx runs
+    from orchestrator.build.result import BuildResult  # beside image.model: imported while buildx runs
 
     return BuildResult(plan)
 
@@ -186,7 +186,7 @@ def _stage_single(plan: BuildPlan, digest: str | None) -> Staged:
 
 def _per_arch(engine: Engine, plan: BuildPlan, reason: str | None, result: BuildResult, console: Console,
               builders: list[BuilderInfo]) -> tuple[PerArchRun, Staged, Inspection]:
-    from orchestrator.publish.perarch import PerArchRun
+    from orchestrator.build.perarch import PerArchRun
 
     result.strategy = "per-arch"
     result.fallback_reason = reason if plan.strategy == "auto" else None

@@ -27,14 +27,14 @@ from orchestrator.interrupts import phase
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, format_all, format_platform
 from orchestrator.model.references import Reference
-from orchestrator.publish.buildx import BuildFailed, pushed_digest, run_buildx
-from orchestrator.publish.console import Console
-from orchestrator.publish.merge import merge
-from orchestrator.publish.plan import BuildPlan, PlatformJob
-from orchestrator.publish.records import StagedRecord, context_fingerprint
-from orchestrator.publish.result import PlatformOutcome
+from orchestrator.build.buildx_run import BuildFailed, pushed_digest, run_buildx
+from orchestrator.report.console import Console
+from orchestrator.build.merge import merge
+from orchestrator.build.plan import BuildPlan, PlatformJob
+from orchestrator.build.records import StagedRecord, context_fingerprint
+from orchestrator.build.result import PlatformOutcome
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
-from orchestrator.publish.timings import step_log
+from orchestrator.build.timings import step_log
 from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
 from orchestrator.workers import parallel_map, run_workers
 

@@ -15,7 +15,7 @@ from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
-from orchestrator.publish.plan import BuildPlan
+from orchestrator.build.plan import BuildPlan
 from orchestrator.publish.stage import PUSH_BY_DIGEST_DRIVERS
 
 

@@ -135,7 +135,7 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
         lines.append(f"| {platform['platform']} | `{(platform.get('digest') or 'not pushed')[:19]}` | "
                      f"{platform.get('config') or '?'} | "
                      f"{how} | {platform.get('seconds', '') or ''} |")
-    from orchestrator.publish.report import timeline_markdown
+    from orchestrator.report.html import timeline_markdown
 
     lines += ["", f"Where the time went: {document.get('step_seconds', 0):.1f} s of steps, "
               f"{document.get('emulated_seconds', 0):.1f} s under QEMU.", "", timeline_markdown(document)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from orchestrator.publish.spec import BuildSpec
+from orchestrator.build.spec import BuildSpec
 from orchestrator.redact import MASK
 
 

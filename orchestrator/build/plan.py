@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference, parse_reference
-from orchestrator.publish.argv import buildx_build_argv, command_line
-from orchestrator.publish.spec import BuildSpec, Output
+from orchestrator.build.argv import buildx_build_argv, command_line
+from orchestrator.build.spec import BuildSpec, Output
 from orchestrator.publish.stage import staging_tag
 from orchestrator.redact import MASK
 
 if TYPE_CHECKING:
     from orchestrator.docker.builder_plan import BuilderPlan
-    from orchestrator.publish.merge import MergeEntry
+    from orchestrator.build.merge import MergeEntry
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,7 @@ class BuildPlan:
 
     def merge_entries(self, digests: dict[Platform, str] | None = None) -> list[MergeEntry]:
         """The children of the per-arch list, by digest, in plan order."""
-        from orchestrator.publish.merge import MergeEntry
+        from orchestrator.build.merge import MergeEntry
 
         assert self.repository is not None
         return [MergeEntry(self.repository.with_digest(digests[job.platform] if digests else f"<{job.label} digest>"),
@@ -199,7 +199,7 @@ class BuildPlan:
         return out
 
     def per_arch_commands(self) -> list[str]:
-        from orchestrator.publish.merge import merge_lines
+        from orchestrator.build.merge import merge_lines
         from orchestrator.publish.promote import promotion_lines
 
         lines = []

@@ -16,9 +16,9 @@ from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
-from orchestrator.publish.argv import check_extra
-from orchestrator.publish.gitinfo import oci_labels, read_git
-from orchestrator.publish.inputs import (
+from orchestrator.build.argv import check_extra
+from orchestrator.tags.gitinfo import oci_labels, read_git
+from orchestrator.build.inputs import (
     build_time,
     check_metadata_file,
     check_secret,
@@ -26,11 +26,11 @@ from orchestrator.publish.inputs import (
     parse_build_args,
     resolve_sources,
 )
-from orchestrator.publish.nodes import assign_node
-from orchestrator.publish.plan import BuildPlan, PlatformJob
-from orchestrator.publish.spec import BuildSpec, CacheEntry, Output
+from orchestrator.build.nodes import assign_node
+from orchestrator.build.plan import BuildPlan, PlatformJob
+from orchestrator.build.spec import BuildSpec, CacheEntry, Output
 from orchestrator.publish.stage import stage_directory
-from orchestrator.publish.tagging import plan_tags
+from orchestrator.tags.tagging import plan_tags
 
 if TYPE_CHECKING:
     from orchestrator.docker.builder_plan import BuilderPlan

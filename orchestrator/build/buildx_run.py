@@ -20,12 +20,12 @@ from orchestrator.docker.steps import StepLog
 from orchestrator.errors import JobFailed
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
-from orchestrator.publish.argv import buildx_build_argv
-from orchestrator.publish.console import Console
-from orchestrator.publish.spec import BuildSpec
+from orchestrator.build.argv import buildx_build_argv
+from orchestrator.report.console import Console
+from orchestrator.build.spec import BuildSpec
 
 if TYPE_CHECKING:
-    from orchestrator.publish.plan import BuildPlan
+    from orchestrator.build.plan import BuildPlan
 
 PUSH_ATTEMPTS = 3
 LOG_TAIL = 4000

@@ -45,7 +45,7 @@ from orchestrator.model.platform import Platform, format_all, oci_platform
 from orchestrator.model.platform_match import sort_key
 from orchestrator.model.platform_parse import normalize
 from orchestrator.model.references import Reference
-from orchestrator.publish.manifest_spec import ManifestSpec, SpecEntry
+from orchestrator.lists.manifest_spec import ManifestSpec, SpecEntry
 from orchestrator.publish.pipeline import Published, publish_staged
 from orchestrator.publish.stage import stage_index
 from orchestrator.registry.client import ManifestBytes, Registry

@@ -17,7 +17,7 @@ from orchestrator.errors import BadInput
 from orchestrator.model.tagrules import TagRules, image_names, parse_flavor, tags_for
 from orchestrator.profiles import Profile
 from orchestrator.profiles.model import is_tag_rule
-from orchestrator.publish.gitinfo import GitInfo, ref_context, render_tags, template_values
+from orchestrator.tags.gitinfo import GitInfo, ref_context, render_tags, template_values
 
 
 @dataclass(frozen=True)
