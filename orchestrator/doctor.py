@@ -7,8 +7,6 @@ and carries the fix in words. Nothing here changes the machine.
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from orchestrator.docker.facts import uses_containerd_image_store
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import OrchError
 from orchestrator.model.platform_table import qemu_handlers
+from orchestrator.model.references import Reference
 from orchestrator.status import Status
 
 # Without these two a user cannot publish the ARM images most people want.
@@ -180,18 +179,17 @@ def _check_builders(engine: Engine, emulation: Check) -> Check:
 
 
 def check_registry(address: str, timeout: float = 5.0) -> Check:
-    """GET /v2/ on HOST:PORT; 200 or 401 means a registry answers."""
+    """GET /v2/ on HOST:PORT, through orch's own registry client (its TLS, proxy and CA
+    settings); 200 or 401 means a registry answers."""
+    from orchestrator.registry.transport import Transport
+
     host = address.split("/")[0]
-    loopback = host.split(":")[0] in {"localhost", "127.0.0.1", "[::1]"}
-    scheme = "http" if loopback else "https"
-    url = f"{scheme}://{host}/v2/"
+    transport = Transport(Reference(host, "_"), timeout=timeout)
+    url = f"{transport.base}/v2/"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed scheme
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (TimeoutError, urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
+        status = transport.api_status()
+    except OSError as exc:
+        reason = getattr(exc, "strerror", None) or exc
         return Check(
             "registry", Status.fail, f"{host!r} does not answer at {url}: {reason}",
             f"start the registry (local demo: `make engine` starts one on 127.0.0.1:5000) or check {host!r}",

@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from enum import Enum
 from typing import Any, TextIO, cast
 
+from orchestrator.ci_env import on_github, workflow_command
 from orchestrator.redact import redact
 
 # The stdlib's level numbers, without importing logging (~15 ms) on every start.
@@ -53,7 +54,7 @@ def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
     use_json = log_format is LogFormat.json
     colors = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
     renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=colors)
-    if not use_json and os.environ.get("GITHUB_ACTIONS") == "true":
+    if not use_json and on_github():
         renderer = _WorkflowCommands(renderer)
     structlog.configure(
         processors=[
@@ -84,13 +85,8 @@ class _WorkflowCommands:
         if level in ("warning", "error", "critical"):
             kind = "warning" if level == "warning" else "error"
             message = " ".join([str(plain.pop("event", ""))] + [f"{k}={v}" for k, v in plain.items()])
-            return f"::{kind} title=orch::{escape_workflow(message)}\n{text}"
+            return f"{workflow_command(kind, message)}\n{text}"
         return str(text)
-
-
-def escape_workflow(text: str) -> str:
-    """A workflow command's message: %, CR and LF escaped as the runner expects."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 class _Stderr:

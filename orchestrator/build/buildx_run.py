@@ -8,6 +8,8 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.build.argv import buildx_build_argv
+from orchestrator.build.spec import BuildSpec
 from orchestrator.docker.progress import (
     MULTI_PLATFORM_REFUSED,
     error_lines,
@@ -20,9 +22,7 @@ from orchestrator.docker.steps import StepLog
 from orchestrator.errors import JobFailed
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
-from orchestrator.build.argv import buildx_build_argv
 from orchestrator.report.console import Console
-from orchestrator.build.spec import BuildSpec
 
 if TYPE_CHECKING:
     from orchestrator.build.plan import BuildPlan

@@ -14,16 +14,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.docker import runner
-from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
-from orchestrator.docker.runner import Engine
-from orchestrator.errors import JobFailed
-from orchestrator.interrupts import Interrupted, phase
-from orchestrator.logging import get_logger
 from orchestrator.build.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
-from orchestrator.report.ci import group
-from orchestrator.report.console import Console
 from orchestrator.build.plan import BuildPlan
 from orchestrator.build.preflight import (
     RegistryCheck,
@@ -32,14 +23,23 @@ from orchestrator.build.preflight import (
     ensure_builder,
     staging_mode,
 )
-from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
 from orchestrator.build.timings import step_log
+from orchestrator.docker import runner
+from orchestrator.docker.emulation import ensure_emulators
+from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.runner import Engine
+from orchestrator.errors import JobFailed
+from orchestrator.interrupts import Interrupted, phase
+from orchestrator.logging import get_logger
+from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
+from orchestrator.report.ci import group
+from orchestrator.report.console import Console
 from orchestrator.workers import preload
 
 if TYPE_CHECKING:
-    from orchestrator.image.model import Inspection
     from orchestrator.build.perarch import PerArchRun
     from orchestrator.build.result import BuildResult
+    from orchestrator.image.model import Inspection
 
 # What runs after the build, imported on a thread while buildx works (off the critical path).
 AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.build.result", "orchestrator.registry.transfer",
@@ -120,9 +120,9 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
                 log.info("build.kept_locally", image=plan.local_image)
                 return result
             staged, inspection = _stage_single(plan, digest), None
+    from orchestrator.build.result import published_platforms
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import publish_staged
-    from orchestrator.build.result import published_platforms
 
     assert plan.repository is not None
     result.digest = staged.index.digest

@@ -16,6 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from orchestrator.build.buildx_run import BuildFailed, pushed_digest, run_buildx
+from orchestrator.build.merge import merge
+from orchestrator.build.plan import BuildPlan, PlatformJob
+from orchestrator.build.records import StagedRecord, context_fingerprint
+from orchestrator.build.result import PlatformOutcome
+from orchestrator.build.timings import step_log
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.progress import failed_step, last_error
@@ -27,15 +33,9 @@ from orchestrator.interrupts import phase
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, format_all, format_platform
 from orchestrator.model.references import Reference
-from orchestrator.build.buildx_run import BuildFailed, pushed_digest, run_buildx
-from orchestrator.report.console import Console
-from orchestrator.build.merge import merge
-from orchestrator.build.plan import BuildPlan, PlatformJob
-from orchestrator.build.records import StagedRecord, context_fingerprint
-from orchestrator.build.result import PlatformOutcome
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
-from orchestrator.build.timings import step_log
 from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
+from orchestrator.report.console import Console
 from orchestrator.workers import parallel_map, run_workers
 
 

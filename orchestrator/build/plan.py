@@ -11,17 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.build.argv import buildx_build_argv, command_line
+from orchestrator.build.spec import BuildSpec, Output
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference, parse_reference
-from orchestrator.build.argv import buildx_build_argv, command_line
-from orchestrator.build.spec import BuildSpec, Output
 from orchestrator.publish.stage import staging_tag
 from orchestrator.redact import MASK
 
 if TYPE_CHECKING:
-    from orchestrator.docker.builder_plan import BuilderPlan
     from orchestrator.build.merge import MergeEntry
+    from orchestrator.docker.builder_plan import BuilderPlan
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import os
 import threading
 from typing import Any
 
+from orchestrator.build.plan import BuildPlan
 from orchestrator.docker import runner
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Engine
@@ -15,7 +16,6 @@ from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
-from orchestrator.build.plan import BuildPlan
 from orchestrator.publish.stage import PUSH_BY_DIGEST_DRIVERS
 
 

@@ -10,14 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.errors import BadInput
-from orchestrator.model.platform import platform_slug
-from orchestrator.model.platform_match import order
-from orchestrator.model.platform_parse import parse_all, unusual
-from orchestrator.model.references import Reference, parse_reference
-from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
 from orchestrator.build.argv import check_extra
-from orchestrator.tags.gitinfo import oci_labels, read_git
 from orchestrator.build.inputs import (
     build_time,
     check_metadata_file,
@@ -29,7 +22,14 @@ from orchestrator.build.inputs import (
 from orchestrator.build.nodes import assign_node
 from orchestrator.build.plan import BuildPlan, PlatformJob
 from orchestrator.build.spec import BuildSpec, CacheEntry, Output
+from orchestrator.errors import BadInput
+from orchestrator.model.platform import platform_slug
+from orchestrator.model.platform_match import order
+from orchestrator.model.platform_parse import parse_all, unusual
+from orchestrator.model.references import Reference, parse_reference
+from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
 from orchestrator.publish.stage import stage_directory
+from orchestrator.tags.gitinfo import oci_labels, read_git
 from orchestrator.tags.tagging import plan_tags
 
 if TYPE_CHECKING:

@@ -94,12 +94,12 @@ def build(
 ) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
+    from orchestrator.build.executor import run_plan
+    from orchestrator.build.request import BuildRequest, plan_build
     from orchestrator.cli import passthrough
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
     from orchestrator.report.console import Console
-    from orchestrator.build.executor import run_plan
-    from orchestrator.build.request import BuildRequest, plan_build
     from orchestrator.workers import preload
 
     if bake:

@@ -22,8 +22,8 @@ def init(
 ) -> None:
     """Write profiles/NAME.yaml (platforms: what every base image publishes), and with --makefile and --ci the
     Makefile include and workflow that run it. Never overwrites without --force."""
-    from orchestrator.errors import BadInput
     from orchestrator.authoring import scaffold
+    from orchestrator.errors import BadInput
 
     source = directory / dockerfile
     if not source.is_file():

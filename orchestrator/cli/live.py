@@ -4,7 +4,6 @@ when piped (`--progress auto`); `--progress tty|plain|quiet` to choose."""
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import threading
@@ -25,7 +24,9 @@ def progress_mode(value: str) -> str:
         raise BadInput(f'--progress "{value}" is not one of {", ".join(PROGRESS)}',
                        fix="pass --progress auto (a live view on a terminal, plain lines otherwise)")
     if value == "auto":
-        return "tty" if sys.stderr.isatty() and not os.environ.get("CI") else "plain"
+        from orchestrator.ci_env import in_ci
+
+        return "tty" if sys.stderr.isatty() and not in_ci() else "plain"
     return value
 
 
@@ -106,8 +107,8 @@ class LiveConsole(Console):
     # -- drawing ------------------------------------------------------------------------
 
     def _log_for(self, label: str) -> StepLog:
-        from orchestrator.model.platform_parse import parse
         from orchestrator.build.timings import step_log
+        from orchestrator.model.platform_parse import parse
 
         return step_log((parse(label),))
 

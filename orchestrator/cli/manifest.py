@@ -81,8 +81,8 @@ def _print_notes(notes: tuple[str, ...] | list[str]) -> None:
 def _run(spec: ManifestSpec, options: ListOptions, deep: bool, as_json: bool) -> None:
     from orchestrator.cli.verify_run import print_findings
     from orchestrator.errors import ExitCode
-    from orchestrator.model.mediatypes import INDEX_TYPES
     from orchestrator.lists.manifest_list import publish_list
+    from orchestrator.model.mediatypes import INDEX_TYPES
     from orchestrator.publish.pipeline import VerificationFailed
 
     try:

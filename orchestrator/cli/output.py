@@ -30,12 +30,10 @@ def print_error(exc: Any, *, as_json: bool = False) -> int:
     """An OrchError as the one line (and fix) a user sees; returns its exit code. With --json,
     scripts also get it on stdout as {"error", "fix", "exit_code"}."""
     echo(f"orch: error: {exc}", err=True)
-    import os
+    from orchestrator.ci_env import on_github, workflow_command
 
-    if os.environ.get("GITHUB_ACTIONS") == "true":
-        from orchestrator.logging import escape_workflow
-
-        echo(f"::error title=orch::{escape_workflow(str(exc))}", err=True)
+    if on_github():
+        echo(workflow_command("error", str(exc)), err=True)
     if as_json:
         print_json({"error": exc.message, "fix": exc.fix, "exit_code": int(exc.exit_code)})
     return int(exc.exit_code)

@@ -15,13 +15,13 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
             push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
             install_emulators: bool, metadata_file: Path | None, output_env: Path | None, report: Path | None,
             ignored: dict[str, Any]) -> None:
+    from orchestrator.build.inputs import build_time, check_metadata_file
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
-    from orchestrator.release.bake_files import resolve, targets_from
-    from orchestrator.report.console import Console
-    from orchestrator.build.inputs import build_time, check_metadata_file
-    from orchestrator.release.bake_release import ReleasePlan, run_release
     from orchestrator.publish.stage import stage_directory
+    from orchestrator.release.bake_files import resolve, targets_from
+    from orchestrator.release.bake_release import ReleasePlan, run_release
+    from orchestrator.report.console import Console
 
     given = [option for option, value in ignored.items() if value]
     if given:

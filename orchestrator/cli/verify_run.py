@@ -72,7 +72,6 @@ def run_verify(args: VerifyArgs) -> int:
 
     if args.config_mismatch not in ("fail", "warn"):
         raise BadInput(f'--config-mismatch "{args.config_mismatch}" is not fail or warn', fix="pass fail or warn")
-    import os
 
     expected = chosen_platforms(args.platforms, args.profile, "nothing to verify against")
     where: Layout | Reference
@@ -93,7 +92,9 @@ def run_verify(args: VerifyArgs) -> int:
         print_json(verdict.to_json())
     else:
         print_findings(verdict)
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    from orchestrator.ci_env import on_github
+
+    if on_github():
         from orchestrator.report.ci import report_verify
 
         report_verify(verdict.to_json())

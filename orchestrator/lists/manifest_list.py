@@ -33,6 +33,7 @@ from orchestrator.errors import BadInput, JobFailed
 from orchestrator.image.model import image_descriptors, is_attestation, platform_from
 from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import phase
+from orchestrator.lists.manifest_spec import ManifestSpec, SpecEntry
 from orchestrator.model.mediatypes import (
     DOCKER_LIST,
     INDEX_TYPES,
@@ -45,7 +46,6 @@ from orchestrator.model.platform import Platform, format_all, oci_platform
 from orchestrator.model.platform_match import sort_key
 from orchestrator.model.platform_parse import normalize
 from orchestrator.model.references import Reference
-from orchestrator.lists.manifest_spec import ManifestSpec, SpecEntry
 from orchestrator.publish.pipeline import Published, publish_staged
 from orchestrator.publish.stage import stage_index
 from orchestrator.registry.client import ManifestBytes, Registry

@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from orchestrator.processes import output
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
@@ -58,15 +59,11 @@ def credentials_for(registry: str, config_path: Path | None = None) -> Credentia
 
 
 def _from_helper(helper: str, key: str) -> Credentials | None:
-    try:
-        result = subprocess.run([f"docker-credential-{helper}", "get"], input=key, capture_output=True,
-                                text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if result.returncode != 0:
+    printed = output([f"docker-credential-{helper}", "get"], stdin=key)
+    if printed is None:
         return None
     try:
-        data = json.loads(result.stdout)
+        data = json.loads(printed)
     except ValueError:
         return None
     if not data.get("Secret"):

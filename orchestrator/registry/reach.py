@@ -136,14 +136,15 @@ def tls_context(netloc: str, *, verify: bool = True) -> Any:
 def daemon_registry_config() -> dict[str, Any]:
     """`docker info`'s RegistryConfig (the daemon's insecure-registries); {} without a daemon."""
     import json
-    import subprocess
 
+    from orchestrator.processes import output
+
+    printed = output(["docker", "info", "--format", "{{json .RegistryConfig}}"], timeout=20)
     try:
-        result = subprocess.run(["docker", "info", "--format", "{{json .RegistryConfig}}"], capture_output=True,
-                                text=True, timeout=20)
-        return (json.loads(result.stdout) or {}) if result.returncode == 0 else {}
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        config = json.loads(printed) if printed else {}
+    except ValueError:
         return {}
+    return config if isinstance(config, dict) else {}
 
 
 def insecure_in(config: dict[str, Any], netloc: str) -> bool:

@@ -101,6 +101,15 @@ class Transport:
                 self._sleep(self._delay(attempt, None))
             attempt += 1
 
+    def api_status(self) -> int:
+        """What GET /v2/ answers, once, without credentials (200: an open registry, 401: one that
+        wants a login). OSError when nothing answers there."""
+        try:
+            with self._send("GET", f"{self.base}/v2/", {}, None, stream=False) as response:
+                return response.status
+        except HTTPStatusError as exc:
+            return exc.code
+
     def _insecure_fallback(self) -> bool:
         """TLS to the registry failed: if the daemon lists it as insecure, go on as docker does,
         first with TLS unverified, then (if that fails too) in plain HTTP. False: no fallback left."""

@@ -27,9 +27,9 @@ from orchestrator.docker.runner import DockerStreamFailed, Engine
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import phase
 from orchestrator.model.references import Reference
+from orchestrator.publish.stage import remove_directory
 from orchestrator.release.bake_files import BakeTarget
 from orchestrator.report.console import Console
-from orchestrator.publish.stage import remove_directory
 
 # "#12 [worker linux/arm/v7 2/2] RUN make": bake names the target before the platform.
 # Steps of a stage FROM scratch carry no platform: "#9 [worker 3/3] RUN make".
@@ -144,8 +144,8 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
         ensure_emulators(engine, {p for t in plan.targets for p in t.platforms}, plan.install_emulators)
     Path(plan.stage_dir).mkdir(parents=True, exist_ok=True)
     Path(plan.resolved_file).write_text(json.dumps(plan.resolved(), indent=2))
-    from orchestrator.report.ci import group
     from orchestrator.build.timings import step_log
+    from orchestrator.report.ci import group
 
     steps = {target.name: step_log(target.platforms) for target in plan.targets}
     with phase("building"), group(console.say, f"docker buildx bake {' '.join(t.name for t in plan.targets)}"):

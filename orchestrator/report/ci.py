@@ -20,18 +20,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.logging import escape_workflow
+from orchestrator.ci_env import on_github, workflow_command
 
 MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 
 
-def on_github() -> bool:
-    return os.environ.get("GITHUB_ACTIONS") == "true"
 
-
-def annotation(kind: str, message: str, title: str = "orch") -> str:
-    """A workflow command the runner shows as an annotation (read from stderr as from stdout)."""
-    return f"::{kind} title={title}::{escape_workflow(message)}"
 
 
 @contextmanager
@@ -198,6 +192,6 @@ def report_verify(document: Mapping[str, Any]) -> None:
     for finding in document.get("findings") or []:
         if finding["level"] in ("fail", "warn"):
             where = f"{finding.get('platform')}: " if finding.get("platform") else ""
-            print(annotation("error" if finding["level"] == "fail" else "warning",
+            print(workflow_command("error" if finding["level"] == "fail" else "warning",
                              f"{finding['check']}: {where}{finding['message']}", "orch verify"), file=sys.stderr,
                   flush=True)

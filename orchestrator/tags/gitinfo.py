@@ -8,15 +8,16 @@ from __future__ import annotations
 import os
 import re
 import string
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from orchestrator.ci_env import on_github, on_gitlab
 from orchestrator.errors import BadInput
 from orchestrator.model.tagrules import RefContext
+from orchestrator.processes import outputs_at_once
 from orchestrator.redact import redact
 
 
@@ -36,21 +37,7 @@ class GitInfo:
 def _git_all(path: Path, *commands: tuple[str, ...]) -> list[str | None]:
     """Several git commands at once (each is a process start: at once they cost one);
     each one's output, or None when it failed or printed nothing."""
-    try:
-        running = [subprocess.Popen(["git", "-C", str(path), *args], stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True)
-                   for args in commands]
-    except OSError:
-        return [None] * len(commands)
-    outputs = []
-    for process in running:
-        try:
-            out, _ = process.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            out = ""
-        outputs.append(out.strip() if process.returncode == 0 and out.strip() else None)
-    return outputs
+    return outputs_at_once([("git", "-C", str(path), *args) for args in commands])
 
 
 def tag_safe(text: str) -> str:
@@ -101,10 +88,10 @@ def read_git(path: Path, environ: Mapping[str, str] | None = None) -> GitInfo | 
 
 def ci_ref(environ: Mapping[str, str]) -> tuple[str, str] | None:
     """("heads" | "tags" | "pull", name) from GitHub's or GitLab's variables, if either runs this."""
-    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_REF", "").startswith("refs/"):
+    if on_github(environ) and environ.get("GITHUB_REF", "").startswith("refs/"):
         kind, _, name = environ["GITHUB_REF"][len("refs/"):].partition("/")
         return kind, name
-    if environ.get("GITLAB_CI") == "true":
+    if on_gitlab(environ):
         if environ.get("CI_COMMIT_TAG"):
             return "tags", environ["CI_COMMIT_TAG"]
         if environ.get("CI_MERGE_REQUEST_IID"):
@@ -147,7 +134,7 @@ def ref_context(git: GitInfo | None, environ: Mapping[str, str] | None = None,
     environ = os.environ if environ is None else environ
     now = now or datetime.now(timezone.utc)
     fallback = git.default_branch if git else None
-    if environ.get("GITHUB_ACTIONS") == "true":
+    if on_github(environ):
         payload: dict[str, Any] = {}
         if environ.get("GITHUB_EVENT_PATH"):
             try:
@@ -156,7 +143,7 @@ def ref_context(git: GitInfo | None, environ: Mapping[str, str] | None = None,
                 payload = {}
         context = github_context(environ, payload, default_branch=fallback, now=now)
         return replace(context, commit_date=context.commit_date or (git.commit_date if git else None))
-    if environ.get("GITLAB_CI") == "true":
+    if on_gitlab(environ):
         kind_name = ci_ref(environ)
         source = environ.get("CI_PIPELINE_SOURCE", "push")
         event = {"schedule": "schedule", "merge_request_event": "pull_request"}.get(source, "push")
@@ -193,10 +180,10 @@ def oci_labels(git: GitInfo | None, now: datetime, *, version: str | None = None
     environ = os.environ if environ is None else environ
     labels = {"org.opencontainers.image.created": now.strftime("%Y-%m-%dT%H:%M:%SZ")}
     url, title = git.source if git else None, git.name if git else None
-    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_REPOSITORY"):
+    if on_github(environ) and environ.get("GITHUB_REPOSITORY"):
         url = f"{environ.get('GITHUB_SERVER_URL', 'https://github.com')}/{environ['GITHUB_REPOSITORY']}"
         title = environ["GITHUB_REPOSITORY"].rsplit("/", 1)[-1]
-    elif environ.get("GITLAB_CI") == "true" and environ.get("CI_PROJECT_URL"):
+    elif on_gitlab(environ) and environ.get("CI_PROJECT_URL"):
         url, title = environ["CI_PROJECT_URL"], environ.get("CI_PROJECT_NAME") or title
     sha = environ.get("GITHUB_SHA") or environ.get("CI_COMMIT_SHA") or (git.sha if git else None)
     for key, value in (("revision", sha), ("title", title), ("url", url), ("source", url),

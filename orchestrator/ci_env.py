@@ -1,0 +1,34 @@
+"""Which CI service runs orch, read from the environment here and nowhere else, and the one
+format GitHub's runner reads from a step's output: workflow commands (annotations, groups)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+
+def on_github(environ: Mapping[str, str] | None = None) -> bool:
+    """GitHub Actions sets GITHUB_ACTIONS=true in every step."""
+    return (os.environ if environ is None else environ).get("GITHUB_ACTIONS") == "true"
+
+
+def on_gitlab(environ: Mapping[str, str] | None = None) -> bool:
+    """GitLab CI sets GITLAB_CI=true in every job."""
+    return (os.environ if environ is None else environ).get("GITLAB_CI") == "true"
+
+
+def in_ci(environ: Mapping[str, str] | None = None) -> bool:
+    """Any CI service: they set CI (GitHub, GitLab, most others), or one of the two above."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("CI")) or on_github(env) or on_gitlab(env)
+
+
+def escape_workflow(text: str) -> str:
+    """A message as a workflow command's data: %, CR and LF escaped as the runner expects."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def workflow_command(kind: str, message: str, title: str = "orch") -> str:
+    """`::error title=orch::...` (or warning, notice): the runner shows it as an annotation,
+    whether it is read from stdout or stderr."""
+    return f"::{kind} title={title}::{escape_workflow(message)}"
