@@ -50,19 +50,20 @@ def checked_info(info: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_builders(text: str) -> list[BuilderInfo]:
-    """`docker buildx ls --format json`: one builder per line."""
-    builders = []
+    """`docker buildx ls --format json`: one builder per line (buildx 0.13 repeats a builder's
+    line once per node and once more, so each name is kept once)."""
+    builders: dict[str, BuilderInfo] = {}
     for line in text.splitlines():
         if not line.strip():
             continue
         b = json.loads(line)
-        builders.append(BuilderInfo(
+        builders[b.get("Name", "")] = (BuilderInfo(
             name=b.get("Name", ""), driver=b.get("Driver", ""),
             nodes=tuple(BuilderNodeInfo(name=n.get("Name", ""), endpoint=n.get("Endpoint", ""),
                                         status=n.get("Status") or "unknown", platforms=tuple(n.get("Platforms") or ()))
                         for n in b.get("Nodes") or ()),
         ))
-    return sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
+    return sorted(builders.values(), key=lambda b: b.name)  # buildx ls order is not stable
 
 
 def uses_containerd_image_store(info: dict[str, Any]) -> bool:

@@ -1,0 +1,70 @@
+"""Builder capabilities read from what buildx 0.13.1 and 0.30.1 really print (tests/data/buildx,
+recorded on this project's engine machine; see SOURCE there), and the rules drawn from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.docker.capabilities import Capabilities, Node, capabilities_from, parse_version
+from orchestrator.docker.facts import parse_builders
+
+DATA = Path(__file__).parent / "data" / "buildx"
+CONTAINERD_STORE = {"DriverStatus": [["driver-type", "io.containerd.snapshotter.v1"]]}
+CLASSIC_STORE = {"DriverStatus": [["Backing Filesystem", "extfs"]]}
+
+
+def _caps(kind: str, version: str, info: dict | None = None) -> Capabilities:
+    return capabilities_from((DATA / f"inspect-{kind}-{version}.txt").read_text(),
+                             (DATA / f"version-{version}.txt").read_text(), info)
+
+
+@pytest.mark.parametrize("version", ["0.13.1", "0.30.1"])
+def test_a_two_node_remote_builder_routes_each_given_platform_to_its_node(version: str) -> None:
+    caps = _caps("remote-2-nodes", version)
+    assert (caps.builder, caps.driver) == ("tfarm", "remote")
+    assert [(n.name, n.given, n.status) for n in caps.nodes] == [
+        ("n1", ("linux/amd64", "linux/386"), "running"),
+        ("n2", ("linux/arm64", "linux/arm/v7", "linux/arm/v6"), "running")]
+    assert caps.nodes[0].buildkit == "v0.26.3"
+    assert "linux/s390x" in caps.nodes[0].reported  # through QEMU, but not given: not routed there
+    assert caps.node_for("linux/arm/v7").name == "n2" and caps.node_for("linux/386").name == "n1"
+    assert caps.node_for("linux/s390x") is None  # buildx would send the whole build to n1
+    # buildx tags a multi-node push-by-digest `latest` and refuses oci/docker exports and --load.
+    assert (caps.multi_node, caps.push_by_digest, caps.export_oci, caps.load) == (True, False, False, False)
+    assert caps.cache_export is True
+
+
+@pytest.mark.parametrize(("version", "info", "several", "oci", "cache"), [
+    ("0.13.1", CONTAINERD_STORE, True, True, True),
+    ("0.30.1", CONTAINERD_STORE, True, True, True),
+    ("0.13.1", CLASSIC_STORE, False, False, False),
+])
+def test_the_default_builder_depends_on_the_daemons_image_store(version, info, several, oci, cache) -> None:
+    caps = _caps("default", version, info)
+    assert (caps.builder, caps.driver, [n.name for n in caps.nodes]) == ("default", "docker", ["default"])
+    assert caps.nodes[0].given == ()  # the docker driver's platforms are reported, never given
+    assert caps.push_by_digest is False  # "push-by-digest is currently not implemented for docker driver"
+    assert caps.load is True
+    assert (caps.several_platforms_per_call, caps.export_oci, caps.cache_export) == (several, oci, cache)
+
+
+def test_buildx_versions_and_the_bake_entitlements_that_come_with_0_18() -> None:
+    assert parse_version((DATA / "version-0.13.1.txt").read_text()) == (0, 13, 1)
+    assert parse_version((DATA / "version-0.30.1.txt").read_text()) == (0, 30, 1)
+    assert parse_version("buildx: unknown") == (0, 0, 0)
+    assert _caps("default", "0.13.1", CONTAINERD_STORE).bake_needs_fs_entitlements is False
+    assert _caps("default", "0.30.1", CONTAINERD_STORE).bake_needs_fs_entitlements is True
+
+
+def test_a_single_node_container_builder_pushes_by_digest_and_exports_oci() -> None:
+    caps = Capabilities("ci", "docker-container", (0, 30, 1), (Node("ci0", "unix:///var/run/docker.sock", "running"),))
+    assert (caps.push_by_digest, caps.export_oci, caps.load, caps.cache_export) == (True, True, True, True)
+
+
+@pytest.mark.parametrize("version", ["0.13.1", "0.30.1"])
+def test_each_builder_is_listed_once_whatever_buildx_prints(version: str) -> None:
+    builders = parse_builders((DATA / f"ls-{version}.jsonl").read_text())
+    assert [(b.name, b.driver, [n.name for n in b.nodes]) for b in builders] == [
+        ("default", "docker", ["default"]), ("tfarm", "remote", ["n1", "n2"])]
