@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import BadInput
 from orchestrator.build.request import BuildRequest, plan_build
+from orchestrator.errors import BadInput
 
 from .conftest import REPO
 

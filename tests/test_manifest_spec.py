@@ -11,10 +11,6 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import BadInput
-from orchestrator.model.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
-from orchestrator.model.platform import format_all, format_platform, platform_slug
-from orchestrator.model.platform_parse import parse
-from orchestrator.model.references import parse_reference
 from orchestrator.lists.manifest_list import (
     Child,
     ListOptions,
@@ -25,6 +21,10 @@ from orchestrator.lists.manifest_list import (
     listed_platform,
 )
 from orchestrator.lists.manifest_spec import load_spec, parse_annotations, spec_from_args, spec_from_document
+from orchestrator.model.mediatypes import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
+from orchestrator.model.platform import format_all, format_platform, platform_slug
+from orchestrator.model.platform_parse import parse
+from orchestrator.model.references import parse_reference
 
 from .conftest import buildx_push, sh
 from .test_build import orch

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.build.buildx_run import fallback_reason
+from orchestrator.build.merge import MergeEntry, manifest_commands
+from orchestrator.build.records import context_fingerprint
+from orchestrator.build.request import BuildRequest, plan_build
 from orchestrator.docker.builder_plan import plan_builder
 from orchestrator.docker.runner import Daemon
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse
 from orchestrator.model.references import parse_reference
 from orchestrator.profiles import BuilderNode, BuilderSpec
-from orchestrator.build.buildx_run import fallback_reason
-from orchestrator.build.merge import MergeEntry, manifest_commands
-from orchestrator.build.records import context_fingerprint
-from orchestrator.build.request import BuildRequest, plan_build
 
 from .conftest import REPO, sh
 from .test_build import BASE_ARG, NOW, index_digest, orch
@@ -460,9 +460,9 @@ def test_no_cache_reaches_every_build_and_turns_reuse_off() -> None:
 
 
 def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_context(tmp_path: Path) -> None:
+    from orchestrator.build.perarch import resolve_builder_nodes
     from orchestrator.docker.facts import BuilderInfo
     from orchestrator.errors import EnvironmentMissing
-    from orchestrator.build.perarch import resolve_builder_nodes
 
     profile = tmp_path / "farm.yaml"
     profile.write_text("platforms: [amd64, arm64]\nstrategy: per-arch\nbuilder:\n  driver: docker\n  nodes:\n"
@@ -503,8 +503,8 @@ def test_how_each_platform_was_built_reaches_entries_that_carry_an_os_version() 
     looked them up by "windows/amd64:10.0.17763.1879", so the row said nothing."""
     from dataclasses import replace
 
-    from orchestrator.image.model import Entry
     from orchestrator.build.result import PlatformOutcome, published_platforms
+    from orchestrator.image.model import Entry
 
     oci = "application/vnd.oci.image.manifest.v1+json"
     arm64, windows = parse("linux/arm64"), parse("windows/amd64")

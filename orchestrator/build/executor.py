@@ -11,22 +11,17 @@ run's layouts are removed whatever happens.
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.build.argv import command_line
 from orchestrator.build.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
+from orchestrator.build.complete import complete
 from orchestrator.build.plan import BuildPlan
-from orchestrator.build.preflight import (
-    RegistryCheck,
-    check_named_builder,
-    classic_store_reason,
-    ensure_builder,
-    staging_mode,
-)
+from orchestrator.build.preflight import RegistryCheck, ensure_builder
 from orchestrator.build.timings import step_log
 from orchestrator.docker import runner
 from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import Interrupted, phase
@@ -60,20 +55,17 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
 
 
 def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
-    """The build starts as soon as what it needs is known. Engine facts (`docker info`, `buildx
-    ls`) are asked first only when a builder is named or builds go per platform; otherwise only
-    after a failure, to explain it. The registry check runs beside planning (RegistryCheck)."""
+    """The profile's builder is ensured, the builder's capabilities probed once and the plan
+    completed from them (build.complete); from then on the plan is only run. The registry check
+    runs beside all that (RegistryCheck)."""
     log = get_logger(profile=plan.profile)
     facts = _Facts(engine)
     registry = RegistryCheck(plan) if plan.push else None
-    named = plan.builder_plan is not None or plan.builder is not None or bool(os.environ.get("BUILDX_BUILDER"))
-    if named or plan.starts_per_arch:
-        with phase("checking the builder"):
+    with phase("checking the builder"):
+        if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             info, builders = facts.get()
             plan = ensure_builder(engine, plan, info, builders)
-            check_named_builder(plan, builders)
-            if plan.push:
-                plan = staging_mode(plan, info, builders)
+        plan = complete(plan, engine.capabilities(plan.builder))
     run: PerArchRun | None = None
     if plan.starts_per_arch:
         if registry is not None:
@@ -91,27 +83,24 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             preload(*AFTER_BUILD)
         try:
             steps = step_log(plan.platforms)
+            ran = [plan.shown(command_line(plan.spec))]
             with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
                 lines = run_buildx(engine, plan.spec, console, steps=steps)
         except BuildFailed as failure:
             if registry is not None:
                 registry.after_build()  # the build was stopped because the registry check failed
-            with phase("looking into the failure"):
-                info, builders = facts.get()  # no daemon at all: EnvironmentMissing, exit 3
-                reason = classic_store_reason(plan, info, builders) or fallback_reason(plan, failure.lines)
+            reason = fallback_reason(plan, failure.lines)  # auto's second step, already in the plan
             if reason is None:
                 raise failure.error from None
-            if not uses_containerd_image_store(info):
-                log.warning("build.no_attestations", reason="the docker driver on the classic image store cannot "
-                            "attach provenance or SBOM; enable the containerd image store to keep them")
-                plan = staging_mode(plan.without_attestations(), info, builders)
             result = _new_result(plan)
-            run, staged, inspection = _per_arch(engine, plan, reason, result, console, builders)
+            result.commands = ran
+            run, staged, inspection = _per_arch(engine, plan, reason, result, console, facts.get()[1])
         else:
             if registry is not None:
                 registry.after_build()
             result = _new_result(plan)
             result.steps = steps.all()
+            result.commands = ran
             digest = pushed_digest(plan.metadata_path, lines)
             if not plan.push:
                 in_layout = plan.spec.output.type == "oci"
@@ -195,5 +184,6 @@ def _per_arch(engine: Engine, plan: BuildPlan, reason: str | None, result: Build
         staged, inspection = run.run(reason)
     finally:
         result.outcomes = run.outcomes
+        result.commands += [plan.shown(line) for line in run.commands()]
     return run, staged, inspection
 

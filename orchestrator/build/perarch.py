@@ -124,6 +124,7 @@ class PerArchRun:
         self.repository: Reference = plan.repository
         self.record = StagedRecord(plan.repository, plan.repository.tag)
         self.staging_tags: list[Reference] = []  # pushed to on the classic image store (publish.stage)
+        self.started: set[Platform] = set()  # platforms whose buildx command ran
 
     def run(self, reason: str | None) -> tuple[Staged, Inspection]:
         """Build what is missing, merge, check the merged list: the staged list and its inspection."""
@@ -168,6 +169,10 @@ class PerArchRun:
             inspection = self.read_merged(staged)
         log.info("build.merged", method=plan.merge, digest=staged.index.digest, repository=self.repository.name)
         return staged, inspection
+
+    def commands(self) -> list[str]:
+        """The buildx commands this run started (reused platforms start none), in plan order."""
+        return [job.command_line() for job in self.plan.per_arch if job.platform in self.started]
 
     def image_of(self, digest: str) -> str:
         """The image manifest a per-platform index holds: the digest the published list (and the
@@ -217,6 +222,7 @@ class PerArchRun:
         started = time.monotonic()
         engine = Engine(job.daemon) if job.daemon else self.engine
         steps = step_log((job.platform,), node=job.node, native_node=bool(job.node and job.native))
+        self.started.add(job.platform)
         try:
             lines = run_buildx(engine, job.spec, self.console, prefix=f"[{job.label}] ", steps=steps)
             digest = pushed_digest(job.spec.metadata_file, lines)

@@ -22,6 +22,7 @@ from orchestrator.redact import MASK
 if TYPE_CHECKING:
     from orchestrator.build.merge import MergeEntry
     from orchestrator.docker.builder_plan import BuilderPlan
+    from orchestrator.docker.capabilities import Capabilities
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class BuildPlan:
     builder_plan: BuilderPlan | None = None  # the profile's builder, ensured before the build
     warnings: tuple[str, ...] = ()  # what the user should hear before the build starts
     deep: bool = False  # verify down to the binaries before any tag moves
+    # What the builder can do, once build.complete has completed the plan from it (None before).
+    capabilities: Capabilities | None = None
 
     # -- views of the spec -------------------------------------------------
 
@@ -179,8 +182,22 @@ class BuildPlan:
 
     # -- what --dry-run prints ---------------------------------------------
 
+    # Run-specific values a printed plan shows as placeholders: they differ on every run.
+    STAGE_DIR = "<stage-dir>"
+    METADATA = "<metadata>"
+
     def commands(self) -> list[str]:
-        """The plan as the commands it runs, in order."""
+        """The plan as the commands it runs, in order, with this run's temporary paths as
+        placeholders (STAGE_DIR, METADATA)."""
+        return [self.shown(line) for line in self._commands()]
+
+    def shown(self, line: str) -> str:
+        """A command line of this run as a printed plan shows it: temporary paths as placeholders."""
+        if self.stage_dir:
+            line = line.replace(self.stage_dir, self.STAGE_DIR)
+        return line.replace(self.metadata_path.removesuffix(".json"), self.METADATA)
+
+    def _commands(self) -> list[str]:
         from orchestrator.publish.promote import promotion_lines
 
         out = [self.builder_plan.shell()] if self.builder_plan and not self.builder_plan.routes_by_context else []
@@ -198,13 +215,26 @@ class BuildPlan:
             out += [f"#   {line}" for line in self.per_arch_commands()]
         return out
 
+    def builder_lines(self) -> list[str]:
+        """The builder the plan was completed for, its nodes, and what was assumed, as comments."""
+        caps = self.capabilities
+        if caps is None:
+            return []
+        version = ".".join(map(str, caps.buildx_version)) if any(caps.buildx_version) else "unknown"
+        lines = [f"# builder {caps.builder}: {caps.driver} driver, buildx {version}, {len(caps.nodes)} "
+                 f"node{'s' if len(caps.nodes) != 1 else ''}"]
+        lines += [f"#   node {n.name}: {', '.join(n.given)}" for n in caps.nodes if n.given]
+        if self.starts_per_arch and self.per_arch_reason:
+            lines.append(f"# one build per platform: {self.per_arch_reason}")
+        return lines + [f"# assumed: {line}" for line in caps.assumed]
+
     def per_arch_commands(self) -> list[str]:
         from orchestrator.build.merge import merge_lines
         from orchestrator.publish.promote import promotion_lines
 
         lines = []
         for job in self.per_arch:
-            lines.append(job.command_line() + (f"   # on {job.node}" if job.node else ""))
+            lines.append(job.command_line() + (f"   # on {job.node}{'' if job.native else ' (emulated)'}" if job.node else ""))
             if self.repository is not None and job.layout:
                 lines.append(f"#   then upload {job.layout} to {self.repository.name} by digest (no tag)")
         if self.repository is None:
@@ -234,6 +264,7 @@ class BuildPlan:
             "dockerfile": self.dockerfile,
             "builder": self.builder,
             "builder_plan": self.builder_plan.to_json() if self.builder_plan else None,
+            "capabilities": self.capabilities.to_json() if self.capabilities else None,
             "push": self.push,
             "tags": [str(t) for t in self.tags],
             "staging": f"{self.repository.name}@<digest> (no tag)" if self.repository else None,

@@ -4,19 +4,17 @@ takes one platform per call)."""
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any
 
 from orchestrator.build.plan import BuildPlan
 from orchestrator.docker import runner
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
-from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
+from orchestrator.errors import EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
-from orchestrator.publish.stage import PUSH_BY_DIGEST_DRIVERS
 
 
 def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:
@@ -37,33 +35,6 @@ def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builde
     return plan.on_builder(outcome.name) if outcome.name != plan.builder else plan
 
 
-def check_named_builder(plan: BuildPlan, builders: list[BuilderInfo]) -> None:
-    """--builder NAME must exist (a profile's builder is created instead)."""
-    if plan.builder and plan.builder_plan is None:
-        names = [b.name for b in builders]
-        if plan.builder not in names:
-            raise BadInput(f'unknown builder "{plan.builder}"', fix=f"existing builders: {', '.join(names)}; "
-                           f"or create it: docker buildx create --name {plan.builder}")
-
-
-def classic_store_reason(plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> str | None:
-    """Why the single call cannot work on this builder (the docker driver on the classic image
-    store takes one platform per call and writes no layout), for auto to build per platform;
-    None when that is not the trouble. Raises for --strategy single."""
-    if plan.builder or uses_containerd_image_store(info):
-        return None
-    current = next((b for b in builders if b.name == "default"), None)
-    if current is None or current.driver != "docker":
-        return None
-    if plan.strategy == "auto" and plan.per_arch:
-        return "the daemon's builder (docker driver, without the containerd image store) builds one platform per call"
-    raise EnvironmentMissing(
-        "the default builder (docker driver) cannot build several platforms at once, or stage them by digest, "
-        "without the containerd image store",
-        fix='enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
-            "restart dockerd), pass --builder with a docker-container builder, or build one platform "
-            "per call with --strategy per-arch",
-    )
 
 
 def check_registries(plan: BuildPlan) -> None:
@@ -120,16 +91,3 @@ class RegistryCheck:
             raise EnvironmentMissing(f"{self.error.message}; {consequence} (pushing to "
                                      f"{', '.join(sorted({f'{t.registry}/{t.repository}' for t in self.plan.tags}))})",
                                      fix=self.error.fix)
-
-
-def staging_mode(plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:
-    """How this builder stages: container drivers push by digest themselves; the docker driver
-    writes a layout orch uploads by digest, except on the classic image store, which can only
-    push to a name (publish.stage). Which builder is current is not asked: a layout works on all."""
-    name = plan.builder or os.environ.get("BUILDX_BUILDER")
-    builder = next((b for b in builders if b.name == name), None) if name else None
-    if builder is not None and builder.driver in PUSH_BY_DIGEST_DRIVERS:
-        return plan.pushed_by_digest()
-    if (builder is None or builder.driver == "docker") and not uses_containerd_image_store(info):
-        return plan.staged_by_tag()
-    return plan

@@ -71,6 +71,8 @@ class BuildResult:
     fallback_reason: str | None = None  # auto: why it built per platform
     outcomes: dict[Platform, PlatformOutcome] = field(default_factory=dict)  # per-arch, by planned platform
     steps: list[Step] = field(default_factory=list)  # the single build's steps (per-arch: in outcomes)
+    # The buildx commands that ran, as a printed plan shows them (BuildPlan.shown), in plan order.
+    commands: list[str] = field(default_factory=list)
 
     @property
     def timings(self) -> Timings:
@@ -107,4 +109,5 @@ class BuildResult:
             "promotion": self.promotion,
             "staging_kept": self.staging_kept,
             "verification": self.verification,
+            "commands": self.commands,
         }

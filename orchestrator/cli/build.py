@@ -155,10 +155,13 @@ def build(
         for warning in plan.warnings:
             get_logger().warning("build.check_this", advice=warning)
     if dry_run:
+        from orchestrator.build.complete import completed_for_dry_run
+
+        plan = completed_for_dry_run(Engine(secrets=plan.spec.secret_values), plan)
         if as_json:
             print_json(plan.to_json())
         else:
-            for command in plan.commands():
+            for command in (*plan.builder_lines(), *plan.commands()):
                 typer.echo(command)
         return
     import time

@@ -30,9 +30,6 @@ from orchestrator.model.references import Reference
 if TYPE_CHECKING:
     from orchestrator.registry.client import ManifestBytes
 
-# Drivers whose registry exporter can push by digest (the docker driver's cannot).
-PUSH_BY_DIGEST_DRIVERS = ("docker-container", "remote", "kubernetes")
-
 
 @dataclass(frozen=True)
 class Staged:

@@ -1,0 +1,102 @@
+"""The plan completed once, from the builder's capabilities, before anything runs.
+
+Planning (build.request) decides what the user asked for without asking the engine. This step
+decides how the builder that will run it stages and publishes, from what the builder says it
+can do (docker.capabilities), and never again afterwards: the executor runs what comes out.
+What depends on an outcome (auto's per-platform fallback when some platforms fail) is the
+second step the plan already holds (`per_arch`), not an edit of the first.
+
+A dry run completes the plan the same way from facts that change nothing to ask (`buildx
+inspect` without bootstrap, `docker info`), or, where they cannot be had, from stated
+assumptions (`Capabilities.assumed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from orchestrator.build.plan import BuildPlan
+from orchestrator.docker.capabilities import Capabilities, Node
+from orchestrator.docker.runner import Engine
+from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
+
+CLASSIC_STORE = "the daemon's builder (docker driver, without the containerd image store) builds one platform per call"
+CLASSIC_STORE_FIX = ('enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
+                     "restart dockerd), pass --builder with a docker-container builder, or build one platform "
+                     "per call with --strategy per-arch")
+
+
+def complete(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
+    """`plan` as this builder will run it."""
+    plan = replace(plan, capabilities=caps)
+    if not plan.push:
+        return plan
+    if not caps.several_platforms_per_call:
+        return _one_platform_per_call(plan, caps)
+    if caps.multi_node:
+        return _per_node(plan, caps)
+    if caps.push_by_digest:
+        return plan.pushed_by_digest()  # no layout on disk: buildx pushes with no tag
+    return plan
+
+
+def _one_platform_per_call(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
+    """The docker driver over the classic image store: no multi-platform call, no layout, no
+    attestations; each platform pushed under a staging tag (publish.stage)."""
+    if plan.strategy == "single":
+        raise EnvironmentMissing("the default builder (docker driver) cannot build several platforms at once, or "
+                                 "stage them by digest, without the containerd image store", fix=CLASSIC_STORE_FIX)
+    reason = plan.per_arch_reason or CLASSIC_STORE
+    return replace(plan.without_attestations().staged_by_tag(), per_arch_reason=reason,
+                   warnings=(*plan.warnings, "the docker driver on the classic image store cannot attach provenance "
+                             "or SBOM; enable the containerd image store to keep them"))
+
+
+def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
+    """A builder of several BuildKit nodes: one buildx call over them pushes the merged index as
+    `latest` (even by digest) and refuses to write a layout, so each platform is built on its
+    own, on the node given it, and orch merges, verifies and promotes."""
+    nodes = ", ".join(f"{n.name} ({', '.join(n.given) or 'no platforms given'})" for n in caps.nodes)
+    if plan.strategy == "single":
+        raise EnvironmentMissing(
+            f'builder "{caps.builder}" has {len(caps.nodes)} nodes ({nodes}): one buildx call over them tags the '
+            "pushed index `latest` and cannot write a layout, so orch cannot publish it unverified-tag-free",
+            fix="use --strategy auto or per-arch (one build per platform, each on its node, merged by orch)")
+    reason = plan.per_arch_reason or (f'builder "{caps.builder}" has {len(caps.nodes)} nodes: one build per '
+                                      "platform, each on the node given it, merged and verified by orch")
+    jobs = []
+    for job in plan.per_arch:
+        given = caps.node_for(job.label)
+        # A platform no node was given goes where buildx sends it: the first node, under QEMU.
+        jobs.append(replace(job, node=(given or caps.nodes[0]).name, native=given is not None))
+    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs))
+
+
+def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:
+    """The plan completed from what can be asked without changing anything (no bootstrap, no
+    builder created); where that cannot be had, from assumptions the plan then states."""
+    try:
+        caps = engine.capabilities(plan.builder)
+    except BadInput:
+        if plan.builder_plan is None:
+            raise  # --builder names a builder that does not exist: as wrong in a dry run
+        caps = assumed_capabilities(plan, "it does not exist yet; `orch build` creates it")
+    except OrchError as exc:
+        caps = assumed_capabilities(plan, f"no Docker engine answered ({exc.message})")
+    return complete(plan, caps)
+
+
+def assumed_capabilities(plan: BuildPlan, why: str) -> Capabilities:
+    """What a dry run takes for granted when the builder cannot be asked (no engine answers, or
+    the profile's builder does not exist yet): the profile's builder as it would be created, else
+    the daemon's own builder with the containerd image store."""
+    spec = plan.builder_plan
+    if spec is not None and not spec.uses_daemon_builder:
+        nodes = tuple(Node(n.name, n.endpoint or "", "inactive", given=tuple(str(p) for p in n.platforms))
+                      for n in spec.nodes) or (Node(f"{spec.name}0", "", "inactive"),)
+        return Capabilities(spec.name, spec.driver, (0, 0, 0), nodes, None,
+                            assumed=(f'builder "{spec.name}" as the profile would create it ({spec.driver} driver, '
+                                     f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}): {why}",))
+    name = plan.builder or "default"
+    return Capabilities(name, "docker", (0, 0, 0), (Node(name, "default", "unknown"),), True,
+                        assumed=(f'builder "{name}" is the docker driver on the containerd image store: {why}',))
