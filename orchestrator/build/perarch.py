@@ -3,8 +3,8 @@
 Each platform's build writes its own layout, on the node that serves the
 platform natively when the builder has nodes, and is staged in the target
 repository by digest as soon as it is built. A rerun after a partial failure
-rebuilds only what is missing (publish.records) and says what it reused.
-Only when every platform is there are they merged (publish.merge); the
+rebuilds only what is missing (build.records) and says what it reused.
+Only when every platform is there are they merged (build.merge); the
 merged list is checked to hold exactly the images just built, in order, and
 then goes through the same pipeline as a single build.
 """

@@ -2,8 +2,8 @@
 
 The typed spec of the one `docker buildx build` for every platform, the
 per-platform jobs the per-arch path would run, where the result is staged
-(by digest), the tags to promote after verification. publish.request makes
-one from a request and a profile; publish.executor runs it.
+(by digest), the tags to promote after verification. build.request makes
+one from a request and a profile; build.executor runs it.
 """
 
 from __future__ import annotations

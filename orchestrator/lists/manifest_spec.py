@@ -16,7 +16,7 @@ read as manifest-tool reads it: every scalar is text (`architecture: 386`,
 (`osversion`, `osfeatures`; orch's older `os.version`, `os.features` and
 `features` are kept as aliases), and a platform may be left out for the image
 to say. What the spec leaves out (variant, os.version, os.features) is filled
-from each image's config in publish.manifest_list, which also decides duplicates
+from each image's config in lists.manifest_list, which also decides duplicates
 and order: here entries keep the spec's order.
 """
 

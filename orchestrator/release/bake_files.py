@@ -4,7 +4,7 @@ In: `docker buildx bake --print` resolves the files (HCL, JSON, compose; variabl
 functions, `inherits`, matrix, `--set`) as the engine itself does; orch reads the resolved
 targets it prints, never the HCL. Each target keeps its own definition; orch only points
 its output at a layout private to the run and puts its platforms in orch's order
-(publish.release builds, verifies and promotes them).
+(release.bake_release builds, verifies and promotes them).
 
 Out: `export_bake` writes profiles as a docker-bake.json that `docker buildx bake --push`
 builds as orch would (platforms in orch's order, args, labels, annotations, cache,

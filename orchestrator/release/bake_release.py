@@ -1,7 +1,7 @@
 """A release of several images from bake files: every target verified before any tag of any
 target moves, then all their tags moved as one promotion (every tag or none).
 
-1. The targets (publish.bake) are checked: each repository takes this user's push, every
+1. The targets (release.bake_files) are checked: each repository takes this user's push, every
    foreign platform has an emulator.
 2. One `docker buildx bake` builds them all (BuildKit runs targets side by side and shares
    their cache), each into an OCI layout private to the run, from the resolved definitions
