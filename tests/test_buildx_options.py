@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.build.request import BuildRequest, plan_build
 from orchestrator.errors import BadInput
+from orchestrator.model.buildx_options import BY_KEY
 
 from .conftest import REPO
 
@@ -25,8 +26,11 @@ def orch(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
 
 
 def _argv(**request: object) -> str:
-    plan = plan_build(BuildRequest(**{"dockerfile": "Dockerfile.example", "platforms": ("linux/arm64",), **request}),
-                      cwd=REPO)
+    """The build command for a request; buildx's pass-through options (model.buildx_options) by their key."""
+    buildx = tuple((key, value) for key, value in request.items() if key in BY_KEY)
+    fields = {key: value for key, value in request.items() if key not in BY_KEY}
+    plan = plan_build(BuildRequest(**{"dockerfile": "Dockerfile.example", "platforms": ("linux/arm64",), **fields,
+                                      "buildx": buildx}), cwd=REPO)
     return plan.commands()[0]
 
 
@@ -127,3 +131,13 @@ def test_a_named_context_a_target_stage_and_passed_through_args_build_for_real(t
         assert json.loads(labels)["team"] == "infra"
     finally:
         subprocess.run(["docker", "image", "rm", "-f", name], capture_output=True)
+
+
+def test_the_command_line_takes_every_pass_through_option_once() -> None:
+    result = orch("build", "-f", "Dockerfile.example", "--platform", "linux/arm64", "--dry-run", "--target", "final",
+                  "--ssh", "default", "--pull", "--network", "none", "--add-host", "db:10.0.0.5", "--allow",
+                  "network.host", "--shm-size", "1g", "--ulimit", "nofile=1024:1024", "--ssh", "key=/k")
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("docker "))
+    assert ("--target final --ssh default --ssh key=/k --pull --network none --add-host db:10.0.0.5 "
+            "--allow network.host --shm-size 1g --ulimit nofile=1024:1024") in line

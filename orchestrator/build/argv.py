@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 
 from orchestrator.build.spec import BuildSpec
+from orchestrator.model import buildx_options
 from orchestrator.redact import MASK
 
 
@@ -18,30 +19,15 @@ def buildx_build_argv(spec: BuildSpec, *, shown: bool = False) -> tuple[str, ...
     args += ["--platform", ",".join(spec.platform_texts)]
     if spec.dockerfile:
         args += ["--file", spec.dockerfile]
-    if spec.target:
-        args += ["--target", spec.target]
     if spec.no_cache:
         args.append("--no-cache")
     for key, value in spec.build_args:
         args += ["--build-arg", f"{key}={MASK if key in hidden else value}"]
     for secret in spec.secrets:
         args += ["--secret", secret]
-    for ssh in spec.ssh:
-        args += ["--ssh", ssh]
+    args += buildx_options.argv(spec.buildx)
     for name, source in spec.build_contexts:
         args += ["--build-context", f"{name}={source}"]
-    if spec.pull:
-        args.append("--pull")
-    if spec.network:
-        args += ["--network", spec.network]
-    for host in spec.add_hosts:
-        args += ["--add-host", host]
-    for entitlement in spec.allow:
-        args += ["--allow", entitlement]
-    if spec.shm_size:
-        args += ["--shm-size", spec.shm_size]
-    for ulimit in spec.ulimits:
-        args += ["--ulimit", ulimit]
     for key, value in spec.labels:
         args += ["--label", f"{key}={value}"]
     for entry in spec.cache_from:

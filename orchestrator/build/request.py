@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.build.argv import check_extra
 from orchestrator.build.inputs import (
@@ -23,7 +24,8 @@ from orchestrator.build.nodes import assign_node
 from orchestrator.build.plan import BuildPlan, PlatformJob
 from orchestrator.build.spec import BuildSpec, CacheEntry, Output
 from orchestrator.errors import BadInput
-from orchestrator.model.platform import platform_slug
+from orchestrator.model.buildx_options import merged_values
+from orchestrator.model.platform import Platform, platform_slug
 from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
@@ -60,19 +62,12 @@ class BuildRequest:
     metadata_file: str | None = None  # where --metadata-file writes the result (checked before building)
     deep: bool = False  # verify down to each image's binaries before any tag moves
     # buildx's own options; lists add to the profile's, single values replace them
-    target: str | None = None
+    buildx: tuple[tuple[str, Any], ...] = ()  # the pass-through options (model.buildx_options), by key
     labels: tuple[str, ...] = ()  # KEY=VALUE
     annotations: tuple[str, ...] = ()  # [LEVEL:]KEY=VALUE
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
-    ssh: tuple[str, ...] = ()
     build_contexts: tuple[str, ...] = ()  # NAME=SOURCE
-    pull: bool = False
-    network: str | None = None
-    add_hosts: tuple[str, ...] = ()
-    allow: tuple[str, ...] = ()
-    shm_size: str | None = None
-    ulimits: tuple[str, ...] = ()
     provenance: str | None = None
     sbom: bool | None = None
     extra_args: tuple[str, ...] = ()  # after `--`
@@ -97,73 +92,16 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     git = None if is_remote(context) else read_git(context_path)
     tagging = plan_tags(literal=request.tags, rules=request.tag_rules, images=request.images, flavor=request.flavor,
                         meta=request.meta, profile=profile, git=git, now=now)
-    tags = tuple(parse_reference(t) for t in tagging.tags)
-    if request.push and not tags:
-        raise BadInput("--push needs a tag to publish", fix="pass -t REGISTRY/IMAGE:TAG or set tags in the profile")
-    for t in tags:
-        if t.digest:
-            raise BadInput(f'tag "{t}" has a digest; a build publishes to tags', fix="drop the @sha256:... part")
-    strategy = _choice(request.strategy or profile.strategy or "auto", STRATEGIES, "--strategy",
-                       "single: one buildx call; per-arch: one per platform, merged; auto: single, falling back to "
-                       "per-arch")
-    merge = _choice(request.merge or profile.merge or "imagetools", MERGES, "--merge",
-                    "imagetools (an OCI index, keeps attestations) or manifest (a Docker manifest list)")
-    if request.jobs is not None and request.jobs < 1:
-        raise BadInput(f'--jobs "{request.jobs}" must be 1 or more', fix="pass --jobs 2, say")
-
-    # --builder names an existing builder, as in buildx; a profile's builder is created when missing.
-    builder_plan = None
-    if profile.builder and not request.builder:
-        from orchestrator.docker.builder_plan import plan_builder
-
-        builder_plan = plan_builder(profile.builder)
-    builder = request.builder or (builder_plan.name if builder_plan else None)
-    per_arch_reason = None
-    if builder_plan and builder_plan.routes_by_context:
-        if strategy == "single":
-            raise BadInput(f'builder "{builder_plan.name}" lists nodes that are separate daemons (docker driver); '
-                           "one buildx call cannot span them", fix="use --strategy per-arch (or auto), or a "
-                           "docker-container builder whose nodes buildx drives together")
-        per_arch_reason = "the builder's nodes are separate daemons (docker driver): one buildx call cannot span them"
-        builder = None
-
-    repository = tags[0] if request.push else None
+    tags = _tags(request, tagging.tags)
+    strategy, merge = _strategy_and_merge(request, profile)
+    builder_plan, builder, per_arch_reason = _builder(request, profile, strategy)
     stage_dir = stage_directory(int(now.timestamp())) if request.push else None
     output, local_image = _output(request, tags, stage_dir, profile.name, cwd)
-    attestations = profile.attestations
-    provenance = request.provenance or (attestations.provenance if attestations and attestations.provenance
-                                        else "mode=min")
-    if provenance not in ("true", "false", "mode=min", "mode=max"):
-        raise BadInput(f'--provenance "{provenance}" is not true, false, mode=min or mode=max',
-                       fix="pass --provenance mode=max, say")
-    spec = BuildSpec(
-        platforms=platforms, context=context, output=output,
-        metadata_file=str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json"),
-        dockerfile=dockerfile, target=request.target or profile.target,
-        build_args=tuple({**(profile.build_args or {}), **parse_build_args(request.build_args)}.items()),
-        labels=tuple({**oci_labels(git, now, version=tagging.version), **tagging.labels, **(profile.labels or {}),
-                      **pairs(request.labels, "--label")}.items()),
-        annotations=tuple({**tagging.annotations, **(profile.annotations or {}),
-                           **pairs(request.annotations, "--annotation")}.items()),
-        cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from)),
-        cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to)),
-        provenance=provenance,
-        sbom=request.sbom if request.sbom is not None else attestations.sbom if attestations else None,
-        secrets=tuple(check_secret(s) for s in (*(profile.secrets or ()), *request.secrets)),
-        ssh=(*(profile.ssh or ()), *request.ssh),
-        build_contexts=tuple({**(profile.build_contexts or {}),
-                              **pairs(request.build_contexts, "--build-context")}.items()),
-        pull=request.pull or bool(profile.pull), network=request.network or profile.network,
-        add_hosts=(*(profile.add_hosts or ()), *request.add_hosts), allow=(*(profile.allow or ()), *request.allow),
-        shm_size=request.shm_size or profile.shm_size, ulimits=(*(profile.ulimits or ()), *request.ulimits),
-        extra_args=check_extra(request.extra_args), builder=builder, no_cache=request.no_cache,
-    )
+    spec = _spec(request, profile, platforms, context, dockerfile, output, builder, now,
+                 labels={**oci_labels(git, now, version=tagging.version), **tagging.labels},
+                 annotations=tagging.annotations)
     if request.metadata_file:
         check_metadata_file(request.metadata_file)
-    warnings = tuple(filter(None, (unusual(p) for p in platforms))) + tuple(
-        f'build arg {name} looks like a secret: build args are kept in the image\'s history, where anyone who '
-        f"pulls it can read them; pass it as a build secret instead (--secret id={name},env={name}, read with "
-        f"RUN --mount=type=secret,id={name})" for name in spec.secret_build_args)
     jobs: tuple[PlatformJob, ...] = ()
     if strategy != "single":
         if not request.push and strategy == "per-arch":
@@ -174,14 +112,92 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
             jobs = plan_jobs(spec, stage_dir or "", merge, builder_plan)
     nodes = len(builder_plan.nodes) if builder_plan else 0
     return BuildPlan(
-        profile=profile.name, spec=spec, tags=tags, repository=repository, local_image=local_image,
-        stage_dir=stage_dir,
-        strategy=strategy if request.push else "single", merge=merge, jobs=request.jobs or max(2, 2 * nodes),
-        per_arch=jobs, per_arch_reason=per_arch_reason, reuse=not request.no_cache,
+        profile=profile.name, spec=spec, tags=tags, repository=tags[0] if request.push else None,
+        local_image=local_image, stage_dir=stage_dir, strategy=strategy if request.push else "single", merge=merge,
+        jobs=request.jobs or max(2, 2 * nodes), per_arch=jobs, per_arch_reason=per_arch_reason,
+        reuse=not request.no_cache,
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
-        builder_plan=builder_plan, warnings=warnings, deep=request.deep,
+        builder_plan=builder_plan, warnings=_warnings(spec), deep=request.deep,
     )
+
+
+def _tags(request: BuildRequest, tags: tuple[str, ...] | list[str]) -> tuple[Reference, ...]:
+    parsed = tuple(parse_reference(t) for t in tags)
+    if request.push and not parsed:
+        raise BadInput("--push needs a tag to publish", fix="pass -t REGISTRY/IMAGE:TAG or set tags in the profile")
+    for t in parsed:
+        if t.digest:
+            raise BadInput(f'tag "{t}" has a digest; a build publishes to tags', fix="drop the @sha256:... part")
+    return parsed
+
+
+def _strategy_and_merge(request: BuildRequest, profile: Profile) -> tuple[str, str]:
+    strategy = _choice(request.strategy or profile.strategy or "auto", STRATEGIES, "--strategy",
+                       "single: one buildx call; per-arch: one per platform, merged; auto: single, falling back to "
+                       "per-arch")
+    merge = _choice(request.merge or profile.merge or "imagetools", MERGES, "--merge",
+                    "imagetools (an OCI index, keeps attestations) or manifest (a Docker manifest list)")
+    if request.jobs is not None and request.jobs < 1:
+        raise BadInput(f'--jobs "{request.jobs}" must be 1 or more', fix="pass --jobs 2, say")
+    return strategy, merge
+
+
+def _builder(request: BuildRequest, profile: Profile, strategy: str
+             ) -> tuple[BuilderPlan | None, str | None, str | None]:
+    """The profile's builder plan, the builder the build names, and why auto starts per platform.
+    --builder names an existing builder, as in buildx; a profile's builder is created when missing."""
+    builder_plan = None
+    if profile.builder and not request.builder:
+        from orchestrator.docker.builder_plan import plan_builder
+
+        builder_plan = plan_builder(profile.builder)
+    builder = request.builder or (builder_plan.name if builder_plan else None)
+    if builder_plan and builder_plan.routes_by_context:
+        if strategy == "single":
+            raise BadInput(f'builder "{builder_plan.name}" lists nodes that are separate daemons (docker driver); '
+                           "one buildx call cannot span them", fix="use --strategy per-arch (or auto), or a "
+                           "docker-container builder whose nodes buildx drives together")
+        return builder_plan, None, ("the builder's nodes are separate daemons (docker driver): one buildx call "
+                                    "cannot span them")
+    return builder_plan, builder, None
+
+
+def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ...], context: str,
+          dockerfile: str | None, output: Output, builder: str | None, now: datetime, *,
+          labels: Mapping[str, str], annotations: Mapping[str, str]) -> BuildSpec:
+    """The one buildx call: the command line's values over the profile's (lists added to them)."""
+    attestations = profile.attestations
+    provenance = request.provenance or (attestations.provenance if attestations and attestations.provenance
+                                        else "mode=min")
+    if provenance not in ("true", "false", "mode=min", "mode=max"):
+        raise BadInput(f'--provenance "{provenance}" is not true, false, mode=min or mode=max',
+                       fix="pass --provenance mode=max, say")
+    return BuildSpec(
+        platforms=platforms, context=context, output=output,
+        metadata_file=str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json"),
+        dockerfile=dockerfile, buildx=merged_values(profile.buildx, dict(request.buildx)),
+        build_args=tuple({**(profile.build_args or {}), **parse_build_args(request.build_args)}.items()),
+        labels=tuple({**labels, **(profile.labels or {}), **pairs(request.labels, "--label")}.items()),
+        annotations=tuple({**annotations, **(profile.annotations or {}),
+                           **pairs(request.annotations, "--annotation")}.items()),
+        cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from)),
+        cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to)),
+        provenance=provenance,
+        sbom=request.sbom if request.sbom is not None else attestations.sbom if attestations else None,
+        secrets=tuple(check_secret(s) for s in (*(profile.secrets or ()), *request.secrets)),
+        build_contexts=tuple({**(profile.build_contexts or {}),
+                              **pairs(request.build_contexts, "--build-context")}.items()),
+        extra_args=check_extra(request.extra_args), builder=builder, no_cache=request.no_cache,
+    )
+
+
+def _warnings(spec: BuildSpec) -> tuple[str, ...]:
+    """What the user should hear before the build starts: unusual platforms, secret-looking build args."""
+    return tuple(filter(None, (unusual(p) for p in spec.platforms))) + tuple(
+        f'build arg {name} looks like a secret: build args are kept in the image\'s history, where anyone who '
+        f"pulls it can read them; pass it as a build secret instead (--secret id={name},env={name}, read with "
+        f"RUN --mount=type=secret,id={name})" for name in spec.secret_build_args)
 
 
 def pairs(values: tuple[str, ...], option: str) -> dict[str, str]:

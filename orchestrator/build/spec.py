@@ -81,7 +81,7 @@ class BuildSpec:
     output: Output
     metadata_file: str
     dockerfile: str | None = None
-    target: str | None = None
+    buildx: tuple[tuple[str, Any], ...] = ()  # pass-through options (model.buildx_options), by key, set ones only
     build_args: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()
@@ -89,14 +89,7 @@ class BuildSpec:
     cache_from: tuple[CacheEntry, ...] = ()
     cache_to: tuple[CacheEntry, ...] = ()
     secrets: tuple[str, ...] = ()  # --secret values: id=NAME,src=FILE or id=NAME,env=VAR (never the secret itself)
-    ssh: tuple[str, ...] = ()  # --ssh: default, or ID=PATH
     build_contexts: tuple[tuple[str, str], ...] = ()  # --build-context NAME=PATH|docker-image://...
-    pull: bool = False
-    network: str | None = None
-    add_hosts: tuple[str, ...] = ()  # --add-host HOST:IP
-    allow: tuple[str, ...] = ()  # --allow network.host, security.insecure
-    shm_size: str | None = None
-    ulimits: tuple[str, ...] = ()  # --ulimit nofile=1024:1024
     extra_args: tuple[str, ...] = ()  # words after `orch build ... --`, for every buildx call
     provenance: str = "mode=min"  # true | false | mode=min | mode=max
     sbom: bool | None = None  # None: buildx's default
@@ -159,13 +152,12 @@ class BuildSpec:
             # Where the result is written changes every run (a private directory); what is written does not.
             "platforms": self.platform_texts, "context": self.context,
             "output": [self.output.type, self.output.names, self.output.oci_mediatypes, self.output.push_by_digest],
-            "dockerfile": self.dockerfile, "target": self.target, "build_args": self.build_args,
+            "dockerfile": self.dockerfile, "buildx": [list(pair) for pair in self.buildx],
+            "build_args": self.build_args,
             "labels": [pair for pair in self.labels if pair[0] not in VOLATILE_LABELS],
             "annotations": self.annotations, "levels": self.annotation_levels,
             "cache_from": [c.render() for c in self.cache_from], "cache_to": [c.render() for c in self.cache_to],
-            "secrets": self.secrets, "ssh": self.ssh, "build_contexts": self.build_contexts, "pull": self.pull,
-            "network": self.network, "add_hosts": self.add_hosts, "allow": self.allow, "shm_size": self.shm_size,
-            "ulimits": self.ulimits, "extra_args": self.extra_args,
+            "secrets": self.secrets, "build_contexts": self.build_contexts, "extra_args": self.extra_args,
             "provenance": self.provenance, "sbom": self.sbom, "builder": self.builder,
             "daemon": list(self.daemon.flags()) if self.daemon else [], "no_cache": self.no_cache,
             "context_hash": context_hash,

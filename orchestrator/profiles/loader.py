@@ -17,7 +17,7 @@ REPO_PROFILES = Path(__file__).resolve().parent.parent.parent / "profiles"
 PACKAGED_PROFILES = Path(__file__).resolve().parent.parent / "bundled_profiles"
 
 
-_MAPPING_FIELDS = {"build_args", "labels", "annotations"}
+_MAPPING_FIELDS = {"build_args", "labels", "annotations", "buildx"}
 
 
 def _merge_dataclass(parent: Any, child: Any, mapping_fields: set[str]) -> Any:

@@ -81,7 +81,6 @@ class Profile:
     platforms: tuple[Platform, ...] | None = None
     dockerfile: str | None = None
     context: str | None = None
-    target: str | None = None
     build_args: Mapping[str, str] | None = None
     labels: Mapping[str, str] | None = None
     annotations: Mapping[str, str] | None = None
@@ -92,14 +91,9 @@ class Profile:
     cache_to: tuple[str, ...] | None = None
     attestations: Attestations | None = None
     secrets: tuple[str, ...] | None = None
-    ssh: tuple[str, ...] | None = None
     build_contexts: Mapping[str, str] | None = None
-    pull: bool | None = None
-    network: str | None = None
-    add_hosts: tuple[str, ...] | None = None
-    allow: tuple[str, ...] | None = None
-    shm_size: str | None = None
-    ulimits: tuple[str, ...] | None = None
+    # buildx's pass-through options (model.buildx_options), by profile key; top-level keys in the file.
+    buildx: Mapping[str, Any] | None = None
     strategy: str | None = None
     merge: str | None = None
     builder: BuilderSpec | None = None
@@ -120,4 +114,4 @@ class Profile:
             return value
 
         document: dict[str, Any] = plain(self)
-        return document
+        return {**{k: v for k, v in document.items() if k != "buildx"}, **(document.get("buildx") or {})}

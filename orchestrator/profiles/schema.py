@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.model.buildx_options import BUILDX_OPTIONS
 from orchestrator.profiles.model import DRIVERS, MERGES, STRATEGIES, TAG_FIELDS
+
+OPTION_KINDS = {"text": "str", "list": "str_list", "flag": "bool"}  # a buildx option's kind as a profile field
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,6 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
     "platforms": FieldSpec("platform_list", "Platforms to build, any alias (arm32v7, armhf, linux/arm/v7...)."),
     "dockerfile": FieldSpec("str", "Dockerfile path, relative to the context (as buildx -f)."),
     "context": FieldSpec("str", "Build context directory (relative to the current directory)."),
-    "target": FieldSpec("str", "Dockerfile stage to build (--target)."),
     "build_args": FieldSpec("str_map", "Build arguments (--build-arg)."),
     "labels": FieldSpec("str_map", "Image labels (--label)."),
     "annotations": FieldSpec("str_map", "OCI annotations on the index and manifests."),
@@ -58,14 +60,9 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
     "cache_to": FieldSpec("str_list", "Cache exports (--cache-to), e.g. type=registry,ref=REPO:cache,mode=max."),
     "attestations": FieldSpec("object", "Attestations to attach.", children=ATTESTATION_FIELDS),
     "secrets": FieldSpec("str_list", "Build secrets by reference (--secret): id=NAME,env=VAR or id=NAME,src=FILE."),
-    "ssh": FieldSpec("str_list", "SSH agent sockets or keys to expose (--ssh): default, or ID=PATH."),
     "build_contexts": FieldSpec("str_map", "Named build contexts (--build-context NAME=PATH or docker-image://)."),
-    "pull": FieldSpec("bool", "Always pull the base images (--pull)."),
-    "network": FieldSpec("str", "Network for RUN steps (--network): default, none or host."),
-    "add_hosts": FieldSpec("str_list", "Extra /etc/hosts entries (--add-host HOST:IP)."),
-    "allow": FieldSpec("str_list", "Entitlements (--allow network.host, security.insecure)."),
-    "shm_size": FieldSpec("str", "Size of /dev/shm for RUN steps (--shm-size)."),
-    "ulimits": FieldSpec("str_list", "Ulimits for RUN steps (--ulimit nofile=1024:1024)."),
+    **{option.key: FieldSpec(OPTION_KINDS[option.kind], f"{option.help} ({option.flag})")
+       for option in BUILDX_OPTIONS},
     "strategy": FieldSpec("enum", "single: one buildx call; per-arch: one per platform, merged; auto: "
                           "single, falling back to per-arch.", STRATEGIES),
     "merge": FieldSpec("enum", "How per-arch builds become one list: imagetools (OCI index, keeps attestations) "

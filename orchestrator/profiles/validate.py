@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import BadInput
+from orchestrator.model.buildx_options import BY_KEY
 from orchestrator.model.platform import Platform
 from orchestrator.model.platform_parse import parse
 from orchestrator.profiles.model import (
@@ -220,10 +221,12 @@ def profile_from_document(doc: Document, default_name: str) -> Profile:
             raise validator.fail("builder.name", '"default" is the daemon\'s own builder (docker driver)',
                                  "pick another name for a builder orch should create")
     attestations = values.get("attestations")
+    buildx = {k: values.pop(k) for k in list(values) if k in BY_KEY}
     return Profile(
         name=values.get("name") or default_name,
         source=doc.source,
         **{k: v for k, v in values.items() if k not in ("name", "builder", "attestations")},
+        buildx=buildx or None,
         builder=builder,
         attestations=None if attestations is None else Attestations(**attestations),
         sources=(doc.source,),

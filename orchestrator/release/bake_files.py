@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import BadInput
+from orchestrator.model.buildx_options import BY_KEY
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import host_arch, parse, parse_all
@@ -154,8 +155,10 @@ def export_bake(profiles: list[Profile], *, now: datetime | None = None, cwd: Pa
                          now=now).tags
         if tags:
             target["tags"] = list(tags)
-        if profile.target:
-            target["target"] = profile.target
+        for key, value in (profile.buildx or {}).items():
+            bake_key = BY_KEY[key].bake
+            if bake_key:
+                target[bake_key] = value
         if profile.build_args:
             target["args"] = dict(profile.build_args)
         if profile.labels:
