@@ -11,6 +11,7 @@ run's layouts are removed whatever happens.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.build.argv import command_line
@@ -58,7 +59,6 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     """The profile's builder is ensured, the builder's capabilities probed once and the plan
     completed from them (build.complete); from then on the plan is only run. The registry check
     runs beside all that (RegistryCheck)."""
-    log = get_logger(profile=plan.profile)
     facts = _Facts(engine)
     registry = RegistryCheck(plan) if plan.push else None
     with phase("checking the builder"):
@@ -66,65 +66,88 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             info, builders = facts.get()
             plan = ensure_builder(engine, plan, info, builders)
         plan = complete(plan, engine.capabilities(plan.builder))
-    run: PerArchRun | None = None
     if plan.starts_per_arch:
         if registry is not None:
             registry.before_build()
-        result = _new_result(plan)
-        run, staged, inspection = _per_arch(engine, plan, plan.per_arch_reason, result, console, facts.get()[1])
+        built = _per_arch(engine, plan, plan.per_arch_reason, _new_result(plan), console, facts)
     else:
-        with phase("checking the emulators"):
-            ensure_emulators(engine, plan.platforms, plan.install_emulators)
+        built = _single(engine, plan, console, registry, facts)
+    if built.staged is None:
+        return built.result  # kept locally: nothing to publish
+    return _publish(plan, built, console)
+
+
+@dataclass
+class _Built:
+    """What the build step left: the result so far and, when pushing, the staged index (with its
+    inspection when the per-arch path has read it back already) and the per-arch run."""
+
+    result: BuildResult
+    staged: Staged | None = None
+    inspection: Inspection | None = None
+    run: PerArchRun | None = None
+
+
+def _single(engine: Engine, plan: BuildPlan, console: Console, registry: RegistryCheck | None,
+            facts: _Facts) -> _Built:
+    """The one buildx call for every platform; on a failure auto's second step, already planned."""
+    log = get_logger(profile=plan.profile)
+    with phase("checking the emulators"):
+        ensure_emulators(engine, plan.platforms, plan.install_emulators)
+    if registry is not None:
+        registry.before_build()
+    log.info("build.start", platforms=plan.spec.platform_texts,
+             output=plan.repository.name if plan.repository else plan.local_image)
+    if plan.push:
+        preload(*AFTER_BUILD)
+    steps = step_log(plan.platforms)
+    ran = [plan.shown(command_line(plan.spec))]
+    try:
+        with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
+            lines = run_buildx(engine, plan.spec, console, steps=steps)
+    except BuildFailed as failure:
         if registry is not None:
-            registry.before_build()
-        log.info("build.start", platforms=plan.spec.platform_texts,
-                 output=plan.repository.name if plan.repository else plan.local_image)
-        if plan.push:
-            preload(*AFTER_BUILD)
-        try:
-            steps = step_log(plan.platforms)
-            ran = [plan.shown(command_line(plan.spec))]
-            with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
-                lines = run_buildx(engine, plan.spec, console, steps=steps)
-        except BuildFailed as failure:
-            if registry is not None:
-                registry.after_build()  # the build was stopped because the registry check failed
-            reason = fallback_reason(plan, failure.lines)  # auto's second step, already in the plan
-            if reason is None:
-                raise failure.error from None
-            result = _new_result(plan)
-            result.commands = ran
-            run, staged, inspection = _per_arch(engine, plan, reason, result, console, facts.get()[1])
-        else:
-            if registry is not None:
-                registry.after_build()
-            result = _new_result(plan)
-            result.steps = steps.all()
-            result.commands = ran
-            digest = pushed_digest(plan.metadata_path, lines)
-            if not plan.push:
-                in_layout = plan.spec.output.type == "oci"
-                result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
-                result.digest = digest
-                log.info("build.kept_locally", image=plan.local_image)
-                return result
-            staged, inspection = _stage_single(plan, digest), None
+            registry.after_build()  # the build was stopped because the registry check failed
+        reason = fallback_reason(plan, failure.lines)
+        if reason is None:
+            raise failure.error from None
+        result = _new_result(plan)
+        result.commands = ran
+        return _per_arch(engine, plan, reason, result, console, facts)
+    if registry is not None:
+        registry.after_build()
+    result = _new_result(plan)
+    result.steps, result.commands = steps.all(), ran
+    digest = pushed_digest(plan.metadata_path, lines)
+    if not plan.push:
+        in_layout = plan.spec.output.type == "oci"
+        result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
+        result.digest = digest
+        log.info("build.kept_locally", image=plan.local_image)
+        return _Built(result)
+    return _Built(result, _stage_single(plan, digest))
+
+
+def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
+    """Verify the staged index as the registry holds it, then move every tag or none."""
     from orchestrator.build.result import published_platforms
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import publish_staged
 
-    assert plan.repository is not None
+    result, staged = built.result, built.staged
+    assert staged is not None
     result.digest = staged.index.digest
     # The per-arch path has read the staged list back from the registry already.
-    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), inspection=inspection,
+    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), inspection=built.inspection,
                                deep=plan.deep, say=console.say)
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)
     result.tags = [str(t) for t in plan.tags]
     result.promotion = published.promotion.to_json()
-    if run is not None:
-        result.staging_kept = [str(t) for t in run.finish()]
-    log.info("build.published", digest=result.digest, tags=result.tags, strategy=result.strategy)
+    if built.run is not None:
+        result.staging_kept = [str(t) for t in built.run.finish()]
+    get_logger(profile=plan.profile).info("build.published", digest=result.digest, tags=result.tags,
+                                          strategy=result.strategy)
     return result
 
 
@@ -174,16 +197,15 @@ def _stage_single(plan: BuildPlan, digest: str | None) -> Staged:
 
 
 def _per_arch(engine: Engine, plan: BuildPlan, reason: str | None, result: BuildResult, console: Console,
-              builders: list[BuilderInfo]) -> tuple[PerArchRun, Staged, Inspection]:
+              facts: _Facts) -> _Built:
     from orchestrator.build.perarch import PerArchRun
 
     result.strategy = "per-arch"
     result.fallback_reason = reason if plan.strategy == "auto" else None
-    run = PerArchRun(engine, plan, console, builders)
+    run = PerArchRun(engine, plan, console, facts.get()[1])
     try:
         staged, inspection = run.run(reason)
     finally:
         result.outcomes = run.outcomes
         result.commands += [plan.shown(line) for line in run.commands()]
-    return run, staged, inspection
-
+    return _Built(result, staged, inspection, run)

@@ -48,6 +48,15 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     results = run_release(engine, plan, Console(quiet=quiet))
     document = {"targets": {r.name: r.to_json() for r in results}}
+    _write_reports(document, output_env=output_env, report=report, metadata_file=metadata_file)
+    if as_json:
+        print_json(document)
+    else:
+        _summary(results)
+
+
+def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,
+                   metadata_file: Path | None) -> None:
     from orchestrator.report.ci import report_release
 
     report_release(document["targets"], output_env=str(output_env) if output_env else None)
@@ -59,14 +68,11 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
         import json
 
         metadata_file.write_text(json.dumps(document, indent=2) + "\n")
-    if as_json:
-        print_json(document)
-        return
+
+
+def _summary(results: list[Any]) -> None:
     typer.echo(f"released {len(results)} image{'s' if len(results) != 1 else ''}; every tag moved together")
-    rows = []
-    for result in results:
-        rows.append([result.name, result.digest or "", ",".join(result.platforms)])
-    print_table(rows, ["TARGET", "DIGEST", "PLATFORMS"])
+    print_table([[r.name, r.digest or "", ",".join(r.platforms)] for r in results], ["TARGET", "DIGEST", "PLATFORMS"])
     for result in results:
         for move in result.promotion:
             state = f"moved from {move['before']}" if move["state"] == "moved" and move["before"] else \
