@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.build.argv import command_line
 from orchestrator.build.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
 from orchestrator.build.complete import complete
-from orchestrator.build.plan import BuildPlan
+from orchestrator.build.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.build.preflight import RegistryCheck, ensure_builder
 from orchestrator.build.timings import step_log
 from orchestrator.docker import runner
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
+from orchestrator.docker.steps import Step
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
@@ -66,45 +67,69 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             info, builders = facts.get()
             plan = ensure_builder(engine, plan, info, builders)
         plan = complete(plan, engine.capabilities(plan.builder))
+    if isinstance(plan.destination, KeepLocal):
+        return _keep_local(engine, plan, plan.destination, console)
+    publish = plan.destination
     if plan.starts_per_arch:
         if registry is not None:
             registry.before_build()
-        built = _per_arch(engine, plan, plan.per_arch_reason, _new_result(plan), console, facts)
+        built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console, facts)
     else:
-        built = _single(engine, plan, console, registry, facts)
-    if built.staged is None:
-        return built.result  # kept locally: nothing to publish
+        built = _single(engine, plan, publish, console, registry, facts)
     return _publish(plan, built, console)
 
 
 @dataclass
 class _Built:
-    """What the build step left: the result so far and, when pushing, the staged index (with its
+    """What the build step of a push build left: the result so far, the staged index (with its
     inspection when the per-arch path has read it back already) and the per-arch run."""
 
     result: BuildResult
-    staged: Staged | None = None
+    staged: Staged
     inspection: Inspection | None = None
     run: PerArchRun | None = None
 
 
-def _single(engine: Engine, plan: BuildPlan, console: Console, registry: RegistryCheck | None,
-            facts: _Facts) -> _Built:
-    """The one buildx call for every platform; on a failure auto's second step, already planned."""
-    log = get_logger(profile=plan.profile)
+def _buildx(engine: Engine, plan: BuildPlan, console: Console) -> tuple[list[str], list[Step]]:
+    """The one buildx call for every platform: its log and its steps (BuildFailed on a failure)."""
+    get_logger(profile=plan.profile).info("build.start", platforms=plan.spec.platform_texts,
+                                          output=plan.repository.name if plan.repository else plan.local_image)
+    steps = step_log(plan.platforms)
+    with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
+        lines = run_buildx(engine, plan.spec, console, steps=steps)
+    return lines, steps.all()
+
+
+def _check_emulators(engine: Engine, plan: BuildPlan) -> None:
     with phase("checking the emulators"):
         ensure_emulators(engine, plan.platforms, plan.install_emulators)
+
+
+def _keep_local(engine: Engine, plan: BuildPlan, local: KeepLocal, console: Console) -> BuildResult:
+    """A build without --push: the result stays where the plan says."""
+    _check_emulators(engine, plan)
+    try:
+        lines, steps = _buildx(engine, plan, console)
+    except BuildFailed as failure:
+        raise failure.error from None
+    result = _new_result(plan)
+    result.steps, result.commands = steps, [plan.shown(command_line(plan.spec))]
+    result.tags = [str(t) for t in plan.tags] if plan.spec.output.type == "oci" else local.image.split(",")
+    result.digest = pushed_digest(plan.metadata_path, lines)
+    get_logger(profile=plan.profile).info("build.kept_locally", image=local.image)
+    return result
+
+
+def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console, registry: RegistryCheck | None,
+            facts: _Facts) -> _Built:
+    """The one buildx call for every platform, staged; on a failure, auto's second step, already planned."""
+    _check_emulators(engine, plan)
     if registry is not None:
         registry.before_build()
-    log.info("build.start", platforms=plan.spec.platform_texts,
-             output=plan.repository.name if plan.repository else plan.local_image)
-    if plan.push:
-        preload(*AFTER_BUILD)
-    steps = step_log(plan.platforms)
+    preload(*AFTER_BUILD)
     ran = [plan.shown(command_line(plan.spec))]
     try:
-        with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
-            lines = run_buildx(engine, plan.spec, console, steps=steps)
+        lines, steps = _buildx(engine, plan, console)
     except BuildFailed as failure:
         if registry is not None:
             registry.after_build()  # the build was stopped because the registry check failed
@@ -113,19 +138,12 @@ def _single(engine: Engine, plan: BuildPlan, console: Console, registry: Registr
             raise failure.error from None
         result = _new_result(plan)
         result.commands = ran
-        return _per_arch(engine, plan, reason, result, console, facts)
+        return _per_arch(engine, plan, publish, reason, result, console, facts)
     if registry is not None:
         registry.after_build()
     result = _new_result(plan)
-    result.steps, result.commands = steps.all(), ran
-    digest = pushed_digest(plan.metadata_path, lines)
-    if not plan.push:
-        in_layout = plan.spec.output.type == "oci"
-        result.tags = [str(t) for t in plan.tags] if in_layout else (plan.local_image or "").split(",")
-        result.digest = digest
-        log.info("build.kept_locally", image=plan.local_image)
-        return _Built(result)
-    return _Built(result, _stage_single(plan, digest))
+    result.steps, result.commands = steps, ran
+    return _Built(result, _stage_single(plan, publish, pushed_digest(plan.metadata_path, lines)))
 
 
 def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
@@ -134,12 +152,11 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import publish_staged
 
-    result, staged = built.result, built.staged
-    assert staged is not None
-    result.digest = staged.index.digest
+    result = built.result
+    result.digest = built.staged.index.digest
     # The per-arch path has read the staged list back from the registry already.
-    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), inspection=built.inspection,
-                               deep=plan.deep, say=console.say)
+    published = publish_staged(built.staged, plan.tags, VerifyOptions(expected=plan.platforms),
+                               inspection=built.inspection, deep=plan.deep, say=console.say)
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)
     result.tags = [str(t) for t in plan.tags]
@@ -180,29 +197,28 @@ class _Facts:
         return self._facts
 
 
-def _stage_single(plan: BuildPlan, digest: str | None) -> Staged:
+def _stage_single(plan: BuildPlan, publish: Publish, digest: str | None) -> Staged:
     """The single build's index, staged by digest: its layout verified, then uploaded."""
-    assert plan.repository is not None
     if not digest:
         raise JobFailed("the build named no index digest (no metadata file, no 'exporting' line in its log)",
                         fix="rerun; if it persists, check the build log")
     if plan.layout is None:
-        return already_staged(plan.repository, digest)
+        return already_staged(publish.repository, digest)
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import check_layout
 
     check_layout(plan.layout, VerifyOptions(expected=plan.platforms))
     with phase("uploading the verified index"):
-        return upload_layout(plan.layout, digest, plan.repository)
+        return upload_layout(plan.layout, digest, publish.repository)
 
 
-def _per_arch(engine: Engine, plan: BuildPlan, reason: str | None, result: BuildResult, console: Console,
-              facts: _Facts) -> _Built:
+def _per_arch(engine: Engine, plan: BuildPlan, publish: Publish, reason: str | None, result: BuildResult,
+              console: Console, facts: _Facts) -> _Built:
     from orchestrator.build.perarch import PerArchRun
 
     result.strategy = "per-arch"
     result.fallback_reason = reason if plan.strategy == "auto" else None
-    run = PerArchRun(engine, plan, console, facts.get()[1])
+    run = PerArchRun(engine, plan, publish, console, facts.get()[1])
     try:
         staged, inspection = run.run(reason)
     finally:

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from orchestrator.build.buildx_run import BuildFailed, pushed_digest, run_buildx
 from orchestrator.build.merge import merge
-from orchestrator.build.plan import BuildPlan, PlatformJob
+from orchestrator.build.plan import BuildPlan, PlatformJob, Publish
 from orchestrator.build.records import StagedRecord, context_fingerprint
 from orchestrator.build.result import PlatformOutcome
 from orchestrator.build.timings import step_log
@@ -114,15 +114,16 @@ def resolve_builder_nodes(plan: BuildPlan, builders: list[BuilderInfo]) -> Build
 
 
 class PerArchRun:
-    def __init__(self, engine: Engine, plan: BuildPlan, console: Console, builders: list[BuilderInfo]) -> None:
+    def __init__(self, engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
+                 builders: list[BuilderInfo]) -> None:
         self.engine = engine
         self.plan = plan
+        self.publish = publish
         self.console = console
         self.builders = builders
         self.outcomes: dict[Platform, PlatformOutcome] = {}
-        assert plan.repository is not None  # per-arch plans always push
-        self.repository: Reference = plan.repository
-        self.record = StagedRecord(plan.repository, plan.repository.tag)
+        self.repository: Reference = publish.repository
+        self.record = StagedRecord(publish.repository, publish.repository.tag)
         self.staging_tags: list[Reference] = []  # pushed to on the classic image store (publish.stage)
         self.started: set[Platform] = set()  # platforms whose buildx command ran
 
@@ -165,7 +166,7 @@ class PerArchRun:
             )
         digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}
         with phase("merging"):
-            staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(digests), plan.annotations)
+            staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(self.publish, digests), plan.annotations)
             inspection = self.read_merged(staged)
         log.info("build.merged", method=plan.merge, digest=staged.index.digest, repository=self.repository.name)
         return staged, inspection

@@ -62,13 +62,28 @@ class PlatformJob:
 
 
 @dataclass(frozen=True)
+class Publish:
+    """Where a push build goes: staged by digest in `repository` (the first tag's), built into
+    layouts under `stage_dir` (this run's own, removed when it ends)."""
+
+    repository: Reference
+    stage_dir: str
+
+
+@dataclass(frozen=True)
+class KeepLocal:
+    """Where a build without --push leaves its result: the daemon's image store under these
+    names (comma-separated), or `oci-layout://DIR`."""
+
+    image: str
+
+
+@dataclass(frozen=True)
 class BuildPlan:
     profile: str
     spec: BuildSpec  # the single build of every platform
     tags: tuple[Reference, ...]
-    repository: Reference | None  # where the result is staged by digest (tags[0]'s); None: nothing is pushed
-    local_image: str | None = None  # where a build without --push leaves the result
-    stage_dir: str | None = None  # this run's build layouts (removed when it ends)
+    destination: Publish | KeepLocal
     strategy: str = "single"
     merge: str = "imagetools"
     jobs: int = 2
@@ -103,7 +118,20 @@ class BuildPlan:
 
     @property
     def push(self) -> bool:
-        return self.repository is not None
+        return isinstance(self.destination, Publish)
+
+    @property
+    def repository(self) -> Reference | None:
+        """Where a push build is staged (for output; the steps that need it take the Publish)."""
+        return self.destination.repository if isinstance(self.destination, Publish) else None
+
+    @property
+    def stage_dir(self) -> str | None:
+        return self.destination.stage_dir if isinstance(self.destination, Publish) else None
+
+    @property
+    def local_image(self) -> str | None:
+        return self.destination.image if isinstance(self.destination, KeepLocal) else None
 
     @property
     def layout(self) -> str | None:
@@ -146,8 +174,9 @@ class BuildPlan:
     def pushed_by_digest(self) -> BuildPlan:
         """buildx pushes the result by digest itself (the plan's builder has a container driver):
         no layout on disk. Per-arch jobs on other builders or daemons keep theirs."""
-        assert self.repository is not None
-        name = self.repository.name
+        if not isinstance(self.destination, Publish):
+            return self  # nothing is pushed
+        name = self.destination.repository.name
         jobs = tuple(replace(job, spec=job.spec.pushed_by_digest(name)) if job.spec.builder == self.builder
                      and job.spec.daemon is None else job for job in self.per_arch)
         return replace(self, spec=self.spec.pushed_by_digest(name), per_arch=jobs)
@@ -155,8 +184,9 @@ class BuildPlan:
     def staged_by_tag(self, daemon: Daemon | None = None) -> BuildPlan:
         """Per-arch builds pushed under staging tags (the docker driver on the classic image store,
         which cannot write a layout): on `daemon`'s jobs, or on those of the current daemon."""
-        assert self.repository is not None
-        repository = self.repository
+        if not isinstance(self.destination, Publish):
+            return self  # nothing is pushed
+        repository = self.destination.repository
 
         def staged(job: PlatformJob) -> PlatformJob:
             if job.spec.daemon != daemon or job.spec.output.type != "oci":
@@ -172,13 +202,13 @@ class BuildPlan:
         return replace(self, spec=self.spec.without_attestations(),
                        per_arch=tuple(replace(job, spec=job.spec.without_attestations()) for job in self.per_arch))
 
-    def merge_entries(self, digests: dict[Platform, str] | None = None) -> list[MergeEntry]:
+    def merge_entries(self, publish: Publish, digests: dict[Platform, str] | None = None) -> list[MergeEntry]:
         """The children of the per-arch list, by digest, in plan order."""
         from orchestrator.build.merge import MergeEntry
 
-        assert self.repository is not None
-        return [MergeEntry(self.repository.with_digest(digests[job.platform] if digests else f"<{job.label} digest>"),
-                           job.platform) for job in self.per_arch]
+        return [MergeEntry(publish.repository.with_digest(digests[job.platform] if digests
+                                                          else f"<{job.label} digest>"), job.platform)
+                for job in self.per_arch]
 
     # -- what --dry-run prints ---------------------------------------------
 
@@ -204,11 +234,12 @@ class BuildPlan:
         if self.starts_per_arch:
             return out + self.per_arch_commands()
         out.append(command_line(self.spec))
-        if self.repository is not None:
-            out += self._staging_lines(self.layout)
-            out.append(f"orch verify {self.repository.name}@<digest from {self.metadata_path}> "
+        if isinstance(self.destination, Publish):
+            repository = self.destination.repository
+            out += self._staging_lines(repository, self.layout)
+            out.append(f"orch verify {repository.name}@<digest from {self.metadata_path}> "
                        f"--platform {','.join(self.spec.platform_texts)}")
-            out += promotion_lines(self.repository, self.tags)
+            out += promotion_lines(repository, self.tags)
         if self.strategy == "auto" and self.per_arch:
             out.append("# auto: if the build fails for some platforms only, or the builder takes one platform "
                        "per call, instead:")
@@ -234,21 +265,22 @@ class BuildPlan:
 
         lines = []
         for job in self.per_arch:
-            lines.append(job.command_line() + (f"   # on {job.node}{'' if job.native else ' (emulated)'}" if job.node else ""))
-            if self.repository is not None and job.layout:
-                lines.append(f"#   then upload {job.layout} to {self.repository.name} by digest (no tag)")
-        if self.repository is None:
+            where = f"   # on {job.node}{'' if job.native else ' (emulated)'}" if job.node else ""
+            lines.append(job.command_line() + where)
+            if isinstance(self.destination, Publish) and job.layout:
+                lines.append(f"#   then upload {job.layout} to {self.destination.repository.name} by digest (no tag)")
+        if not isinstance(self.destination, Publish):
             return lines
-        lines += merge_lines(self.merge, self.repository, self.merge_entries(), self.annotations)
-        lines.append(f"orch verify {self.repository.name}@<list digest> --platform {','.join(self.spec.platform_texts)}")
-        return lines + promotion_lines(self.repository, self.tags)
+        repository = self.destination.repository
+        lines += merge_lines(self.merge, repository, self.merge_entries(self.destination), self.annotations)
+        lines.append(f"orch verify {repository.name}@<list digest> --platform {','.join(self.spec.platform_texts)}")
+        return lines + promotion_lines(repository, self.tags)
 
-    def _staging_lines(self, layout: str | None) -> list[str]:
-        assert self.repository is not None
+    def _staging_lines(self, repository: Reference, layout: str | None) -> list[str]:
         if layout is None:
-            return [f"# buildx pushed it to {self.repository.name} by digest (no tag)"]
+            return [f"# buildx pushed it to {repository.name} by digest (no tag)"]
         return [f"orch verify oci-layout://{layout} --platform {','.join(self.spec.platform_texts)}",
-                f"# upload {layout} to {self.repository.name} by digest (no tag), then remove the directory"]
+                f"# upload {layout} to {repository.name} by digest (no tag), then remove the directory"]
 
     def to_json(self) -> dict[str, Any]:
         return {

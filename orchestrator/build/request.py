@@ -21,7 +21,7 @@ from orchestrator.build.inputs import (
     resolve_sources,
 )
 from orchestrator.build.nodes import assign_node
-from orchestrator.build.plan import BuildPlan, PlatformJob
+from orchestrator.build.plan import BuildPlan, KeepLocal, PlatformJob, Publish
 from orchestrator.build.spec import BuildSpec, CacheEntry, Output
 from orchestrator.errors import BadInput
 from orchestrator.model.buildx_options import merged_values
@@ -111,9 +111,10 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         if request.push:
             jobs = plan_jobs(spec, stage_dir or "", merge, builder_plan)
     nodes = len(builder_plan.nodes) if builder_plan else 0
+    destination: Publish | KeepLocal = Publish(tags[0], stage_dir) if stage_dir else KeepLocal(local_image or "")
     return BuildPlan(
-        profile=profile.name, spec=spec, tags=tags, repository=tags[0] if request.push else None,
-        local_image=local_image, stage_dir=stage_dir, strategy=strategy if request.push else "single", merge=merge,
+        profile=profile.name, spec=spec, tags=tags, destination=destination,
+        strategy=strategy if request.push else "single", merge=merge,
         jobs=request.jobs or max(2, 2 * nodes), per_arch=jobs, per_arch_reason=per_arch_reason,
         reuse=not request.no_cache,
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
