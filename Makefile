@@ -9,7 +9,7 @@ BASE     ?= $(REGISTRY)/orch/busybox:stable
 DEMO_PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x
 ORCH      = $(VENV)/bin/orch
 
-.PHONY: venv engine demo test unit lint bench clean
+.PHONY: venv engine demo test test-buildx-0.30 unit lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -19,8 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
+# The engine (scripts/engine-up.sh), then BuildKit's own builders for their tests
+# (scripts/buildkit-up.sh: two buildkitd nodes as a remote builder, a docker-container builder).
 engine:
 	ORCH_REGISTRY_PORT=$(PORT) bash scripts/engine-up.sh
+	@if [ "$$(id -u)" = 0 ]; then ORCH_REGISTRY_PORT=$(PORT) bash scripts/buildkit-up.sh up; \
+	else echo "engine: not root, so BuildKit's own builders are not started (their tests skip, saying so)"; fi
 
 # Build Dockerfile.example for every demo platform in one buildx call (QEMU
 # runs the foreign RUN steps), push to a staging tag, verify, promote to
@@ -37,6 +41,12 @@ demo: venv engine
 # The full suite on the real engine (what CI runs), after the architecture checks.
 test: venv engine lint
 	$(VENV)/bin/python -m pytest
+
+# The engine tests again with buildx v0.30.1 in place of the system's 0.13.1 (CI runs both);
+# the system's buildx is put back whatever the outcome.
+test-buildx-0.30: venv engine
+	bash scripts/buildkit-up.sh buildx 0.30.1
+	$(VENV)/bin/python -m pytest -m engine -q; status=$$?; bash scripts/buildkit-up.sh buildx system; exit $$status
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
 # or more of its own (marked slow): about 22 s on a 2-CPU machine (README, Tests).

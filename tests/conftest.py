@@ -224,3 +224,19 @@ def second_node(engine_ready: None) -> Iterator[str]:
     context = sh("bash", str(REPO / "scripts" / "engine-node.sh"), "start", name).stdout.strip()
     yield context
     sh("bash", str(REPO / "scripts" / "engine-node.sh"), "stop", name)
+
+
+# BuildKit's own builders (scripts/buildkit-up.sh): a remote-driver builder of two buildkitd
+# nodes on the host, and a docker-container builder on a BuildKit image made offline.
+BUILDKIT_BUILDERS = {"remote": "orch-farm", "docker-container": "orch-container"}
+
+
+@pytest.fixture(scope="session")
+def buildkit_builders(engine_ready: None) -> dict[str, str]:
+    """Builder kind -> the name of a running builder of that kind (skips, naming the fix, when one is
+    missing; under CI=true the skip is a failure)."""
+    missing = [name for name in BUILDKIT_BUILDERS.values()
+               if subprocess.run(["docker", "buildx", "inspect", name], capture_output=True, timeout=60).returncode]
+    if missing:
+        pytest.skip(f"builders {', '.join(missing)} missing: run `bash scripts/buildkit-up.sh up` (as root)")
+    return dict(BUILDKIT_BUILDERS)
