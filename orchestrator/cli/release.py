@@ -38,7 +38,8 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     engine = Engine()
     plan = ReleasePlan(tuple(targets_from(resolve(engine, files, targets, sets))), files,
                        stage_directory(int(build_time().timestamp())), deep=deep, no_cache=no_cache,
-                       builder=builder, install_emulators=install_emulators)
+                       builder=builder, install_emulators=install_emulators,
+                       fs_entitlements=engine.capabilities(builder).bake_needs_fs_entitlements)
     if dry_run:
         if as_json:
             print_json(plan.to_json())

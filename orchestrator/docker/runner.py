@@ -68,8 +68,9 @@ def stop_all() -> None:
         _stop(process)
 
 
-# Where the docker CLI looks for its plugins, in its order.
-PLUGIN_DIRS = ("~/.docker/cli-plugins", "/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+# Where the docker CLI looks for its plugins, in its order, after the user's own directory
+# ($DOCKER_CONFIG/cli-plugins, else ~/.docker/cli-plugins: one or the other, never both).
+PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
 _plugin: list[str | None] = []
 
@@ -77,8 +78,8 @@ _plugin: list[str | None] = []
 def buildx_plugin() -> str | None:
     """The docker-buildx plugin binary the docker CLI would run, or None."""
     if not _plugin:
-        config = os.environ.get("DOCKER_CONFIG")
-        dirs = ([f"{config}/cli-plugins"] if config else []) + [os.path.expanduser(d) for d in PLUGIN_DIRS]
+        config = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+        dirs = [f"{config}/cli-plugins", *PLUGIN_DIRS]
         _plugin.append(next((f"{d}/docker-buildx" for d in dirs if os.access(f"{d}/docker-buildx", os.X_OK)), None))
     return _plugin[0]
 

@@ -48,6 +48,10 @@ class ReleasePlan:
     no_cache: bool = False
     builder: str | None = None
     install_emulators: bool = False
+    # buildx 0.18 and later: bake reads and writes outside the working directory only where it is
+    # allowed to (docker.capabilities.Capabilities.bake_needs_fs_entitlements); orch's layouts and the
+    # resolved file live in this run's stage directory.
+    fs_entitlements: bool = False
 
     def layout(self, target: BakeTarget) -> str:
         return f"{self.stage_dir}/{target.name}"
@@ -61,7 +65,9 @@ class ReleasePlan:
         return f"{self.stage_dir}/orch-bake-metadata.json"
 
     def bake_argv(self) -> tuple[str, ...]:
-        return ("buildx", "bake", *(("--builder", self.builder) if self.builder else ()), "-f", self.resolved_file,
+        allowed = (f"--allow=fs.read={self.stage_dir}", f"--allow=fs.write={self.stage_dir}")
+        return ("buildx", "bake", *(("--builder", self.builder) if self.builder else ()),
+                *(allowed if self.fs_entitlements else ()), "-f", self.resolved_file,
                 "--metadata-file", self.metadata_file, "--progress", "plain",
                 *(("--no-cache",) if self.no_cache else ()), *(t.name for t in self.targets))
 
