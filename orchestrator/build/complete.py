@@ -30,13 +30,33 @@ def complete(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     """`plan` as this builder will run it."""
     plan = replace(plan, capabilities=caps)
     if not plan.push:
-        return plan
+        return _kept_locally(plan, caps)
     if not caps.several_platforms_per_call:
         return _one_platform_per_call(plan, caps)
     if caps.multi_node:
         return _per_node(plan, caps)
     if caps.push_by_digest:
         return plan.pushed_by_digest()  # no layout on disk: buildx pushes with no tag
+    return plan
+
+
+def _kept_locally(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
+    """A build without --push ends where orch says it does. On BuildKit's own drivers an image
+    stays inside BuildKit unless it is loaded into the daemon (`type=docker`, what --load does);
+    a builder of several nodes can neither load nor write one layout, so that is refused before
+    anything is built."""
+    output = plan.spec.output
+    if not caps.container_driver:
+        return plan
+    if caps.multi_node:
+        where = "write one OCI layout" if output.type == "oci" else "load one image into the daemon"
+        raise EnvironmentMissing(
+            f'builder "{caps.builder}" has {len(caps.nodes)} nodes, and buildx cannot {where} from several nodes '
+            '("... for multi-node builds currently not supported")',
+            fix="add --push (orch builds each platform on its node and publishes one verified index), build one "
+                "platform at a time, or pick a builder of one node")
+    if output.type == "image":
+        return replace(plan, spec=replace(plan.spec, output=replace(output, type="docker")))
     return plan
 
 

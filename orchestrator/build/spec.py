@@ -56,7 +56,7 @@ class CacheEntry:
 class Output:
     """Where a build's result goes: a registry reference, the daemon's image store, or an OCI layout."""
 
-    type: str  # registry | image | oci
+    type: str  # registry | image | docker (loaded into the daemon from a BuildKit builder) | oci
     names: tuple[str, ...] = ()
     dest: str | None = None  # oci: the layout directory
     oci_mediatypes: bool = True  # False: Docker media types (what `docker manifest create` takes)
@@ -69,7 +69,7 @@ class Output:
         if self.type == "oci":
             named = f',"name={",".join(self.names)}"' if self.names else ""
             return f"type=oci,dest={self.dest},tar=false{named}{media}"
-        return f'type=image,"name={",".join(self.names)}"'
+        return f'type={self.type},"name={",".join(self.names)}"'
 
 
 @dataclass(frozen=True)
