@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -218,8 +219,12 @@ def test_dry_run_shows_the_resolved_targets_and_every_step(bake_dir: Path) -> No
     lines = result.stdout.splitlines()
     assert "# target app: linux/amd64,linux/arm64 -> localhost:5000/team/app:1 localhost:5000/team/app:latest" in lines
     assert "# target worker: linux/s390x -> localhost:5000/team/worker:1" in lines  # --set reached bake
-    assert any(line.startswith("docker buildx bake -f ") and line.split("#")[0].rstrip().endswith("app worker")
-               for line in lines)
+    # buildx 0.18 and later: bake may write only where --allow says (orch's stage directory).
+    bake = [line for line in lines if line.startswith("docker buildx bake ")]
+    assert len(bake) == 1 and " -f " in bake[0] and bake[0].split("#")[0].rstrip().endswith("app worker")
+    version = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True).stdout
+    entitled = tuple(int(x) for x in re.search(r"(\d+)\.(\d+)\.\d+", version).groups()) >= (0, 18)
+    assert ("--allow=fs.write=" in bake[0]) is entitled, (version, bake[0])
     assert lines[-1].startswith("# promote every target at once")
 
 

@@ -86,8 +86,10 @@ class Layout:
                 return chosen
             tags = sorted({(d.get("annotations") or {}).get(REF_NAME, "") for d in descriptors} - {""})
             raise BadInput(f'tag "{tag}" is not in the layout {self.root}', fix=f"tags there: {', '.join(tags) or 'none'}")
-        if len(descriptors) != 1:
-            raise BadInput(f"the layout {self.root} holds {len(descriptors)} images; name one",
+        # buildx 0.30 writes one entry per tag it was given, all naming the same index.
+        images = {d.get("digest") for d in descriptors}
+        if len(images) != 1:
+            raise BadInput(f"the layout {self.root} holds {len(images)} images; name one",
                            fix=f"write {PREFIX}{self.root}:TAG")
         only: dict[str, Any] = descriptors[0]
         return only
