@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build.request import BuildRequest, plan_build
+from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.docker.progress import failed_platforms, is_transient_push_failure
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse, parse_all

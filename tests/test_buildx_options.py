@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build.request import BuildRequest, plan_build
+from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.errors import BadInput
 from orchestrator.model.buildx_options import BY_KEY
 

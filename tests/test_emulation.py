@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.authoring.advise import advise
-from orchestrator.build.timings import hint
+from orchestrator.builds.timings import hint
 from orchestrator.docker.steps import Timings, read_steps
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse

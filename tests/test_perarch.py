@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.build.buildx_run import fallback_reason
-from orchestrator.build.merge import MergeEntry, manifest_commands
-from orchestrator.build.records import context_fingerprint
-from orchestrator.build.request import BuildRequest, plan_build
+from orchestrator.builds.buildx_run import fallback_reason
+from orchestrator.builds.merge import MergeEntry, manifest_commands
+from orchestrator.builds.records import context_fingerprint
+from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.docker.builder_plan import plan_builder
 from orchestrator.docker.runner import Daemon
 from orchestrator.errors import BadInput
@@ -91,7 +91,7 @@ def test_each_platform_goes_to_the_node_that_serves_it_natively_before_an_emulat
         BuilderNode("pi-rack", name="pi", platforms=(parse("linux/arm64"), parse("linux/arm/v7"))),
         BuilderNode("ssh://root@ppc", name="power", platforms=(parse("linux/ppc64le"),)),
     )))
-    from orchestrator.build.nodes import NodeChoice, assign_node
+    from orchestrator.builds.nodes import NodeChoice, assign_node
 
     assert assign_node(parse("linux/arm/v7"), builder) == NodeChoice("pi", True, Daemon(context="pi-rack"))
     assert assign_node(parse("linux/ppc64le"), builder) == NodeChoice("power", True, Daemon(host="ssh://root@ppc"))
@@ -419,8 +419,8 @@ def test_builds_run_at_most_jobs_at_once_with_an_even_share_per_node(jobs, nodes
     import threading
     from dataclasses import replace
 
-    from orchestrator.build.perarch import run_scheduled
-    from orchestrator.build.result import PlatformOutcome
+    from orchestrator.builds.perarch import run_scheduled
+    from orchestrator.builds.result import PlatformOutcome
 
     template = per_arch_plan().per_arch[0]
     names = ["a", "b"] if nodes else [None]  # a's builds first: without a share per node they would take every worker
@@ -460,7 +460,7 @@ def test_no_cache_reaches_every_build_and_turns_reuse_off() -> None:
 
 
 def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_context(tmp_path: Path) -> None:
-    from orchestrator.build.perarch import resolve_builder_nodes
+    from orchestrator.builds.perarch import resolve_builder_nodes
     from orchestrator.docker.facts import BuilderInfo
     from orchestrator.errors import EnvironmentMissing
 
@@ -503,7 +503,7 @@ def test_how_each_platform_was_built_reaches_entries_that_carry_an_os_version() 
     looked them up by "windows/amd64:10.0.17763.1879", so the row said nothing."""
     from dataclasses import replace
 
-    from orchestrator.build.result import PlatformOutcome, published_platforms
+    from orchestrator.builds.result import PlatformOutcome, published_platforms
     from orchestrator.image.model import Entry
 
     oci = "application/vnd.oci.image.manifest.v1+json"

@@ -6,7 +6,7 @@ the target platform unless it starts `FROM --platform=$BUILDPLATFORM` (or from a
 does); its RUN steps are emulated for every target this machine does not run natively.
 
 Each such step is ranked by what earlier builds measured (orch records step times in its state
-directory, build.timings), else by what the command does, and given a rewrite for its
+directory, builds.timings), else by what the command does, and given a rewrite for its
 toolchain: Go cross-compiles (GOOS/GOARCH), Rust and C/C++ through tonistiigi/xx, output that
 does not depend on the CPU is built once on $BUILDPLATFORM and copied. A stage's rewrite is a
 diff against the user's file when the stage is copied from (not the final image); steps that

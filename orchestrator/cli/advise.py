@@ -24,7 +24,7 @@ def advise(
     """Name every RUN step that runs emulated for the target platforms on this machine, costliest first (by
     earlier builds' times, else by what it does), with a rewrite for its toolchain as a diff."""
     from orchestrator.authoring.advise import advise as make_advice
-    from orchestrator.build.timings import host_platform, load
+    from orchestrator.builds.timings import host_platform, load
     from orchestrator.cli.verify_run import chosen_platforms
     from orchestrator.model.platform import format_platform
     from orchestrator.model.platform_match import can_run

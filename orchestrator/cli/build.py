@@ -49,9 +49,9 @@ from orchestrator.cli.build_options import AsJson as AsJsonOption
 from orchestrator.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
-    from orchestrator.build.plan import BuildPlan
-    from orchestrator.build.request import BuildRequest
-    from orchestrator.build.result import BuildResult
+    from orchestrator.builds.plan import BuildPlan
+    from orchestrator.builds.request import BuildRequest
+    from orchestrator.builds.result import BuildResult
 
 
 @with_buildx_options
@@ -68,7 +68,7 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
           bake: Bake = [], bake_set: BakeSet = [], **buildx: Any) -> None:  # noqa: B006
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
-    from orchestrator.build.request import BuildRequest
+    from orchestrator.builds.request import BuildRequest
     from orchestrator.cli import passthrough
 
     if bake:
@@ -125,8 +125,8 @@ def _refuse_alone(arguments: list[str] | None, bake_set: list[str]) -> None:
 
 def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json: bool, progress: str,
            report: Path | None, output_env: Path | None) -> None:
-    from orchestrator.build.inputs import check_metadata_file
-    from orchestrator.build.request import plan_build
+    from orchestrator.builds.inputs import check_metadata_file
+    from orchestrator.builds.request import plan_build
     from orchestrator.docker.runner import Engine
 
     plan = plan_build(request)
@@ -139,7 +139,7 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
         for warning in plan.warnings:
             get_logger().warning("build.check_this", advice=warning)
     if dry_run:
-        from orchestrator.build.complete import completed_for_dry_run
+        from orchestrator.builds.complete import completed_for_dry_run
 
         plan = completed_for_dry_run(Engine(secrets=plan.spec.secret_values), plan)
         if as_json:
@@ -161,7 +161,7 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
     import time
     from contextlib import nullcontext
 
-    from orchestrator.build.executor import run_plan
+    from orchestrator.builds.executor import run_plan
     from orchestrator.cli.live import LiveConsole, progress_mode
     from orchestrator.docker.runner import Engine
     from orchestrator.report.console import Console

@@ -51,7 +51,7 @@ class LiveConsole(Console):
 
     def __init__(self, platforms: tuple[Platform, ...], *, secrets: tuple[str, ...] = ()) -> None:
         super().__init__(quiet=False, secrets=secrets)
-        from orchestrator.build.timings import step_log
+        from orchestrator.builds.timings import step_log
 
         self.rows = {format_platform(p): _Row(format_platform(p)) for p in platforms}
         self.log = step_log(platforms)
@@ -107,7 +107,7 @@ class LiveConsole(Console):
     # -- drawing ------------------------------------------------------------------------
 
     def _log_for(self, label: str) -> StepLog:
-        from orchestrator.build.timings import step_log
+        from orchestrator.builds.timings import step_log
         from orchestrator.model.platform_parse import parse
 
         return step_log((parse(label),))

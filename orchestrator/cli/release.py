@@ -15,7 +15,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
             push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
             install_emulators: bool, metadata_file: Path | None, output_env: Path | None, report: Path | None,
             ignored: dict[str, Any]) -> None:
-    from orchestrator.build.inputs import build_time, check_metadata_file
+    from orchestrator.builds.inputs import build_time, check_metadata_file
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
     from orchestrator.publish.stage import stage_directory

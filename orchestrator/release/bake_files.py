@@ -138,7 +138,7 @@ def _attest(profile: Profile) -> list[str]:
 
 def export_bake(profiles: list[Profile], *, now: datetime | None = None, cwd: Path | None = None) -> dict[str, Any]:
     """A docker-bake.json with one target per profile (and a default group of them all)."""
-    from orchestrator.build.inputs import build_time, is_remote
+    from orchestrator.builds.inputs import build_time, is_remote
     from orchestrator.tags.gitinfo import read_git
     from orchestrator.tags.tagging import plan_tags
 

@@ -150,7 +150,7 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
         ensure_emulators(engine, {p for t in plan.targets for p in t.platforms}, plan.install_emulators)
     Path(plan.stage_dir).mkdir(parents=True, exist_ok=True)
     Path(plan.resolved_file).write_text(json.dumps(plan.resolved(), indent=2))
-    from orchestrator.build.timings import step_log
+    from orchestrator.builds.timings import step_log
     from orchestrator.report.ci import group
 
     steps = {target.name: step_log(target.platforms) for target in plan.targets}

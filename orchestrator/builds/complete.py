@@ -1,6 +1,6 @@
 """The plan completed once, from the builder's capabilities, before anything runs.
 
-Planning (build.request) decides what the user asked for without asking the engine. This step
+Planning (builds.request) decides what the user asked for without asking the engine. This step
 decides how the builder that will run it stages and publishes, from what the builder says it
 can do (docker.capabilities), and never again afterwards: the executor runs what comes out.
 What depends on an outcome (auto's per-platform fallback when some platforms fail) is the
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from orchestrator.build.plan import BuildPlan
+from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker.capabilities import Capabilities, Node
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import BadInput, EnvironmentMissing, OrchError

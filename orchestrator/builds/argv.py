@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from orchestrator.build.spec import BuildSpec
+from orchestrator.builds.spec import BuildSpec
 from orchestrator.model import buildx_options
 from orchestrator.redact import MASK
 

@@ -2,8 +2,8 @@
 
 The typed spec of the one `docker buildx build` for every platform, the
 per-platform jobs the per-arch path would run, where the result is staged
-(by digest), the tags to promote after verification. build.request makes
-one from a request and a profile; build.executor runs it.
+(by digest), the tags to promote after verification. builds.request makes
+one from a request and a profile; builds.executor runs it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.build.argv import buildx_build_argv, command_line
-from orchestrator.build.spec import BuildSpec, Output
+from orchestrator.builds.argv import buildx_build_argv, command_line
+from orchestrator.builds.spec import BuildSpec, Output
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference, parse_reference
@@ -20,7 +20,7 @@ from orchestrator.publish.stage import staging_tag
 from orchestrator.redact import MASK
 
 if TYPE_CHECKING:
-    from orchestrator.build.merge import MergeEntry
+    from orchestrator.builds.merge import MergeEntry
     from orchestrator.docker.builder_plan import BuilderPlan
     from orchestrator.docker.capabilities import Capabilities
 
@@ -95,7 +95,7 @@ class BuildPlan:
     builder_plan: BuilderPlan | None = None  # the profile's builder, ensured before the build
     warnings: tuple[str, ...] = ()  # what the user should hear before the build starts
     deep: bool = False  # verify down to the binaries before any tag moves
-    # What the builder can do, once build.complete has completed the plan from it (None before).
+    # What the builder can do, once builds.complete has completed the plan from it (None before).
     capabilities: Capabilities | None = None
 
     # -- views of the spec -------------------------------------------------
@@ -204,7 +204,7 @@ class BuildPlan:
 
     def merge_entries(self, publish: Publish, digests: dict[Platform, str] | None = None) -> list[MergeEntry]:
         """The children of the per-arch list, by digest, in plan order."""
-        from orchestrator.build.merge import MergeEntry
+        from orchestrator.builds.merge import MergeEntry
 
         return [MergeEntry(publish.repository.with_digest(digests[job.platform] if digests
                                                           else f"<{job.label} digest>"), job.platform)
@@ -260,7 +260,7 @@ class BuildPlan:
         return lines + [f"# assumed: {line}" for line in caps.assumed]
 
     def per_arch_commands(self) -> list[str]:
-        from orchestrator.build.merge import merge_lines
+        from orchestrator.builds.merge import merge_lines
         from orchestrator.publish.promote import promotion_lines
 
         lines = []

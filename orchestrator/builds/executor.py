@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.build.argv import command_line
-from orchestrator.build.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
-from orchestrator.build.complete import complete
-from orchestrator.build.plan import BuildPlan, KeepLocal, Publish
-from orchestrator.build.preflight import RegistryCheck, ensure_builder
-from orchestrator.build.timings import step_log
+from orchestrator.builds.argv import command_line
+from orchestrator.builds.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
+from orchestrator.builds.complete import complete
+from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
+from orchestrator.builds.preflight import RegistryCheck, ensure_builder
+from orchestrator.builds.timings import step_log
 from orchestrator.docker import runner
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo
@@ -34,12 +34,12 @@ from orchestrator.report.console import Console
 from orchestrator.workers import preload
 
 if TYPE_CHECKING:
-    from orchestrator.build.perarch import PerArchRun
-    from orchestrator.build.result import BuildResult
+    from orchestrator.builds.perarch import PerArchRun
+    from orchestrator.builds.result import BuildResult
     from orchestrator.image.model import Inspection
 
 # What runs after the build, imported on a thread while buildx works (off the critical path).
-AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.build.result", "orchestrator.registry.transfer",
+AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.builds.result", "orchestrator.registry.transfer",
                "orchestrator.registry.layout")
 
 
@@ -58,7 +58,7 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
 
 def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     """The profile's builder is ensured, the builder's capabilities probed once and the plan
-    completed from them (build.complete); from then on the plan is only run. The registry check
+    completed from them (builds.complete); from then on the plan is only run. The registry check
     runs beside all that (RegistryCheck)."""
     facts = _Facts(engine)
     registry = RegistryCheck(plan) if plan.push else None
@@ -148,7 +148,7 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
 
 def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
     """Verify the staged index as the registry holds it, then move every tag or none."""
-    from orchestrator.build.result import published_platforms
+    from orchestrator.builds.result import published_platforms
     from orchestrator.image.verify import VerifyOptions
     from orchestrator.publish.pipeline import publish_staged
 
@@ -170,7 +170,7 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
 
 def _where_the_time_went(plan: BuildPlan, result: BuildResult) -> None:
     """Keep the step times for orch advise; say so when QEMU took most of the build."""
-    from orchestrator.build import timings
+    from orchestrator.builds import timings
 
     timings.record(plan.dockerfile, plan.context, result.timings.steps)
     advice = timings.hint(result.timings, plan.dockerfile, plan.platforms)
@@ -179,7 +179,7 @@ def _where_the_time_went(plan: BuildPlan, result: BuildResult) -> None:
 
 
 def _new_result(plan: BuildPlan) -> BuildResult:
-    from orchestrator.build.result import BuildResult  # beside image.model: imported while buildx runs
+    from orchestrator.builds.result import BuildResult  # beside image.model: imported while buildx runs
 
     return BuildResult(plan)
 
@@ -214,7 +214,7 @@ def _stage_single(plan: BuildPlan, publish: Publish, digest: str | None) -> Stag
 
 def _per_arch(engine: Engine, plan: BuildPlan, publish: Publish, reason: str | None, result: BuildResult,
               console: Console, facts: _Facts) -> _Built:
-    from orchestrator.build.perarch import PerArchRun
+    from orchestrator.builds.perarch import PerArchRun
 
     result.strategy = "per-arch"
     result.fallback_reason = reason if plan.strategy == "auto" else None

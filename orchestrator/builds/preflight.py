@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from orchestrator.build.plan import BuildPlan
+from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker import runner
 from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine

@@ -11,7 +11,7 @@ from orchestrator.image.model import Entry
 from orchestrator.model.platform import Platform, format_platform
 
 if TYPE_CHECKING:
-    from orchestrator.build.plan import BuildPlan
+    from orchestrator.builds.plan import BuildPlan
 
 
 @dataclass

@@ -8,8 +8,8 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.build.argv import buildx_build_argv
-from orchestrator.build.spec import BuildSpec
+from orchestrator.builds.argv import buildx_build_argv
+from orchestrator.builds.spec import BuildSpec
 from orchestrator.docker.progress import (
     MULTI_PLATFORM_REFUSED,
     error_lines,
@@ -25,7 +25,7 @@ from orchestrator.model.platform import format_platform
 from orchestrator.report.console import Console
 
 if TYPE_CHECKING:
-    from orchestrator.build.plan import BuildPlan
+    from orchestrator.builds.plan import BuildPlan
 
 PUSH_ATTEMPTS = 3
 LOG_TAIL = 4000

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.build.argv import check_extra
-from orchestrator.build.inputs import (
+from orchestrator.builds.argv import check_extra
+from orchestrator.builds.inputs import (
     build_time,
     check_metadata_file,
     check_secret,
@@ -20,9 +20,9 @@ from orchestrator.build.inputs import (
     parse_build_args,
     resolve_sources,
 )
-from orchestrator.build.nodes import assign_node
-from orchestrator.build.plan import BuildPlan, KeepLocal, PlatformJob, Publish
-from orchestrator.build.spec import BuildSpec, CacheEntry, Output
+from orchestrator.builds.nodes import assign_node
+from orchestrator.builds.plan import BuildPlan, KeepLocal, PlatformJob, Publish
+from orchestrator.builds.spec import BuildSpec, CacheEntry, Output
 from orchestrator.errors import BadInput
 from orchestrator.model.buildx_options import merged_values
 from orchestrator.model.platform import Platform, platform_slug

@@ -4,7 +4,7 @@ Planning makes one spec for the single build and one per platform for the
 per-arch path. Per-arch jobs, attestation stripping, builder choice and
 per-platform cache are transformations of a spec (methods returning a new
 one), never edits of argv; argv is rendered from a spec by one function,
-build.argv.buildx_build_argv, when the command runs or is printed.
+builds.argv.buildx_build_argv, when the command runs or is printed.
 Fingerprints (what a rerun may reuse) are computed from the spec too.
 """
 

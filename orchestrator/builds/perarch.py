@@ -3,8 +3,8 @@
 Each platform's build writes its own layout, on the node that serves the
 platform natively when the builder has nodes, and is staged in the target
 repository by digest as soon as it is built. A rerun after a partial failure
-rebuilds only what is missing (build.records) and says what it reused.
-Only when every platform is there are they merged (build.merge); the
+rebuilds only what is missing (builds.records) and says what it reused.
+Only when every platform is there are they merged (builds.merge); the
 merged list is checked to hold exactly the images just built, in order, and
 then goes through the same pipeline as a single build.
 """
@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from orchestrator.build.buildx_run import BuildFailed, pushed_digest, run_buildx
-from orchestrator.build.merge import merge
-from orchestrator.build.plan import BuildPlan, PlatformJob, Publish
-from orchestrator.build.records import StagedRecord, context_fingerprint
-from orchestrator.build.result import PlatformOutcome
-from orchestrator.build.timings import step_log
+from orchestrator.builds.buildx_run import BuildFailed, pushed_digest, run_buildx
+from orchestrator.builds.merge import merge
+from orchestrator.builds.plan import BuildPlan, PlatformJob, Publish
+from orchestrator.builds.records import StagedRecord, context_fingerprint
+from orchestrator.builds.result import PlatformOutcome
+from orchestrator.builds.timings import step_log
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.progress import failed_step, last_error
