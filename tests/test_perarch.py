@@ -460,7 +460,7 @@ def test_no_cache_reaches_every_build_and_turns_reuse_off() -> None:
 
 
 def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_context(tmp_path: Path) -> None:
-    from orchestrator.builds.perarch import resolve_builder_nodes
+    from orchestrator.builds.complete import resolve_builder_nodes
     from orchestrator.docker.facts import BuilderInfo
     from orchestrator.errors import EnvironmentMissing
 
@@ -519,3 +519,23 @@ def test_how_each_platform_was_built_reaches_entries_that_carry_an_os_version() 
     # A plan that names the os.version joins only the entry with that version.
     pinned = {replace(windows, os_version="10.0.20348.1"): PlatformOutcome("built", None, "win2022")}
     assert published_platforms(entries[1:], pinned)[0].state is None
+
+
+@pytest.mark.engine
+def test_a_node_on_the_classic_store_stages_its_build_under_a_tag_known_before_building(registry, tmp_path: Path,
+                                                                                        classic_node: str) -> None:
+    """The node daemons are asked once, with the plan's completion, so the classic node's job is
+    planned with a staging tag before any build starts (it was switched while the run held the
+    old plan, and built into a layout it could not write)."""
+    profile = tmp_path / "mixed.yaml"
+    profile.write_text("platforms: [amd64, arm64]\nstrategy: per-arch\nbuilder:\n  driver: docker\n  nodes:\n"
+                       "    - {name: x86, endpoint: default, platforms: [amd64]}\n"
+                       f"    - {{name: old, endpoint: {classic_node}, platforms: [arm64]}}\n")
+    tag = registry.ref("demo/mixed", "1")
+    result = orch("build", "--profile", str(profile), "-f", "Dockerfile.example", "--build-arg", BASE_ARG,
+                  "-t", tag, "--push", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    staging = [c for c in document["commands"] if f"--context {classic_node} " in c]
+    assert len(staging) == 1 and "type=registry,name=" in staging[0] and "orch-staging-" in staging[0], staging
+    assert [p["platform"] for p in document["platforms"]] == ["linux/amd64", "linux/arm64"]

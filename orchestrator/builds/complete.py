@@ -17,8 +17,10 @@ from dataclasses import replace
 
 from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker.capabilities import Capabilities, Node
-from orchestrator.docker.runner import Engine
+from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.runner import Daemon, Engine
 from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
+from orchestrator.workers import parallel_map
 
 CLASSIC_STORE = "the daemon's builder (docker driver, without the containerd image store) builds one platform per call"
 CLASSIC_STORE_FIX = ('enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
@@ -120,3 +122,55 @@ def assumed_capabilities(plan: BuildPlan, why: str) -> Capabilities:
     name = plan.builder or "default"
     return Capabilities(name, "docker", (0, 0, 0), (Node(name, "default", "unknown"),), True,
                         assumed=(f'builder "{name}" is the docker driver on the containerd image store: {why}',))
+
+
+def complete_nodes(engine: Engine, plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:
+    """A builder whose nodes are separate daemons (docker driver): each node's builds go to its
+    daemon, every daemon must answer before anything is built (exit 3 naming the node), and a
+    daemon on the classic image store stages its builds under tags (publish.stage). Asked once,
+    here, with the rest of the plan's completion."""
+    if plan.builder_plan is None or not plan.builder_plan.routes_by_context:
+        return plan
+    plan = resolve_builder_nodes(plan, builders)
+    nodes: dict[Daemon, str | None] = {job.daemon: job.node for job in plan.per_arch if job.daemon}
+
+    def check(daemon: Daemon) -> tuple[Daemon, bool]:
+        try:
+            return daemon, uses_containerd_image_store(Engine(daemon).info())
+        except OrchError as exc:
+            stderr = getattr(exc, "stderr", "").strip()
+            reason = stderr.splitlines()[-1] if stderr else exc.message
+            raise EnvironmentMissing(f'build node "{nodes[daemon]}" ({daemon}) does not answer: {reason}',
+                                     fix="start that daemon or builder, or check the node in the profile's "
+                                         "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
+
+    for daemon, containerd_store in parallel_map(check, list(nodes), len(nodes)):
+        if not containerd_store:
+            plan = plan.staged_by_tag(daemon)
+    return plan
+
+
+def resolve_builder_nodes(plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:
+    """Nodes named as builders: check each exists. A docker-driver builder is a docker
+    context's own, which buildx will only use from that context, so its builds run
+    as `docker --context NAME buildx build` instead of `--builder NAME`."""
+    named = {n.name: n.builder for n in plan.builder_plan.nodes if n.builder} if plan.builder_plan else {}
+    if not named or not plan.builder_plan or not plan.builder_plan.routes_by_context:
+        return plan
+    known = {b.name: b for b in builders}
+    jobs = []
+    for job in plan.per_arch:
+        builder = named.get(job.node or "")
+        if builder is None:
+            jobs.append(job)
+            continue
+        info = known.get(builder)
+        if info is None:
+            raise EnvironmentMissing(f'build node "{job.node}" names the builder "{builder}", which does not exist',
+                                     fix=f"create it (`docker buildx create --name {builder} ...`), or fix the node "
+                                         f"in the profile's builder.nodes; `docker buildx ls` lists them: "
+                                         f"{', '.join(sorted(known))}")
+        if info.driver == "docker":
+            job = replace(job, spec=job.spec.on_daemon(Daemon(context=builder)))
+        jobs.append(job)
+    return replace(plan, per_arch=tuple(jobs))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.builds.argv import command_line
 from orchestrator.builds.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
-from orchestrator.builds.complete import complete
+from orchestrator.builds.complete import complete, complete_nodes
 from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.builds.preflight import RegistryCheck, ensure_builder
 from orchestrator.builds.timings import step_log
@@ -67,6 +67,8 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
             info, builders = facts.get()
             plan = ensure_builder(engine, plan, info, builders)
         plan = complete(plan, engine.capabilities(plan.builder))
+        if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
+            plan = complete_nodes(engine, plan, facts.get()[1])
     if isinstance(plan.destination, KeepLocal):
         return _keep_local(engine, plan, plan.destination, console)
     publish = plan.destination

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
 from orchestrator.builds.buildx_run import BuildFailed, pushed_digest, run_buildx
 from orchestrator.builds.merge import merge
@@ -23,10 +22,10 @@ from orchestrator.builds.records import StagedRecord, context_fingerprint
 from orchestrator.builds.result import PlatformOutcome
 from orchestrator.builds.timings import step_log
 from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.progress import failed_step, last_error
-from orchestrator.docker.runner import Daemon, Engine
-from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
+from orchestrator.docker.runner import Engine
+from orchestrator.errors import JobFailed, OrchError
 from orchestrator.image.model import Inspection
 from orchestrator.image.read import read_image
 from orchestrator.interrupts import phase
@@ -36,7 +35,7 @@ from orchestrator.model.references import Reference
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
 from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
 from orchestrator.report.console import Console
-from orchestrator.workers import parallel_map, run_workers
+from orchestrator.workers import run_workers
 
 
 def image_digest(index: ManifestBytes) -> str:
@@ -87,32 +86,6 @@ def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: 
     return results
 
 
-def resolve_builder_nodes(plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:
-    """Nodes named as builders: check each exists. A docker-driver builder is a docker
-    context's own, which buildx will only use from that context, so its builds run
-    as `docker --context NAME buildx build` instead of `--builder NAME`."""
-    named = {n.name: n.builder for n in plan.builder_plan.nodes if n.builder} if plan.builder_plan else {}
-    if not named or not plan.builder_plan or not plan.builder_plan.routes_by_context:
-        return plan
-    known = {b.name: b for b in builders}
-    jobs = []
-    for job in plan.per_arch:
-        builder = named.get(job.node or "")
-        if builder is None:
-            jobs.append(job)
-            continue
-        info = known.get(builder)
-        if info is None:
-            raise EnvironmentMissing(f'build node "{job.node}" names the builder "{builder}", which does not exist',
-                                     fix=f"create it (`docker buildx create --name {builder} ...`), or fix the node "
-                                         f"in the profile's builder.nodes; `docker buildx ls` lists them: "
-                                         f"{', '.join(sorted(known))}")
-        if info.driver == "docker":
-            job = replace(job, spec=job.spec.on_daemon(Daemon(context=builder)))
-        jobs.append(job)
-    return replace(plan, per_arch=tuple(jobs))
-
-
 class PerArchRun:
     def __init__(self, engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
                  builders: list[BuilderInfo]) -> None:
@@ -129,12 +102,12 @@ class PerArchRun:
 
     def run(self, reason: str | None) -> tuple[Staged, Inspection]:
         """Build what is missing, merge, check the merged list: the staged list and its inspection."""
-        self.plan = plan = resolve_builder_nodes(self.plan, self.builders)
+        plan = self.plan
         log = get_logger(profile=plan.profile, strategy="per-arch")
         if reason:
             log.warning("build.per_arch", reason=reason)
             self.console.say(f"orch: building each platform on its own: {reason}")
-        self.check_nodes()
+        self.check_emulators()
         if plan.merge == "manifest" and plan.annotations:
             log.warning("build.index_annotations_dropped", annotations=sorted(plan.annotations),
                         reason="a Docker manifest list cannot hold annotations; each image has them")
@@ -254,24 +227,8 @@ class PerArchRun:
         return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started,
                                failure=f"{why}" + (f" (daemon {job.daemon})" if job.daemon else ""))
 
-    def check_nodes(self) -> None:
-        """Every node daemon answers, before any build starts (exit 3 naming the node); a node
-        on the classic image store stages its builds under tags (publish.stage)."""
-        nodes: dict[Daemon, str | None] = {job.daemon: job.node for job in self.plan.per_arch if job.daemon}
-
-        def check(daemon: Daemon) -> tuple[Daemon, bool]:
-            try:
-                return daemon, uses_containerd_image_store(Engine(daemon).info())
-            except OrchError as exc:
-                stderr = getattr(exc, "stderr", "").strip()
-                reason = stderr.splitlines()[-1] if stderr else exc.message
-                raise EnvironmentMissing(f'build node "{nodes[daemon]}" ({daemon}) does not answer: {reason}',
-                                         fix="start that daemon or builder, or check the node in the profile's "
-                                             "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
-
-        for daemon, containerd_store in parallel_map(check, list(nodes), len(nodes)):
-            if not containerd_store:
-                self.plan = self.plan.staged_by_tag(daemon)
+    def check_emulators(self) -> None:
+        """Platforms built here without a node that serves them natively need QEMU here."""
         local = tuple(job.platform for job in self.plan.per_arch if not job.daemon and not job.native)
         if local:
             ensure_emulators(self.engine, local, self.plan.install_emulators)

@@ -193,7 +193,8 @@ class BuildPlan:
                 return job
             tag = staging_tag(repository, job.platform, job.spec.fingerprint(""))
             output = Output("registry", (str(tag),), oci_mediatypes=job.spec.output.oci_mediatypes)
-            return replace(job, spec=replace(job.spec, output=output))
+            # The classic store can attach no provenance or SBOM either ("Attestation is not supported").
+            return replace(job, spec=replace(job.spec.without_attestations(), output=output))
 
         return replace(self, per_arch=tuple(staged(job) for job in self.per_arch))
 
