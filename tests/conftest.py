@@ -196,9 +196,10 @@ def sh(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     return result
 
 
-def buildx_push(ctx: Path, platforms: str, output: str, *extra: str, attempts: int = 3) -> None:
+def buildx_push(ctx: Path, platforms: str, output: str, *extra: str, attempts: int = 6) -> None:
     """A raw buildx build for fixtures, retried when only the registry answered 5xx
-    (distribution 2.8's tag-link race; orch build retries the same way)."""
+    (distribution 2.8's tag-link race; orch build retries the same way). Six attempts: on a busy
+    machine three 500s in a row were seen (one fixture in one CI-like run); the build itself is cached."""
     args = ["docker", "buildx", "build", "--progress=plain", "--platform", platforms, *extra,
             "--output", output, str(ctx)]
     for attempt in range(attempts):
