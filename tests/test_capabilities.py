@@ -68,3 +68,19 @@ def test_each_builder_is_listed_once_whatever_buildx_prints(version: str) -> Non
     builders = parse_builders((DATA / f"ls-{version}.jsonl").read_text())
     assert [(b.name, b.driver, [n.name for n in b.nodes]) for b in builders] == [
         ("default", "docker", ["default"]), ("tfarm", "remote", ["n1", "n2"])]
+
+
+def test_the_builder_buildx_uses_when_none_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.docker.probe import recorded_builder
+
+    monkeypatch.delenv("BUILDX_BUILDER", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    assert recorded_builder() is None  # nothing recorded: the daemon's own builder
+    (tmp_path / "buildx").mkdir()
+    current = tmp_path / "buildx" / "current"
+    current.write_text('{"Key":"unix:///var/run/docker.sock","Name":"","Global":false}')  # `docker buildx use default`
+    assert recorded_builder() is None
+    current.write_text('{"Key":"unix:///var/run/docker.sock","Name":"ci","Global":false}')  # `docker buildx use ci`
+    assert recorded_builder() == "ci"
+    monkeypatch.setenv("BUILDX_BUILDER", "farm")
+    assert recorded_builder() == "farm"

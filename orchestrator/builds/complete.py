@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from orchestrator.builds.plan import BuildPlan
+from orchestrator.docker import probe
 from orchestrator.docker.capabilities import Capabilities, Node
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Daemon, Engine
@@ -98,7 +99,7 @@ def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:
     """The plan completed from what can be asked without changing anything (no bootstrap, no
     builder created); where that cannot be had, from assumptions the plan then states."""
     try:
-        caps = engine.capabilities(plan.builder)
+        caps = probe.capabilities(engine, plan.builder, version=True)
     except BadInput:
         if plan.builder_plan is None:
             raise  # --builder names a builder that does not exist: as wrong in a dry run

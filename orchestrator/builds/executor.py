@@ -20,7 +20,7 @@ from orchestrator.builds.complete import complete, complete_nodes
 from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.builds.preflight import RegistryCheck, ensure_builder
 from orchestrator.builds.timings import step_log
-from orchestrator.docker import runner
+from orchestrator.docker import probe, runner
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
@@ -66,7 +66,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             info, builders = facts.get()
             plan = ensure_builder(engine, plan, info, builders)
-        plan = complete(plan, engine.capabilities(plan.builder))
+        plan = complete(plan, probe.capabilities(engine, plan.builder))
         if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
             plan = complete_nodes(engine, plan, facts.get()[1])
     if isinstance(plan.destination, KeepLocal):

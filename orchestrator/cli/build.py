@@ -129,6 +129,10 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
     from orchestrator.builds.request import plan_build
     from orchestrator.docker.runner import Engine
 
+    if not dry_run:
+        from orchestrator.docker import probe
+
+        probe.prefetch(Engine(), request.builder)  # asked while the plan is made
     plan = plan_build(request)
     for path, option in ((output_env, "--output-env"), (report, "--report")):
         if path and not dry_run:

@@ -16,6 +16,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
             install_emulators: bool, metadata_file: Path | None, output_env: Path | None, report: Path | None,
             ignored: dict[str, Any]) -> None:
     from orchestrator.builds.inputs import build_time, check_metadata_file
+    from orchestrator.docker import probe
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
     from orchestrator.publish.stage import stage_directory
@@ -39,7 +40,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     plan = ReleasePlan(tuple(targets_from(resolve(engine, files, targets, sets))), files,
                        stage_directory(int(build_time().timestamp())), deep=deep, no_cache=no_cache,
                        builder=builder, install_emulators=install_emulators,
-                       fs_entitlements=engine.capabilities(builder).bake_needs_fs_entitlements)
+                       fs_entitlements=probe.capabilities(engine, builder, version=True).bake_needs_fs_entitlements)
     if dry_run:
         if as_json:
             print_json(plan.to_json())

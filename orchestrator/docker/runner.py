@@ -24,9 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from orchestrator.docker.capabilities import Capabilities, capabilities_from
 from orchestrator.docker.facts import NO_DAEMON_FIX, BuilderInfo, BuilderNodeInfo, checked_info, parse_builders
-from orchestrator.errors import BadInput, DockerCommandFailed, EnvironmentMissing
+from orchestrator.errors import DockerCommandFailed, EnvironmentMissing
 from orchestrator.redact import redact, redact_command
 
 T = TypeVar("T")
@@ -251,29 +250,6 @@ class Engine:
             env["DOCKER_CONTEXT"] = self.daemon.context
             env.pop("DOCKER_HOST", None)
         return [plugin, *args[1:]], env
-
-    def capabilities(self, builder: str | None = None) -> Capabilities:
-        """What `builder` (default: the current one) can do, asked once: `buildx inspect` (no
-        bootstrap), `buildx version` and `docker info`, at once."""
-        base = self.docker_command()
-        named = [builder] if builder else []
-        commands = [base + ["buildx", "inspect", *named], base + ["buildx", "version"],
-                    base + ["info", "--format", "{{json .}}"]]
-        try:
-            running = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        stdin=subprocess.DEVNULL) for c in commands]
-        except FileNotFoundError:
-            raise NO_DOCKER_CLI from None
-        (inspect, inspect_err), (version, _), (info_out, info_err) = (p.communicate() for p in running)
-        if running[2].returncode != 0:  # "no daemon" is the error to show first
-            raise self.classify(commands[2], running[2].returncode, info_err)
-        info = checked_info(json.loads(info_out))
-        if running[0].returncode != 0:
-            if builder and "no builder" in inspect_err and "found" in inspect_err:
-                raise BadInput(f'unknown builder "{builder}"', fix="see `docker buildx ls`, or create it: "
-                               f"docker buildx create --name {builder}")
-            raise self.classify(commands[0], running[0].returncode, inspect_err)
-        return capabilities_from(inspect, version, info)
 
     def facts(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
         """`docker info` and `buildx ls`, at once, as plain processes (no python-on-whales)."""
