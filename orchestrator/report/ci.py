@@ -25,9 +25,6 @@ from orchestrator.ci_env import on_github, workflow_command
 MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 
 
-
-
-
 @contextmanager
 def group(say: Callable[[str], None], title: str) -> Iterator[None]:
     """Fold the lines `say` prints meanwhile into one section of the GitHub log."""
