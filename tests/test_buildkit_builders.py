@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import pytest
 
@@ -48,3 +49,40 @@ def test_each_builder_is_listed_once_with_its_nodes(buildkit_builders) -> None:
     assert len(names) == len(set(names)), names
     farm = next(b for b in json.loads(listed.stdout) if b["name"] == buildkit_builders["remote"])
     assert farm["driver"] == "remote" and [n["name"] for n in farm["nodes"]] == ["farm-amd64", "farm-arm"]
+
+
+@pytest.mark.engine
+def test_one_cache_setting_keeps_every_nodes_cache_after_the_nodes_are_pruned(registry, buildkit_builders,
+                                                                                tmp_path) -> None:
+    """`--cache REF` on a builder of two nodes: each platform's build reads and writes a ref of its
+    own, so after pruning both nodes a rebuild takes every platform's RUN step from the registry
+    cache (with one shared ref the last node to write it wins and the other node's platforms rebuild).
+    The RUN step writes the time it ran: run again, it would give another layer, another image."""
+    from .conftest import ENGINE_STATE
+
+    token = uuid.uuid4().hex  # a step no node has cached from an earlier run
+    (tmp_path / "Dockerfile").write_text(f"FROM localhost:5000/orch/busybox:stable\n"
+                                         f"RUN echo {token} > /token && date +%s%N > /ran-at\n")
+    cache = registry.ref("cache/app", "main")
+
+    def published_images(tag: str) -> dict[str, str]:
+        result = orch("build", str(tmp_path), "--platform", "linux/amd64,linux/arm64", "-t",
+                      registry.ref("cache/app", tag), "--push", "--builder", buildkit_builders["remote"],
+                      "--cache", cache, "--json", env={"SOURCE_DATE_EPOCH": "1700000000"})
+        assert result.returncode == 0, result.stderr[-3000:]
+        return {p["platform"]: p["digest"] for p in json.loads(result.stdout)["platforms"]}
+
+    first = published_images("1")
+    buildctl = str(ENGINE_STATE / "buildkit" / "bin" / "buildctl")
+    for node in ("farm-amd64", "farm-arm"):
+        subprocess.run([buildctl, "--addr", f"unix:///run/orch-buildkit-{node}.sock", "prune", "--all"],
+                       capture_output=True, check=True, timeout=120)
+    assert published_images("2") == first  # the same images: no RUN ran again on either node
+    assert sorted(tag for tag in _tags(registry, "cache/app") if tag.startswith("main")) == [
+        "main-linux-amd64", "main-linux-arm64"]
+
+
+def _tags(registry, repository: str) -> list[str]:
+    from .test_faults import tags_in
+
+    return tags_in(registry, repository)

@@ -67,6 +67,7 @@ class BuildRequest:
     annotations: tuple[str, ...] = ()  # [LEVEL:]KEY=VALUE
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
+    cache: str | None = None  # --cache REF: a registry cache read and written (per platform where built apart)
     build_contexts: tuple[str, ...] = ()  # NAME=SOURCE
     provenance: str | None = None
     sbom: bool | None = None
@@ -182,8 +183,10 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
         labels=tuple({**labels, **(profile.labels or {}), **pairs(request.labels, "--label")}.items()),
         annotations=tuple({**annotations, **(profile.annotations or {}),
                            **pairs(request.annotations, "--annotation")}.items()),
-        cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from)),
-        cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to)),
+        cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from,
+                                                       *registry_cache(request, profile, "from"))),
+        cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to,
+                                                     *registry_cache(request, profile, "to"))),
         provenance=provenance,
         sbom=request.sbom if request.sbom is not None else attestations.sbom if attestations else None,
         secrets=tuple(check_secret(s) for s in (*(profile.secrets or ()), *request.secrets)),
@@ -191,6 +194,16 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
                               **pairs(request.build_contexts, "--build-context")}.items()),
         extra_args=check_extra(request.extra_args), builder=builder, no_cache=request.no_cache,
     )
+
+
+def registry_cache(request: BuildRequest, profile: Profile, direction: str) -> tuple[str, ...]:
+    """`--cache REF` (else the profile's `cache: {registry: REF}`) as buildx's cache entries: read
+    from REF, written to it with mode=max. A build of one platform gets REF-PLATFORM of its own
+    (BuildSpec.for_platform), so nodes building side by side never overwrite each other's."""
+    ref = request.cache or (profile.cache or {}).get("registry")
+    if not ref:
+        return ()
+    return (f"type=registry,ref={ref}",) if direction == "from" else (f"type=registry,ref={ref},mode=max",)
 
 
 def _warnings(spec: BuildSpec) -> tuple[str, ...]:

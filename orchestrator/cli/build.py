@@ -15,6 +15,7 @@ from orchestrator.cli.build_options import (
     BuildArgs,
     BuildContexts,
     Builder,
+    Cache,
     CacheFrom,
     CacheTo,
     Deep,
@@ -64,6 +65,7 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
           progress: Progress = "auto", report: Report = None, output_env: OutputEnv = None,
           as_json: AsJsonOption = False, deep: Deep = False, label: Labels = [],  # noqa: B006
           annotation: Annotations = [], cache_from: CacheFrom = [], cache_to: CacheTo = [],  # noqa: B006
+          cache: Cache = None,
           build_context: BuildContexts = [], provenance: Provenance = None, sbom: Sbom = None,  # noqa: B006
           bake: Bake = [], bake_set: BakeSet = [], **buildx: Any) -> None:  # noqa: B006
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
@@ -88,7 +90,7 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
         oci_layout=str(oci_layout) if oci_layout else None, strategy=strategy, merge=merge, jobs=jobs,
         no_cache=no_cache, secrets=tuple(secret), metadata_file=str(metadata_file) if metadata_file else None,
         deep=deep, buildx=given_buildx(buildx), labels=tuple(label), annotations=tuple(annotation),
-        cache_from=tuple(cache_from), cache_to=tuple(cache_to), build_contexts=tuple(build_context),
+        cache_from=tuple(cache_from), cache_to=tuple(cache_to), cache=cache, build_contexts=tuple(build_context),
         provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
         tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta)
     _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress, report=report, output_env=output_env)

@@ -81,6 +81,9 @@ Annotations = Annotated[List[str], typer.Option(  # noqa: UP006
     "--annotation", help="[LEVEL:]KEY=VALUE; without a level, on the index and each manifest.")]
 CacheFrom = Annotated[List[str], typer.Option("--cache-from", help="Cache source, as buildx takes it.")]  # noqa: UP006
 CacheTo = Annotated[List[str], typer.Option("--cache-to", help="Cache export, as buildx takes it.")]  # noqa: UP006
+Cache = Annotated[str | None, typer.Option(
+    "--cache", metavar="REF", help="A registry cache read and written (mode=max) at REF; builds of one platform "
+    "use REF-OS-ARCH[-VARIANT] of their own, so nodes never overwrite each other's. Replaces the profile's cache.")]
 BuildContexts = Annotated[List[str], typer.Option(  # noqa: UP006
     "--build-context", help="NAME=PATH or NAME=docker-image://REF: a named context.")]
 Provenance = Annotated[str | None, typer.Option(

@@ -89,6 +89,7 @@ class Profile:
     flavor: tuple[str, ...] | None = None
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
+    cache: Mapping[str, str] | None = None  # {registry: REF}: a registry cache, one ref per platform where built apart
     attestations: Attestations | None = None
     secrets: tuple[str, ...] | None = None
     build_contexts: Mapping[str, str] | None = None

@@ -36,6 +36,7 @@ BUILDER_FIELDS = {
     "nodes": FieldSpec("object_list", "Build nodes, each with the platforms it serves natively.",
                        children=NODE_FIELDS, one_of=("endpoint", "builder")),
 }
+CACHE_FIELDS = {"registry": FieldSpec("str", "Registry reference of the cache, e.g. ghcr.io/acme/app:buildcache.")}
 ATTESTATION_FIELDS = {
     "provenance": FieldSpec("provenance", "SLSA provenance: true, false, mode=min or mode=max."),
     "sbom": FieldSpec("bool", "Attach an SBOM attestation."),
@@ -58,6 +59,9 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
                         "suffix=... (onlatest=true)."),
     "cache_from": FieldSpec("str_list", "Cache sources (--cache-from), e.g. type=registry,ref=REPO:cache."),
     "cache_to": FieldSpec("str_list", "Cache exports (--cache-to), e.g. type=registry,ref=REPO:cache,mode=max."),
+    "cache": FieldSpec("object", "One registry cache for every build: read and written (mode=max) at REF; "
+                       "builds of one platform (per-arch, and each node of a multi-node builder) use REF-OS-ARCH[-VARIANT] "
+                       "of their own, so no node overwrites another's.", children=CACHE_FIELDS),
     "attestations": FieldSpec("object", "Attestations to attach.", children=ATTESTATION_FIELDS),
     "secrets": FieldSpec("str_list", "Build secrets by reference (--secret): id=NAME,env=VAR or id=NAME,src=FILE."),
     "build_contexts": FieldSpec("str_map", "Named build contexts (--build-context NAME=PATH or docker-image://)."),
