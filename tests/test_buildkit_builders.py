@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from .test_build import BASE_ARG, orch
+from .test_faults import tags_in
 
 
 @pytest.mark.engine
@@ -78,11 +79,6 @@ def test_one_cache_setting_keeps_every_nodes_cache_after_the_nodes_are_pruned(re
         subprocess.run([buildctl, "--addr", f"unix:///run/orch-buildkit-{node}.sock", "prune", "--all"],
                        capture_output=True, check=True, timeout=120)
     assert published_images("2") == first  # the same images: no RUN ran again on either node
-    assert sorted(tag for tag in _tags(registry, "cache/app") if tag.startswith("main")) == [
+    assert sorted(tag for tag in tags_in(registry, "cache/app") if tag.startswith("main")) == [
         "main-linux-amd64", "main-linux-arm64"]
 
-
-def _tags(registry, repository: str) -> list[str]:
-    from .test_faults import tags_in
-
-    return tags_in(registry, repository)

@@ -24,6 +24,8 @@ from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
 from orchestrator.workers import parallel_map
 
 CLASSIC_STORE = "the daemon's builder (docker driver, without the containerd image store) builds one platform per call"
+NO_ATTESTATIONS = ("the docker driver on the classic image store cannot attach provenance or SBOM; enable the "
+                   "containerd image store to keep them")
 CLASSIC_STORE_FIX = ('enable it ({"features": {"containerd-snapshotter": true}} in /etc/docker/daemon.json, '
                      "restart dockerd), pass --builder with a docker-container builder, or build one platform "
                      "per call with --strategy per-arch")
@@ -51,7 +53,7 @@ def _kept_locally(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     output = plan.spec.output
     if not caps.container_driver:
         return plan
-    if caps.multi_node:
+    if not (caps.export_oci if output.type == "oci" else caps.load):
         where = "write one OCI layout" if output.type == "oci" else "load one image into the daemon"
         raise EnvironmentMissing(
             f'builder "{caps.builder}" has {len(caps.nodes)} nodes, and buildx cannot {where} from several nodes '
@@ -71,8 +73,7 @@ def _one_platform_per_call(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
                                  "stage them by digest, without the containerd image store", fix=CLASSIC_STORE_FIX)
     reason = plan.per_arch_reason or CLASSIC_STORE
     return replace(plan.without_attestations().staged_by_tag(), per_arch_reason=reason,
-                   warnings=(*plan.warnings, "the docker driver on the classic image store cannot attach provenance "
-                             "or SBOM; enable the containerd image store to keep them"))
+                   warnings=(*plan.warnings, NO_ATTESTATIONS))
 
 
 def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:

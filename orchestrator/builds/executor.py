@@ -66,9 +66,12 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             info, builders = facts.get()
             plan = ensure_builder(engine, plan, info, builders)
+        planned = len(plan.warnings)  # the CLI has said these already
         plan = complete(plan, probe.capabilities(engine, plan.builder))
         if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
             plan = complete_nodes(engine, plan, facts.get()[1])
+        for warning in plan.warnings[planned:]:  # what the builder's capabilities added
+            get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):
         return _keep_local(engine, plan, plan.destination, console)
     publish = plan.destination

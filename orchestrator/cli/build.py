@@ -70,13 +70,12 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
           bake: Bake = [], bake_set: BakeSet = [], **buildx: Any) -> None:  # noqa: B006
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
+    if bake:  # first, while the only names here are the options
+        _release(ctx, {k: v for k, v in locals().items() if k not in ("ctx", "buildx")}, buildx)
+        return
     from orchestrator.builds.request import BuildRequest
     from orchestrator.cli import passthrough
 
-    if bake:
-        _release(ctx, {k: v for k, v in locals().items() if k not in ("ctx", "buildx", "passthrough", "BuildRequest")},
-                 buildx)
-        return
     _refuse_alone(arguments, bake_set)
     if push and not dry_run:
         from orchestrator.workers import preload
@@ -139,15 +138,12 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
     for path, option in ((output_env, "--output-env"), (report, "--report")):
         if path and not dry_run:
             check_metadata_file(str(path), option)
-    if plan.warnings:
-        from orchestrator.logging import get_logger
-
-        for warning in plan.warnings:
-            get_logger().warning("build.check_this", advice=warning)
     if dry_run:
         from orchestrator.builds.complete import completed_for_dry_run
 
         plan = completed_for_dry_run(Engine(secrets=plan.spec.secret_values), plan)
+    _warn(plan.warnings)
+    if dry_run:
         if as_json:
             print_json(plan.to_json())
         else:
@@ -161,6 +157,16 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
         print_json(result.to_json())
     else:
         _summary(plan, result)
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    """What the user should hear before the build starts (the executor adds what completing the
+    plan from the builder's capabilities adds)."""
+    if warnings:
+        from orchestrator.logging import get_logger
+
+        for warning in warnings:
+            get_logger().warning("build.check_this", advice=warning)
 
 
 def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResult, float]:
