@@ -261,7 +261,7 @@ def publish_list(spec: ManifestSpec, options: ListOptions = ListOptions(), *, de
         plan = plan_list(registry, spec, options)
     with phase("copying the images into the target repository"):
         moving = [c for c in plan.children if c.source.repository != spec.target.repository]
-        parallel_map(lambda c: registry.copy_manifest(c.source, spec.target.with_digest(c.descriptor["digest"])), moving, 4)
+        registry.copy_manifests([(c.source, spec.target.with_digest(c.descriptor["digest"])) for c in moving])
         staged = stage_index(spec.target, plan.manifest)
     published = publish_staged(
         staged, (spec.target, *spec.tags),

@@ -205,17 +205,31 @@ class Registry:
         except (HTTPStatusError, OrchError):
             return False
 
-    def copy_manifest(self, source: Reference, target: Reference) -> str:
-        """Copy an image manifest into `target`'s repository (under its tag, or by digest), mounting
-        its blobs first when the repositories differ. The bytes are unchanged, so the digest is too."""
-        found = self.manifest_bytes(source)
-        if source.repository != target.repository:
-            document = found.document()
+    def copy_manifests(self, pairs: list[tuple[Reference, Reference]]) -> None:
+        """Copy image manifests, each (source, target) into target's repository (under its tag, or by
+        digest), their blobs mounted first where the repositories differ; the bytes are unchanged,
+        so the digests are too. Each blob is mounted once, before any manifest goes up: distribution
+        2.8 breaks a blob's link when parallel requests mount the same blob into one repository (the
+        manifest PUT after it then fails with DIGEST_INVALID), and sources often share base layers."""
+        from orchestrator.workers import parallel_map
+
+        found = parallel_map(lambda pair: self.manifest_bytes(pair[0]), pairs, 4)
+        wanted: dict[tuple[str, str], str] = {}  # (target repository, blob digest) -> a repository holding it
+        for (source, target), manifest in zip(pairs, found, strict=True):
+            if source.repository == target.repository:
+                continue
+            document = manifest.document()
             for blob in [document.get("config") or {}, *(document.get("layers") or [])]:
-                if blob.get("digest") and not self.mount(target.repository, blob["digest"], source.repository):
-                    raise RegistryError(f"registry {self.host} would not mount {blob['digest']} from "
-                                        f"{source.repository} into {target.repository}")
-        return self.put_manifest(target, found)
+                if blob.get("digest"):
+                    wanted.setdefault((target.repository, blob["digest"]), source.repository)
+
+        def mount(item: tuple[tuple[str, str], str]) -> None:
+            (repository, digest), holder = item
+            if not self.mount(repository, digest, holder):
+                raise RegistryError(f"registry {self.host} would not mount {digest} from {holder} into {repository}")
+
+        parallel_map(mount, list(wanted.items()), 4)
+        parallel_map(lambda item: self.put_manifest(item[0][1], item[1]), list(zip(pairs, found, strict=True)), 4)
 
     # -- errors --------------------------------------------------------------------
 
