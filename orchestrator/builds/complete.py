@@ -79,7 +79,8 @@ def _one_platform_per_call(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
 def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     """A builder of several BuildKit nodes: one buildx call over them pushes the merged index as
     `latest` (even by digest) and refuses to write a layout, so each platform is built on its
-    own, on the node given it, and orch merges, verifies and promotes."""
+    own, on the node given it, pushed by digest from that node (a one-platform call has no
+    merged index, so no tag is written), and orch merges, verifies and promotes."""
     nodes = ", ".join(f"{n.name} ({', '.join(n.given) or 'no platforms given'})" for n in caps.nodes)
     if plan.strategy == "single":
         raise EnvironmentMissing(
@@ -93,7 +94,7 @@ def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
         given = caps.node_for(job.label)
         # A platform no node was given goes where buildx sends it: the first node, under QEMU.
         jobs.append(replace(job, node=(given or caps.nodes[0]).name, native=given is not None))
-    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs))
+    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs)).pushed_by_digest()
 
 
 def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:
