@@ -33,6 +33,7 @@ from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, format_all, format_platform
 from orchestrator.model.references import Reference
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
+from orchestrator.redact import redact
 from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
 from orchestrator.report.console import Console
 from orchestrator.workers import run_workers
@@ -205,8 +206,10 @@ class PerArchRun:
             if job.layout:
                 staged = upload_layout(job.layout, digest, self.repository)
                 digest, shown = staged.index.digest, image_digest(staged.index)
-            elif job.staging_tag is not None:
-                self.staging_tags.append(job.staging_tag)
+            else:  # pushed by buildx: the image its index holds is what the summary will name
+                shown = self.image_of(digest)
+                if job.staging_tag is not None:
+                    self.staging_tags.append(job.staging_tag)
         except BuildFailed as failure:
             step = failed_step(failure.lines)
             why = f"failed at {step}" if step else last_error(failure.lines)
@@ -219,10 +222,13 @@ class PerArchRun:
         seconds = time.monotonic() - started
         if fingerprint:
             self.record.put(job.platform, fingerprint, digest)
-        self.console.platform(job.label, f"built {shown if job.layout else digest} in {seconds:.1f} s")
+        self.console.platform(job.label, f"built {shown} in {seconds:.1f} s")
         return PlatformOutcome("built", digest, job.node, seconds, steps=steps.all())
 
     def _failed(self, job: PlatformJob, started: float, why: str) -> PlatformOutcome:
+        # BuildKit's error quotes the failed command with its build args expanded: a secret's value
+        # would reach the error, the result and CI outputs.
+        why = redact(why, job.spec.secret_values)
         self.console.platform(job.label, f"FAILED{_on(job.node)}: {why}")
         return PlatformOutcome("failed", node=job.node, seconds=time.monotonic() - started,
                                failure=f"{why}" + (f" (daemon {job.daemon})" if job.daemon else ""))
