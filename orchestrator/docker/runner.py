@@ -240,9 +240,13 @@ class Engine:
         docker CLI's start and its plugin lookup, ~35 ms of every build. Anything else, or no
         plugin where docker looks for one, goes through `docker`."""
         plugin = buildx_plugin() if args[:1] == ["buildx"] else None
-        if plugin is None or os.environ.get("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"):
-            return self.docker_command() + args, None
         env = dict(os.environ)
+        if self.daemon.flags():
+            # A build sent to a node's own daemon runs on that daemon's builder (or the --builder it
+            # names): a BUILDX_BUILDER meant for the current context would send it somewhere else.
+            env.pop("BUILDX_BUILDER", None)
+        if plugin is None or os.environ.get("DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"):
+            return self.docker_command() + args, (env if self.daemon.flags() else None)
         if self.daemon.host:
             env["DOCKER_HOST"] = self.daemon.host
             env.pop("DOCKER_CONTEXT", None)
