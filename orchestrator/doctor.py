@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.docker.builders import nodes_json, with_given_platforms
 from orchestrator.docker.emulation import BINFMT_DIR, BinfmtHandler, handler_state, read_handlers
-from orchestrator.docker.facts import uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import OrchError
 from orchestrator.model.platform_table import qemu_handlers
@@ -153,15 +154,16 @@ def _check_emulation(handlers: list[BinfmtHandler] | None, machine: str) -> Chec
 
 def _check_builders(engine: Engine, emulation: Check) -> Check:
     try:
-        builders = engine.builders()
+        builders = with_given_platforms(engine, engine.builders())
     except OrchError as exc:
         return Check("builders", Status.fail, exc.message, exc.fix)
     rows = [
-        {"name": b.name, "driver": b.driver, "status": b.status, "platforms": list(b.platforms)}
+        {"name": b.name, "driver": b.driver, "status": b.status, "platforms": list(b.platforms),
+         "nodes": nodes_json(b)}
         for b in builders
     ]
     running = [b for b in builders if b.status == "running"]
-    summary = "; ".join(f"{b.name} ({b.driver}, {b.status})" for b in builders) or "none"
+    summary = "; ".join(f"{b.name} ({b.driver}, {b.status}{_routing(b)})" for b in builders) or "none"
     # The builder's list under-reports QEMU (no arm/v7, arm/v6, 386 although they
     # build): say what binfmt adds rather than flag a gap that is not there.
     reported = {p for b in running for p in b.platforms}
@@ -176,6 +178,20 @@ def _check_builders(engine: Engine, emulation: Check) -> Check:
             details,
         )
     return Check("builders", Status.ok, summary, details=details)
+
+
+def _routing(builder: BuilderInfo) -> str:
+    """For a builder of several nodes, which node builds what: `; farm-amd64 builds linux/amd64
+    and platforms no node is given / farm-arm builds linux/arm64`."""
+    if len(builder.nodes) < 2:
+        return ""
+    parts = []
+    for route in builder.routes():
+        what = ", ".join(route.platforms)
+        if route.takes_the_rest:
+            what = f"{what} and platforms no node is given" if what else "platforms no node is given"
+        parts.append(f"{route.node.name} builds {what or 'nothing'}")
+    return "; " + " / ".join(parts)
 
 
 def check_registry(address: str, timeout: float = 5.0) -> Check:

@@ -1,7 +1,7 @@
 """`orch builder`: ensure (reuse or create), create, ls, rm."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, List
+from typing import TYPE_CHECKING, Annotated, Any, List
 
 import typer
 
@@ -21,12 +21,15 @@ ProfileName = Annotated[str | None, typer.Option(  # noqa: UP007
 Driver = Annotated[str | None, typer.Option(  # noqa: UP007
     "--driver", help="docker-container (default), remote or kubernetes; docker = the daemon's own.")]
 DriverOpts = Annotated[List[str] | None, typer.Option("--driver-opt", help="KEY=VALUE; may be repeated.")]  # noqa: UP006,UP007
+BuildkitdConfig = Annotated[str | None, typer.Option(  # noqa: UP007
+    "--buildkitd-config", metavar="FILE", help="A buildkitd.toml for the nodes the driver starts (not remote ones).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands; run nothing.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
 
 
 def _plan(name: str | None, profile: str | None, driver: str | None,  # noqa: UP007
-          driver_opt: List[str] | None) -> tuple[BuilderPlan, Profile | None]:  # noqa: UP006,UP007
+          driver_opt: List[str] | None, buildkitd_config: str | None = None,  # noqa: UP006,UP007
+          ) -> tuple[BuilderPlan, Profile | None]:
     from orchestrator.docker.builder_plan import plan_builder
     from orchestrator.errors import BadInput
     from orchestrator.profiles import load
@@ -39,7 +42,7 @@ def _plan(name: str | None, profile: str | None, driver: str | None,  # noqa: UP
         opts[key] = value
     loaded = load(profile) if profile else None
     spec = loaded.builder if loaded else None
-    return plan_builder(spec, name=name, driver=driver, driver_opts=opts), loaded
+    return plan_builder(spec, name=name, driver=driver, driver_opts=opts, buildkitd_config=buildkitd_config), loaded
 
 
 def _show(outcome: EnsureOutcome, as_json: bool) -> None:
@@ -61,6 +64,7 @@ def ensure(
     profile: ProfileName = None,
     driver: Driver = None,
     driver_opt: DriverOpts = None,
+    buildkitd_config: BuildkitdConfig = None,
     platform: List[str] = typer.Option([], "--platform", help="Platforms it must build (default: the profile's)."),  # noqa: UP006
     dry_run: DryRun = False,
     as_json: AsJson = False,
@@ -72,7 +76,7 @@ def ensure(
     from orchestrator.model.platform_match import order
     from orchestrator.model.platform_parse import parse_all
 
-    plan, loaded = _plan(name, profile, driver, driver_opt)
+    plan, loaded = _plan(name, profile, driver, driver_opt, buildkitd_config)
     platforms = tuple(order(parse_all(platform))) if platform else tuple(order(loaded.platforms or ())) if loaded else ()
     if dry_run:
         if as_json:
@@ -92,6 +96,7 @@ def create(
     profile: ProfileName = None,
     driver: Driver = None,
     driver_opt: DriverOpts = None,
+    buildkitd_config: BuildkitdConfig = None,
     bootstrap: bool = typer.Option(True, "--bootstrap/--no-bootstrap", help="Start the builder now."),
     dry_run: DryRun = False,
     as_json: AsJson = False,
@@ -102,7 +107,7 @@ def create(
     from orchestrator.docker.builders import BuilderManager
     from orchestrator.docker.runner import Engine
 
-    plan, _ = _plan(name, profile, driver, driver_opt)
+    plan, _ = _plan(name, profile, driver, driver_opt, buildkitd_config)
     if dry_run:
         if as_json:
             print_json(plan.to_json())
@@ -119,15 +124,28 @@ def ls(as_json: bool = typer.Option(False, "--json", help="Print the builders as
     from orchestrator.docker.builders import BuilderManager
     from orchestrator.docker.runner import Engine
 
-    rows = BuilderManager(Engine()).listing()
+    builders = BuilderManager(Engine()).listing()
     if as_json:
-        print_json(rows)
+        print_json(builders)
         return
-    print_table(
-        [[r["name"], r["driver"], r["status"], "yes" if r["created_by_orch"] else "no",
-          " ".join(n["endpoint"] for n in r["nodes"]), ", ".join(r["platforms"])] for r in rows],
-        ["NAME", "DRIVER", "STATUS", "ORCH", "ENDPOINTS", "PLATFORMS"],
-    )
+    rows = []
+    for builder in builders:
+        rows.append([builder["name"], builder["driver"], builder["status"],
+                     "yes" if builder["created_by_orch"] else "no", ""])
+        rows += [[f"  {node['name']}", node["endpoint"], node["status"], "", _builds(node, len(builder["nodes"]))]
+                 for node in builder["nodes"]]
+    print_table(rows, ["NAME/NODE", "DRIVER/ENDPOINT", "STATUS", "ORCH", "BUILDS"])
+
+
+def _builds(node: dict[str, Any], nodes: int) -> str:
+    """What a node is sent: everything it runs (a builder's only node), or the platforms it was
+    given, the first node also taking the platforms no node was given (under QEMU)."""
+    if nodes == 1:
+        return ", ".join(node["routed"]) or "(nothing reported: not started)"
+    routed = ", ".join(node["routed"])
+    if node["takes_unlisted_platforms"]:
+        return (routed + "; " if routed else "") + "any platform no node is given (emulated)"
+    return routed or "nothing (no platforms given, not the first node)"
 
 
 @app.command("rm")

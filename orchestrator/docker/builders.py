@@ -19,12 +19,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.docker.builder_plan import BUILDKIT_IMAGE, RESERVED, BuilderPlan, plan_builder
+from orchestrator.docker.capabilities import parse_inspect
 from orchestrator.docker.emulation import BinfmtHandler, missing_emulators, read_handlers
 from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
 from orchestrator.docker.runner import Daemon, Engine
 from orchestrator.errors import BadInput, DockerCommandFailed, EnvironmentMissing
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.state import read_record, write_record
+from orchestrator.workers import parallel_map
 
 RECORD = "builders.json"
 
@@ -102,11 +104,29 @@ def _last_line(exc: DockerCommandFailed) -> str:
     return lines[-1].removeprefix("ERROR: ") if lines else str(exc)
 
 
-def _nodes_json(info: BuilderInfo | None) -> list[dict[str, Any]]:
+def nodes_json(info: BuilderInfo | None) -> list[dict[str, Any]]:
+    """A builder's nodes and the platforms routed to each (BuilderInfo.routes)."""
     if info is None:
         return []
-    return [{"name": n.name, "endpoint": n.endpoint, "status": n.status, "platforms": list(n.platforms)}
-            for n in info.nodes]
+    return [{"name": r.node.name, "endpoint": r.node.endpoint, "status": r.node.status,
+             "platforms": list(r.node.platforms), "given": list(r.node.given), "routed": list(r.platforms),
+             "takes_unlisted_platforms": r.takes_the_rest} for r in info.routes()]
+
+
+def with_given_platforms(engine: Engine, builders: list[BuilderInfo]) -> list[BuilderInfo]:
+    """The builders, with the platforms each node of a builder of several nodes was given (from
+    `buildx inspect NAME`, asked in parallel; the JSON listing does not say): what routing needs."""
+    def given(builder: BuilderInfo) -> BuilderInfo:
+        if len(builder.nodes) < 2:
+            return builder
+        try:
+            _name, _driver, nodes = parse_inspect(engine.cli("buildx", "inspect", builder.name))
+        except DockerCommandFailed:
+            return builder  # a builder that cannot be inspected is listed as buildx lists it
+        marked = {node.name: node.given for node in nodes}
+        return replace(builder, nodes=tuple(replace(n, given=marked.get(n.name, ())) for n in builder.nodes))
+
+    return parallel_map(given, builders, max(1, len(builders)))
 
 
 class BuilderManager:
@@ -156,7 +176,7 @@ class BuilderManager:
             else:
                 outcome = self._create(plan, bootstrap=True, platforms=platforms)
         info = self.find(outcome.name)
-        outcome.nodes = _nodes_json(info)
+        outcome.nodes = nodes_json(info)
         if platforms:
             effective = plan if outcome.action != "fallback" else plan_builder(name=RESERVED)
             outcome.gaps = platform_gaps(platforms, effective, info, read_handlers())
@@ -171,7 +191,7 @@ class BuilderManager:
                            fix=f"reuse it with `orch builder ensure {plan.name}`, or remove it first")
         # An explicit create makes exactly this builder or fails: no fallback.
         outcome = self._create(replace(plan, driver_explicit=True), bootstrap=bootstrap, platforms=())
-        outcome.nodes = _nodes_json(self.find(plan.name))
+        outcome.nodes = nodes_json(self.find(plan.name))
         return outcome
 
     def remove(self, name: str) -> None:
@@ -191,7 +211,8 @@ class BuilderManager:
     def listing(self) -> list[dict[str, Any]]:
         ours = created_by_orch()
         return [{"name": b.name, "driver": b.driver, "status": b.status, "created_by_orch": b.name in ours,
-                 "platforms": list(b.platforms), "nodes": _nodes_json(b)} for b in self.builders()]
+                 "platforms": list(b.platforms), "nodes": nodes_json(b)}
+                for b in with_given_platforms(self.engine, self.builders())]
 
     # -- steps --
 

@@ -19,7 +19,21 @@ class BuilderNodeInfo:
     name: str
     endpoint: str
     status: str
+    platforms: tuple[str, ...]  # what the node reports it can run, natively or under QEMU
+    # The platforms the node was given (`buildx create --platform`; `buildx inspect` marks them
+    # with *, `buildx ls --format json` does not): what buildx routes to it on a builder of several nodes.
+    given: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """The platforms a builder sends to one of its nodes."""
+
+    node: BuilderNodeInfo
     platforms: tuple[str, ...]
+    # It also takes every platform no node was given: the first node of a builder of several
+    # (buildx sends such a build there, under QEMU), or a builder's only node.
+    takes_the_rest: bool
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,14 @@ class BuilderInfo:
     def status(self) -> str:
         states = {node.status for node in self.nodes}
         return states.pop() if len(states) == 1 else ",".join(sorted(states)) or "unknown"
+
+    def routes(self) -> list[Route]:
+        """Which node builds which platform: a builder's only node builds all it reports; on a
+        builder of several nodes each builds the platforms it was given, and the first also
+        those no node was given."""
+        if len(self.nodes) == 1:
+            return [Route(self.nodes[0], self.nodes[0].platforms, True)]
+        return [Route(node, node.given, index == 0) for index, node in enumerate(self.nodes)]
 
     @property
     def platforms(self) -> tuple[str, ...]:
