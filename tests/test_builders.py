@@ -77,10 +77,46 @@ def test_multi_node_plan_is_create_then_append_per_node() -> None:
     assert plan_builder(spec).create_commands() == [
         ("buildx", "create", "--name", "farm", "--driver", "docker-container", "--driver-opt", "network=host",
          "--node", "farm-0", "--platform", "linux/amd64,linux/386", "default"),
-        ("buildx", "create", "--name", "farm", "--append", "--node", "pi", "--platform", "linux/arm64,linux/arm/v7",
-         "pi-rack"),
+        # buildx keeps driver options per node: every node is given them.
+        ("buildx", "create", "--name", "farm", "--append", "--driver-opt", "network=host", "--node", "pi",
+         "--platform", "linux/arm64,linux/arm/v7", "pi-rack"),
         ("buildx", "inspect", "--bootstrap", "farm"),
     ]
+
+
+def test_profile_builder_nodes_with_their_own_tls_files_and_a_buildkitd_config(tmp_path: Path) -> None:
+    (tmp_path / "buildkitd.toml").write_text('[registry."mirror.local"]\n  http = true\n')
+    profile = tmp_path / "farm.yaml"
+    profile.write_text("platforms: [amd64, arm64]\nbuilder:\n  name: farm\n  driver: docker-container\n"
+                       "  buildkitd_config: buildkitd.toml\n  buildkitd_flags: --debug\n"
+                       "  driver_opts: {network: host}\n  nodes:\n"
+                       "    - {endpoint: default, platforms: [amd64]}\n"
+                       "    - endpoint: tcp://arm-box:2376\n      platforms: [arm64]\n"
+                       "      driver_opts: {network: bridge, env.TZ: UTC}\n")
+    result = orch("builder", "create", "--profile", str(profile), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    config = str(tmp_path / "buildkitd.toml")  # relative to the profile, wherever orch runs
+    assert result.stdout.splitlines()[:2] == [
+        "docker buildx create --name farm --driver docker-container --driver-opt network=host "
+        f"--buildkitd-config {config} --buildkitd-flags --debug --node farm-0 --platform linux/amd64 default",
+        "docker buildx create --name farm --append --driver-opt env.TZ=UTC --driver-opt network=bridge "
+        f"--buildkitd-config {config} --buildkitd-flags --debug --node farm-1 --platform linux/arm64 "
+        "tcp://arm-box:2376",
+    ]
+
+
+@pytest.mark.parametrize(("builder", "says"), [
+    ("  driver: remote\n  buildkitd_config: b.toml\n  nodes: [{endpoint: 'tcp://n:1234'}]\n",
+     'builder "farm" sets buildkitd_config, but its driver is remote'),
+    ("  buildkitd_config: missing.toml\n", 'buildkitd_config "{dir}/missing.toml" is not a file'),
+])
+def test_buildkitd_settings_a_builder_cannot_use_are_refused(tmp_path: Path, builder: str, says: str) -> None:
+    (tmp_path / "b.toml").write_text("")
+    profile = tmp_path / "farm.yaml"
+    profile.write_text(f"platforms: [amd64]\nbuilder:\n  name: farm\n{builder}")
+    result = orch("builder", "create", "--profile", str(profile), "--dry-run")
+    assert result.returncode == 2, result.stderr
+    assert says.format(dir=tmp_path) in result.stderr and "Traceback" not in result.stderr
 
 
 def test_shell_line_reuses_before_it_creates() -> None:

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from orchestrator.errors import BadInput
@@ -28,6 +29,7 @@ class NodePlan:
     endpoint: str
     platforms: tuple[Platform, ...] = ()
     builder: str | None = None  # an existing buildx builder instead of an endpoint (fan-out only)
+    driver_opts: tuple[tuple[str, str], ...] = ()  # its own, over the builder's
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class BuilderPlan:
     driver_explicit: bool = False  # asked for by the user, so no silent fallback
     driver_opts: tuple[tuple[str, str], ...] = ()
     nodes: tuple[NodePlan, ...] = ()
+    buildkitd_config: str | None = None
+    buildkitd_flags: str | None = None
 
     @property
     def uses_daemon_builder(self) -> bool:
@@ -58,19 +62,21 @@ class BuilderPlan:
         return (native or self.nodes[0]), native is not None
 
     def create_commands(self, *, bootstrap: bool = True) -> list[tuple[str, ...]]:
-        """`docker buildx create` for the first node, `--append` for the others."""
+        """`docker buildx create` for the first node, `--append` for the others. buildx keeps
+        driver options, buildkitd config and flags per node, so every node is given them."""
         if self.uses_daemon_builder:
             return []
         commands: list[tuple[str, ...]] = []
         nodes = self.nodes or (NodePlan(name="", endpoint=""),)
         for index, node in enumerate(nodes):
             args: list[str] = ["buildx", "create", "--name", self.name]
-            if index == 0:
-                args += ["--driver", self.driver]
-                for key, value in self.driver_opts:
-                    args += ["--driver-opt", f"{key}={value}"]
-            else:
-                args.append("--append")
+            args += ["--driver", self.driver] if index == 0 else ["--append"]
+            for key, value in sorted({**dict(self.driver_opts), **dict(node.driver_opts)}.items()):
+                args += ["--driver-opt", f"{key}={value}"]
+            if self.buildkitd_config:
+                args += ["--buildkitd-config", self.buildkitd_config]
+            if self.buildkitd_flags:
+                args += ["--buildkitd-flags", self.buildkitd_flags]
             if node.name:
                 args += ["--node", node.name]
             if node.platforms:
@@ -105,8 +111,11 @@ class BuilderPlan:
             "name": self.name,
             "driver": self.driver,
             "driver_opts": dict(self.driver_opts),
+            "buildkitd_config": self.buildkitd_config,
+            "buildkitd_flags": self.buildkitd_flags,
             "nodes": [{"name": n.name, "endpoint": n.endpoint, "builder": n.builder,
-                       "platforms": [format_platform(p) for p in n.platforms]} for n in self.nodes],
+                       "platforms": [format_platform(p) for p in n.platforms], "driver_opts": dict(n.driver_opts)}
+                      for n in self.nodes],
             "commands": ["docker " + shlex.join(c) for c in self.create_commands()],
         }
 
@@ -119,9 +128,11 @@ def check_name(name: str) -> str:
 
 
 def plan_builder(spec: BuilderSpec | None = None, *, name: str | None = None, driver: str | None = None,
-                 driver_opts: dict[str, str] | None = None) -> BuilderPlan:
+                 driver_opts: dict[str, str] | None = None, buildkitd_config: str | None = None) -> BuilderPlan:
     """A builder plan from a profile's `builder` section, overridden by CLI values."""
     spec = spec or BuilderSpec()
+    if buildkitd_config:
+        spec = replace(spec, buildkitd_config=buildkitd_config)
     name = check_name(name or spec.name or DEFAULT_NAME)
     if driver is not None and driver not in DRIVERS:
         raise BadInput(f'unknown builder driver "{driver}"', fix=f"use one of: {', '.join(DRIVERS)}")
@@ -133,7 +144,8 @@ def plan_builder(spec: BuilderSpec | None = None, *, name: str | None = None, dr
         chosen = "docker"
     nodes = tuple(
         NodePlan(name=node.name or f"{name}-{index}", endpoint=node.endpoint or "",
-                 platforms=tuple(node.platforms or ()), builder=node.builder)
+                 platforms=tuple(node.platforms or ()), builder=node.builder,
+                 driver_opts=tuple(sorted((node.driver_opts or {}).items())))
         for index, node in enumerate(spec.nodes or ())
     )
     resolved_driver = chosen or DEFAULT_DRIVER
@@ -156,6 +168,23 @@ def plan_builder(spec: BuilderSpec | None = None, *, name: str | None = None, dr
         raise BadInput(f'builder "{name}" cannot use the docker driver: that builder is the daemon\'s own, '
                        f'named after its context',
                        fix=f'use `name: {RESERVED}` for the daemon\'s builder, or `driver: {DEFAULT_DRIVER}`')
+    _check_daemon_settings(name, resolved_driver, spec)
     opts = {**(spec.driver_opts or {}), **(driver_opts or {})}
     return BuilderPlan(name=name, driver=resolved_driver, driver_explicit=chosen is not None,
-                       driver_opts=tuple(sorted(opts.items())), nodes=nodes)
+                       driver_opts=tuple(sorted(opts.items())), nodes=nodes,
+                       buildkitd_config=spec.buildkitd_config, buildkitd_flags=spec.buildkitd_flags)
+
+
+def _check_daemon_settings(name: str, driver: str, spec: BuilderSpec) -> None:
+    """buildkitd's config and flags go to the nodes a driver starts; a remote node's buildkitd
+    runs already, with its own (buildx: "setting config file is not supported for remote driver")."""
+    given = [key for key in ("buildkitd_config", "buildkitd_flags") if getattr(spec, key)]
+    if driver == "remote" and given:
+        raise BadInput(f'builder "{name}" sets {" and ".join(given)}, but its driver is remote: a remote node\'s '
+                       "buildkitd is already running with its own config",
+                       fix="put the settings in each node's buildkitd.toml on its host (and restart it), or drop "
+                           f"{' and '.join(given)} from the builder section")
+    config = spec.buildkitd_config
+    if config and not os.path.isfile(config):
+        raise BadInput(f'builder "{name}": buildkitd_config "{config}" is not a file',
+                       fix="give the path of a buildkitd.toml, relative to the profile, or an absolute one")

@@ -56,6 +56,7 @@ class BuilderNode:
     name: str | None = None
     platforms: tuple[Platform, ...] | None = None
     builder: str | None = None  # or an existing buildx builder (per-arch fan-out)
+    driver_opts: Mapping[str, str] | None = None  # this node's own (a remote node's TLS files), over the builder's
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class BuilderSpec:
     driver: str | None = None
     driver_opts: Mapping[str, str] | None = None
     nodes: tuple[BuilderNode, ...] | None = None
+    buildkitd_config: str | None = None  # a buildkitd.toml for the nodes orch starts (not remote ones)
+    buildkitd_flags: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ NODE_FIELDS = {
     "platforms": FieldSpec("platform_list", "Platforms this node builds natively (any alias)."),
     "builder": FieldSpec("str", "Instead of an endpoint: an existing buildx builder that builds this node's "
                          "platforms (with driver: docker, per-arch builds go to it)."),
+    "driver_opts": FieldSpec("str_map", "This node's driver options over the builder's (a remote node's cacert, "
+                             "cert, key, servername)."),
 }
 BUILDER_FIELDS = {
     "name": FieldSpec("str", "Builder name; orch creates it if missing. 'default' means the daemon's own."),
@@ -35,6 +37,10 @@ BUILDER_FIELDS = {
     "driver_opts": FieldSpec("str_map", "Driver options (--driver-opt KEY=VALUE)."),
     "nodes": FieldSpec("object_list", "Build nodes, each with the platforms it serves natively.",
                        children=NODE_FIELDS, one_of=("endpoint", "builder")),
+    "buildkitd_config": FieldSpec("str", "A buildkitd.toml for every node the driver starts (docker-container, "
+                                  "kubernetes; a remote node reads its own), relative to this file."),
+    "buildkitd_flags": FieldSpec("str", "buildkitd flags for every node the driver starts, e.g. "
+                                 "'--allow-insecure-entitlement network.host'."),
 }
 CACHE_FIELDS = {"registry": FieldSpec("str", "Registry reference of the cache, e.g. ghcr.io/acme/app:buildcache.")}
 ATTESTATION_FIELDS = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Mapping
 from typing import Any
@@ -201,6 +202,13 @@ def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
                                               f'comma', f'quote the whole value: {key}: ["type=registry,ref=REPO:cache"]'))
 
 
+def _beside(source: str, path: str | None) -> str | None:
+    """A path a profile names, relative to the profile's own directory."""
+    if path is None or os.path.isabs(path) or not os.path.isfile(source):
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(source)), path)
+
+
 def profile_from_document(doc: Document, default_name: str) -> Profile:
     validator = _Validator(doc)
     values = validator.mapping(doc.data, "", PROFILE_FIELDS)
@@ -216,6 +224,8 @@ def profile_from_document(doc: Document, default_name: str) -> Profile:
             driver=builder.get("driver"),
             driver_opts=builder.get("driver_opts"),
             nodes=None if nodes is None else tuple(BuilderNode(**node) for node in nodes),
+            buildkitd_config=_beside(doc.source, builder.get("buildkitd_config")),
+            buildkitd_flags=builder.get("buildkitd_flags"),
         )
         if builder.name == "default" and builder.driver not in (None, "docker"):
             raise validator.fail("builder.name", '"default" is the daemon\'s own builder (docker driver)',
