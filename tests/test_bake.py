@@ -19,7 +19,7 @@ from orchestrator.profiles import load
 from orchestrator.release.bake_files import export_bake, targets_from
 from orchestrator.release.bake_release import failed_targets
 
-from .conftest import REPO, Registry
+from .conftest import ONE_CALL, REPO, TEST_BUILDER, Registry
 from .faultproxy import FaultProxy, Rule
 from .registry_api import digest_at, raw_manifest
 
@@ -39,6 +39,25 @@ def test_resolved_targets_become_orch_builds_in_orchs_order() -> None:
     assert staged["platforms"] == ["linux/amd64", "linux/arm/v6", "linux/arm/v7"]
     (defaulted,) = targets_from(_printed(), host=parse("linux/arm64"))  # bake builds for the host by default
     assert defaulted.platforms == (parse("linux/arm64"),)
+
+
+def test_on_a_builder_of_several_nodes_each_platform_is_a_bake_target_pushed_by_digest() -> None:
+    from orchestrator.release.bake_release import ReleasePlan
+
+    (target,) = targets_from(_printed(platforms=["linux/arm64", "linux/amd64"], annotations=[
+        "index:org.opencontainers.image.description=demo", "manifest:org.opencontainers.image.vendor=acme",
+        "index,manifest:org.opencontainers.image.title=app"]))
+    plan = ReleasePlan((target,), ("docker-bake.hcl",), "/tmp/stage",
+                       nodes={"linux/amd64": ("n1", True), "linux/arm64": ("n2", True)})
+    resolved = plan.resolved()
+    assert list(resolved["target"]) == ["app--linux-amd64", "app--linux-arm64"]  # orch's order
+    one = resolved["target"]["app--linux-arm64"]
+    assert one["platforms"] == ["linux/arm64"] and one["tags"] == []  # no tag: buildx would write it
+    assert one["output"] == ["type=image,name=r.test/app,push-by-digest=true,name-canonical=true,push=true"]
+    assert plan.failure("app--linux-arm64", "at RUN make") == "target app: linux/arm64 at RUN make"
+    # The list orch merges carries the index-level annotations.
+    assert target.index_annotations() == {"org.opencontainers.image.description": "demo",
+                                          "org.opencontainers.image.title": "app"}
 
 
 @pytest.mark.parametrize(
@@ -169,7 +188,8 @@ def test_a_bake_group_is_one_release_all_tags_move_or_none(registry: Registry, b
     # Step times per target and platform, as for a single build.
     worker_v7 = next(p for p in targets["worker"]["platforms"] if p["platform"] == "linux/arm/v7")
     run = next(s for s in worker_v7["steps"] if s["instruction"].startswith("RUN"))
-    assert run["emulated"] and run["platform"] == "linux/arm/v7"
+    # Emulated here; on the two-node builder its arm node is given arm/v7, which orch counts as native.
+    assert run["emulated"] is (TEST_BUILDER != "remote") and run["platform"] == "linux/arm/v7"
 
     # worker's arm/v7 RUN fails: app builds fine, yet no tag of either image moves.
     failed = release(bake_dir, registry.host, "--set", "app.args.REV=2", fail=True)
@@ -221,7 +241,12 @@ def test_dry_run_shows_the_resolved_targets_and_every_step(bake_dir: Path) -> No
     assert "# target worker: linux/s390x -> localhost:5000/team/worker:1" in lines  # --set reached bake
     # buildx 0.18 and later: bake may write only where --allow says (orch's stage directory).
     bake = [line for line in lines if line.startswith("docker buildx bake ")]
-    assert len(bake) == 1 and " -f " in bake[0] and bake[0].split("#")[0].rstrip().endswith("app worker")
+    # A builder of several nodes builds each target's platforms as bake targets of their own, each on its node.
+    built = "app worker" if ONE_CALL else "app--linux-amd64 app--linux-arm64 worker--linux-s390x"
+    assert len(bake) == 1 and " -f " in bake[0] and bake[0].split("#")[0].rstrip().endswith(built)
+    if not ONE_CALL:
+        assert "#   app--linux-arm64: on farm-arm" in lines
+        assert "#   worker--linux-s390x: on farm-amd64 (emulated)" in lines  # given to no node: the first
     version = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True).stdout
     entitled = tuple(int(x) for x in re.search(r"(\d+)\.(\d+)\.\d+", version).groups()) >= (0, 18)
     assert ("--allow=fs.write=" in bake[0]) is entitled, (version, bake[0])

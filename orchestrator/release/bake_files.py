@@ -48,6 +48,25 @@ class BakeTarget:
         return {**self.definition, "platforms": [format_platform(p) for p in self.platforms],
                 "output": [f"type=oci,dest={layout},tar=false"]}
 
+    def pushed_by_digest(self, platform: Platform) -> dict[str, Any]:
+        """One platform of the definition, pushed by digest to the target's repository with no
+        tag: what a builder of several nodes builds, each platform on the node given it (one bake
+        target over several nodes would tag the merged index `latest`)."""
+        return {**self.definition, "platforms": [format_platform(platform)], "tags": [],
+                "output": [f"type=image,name={self.repository.name},push-by-digest=true,name-canonical=true,"
+                           "push=true"]}
+
+    def index_annotations(self) -> dict[str, str]:
+        """The definition's annotations meant for the index (`index:KEY=VALUE`, `index,manifest:...`),
+        which a list merged by orch carries."""
+        found = {}
+        for entry in self.definition.get("annotations") or []:
+            head, _, value = str(entry).partition("=")
+            levels, colon, key = head.partition(":")
+            if colon and "index" in (level.split("[")[0].strip() for level in levels.split(",")):
+                found[key] = value
+        return found
+
     def shown(self) -> dict[str, Any]:
         """For --dry-run and --json: secret-looking args masked."""
         args = {k: (MASK if looks_secret(k) else v) for k, v in (self.definition.get("args") or {}).items()}

@@ -6,8 +6,11 @@ target moves, then all their tags moved as one promotion (every tag or none).
 2. One `docker buildx bake` builds them all (BuildKit runs targets side by side and shares
    their cache), each into an OCI layout private to the run, from the resolved definitions
    orch wrote (what bake printed, outputs pointed at the layouts, platforms in orch's order).
+   On a builder of several nodes, which can write no layout and tags a merged index `latest`,
+   each target is split into one bake target per platform, pushed by digest from the node
+   given that platform, and orch merges each target's platforms into its list.
 3. Each target's layout is verified, uploaded to its repository by digest and verified again
-   from the registry.
+   from the registry (or its merged list verified there).
 4. publish.promote.promote_all moves every tag of every target, or puts back those it moved.
 
 A failure at any step leaves every tag of every target where it was, and says which target
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from typing import Any
 from orchestrator.docker.runner import DockerStreamFailed, Engine
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import phase
+from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference
 from orchestrator.publish.stage import remove_directory
 from orchestrator.release.bake_files import BakeTarget
@@ -52,6 +57,35 @@ class ReleasePlan:
     # allowed to (docker.capabilities.Capabilities.bake_needs_fs_entitlements); orch's layouts and the
     # resolved file live in this run's stage directory.
     fs_entitlements: bool = False
+    # A builder of several nodes: {platform: (node, native)} for each platform of any target; each
+    # target's platforms are built as bake targets of their own (per_platform_name) on those nodes.
+    nodes: Mapping[str, tuple[str, bool]] | None = None
+
+    @property
+    def per_platform(self) -> bool:
+        return self.nodes is not None
+
+    def per_platform_name(self, target: BakeTarget, platform: Platform) -> str:
+        """`app--linux-arm-v7`: a bake target name (letters, digits, - and _)."""
+        return f"{target.name}--{format_platform(platform).replace('/', '-')}"
+
+    def bake_targets(self) -> dict[str, tuple[BakeTarget, Platform | None]]:
+        """What bake builds, by the name bake knows it under: each target, or each target's platforms."""
+        if not self.per_platform:
+            return {t.name: (t, None) for t in self.targets}
+        return {self.per_platform_name(t, p): (t, p) for t in self.targets for p in t.platforms}
+
+    def label(self, bake_name: str) -> str:
+        """How a bake target is named to the user: `app`, or `app (linux/arm64)`."""
+        target, platform = self.bake_targets().get(bake_name, (None, None))
+        return f"{target.name} ({format_platform(platform)})" if target and platform else bake_name
+
+    def failure(self, bake_name: str, what: str) -> str:
+        """`target worker: linux/arm/v7 at RUN make`, whether bake built the platform alone or not."""
+        target, platform = self.bake_targets().get(bake_name, (None, None))
+        if target and platform:
+            return f"target {target.name}: {format_platform(platform)} {what}"
+        return f"target {bake_name}: {what}"
 
     def layout(self, target: BakeTarget) -> str:
         return f"{self.stage_dir}/{target.name}"
@@ -69,21 +103,33 @@ class ReleasePlan:
         return ("buildx", "bake", *(("--builder", self.builder) if self.builder else ()),
                 *(allowed if self.fs_entitlements else ()), "-f", self.resolved_file,
                 "--metadata-file", self.metadata_file, "--progress", "plain",
-                *(("--no-cache",) if self.no_cache else ()), *(t.name for t in self.targets))
+                *(("--no-cache",) if self.no_cache else ()), *self.bake_targets())
 
     def resolved(self) -> dict[str, Any]:
-        return {"group": {"default": {"targets": [t.name for t in self.targets]}},
-                "target": {t.name: t.staged(self.layout(t)) for t in self.targets}}
+        built = self.bake_targets()
+        return {"group": {"default": {"targets": list(built)}},
+                "target": {name: target.pushed_by_digest(platform) if platform else target.staged(self.layout(target))
+                           for name, (target, platform) in built.items()}}
 
     def commands(self) -> list[str]:
         lines = [f"# resolved from {', '.join(self.files)} by docker buildx bake --print"]
         for target in self.targets:
             shown = target.shown()
             lines.append(f"# target {target.name}: {','.join(shown['platforms'])} -> {' '.join(shown['tags'])}")
-        lines.append("docker " + shlex.join(self.bake_argv()) + "   # each target into its own OCI layout")
-        for target in self.targets:
-            lines.append(f"# {target.name}: verify its layout, upload it to {target.repository.name} by digest, "
-                         "verify it again from the registry" + (" (--deep)" if self.deep else ""))
+        if self.per_platform:
+            lines.append("docker " + shlex.join(self.bake_argv()) + "   # each target's platforms pushed by digest, "
+                         "each from its node")
+            for name, (_target, platform) in self.bake_targets().items():
+                node, native = (self.nodes or {})[format_platform(platform)] if platform else ("?", False)
+                lines.append(f"#   {name}: on {node}{'' if native else ' (emulated)'}")
+            for target in self.targets:
+                lines.append(f"# {target.name}: merge its platforms into one list in {target.repository.name} by "
+                             "digest (no tag), verify it from the registry" + (" (--deep)" if self.deep else ""))
+        else:
+            lines.append("docker " + shlex.join(self.bake_argv()) + "   # each target into its own OCI layout")
+            for target in self.targets:
+                lines.append(f"# {target.name}: verify its layout, upload it to {target.repository.name} by digest, "
+                             "verify it again from the registry" + (" (--deep)" if self.deep else ""))
         lines.append("# promote every target at once (each tag's current digest read first; all tags of all "
                      "targets move, or every moved one is put back): "
                      + "; ".join(f"{t.name} -> {' '.join(str(tag) for tag in t.tags)}" for t in self.targets))
@@ -153,14 +199,23 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     from orchestrator.builds.timings import step_log
     from orchestrator.report.ci import group
 
-    steps = {target.name: step_log(target.platforms) for target in plan.targets}
+    built = plan.bake_targets()
+    steps = {name: step_log((platform,), node=(plan.nodes or {})[format_platform(platform)][0],
+                            native_node=(plan.nodes or {})[format_platform(platform)][1])
+             if platform else step_log(target.platforms) for name, (target, platform) in built.items()}
     with phase("building"), group(console.say, f"docker buildx bake {' '.join(t.name for t in plan.targets)}"):
         _bake(engine, plan, console, steps)
     digests = _digests(plan)
     results, staged = [], []
     for target in plan.targets:
-        results.append(TargetResult(target.name, digests[target.name], steps=steps[target.name].all()))
-        staged.append(_stage(plan, target, digests[target.name], results[-1]))
+        mine = {name: platform for name, (owner, platform) in built.items() if owner.name == target.name}
+        results.append(TargetResult(target.name, steps=[step for name in mine for step in steps[name].all()]))
+        if plan.per_platform:
+            per_platform = {platform: digests[name] for name, platform in mine.items() if platform}
+            staged.append(_merge(engine, plan, target, per_platform, results[-1]))
+        else:
+            staged.append(_stage(plan, target, digests[target.name], results[-1]))
+        results[-1].digest = staged[-1].index.digest
     from orchestrator.publish.promote import PromotionFailed, promote_all
 
     try:
@@ -201,7 +256,7 @@ def _bake(engine: Engine, plan: ReleasePlan, console: Console, steps: dict[str, 
         failed = failed_targets(lines)
         if console.quiet:
             console.line("\n".join(lines[-40:]))
-        named = "".join(f"\n  target {name}: {what}" for name, what in failed.items())
+        named = "".join(f"\n  {plan.failure(name, what)}" for name, what in failed.items())
         raise JobFailed(f"the bake failed (exit {exc.return_code}); no tag of any target was changed{named}\n"
                         + "\n".join(f"  {line}" for line in error_lines(lines)),
                         fix="fix the failing step (log above); every target's tags still point where they did"
@@ -214,33 +269,59 @@ def _digests(plan: ReleasePlan) -> dict[str, str]:
     except (OSError, ValueError):
         metadata = {}
     digests = {}
-    for target in plan.targets:
-        digest = (metadata.get(target.name) or {}).get("containerimage.digest")
+    for name in plan.bake_targets():
+        digest = (metadata.get(name) or {}).get("containerimage.digest")
         if not digest:
-            raise JobFailed(f"bake named no index digest for target {target.name}; no tag was changed",
+            raise JobFailed(f"bake named no index digest for target {plan.label(name)}; no tag was changed",
                             fix="rerun; if it persists, check the bake log")
-        digests[target.name] = digest
+        digests[name] = digest
     return digests
+
+
+def _merge(engine: Engine, plan: ReleasePlan, target: BakeTarget, digests: dict[Platform, str],
+           result: TargetResult) -> Any:
+    """One target's platforms, pushed by digest from their nodes, merged into one list in orch's
+    order, staged by digest and verified from the registry."""
+    from orchestrator.builds.merge import MergeEntry, merge
+
+    entries = [MergeEntry(target.repository.with_digest(digests[p]), p) for p in target.platforms]
+    with phase(f"merging {target.name}"):
+        staged = merge(engine, "imagetools", target.repository, entries, target.index_annotations())
+    return _verified(plan, target, staged, result)
 
 
 def _stage(plan: ReleasePlan, target: BakeTarget, digest: str, result: TargetResult) -> Any:
     """One target's layout verified, uploaded by digest, verified again from the registry."""
     from orchestrator.image.verify import VerifyOptions
-    from orchestrator.model.platform import format_all
-    from orchestrator.publish.pipeline import VerificationFailed, check_layout, verify_staged
+    from orchestrator.publish.pipeline import VerificationFailed, check_layout
     from orchestrator.publish.stage import upload_layout
 
-    options = VerifyOptions(expected=target.platforms)
     try:
-        check_layout(plan.layout(target), options)
+        check_layout(plan.layout(target), VerifyOptions(expected=target.platforms))
         with phase(f"uploading {target.name}"):
             staged = upload_layout(plan.layout(target), digest, target.repository)
-        inspection, verdict = verify_staged(staged, options, deep=plan.deep)
     except VerificationFailed as failed:
-        result.verification = failed.verdict.to_json()
-        problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in failed.verdict.failures)
-        raise JobFailed(f"target {target.name} failed verification; no tag of any target was changed{problems}",
-                        fix=failed.fix) from None
+        raise _failed_verification(target, failed, result) from None
+    return _verified(plan, target, staged, result)
+
+
+def _verified(plan: ReleasePlan, target: BakeTarget, staged: Any, result: TargetResult) -> Any:
+    """A target's staged list, verified as the registry holds it."""
+    from orchestrator.image.verify import VerifyOptions
+    from orchestrator.model.platform import format_all
+    from orchestrator.publish.pipeline import VerificationFailed, verify_staged
+
+    try:
+        inspection, verdict = verify_staged(staged, VerifyOptions(expected=target.platforms), deep=plan.deep)
+    except VerificationFailed as failed:
+        raise _failed_verification(target, failed, result) from None
     result.verification = verdict.to_json()
     result.platforms = [format_all(e.platform) for e in inspection.entries if e.platform]
     return staged
+
+
+def _failed_verification(target: BakeTarget, failed: Any, result: TargetResult) -> JobFailed:
+    result.verification = failed.verdict.to_json()
+    problems = "".join(f"\n  {f.platform or '-'}: {f.check}: {f.message}" for f in failed.verdict.failures)
+    return JobFailed(f"target {target.name} failed verification; no tag of any target was changed{problems}",
+                     fix=failed.fix)
