@@ -33,6 +33,10 @@ CLASSIC_STORE_FIX = ('enable it ({"features": {"containerd-snapshotter": true}} 
 
 def complete(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     """`plan` as this builder will run it."""
+    if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
+        # Nodes that are daemons of their own: orch sends each platform to its node's builder
+        # (complete_nodes asks each), so the builder buildx would use here takes no part.
+        return plan
     plan = replace(plan, capabilities=caps)
     if not plan.push:
         return _kept_locally(plan, caps)

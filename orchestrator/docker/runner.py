@@ -171,11 +171,18 @@ class Engine:
             return fn(*args, **kwargs)
 
     def cli(self, *args: str) -> str:
-        """A raw docker CLI call, for what python-on-whales does not expose."""
-        from python_on_whales.utils import run
-
-        with self._translated_errors():
-            return str(run(self.client.client_config.docker_cmd + list(args)))
+        """A raw docker CLI call, as a plain process: a publish that needs nothing else of
+        python-on-whales (a merge on the per-arch path, a builder's inspect) does not pay for
+        importing it. Output stripped, as python-on-whales gives it."""
+        command, env = self.process_command(list(args))
+        try:
+            done = subprocess.run(command, capture_output=True, stdin=subprocess.DEVNULL, env=env)
+        except FileNotFoundError:
+            raise NO_DOCKER_CLI from None
+        if done.returncode != 0:
+            raise self.classify(self.docker_command() + list(args), done.returncode,
+                                done.stderr.decode(errors="replace"))
+        return done.stdout.decode(errors="replace").strip()
 
     def stream(self, *args: str) -> Iterator[str]:
         """A long docker call whose output is shown as it comes (buildx progress), stdout and
