@@ -100,6 +100,8 @@ def _buildx(engine: Engine, plan: BuildPlan, console: Console) -> tuple[list[str
     get_logger(profile=plan.profile).info("build.start", platforms=plan.spec.platform_texts,
                                           output=plan.repository.name if plan.repository else plan.local_image)
     steps = step_log(plan.platforms)
+    if plan.capabilities is not None and len(plan.capabilities.nodes) == 1:
+        console.building_on(plan.capabilities.nodes[0].name)
     with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
         lines = run_buildx(engine, plan.spec, console, steps=steps)
     return lines, steps.all()

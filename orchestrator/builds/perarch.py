@@ -106,7 +106,8 @@ class PerArchRun:
         plan = self.plan
         log = get_logger(profile=plan.profile, strategy="per-arch")
         if reason:
-            log.warning("build.per_arch", reason=reason)
+            # The route the builder calls for (its nodes) is news; auto's fallback is a warning.
+            (log.info if reason == plan.per_arch_reason else log.warning)("build.per_arch", reason=reason)
             self.console.say(f"orch: building each platform on its own: {reason}")
         self.check_emulators()
         if plan.merge == "manifest" and plan.annotations:

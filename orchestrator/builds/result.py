@@ -78,6 +78,13 @@ class BuildResult:
     def timings(self) -> Timings:
         return Timings(tuple(self.steps) + tuple(s for o in self.outcomes.values() for s in o.steps))
 
+    @property
+    def _single_node(self) -> str | None:
+        """The node a one-call build ran on: its builder's only node (a builder of several
+        nodes builds per platform, and each platform's outcome names its node)."""
+        caps = self.plan.capabilities
+        return caps.nodes[0].name if self.strategy == "single" and caps and len(caps.nodes) == 1 else None
+
     def _platform_steps(self, label: str) -> dict[str, Any]:
         from orchestrator.errors import BadInput
         from orchestrator.model.platform_parse import parse
@@ -99,8 +106,10 @@ class BuildResult:
             "pushed": self.plan.push,
             "tags": self.tags,
             "local_image": self.plan.local_image,
-            "platforms": [{**p.__dict__, **self._platform_steps(p.platform)} for p in self.platforms] or [
-                {"platform": format_platform(p), "digest": None, **self._platform_steps(format_platform(p))}
+            "platforms": [{**p.__dict__, "node": p.node or self._single_node, **self._platform_steps(p.platform)}
+                          for p in self.platforms] or [
+                {"platform": format_platform(p), "digest": None, "node": self._single_node,
+                 **self._platform_steps(format_platform(p))}
                 for p in self.plan.platforms],  # kept locally: what was built, with its steps
             "step_seconds": self.timings.total_seconds,
             "emulated_seconds": self.timings.emulated_seconds,

@@ -84,6 +84,12 @@ class LiveConsole(Console):
                     row.step, row.emulated, row.state = step.instruction[:60], step.emulated, "building"
         self._refresh()
 
+    def building_on(self, node: str) -> None:
+        with self._rows_lock:
+            for row in self.rows.values():
+                row.node = node
+        self._refresh()
+
     def platform(self, label: str, text: str) -> None:
         """The per-arch path's own lines: building on a node, built, reused, failed."""
         with self._rows_lock:

@@ -117,12 +117,16 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
         facts.append(f"{seconds:.1f} s")
     lines += ["; ".join(facts), "", "| platform | digest | config | built | time |", "|---|---|---|---|---|"]
     for platform in document.get("platforms") or []:
-        try:
-            native = host is not None and can_run(host, parse(platform["platform"]))
-        except BadInput:  # an exotic entry: said to be emulated
-            native = False
-        where = platform.get("node") or ("native" if native else "emulated (QEMU)")
-        how = f"{platform.get('state') or 'built'}, {where}"
+        runs = [step for step in platform.get("steps") or [] if str(step.get("instruction", "")).startswith("RUN")]
+        if runs:  # the steps know where they ran (this machine, or a node given the platform)
+            native = not any(step.get("emulated") for step in runs)
+        else:
+            try:
+                native = host is not None and can_run(host, parse(platform["platform"]))
+            except BadInput:  # an exotic entry: said to be emulated
+                native = False
+        where = "native" if native else "emulated (QEMU)"
+        how = f"{platform.get('state') or 'built'}, " + (f"on {platform['node']}, " if platform.get("node") else "") + where
         lines.append(f"| {platform['platform']} | `{(platform.get('digest') or 'not pushed')[:19]}` | "
                      f"{platform.get('config') or '?'} | "
                      f"{how} | {platform.get('seconds', '') or ''} |")

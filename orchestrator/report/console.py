@@ -30,3 +30,7 @@ class Console:
 
     def platform(self, label: str, text: str) -> None:
         self.say(f"orch: {label:<14} {text}")
+
+    def building_on(self, node: str) -> None:
+        """The one call for every platform runs on this node (its builder's only one); plain
+        progress names it in buildx's own first line, the live view in each row."""
