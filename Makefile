@@ -9,7 +9,7 @@ BASE     ?= $(REGISTRY)/orch/busybox:stable
 DEMO_PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x
 ORCH      = $(VENV)/bin/orch
 
-.PHONY: venv engine demo test test-buildx-0.30 unit lint bench clean
+.PHONY: venv engine demo test test-builders test-ci-builders unit lint bench clean
 
 venv: $(VENV)/.installed
 
@@ -42,11 +42,24 @@ demo: venv engine
 test: venv engine lint
 	$(VENV)/bin/python -m pytest
 
-# The engine tests again with buildx v0.30.1 in place of the system's 0.13.1 (CI runs both);
-# the system's buildx is put back whatever the outcome.
-test-buildx-0.30: venv engine
-	bash scripts/buildkit-up.sh buildx 0.30.1
-	$(VENV)/bin/python -m pytest -m engine -q; status=$$?; bash scripts/buildkit-up.sh buildx system; exit $$status
+# The engine suite on each builder kind (ORCH_TEST_BUILDER: docker, remote = two buildkitd nodes,
+# docker-container) with each buildx (system = Debian's 0.13.1, or 0.30.1), as BUILDER@BUILDX words.
+# `make test` is docker@system; this runs the other five (about 5 min each). CI runs CI_MATRIX.
+# The system's buildx is put back whatever the outcome.
+MATRIX    ?= remote@system docker-container@system docker@0.30.1 remote@0.30.1 docker-container@0.30.1
+CI_MATRIX ?= docker-container@0.30.1 remote@system
+test-builders: venv engine
+	@status=0; for pair in $(MATRIX); do \
+		builder=$${pair%@*} buildx=$${pair#*@}; \
+		bash scripts/buildkit-up.sh buildx $$buildx || { status=1; break; }; \
+		echo "== the engine suite on the $$builder builder, buildx $$buildx"; \
+		ORCH_TEST_BUILDER=$$builder $(VENV)/bin/python -m pytest -m engine -q || status=1; \
+	done; bash scripts/buildkit-up.sh buildx system; exit $$status
+
+# What CI runs after `make test`: GitHub's own setup (docker-container, a recent buildx) and two
+# remote nodes with Debian's buildx, so each builder kind and each buildx version runs in CI.
+test-ci-builders:
+	$(MAKE) test-builders MATRIX="$(CI_MATRIX)"
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
 # or more of its own (marked slow): about 22 s on a 2-CPU machine (README, Tests).

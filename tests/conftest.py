@@ -38,6 +38,31 @@ BUSYBOX_FOR_PLATFORM = {
 }
 
 
+# BuildKit's own builders (scripts/buildkit-up.sh): a remote-driver builder of two buildkitd
+# nodes on the host, and a docker-container builder on a BuildKit image made offline.
+BUILDKIT_BUILDERS = {"remote": "orch-farm", "docker-container": "orch-container"}
+# The builder the engine suite builds on: the daemon's own (docker), or one of BuildKit's own,
+# named by kind in ORCH_TEST_BUILDER (`make test-builders` runs each with each buildx).
+TEST_BUILDER = os.environ.get("ORCH_TEST_BUILDER") or "docker"
+# Whether it builds every platform in one call (a builder of several nodes builds per platform).
+ONE_CALL = TEST_BUILDER != "remote"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_BUILDER not in ("docker", *BUILDKIT_BUILDERS):
+        raise pytest.UsageError(f'ORCH_TEST_BUILDER="{TEST_BUILDER}" is not a builder kind; use docker, '
+                                f"{', '.join(BUILDKIT_BUILDERS)}")
+    # Every orch and buildx call of the suite goes to that builder (buildx reads BUILDX_BUILDER).
+    if TEST_BUILDER == "docker":
+        os.environ.pop("BUILDX_BUILDER", None)
+    else:
+        os.environ["BUILDX_BUILDER"] = BUILDKIT_BUILDERS[TEST_BUILDER]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"engine builder: {os.environ.get('BUILDX_BUILDER') or 'the daemon own (docker driver)'}"
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
@@ -56,6 +81,10 @@ def _engine_problem() -> str | None:
             return f"`{' '.join(args)}` failed: {result.stderr.strip()[:300]} (run `make engine`)"
     if shutil.which("docker-registry") is None:
         return "no `docker-registry` binary for test registries (run `make engine`)"
+    builder = os.environ.get("BUILDX_BUILDER")
+    if builder and subprocess.run(["docker", "buildx", "inspect", builder], capture_output=True,
+                                  timeout=60).returncode:
+        return f"ORCH_TEST_BUILDER={TEST_BUILDER}: no builder {builder} (run `bash scripts/buildkit-up.sh up` as root)"
     return None
 
 
@@ -227,9 +256,11 @@ def second_node(engine_ready: None) -> Iterator[str]:
     sh("bash", str(REPO / "scripts" / "engine-node.sh"), "stop", name)
 
 
-# BuildKit's own builders (scripts/buildkit-up.sh): a remote-driver builder of two buildkitd
-# nodes on the host, and a docker-container builder on a BuildKit image made offline.
-BUILDKIT_BUILDERS = {"remote": "orch-farm", "docker-container": "orch-container"}
+@pytest.fixture
+def daemons_own_builder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the docker driver itself (the classic image store, the daemon's image store,
+    daemons as nodes): whatever builder the suite runs on, they build on the daemon's own."""
+    monkeypatch.delenv("BUILDX_BUILDER", raising=False)
 
 
 @pytest.fixture(scope="session")

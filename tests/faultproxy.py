@@ -150,7 +150,10 @@ class FaultProxy:
                 for key, value in headers:
                     if key.lower() not in HOP and key.lower() != "content-length":
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(answer)))
+                # A HEAD answer has no body but the length of the one a GET would get: clients read
+                # a manifest's size from it (containerd's resolver, so buildx imagetools, does).
+                upstream_length = dict((k.lower(), v) for k, v in headers).get("content-length", "0")
+                self.send_header("Content-Length", upstream_length if self.command == "HEAD" else str(len(answer)))
                 self.end_headers()
                 if self.command == "HEAD":
                     return self._record(f"forwarded {status}")

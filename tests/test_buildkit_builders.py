@@ -50,6 +50,24 @@ def test_each_builder_is_listed_once_with_its_nodes(buildkit_builders) -> None:
     assert len(names) == len(set(names)), names
     farm = next(b for b in json.loads(listed.stdout) if b["name"] == buildkit_builders["remote"])
     assert farm["driver"] == "remote" and [n["name"] for n in farm["nodes"]] == ["farm-amd64", "farm-arm"]
+    # The platforms routed to each node (buildx ls --format json does not mark the given ones).
+    assert [(n["routed"], n["takes_unlisted_platforms"]) for n in farm["nodes"]] == [
+        (["linux/amd64", "linux/386"], True), (["linux/arm64", "linux/arm/v7", "linux/arm/v6"], False)]
+    table = orch("builder", "ls").stdout.splitlines()
+    assert [line.split()[0] for line in table].count(buildkit_builders["remote"]) == 1
+    assert any(line.split()[:1] == ["farm-arm"] and line.endswith("linux/arm64, linux/arm/v7, linux/arm/v6")
+               for line in table), table
+    assert any(line.split()[:1] == ["farm-amd64"] and "linux/386; any platform no node is given (emulated)" in line
+               for line in table), table
+
+
+@pytest.mark.engine
+def test_doctor_says_which_node_builds_what(buildkit_builders) -> None:
+    doctor = orch("doctor")
+    line = next(line for line in doctor.stdout.splitlines() if line.split()[1:2] == ["builders"])
+    assert line.count(f"{buildkit_builders['remote']} (") == 1, line
+    assert ("farm-amd64 builds linux/amd64, linux/386 and platforms no node is given / farm-arm builds "
+            "linux/arm64, linux/arm/v7, linux/arm/v6") in line
 
 
 @pytest.mark.engine
@@ -82,3 +100,68 @@ def test_one_cache_setting_keeps_every_nodes_cache_after_the_nodes_are_pruned(re
     assert sorted(tag for tag in tags_in(registry, "cache/app") if tag.startswith("main")) == [
         "main-linux-amd64", "main-linux-arm64"]
 
+
+
+def _made_builder(tmp_path, name: str, section: str) -> str:
+    """A profile whose builder section is `section`, created with `orch builder create`."""
+    profile = tmp_path / f"{name}.yaml"
+    profile.write_text(f"platforms: [amd64, arm64]\nbuilder:\n  name: {name}\n{section}")
+    created = orch("builder", "create", "--profile", str(profile), "--json")
+    assert created.returncode == 0, created.stderr[-3000:]
+    return str(profile)
+
+
+@pytest.mark.engine
+def test_a_profile_makes_a_remote_builder_of_two_nodes_and_each_builds_its_platforms(registry, buildkit_builders,
+                                                                                      tmp_path) -> None:
+    name = f"orch-test-made-{uuid.uuid4().hex[:8]}"
+    sockets = {node: f"unix:///run/orch-buildkit-{node}.sock" for node in ("farm-amd64", "farm-arm")}
+    try:
+        profile = _made_builder(tmp_path, name, "  driver: remote\n  nodes:\n"
+                                f"    - {{name: made-amd64, endpoint: '{sockets['farm-amd64']}', platforms: [x86_64]}}\n"
+                                f"    - {{name: made-arm, endpoint: '{sockets['farm-arm']}', platforms: [aarch64]}}\n")
+        listed = {b["name"]: b for b in json.loads(orch("builder", "ls", "--json").stdout)}[name]
+        assert listed["created_by_orch"] and listed["driver"] == "remote"
+        assert [(n["name"], n["routed"]) for n in listed["nodes"]] == [("made-amd64", ["linux/amd64"]),
+                                                                      ("made-arm", ["linux/arm64"])]
+        built = orch("build", "-f", "Dockerfile.example", "--profile", profile, "--build-arg", BASE_ARG,
+                     "-t", registry.ref("made/remote", "1"), "--push", "--json")
+        assert built.returncode == 0, built.stderr[-3000:]
+        result = json.loads(built.stdout)
+        assert [(p["platform"], p["node"]) for p in result["platforms"]] == [("linux/amd64", "made-amd64"),
+                                                                            ("linux/arm64", "made-arm")]
+        assert tags_in(registry, "made/remote") == ["1"]
+    finally:
+        removed = orch("builder", "rm", name)
+    assert removed.returncode == 0, removed.stderr
+
+
+@pytest.mark.engine
+def test_a_profile_makes_a_docker_container_builder_with_its_buildkitd_config(registry, buildkit_builders,
+                                                                               tmp_path) -> None:
+    """The config reaches buildkitd: it names the test registry by its IP as plain HTTP, which
+    BuildKit would otherwise reach over TLS (only `localhost` is tried over HTTP unasked)."""
+    image = _container_image(buildkit_builders["docker-container"])
+    (tmp_path / "buildkitd.toml").write_text(f'[registry."127.0.0.1:{registry.port}"]\n  http = true\n')
+    name = f"orch-test-made-{uuid.uuid4().hex[:8]}"
+    try:
+        profile = _made_builder(tmp_path, name, f"  driver: docker-container\n  buildkitd_config: buildkitd.toml\n"
+                                f"  driver_opts: {{image: '{image}', network: host}}\n")
+        built = orch("build", "-f", "Dockerfile.example", "--profile", profile, "--build-arg", BASE_ARG,
+                     "-t", f"127.0.0.1:{registry.port}/made/container:1", "--push", "--json")
+        assert built.returncode == 0, built.stderr[-3000:]
+        assert json.loads(built.stdout)["strategy"] == "single"  # one node: one call, pushed by digest
+        assert tags_in(registry, "made/container") == ["1"]
+    finally:
+        removed = orch("builder", "rm", name)
+    assert removed.returncode == 0, removed.stderr
+
+
+def _container_image(builder: str) -> str:
+    """The BuildKit image the harness's docker-container builder runs (scripts/buildkit-up.sh)."""
+    for line in subprocess.run(["docker", "buildx", "ls", "--format", "json"], capture_output=True, text=True,
+                               check=True).stdout.splitlines():
+        listed = json.loads(line)
+        if listed.get("Name") == builder:
+            return listed["Nodes"][0]["DriverOpts"]["image"]
+    raise AssertionError(f"no builder {builder}")

@@ -109,6 +109,7 @@ def test_bad_key_value_options_are_bad_input() -> None:
 
 
 @pytest.mark.engine
+@pytest.mark.usefixtures("daemons_own_builder")  # a local build, read from the daemon's store
 def test_a_named_context_a_target_stage_and_passed_through_args_build_for_real(tmp_path: Path) -> None:
     extra = tmp_path / "extra"
     extra.mkdir()

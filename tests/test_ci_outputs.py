@@ -54,6 +54,7 @@ def orch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.engine
+@pytest.mark.usefixtures("daemons_own_builder")  # what runs emulated is this machine's QEMU
 def test_a_build_on_github_actions_leaves_outputs_a_summary_and_folded_logs(registry: Registry,
                                                                           tmp_path: Path) -> None:
     files = {"GITHUB_OUTPUT": tmp_path / "output", "GITHUB_STEP_SUMMARY": tmp_path / "summary.md"}

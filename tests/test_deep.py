@@ -315,6 +315,7 @@ def test_a_directory_that_is_not_a_layout_is_bad_input(tmp_path: Path) -> None:
 
 
 @pytest.mark.engine
+@pytest.mark.usefixtures("daemons_own_builder")  # one layout of every platform: one call
 def test_build_into_an_oci_layout_then_inspect_and_deep_verify_it(tmp_path: Path) -> None:
     from .conftest import REPO
     from .test_build import BASE_ARG

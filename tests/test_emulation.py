@@ -162,6 +162,7 @@ def heavy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.engine
+@pytest.mark.usefixtures("daemons_own_builder")  # what runs emulated is this machine's QEMU
 def test_a_build_measures_emulated_steps_hints_and_advise_ranks_by_them(registry: Registry, heavy: Path) -> None:
     result = orch("build", str(heavy), "--platform", "linux/amd64,linux/arm64", "-t", registry.ref("qemu/app", "1"),
                   "--push", "--json", "--no-cache", "--report", str(heavy / "report.html"))
@@ -259,6 +260,9 @@ def test_the_live_view_on_a_terminal_shows_each_platform(registry: Registry, tmp
         assert any(row[:1] == ["PLATFORM"] for row in drawn), frames[-3000:]
         building = {row[0] for row in drawn if row[:1] in (["linux/amd64"], ["linux/arm64"]) and "building" in row}
         assert building == {"linux/amd64", "linux/arm64"}, frames[-3000:]
+        # Each row names the node building it (the builder's only node, or the node given the platform).
+        nodes = {row[1] for row in drawn if row[:1] in (["linux/amd64"], ["linux/arm64"]) and "building" in row}
+        assert nodes and "-" not in nodes, frames[-3000:]
         assert any(row[:1] == ["linux/arm64"] and "emulated" in row for row in drawn), frames[-3000:]
         assert "EXIT=0" in screen, screen
         rows = [line.split() for line in screen.splitlines() if line.startswith(("linux/amd64 ", "linux/arm64 "))]

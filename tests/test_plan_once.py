@@ -29,7 +29,8 @@ def _dry_run_then_run(registry, name: str, *extra: str) -> tuple[dict, dict]:
 
 @pytest.mark.engine
 @pytest.mark.parametrize("strategy", ["single", "per-arch"])
-def test_the_dry_run_prints_the_buildx_commands_that_then_run(registry, strategy: str) -> None:
+def test_the_dry_run_prints_the_buildx_commands_that_then_run(registry, strategy: str,
+                                                              daemons_own_builder: None) -> None:
     plan, result = _dry_run_then_run(registry, strategy, "--strategy", strategy)
     assert plan["capabilities"]["driver"] == "docker" and plan["capabilities"]["assumed"] == []
     assert result["strategy"] == strategy
@@ -52,6 +53,7 @@ def test_on_buildkits_own_builders_the_dry_run_is_what_runs(registry, buildkit_b
     if kind == "remote":  # two nodes: one build per platform, each on the node given it
         assert result["strategy"] == "per-arch" and len(expected) == 2
         assert [p["node"] for p in result["platforms"]] == ["farm-amd64", "farm-arm"]
+        assert all("push-by-digest=true" in line for line in expected)  # from each node, no layout on disk
     else:  # one node: one call, pushed by digest with no tag
         assert result["strategy"] == "single" and len(expected) == 1
         assert "push-by-digest=true" in expected[0]
