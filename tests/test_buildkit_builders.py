@@ -139,16 +139,21 @@ def test_a_profile_makes_a_remote_builder_of_two_nodes_and_each_builds_its_platf
 @pytest.mark.engine
 def test_a_profile_makes_a_docker_container_builder_with_its_buildkitd_config(registry, buildkit_builders,
                                                                                tmp_path) -> None:
-    """The config reaches buildkitd: it names the test registry by its IP as plain HTTP, which
-    BuildKit would otherwise reach over TLS (only `localhost` is tried over HTTP unasked)."""
+    """The config reaches buildkitd: it makes the test registry Docker Hub's mirror, so `FROM busybox`
+    resolves on a machine that cannot reach Docker Hub (without it, the build fails)."""
     image = _container_image(buildkit_builders["docker-container"])
-    (tmp_path / "buildkitd.toml").write_text(f'[registry."127.0.0.1:{registry.port}"]\n  http = true\n')
+    subprocess.run(["docker", "buildx", "imagetools", "create", "-t", registry.ref("library/busybox", "latest"),
+                    "localhost:5000/orch/busybox:stable"], capture_output=True, check=True, timeout=120)
+    (tmp_path / "buildkitd.toml").write_text(f'[registry."docker.io"]\n  mirrors = ["{registry.host}"]\n'
+                                             f'[registry."{registry.host}"]\n  http = true\n')
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text("FROM busybox\nRUN echo mirrored > /how\n")
     name = f"orch-test-made-{uuid.uuid4().hex[:8]}"
     try:
         profile = _made_builder(tmp_path, name, f"  driver: docker-container\n  buildkitd_config: buildkitd.toml\n"
                                 f"  driver_opts: {{image: '{image}', network: host}}\n")
-        built = orch("build", "-f", "Dockerfile.example", "--profile", profile, "--build-arg", BASE_ARG,
-                     "-t", f"127.0.0.1:{registry.port}/made/container:1", "--push", "--json")
+        built = orch("build", str(tmp_path / "ctx"), "--profile", profile, "-t", registry.ref("made/container", "1"),
+                     "--push", "--json")
         assert built.returncode == 0, built.stderr[-3000:]
         assert json.loads(built.stdout)["strategy"] == "single"  # one node: one call, pushed by digest
         assert tags_in(registry, "made/container") == ["1"]
