@@ -78,9 +78,9 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     if plan.starts_per_arch:
         if registry is not None:
             registry.before_build()
-        built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console, facts)
+        built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console)
     else:
-        built = _single(engine, plan, publish, console, registry, facts)
+        built = _single(engine, plan, publish, console, registry)
     return _publish(plan, built, console)
 
 
@@ -127,8 +127,8 @@ def _keep_local(engine: Engine, plan: BuildPlan, local: KeepLocal, console: Cons
     return result
 
 
-def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console, registry: RegistryCheck | None,
-            facts: _Facts) -> _Built:
+def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
+            registry: RegistryCheck | None) -> _Built:
     """The one buildx call for every platform, staged; on a failure, auto's second step, already planned."""
     _check_emulators(engine, plan)
     if registry is not None:
@@ -145,7 +145,7 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
             raise failure.error from None
         result = _new_result(plan)
         result.commands = ran
-        return _per_arch(engine, plan, publish, reason, result, console, facts)
+        return _per_arch(engine, plan, publish, reason, result, console)
     if registry is not None:
         registry.after_build()
     result = _new_result(plan)
@@ -220,12 +220,12 @@ def _stage_single(plan: BuildPlan, publish: Publish, digest: str | None) -> Stag
 
 
 def _per_arch(engine: Engine, plan: BuildPlan, publish: Publish, reason: str | None, result: BuildResult,
-              console: Console, facts: _Facts) -> _Built:
+              console: Console) -> _Built:
     from orchestrator.builds.perarch import PerArchRun
 
     result.strategy = "per-arch"
     result.fallback_reason = reason if plan.strategy == "auto" else None
-    run = PerArchRun(engine, plan, publish, console, facts.get()[1])
+    run = PerArchRun(engine, plan, publish, console)
     try:
         staged, inspection = run.run(reason)
     finally:

@@ -22,7 +22,6 @@ from orchestrator.builds.records import StagedRecord, context_fingerprint
 from orchestrator.builds.result import PlatformOutcome
 from orchestrator.builds.timings import step_log
 from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.progress import failed_step, last_error
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import JobFailed, OrchError
@@ -88,13 +87,11 @@ def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: 
 
 
 class PerArchRun:
-    def __init__(self, engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
-                 builders: list[BuilderInfo]) -> None:
+    def __init__(self, engine: Engine, plan: BuildPlan, publish: Publish, console: Console) -> None:
         self.engine = engine
         self.plan = plan
         self.publish = publish
         self.console = console
-        self.builders = builders
         self.outcomes: dict[Platform, PlatformOutcome] = {}
         self.repository: Reference = publish.repository
         self.record = StagedRecord(publish.repository, publish.repository.tag)
