@@ -65,17 +65,17 @@ class _Probe:
 
     def __init__(self, engine: Engine, builder: str | None, version: bool) -> None:
         self.engine, self.builder = engine, builder
-        base = engine.docker_command()
         self.daemon_builder = builder is None and recorded_builder() is None
-        self.commands = {"info": base + ["info", "--format", "{{json .}}"]}
+        # buildx runs as the plugin itself (Engine.process_command): no docker CLI start in between.
+        self.commands = {"info": engine.process_command(["info", "--format", "{{json .}}"])}
         if not self.daemon_builder:
-            self.commands["inspect"] = base + ["buildx", "inspect", *([builder] if builder else [])]
+            self.commands["inspect"] = engine.process_command(["buildx", "inspect", *([builder] if builder else [])])
         if version:
-            self.commands["version"] = base + ["buildx", "version"]
+            self.commands["version"] = engine.process_command(["buildx", "version"])
         try:
             self.running = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                   text=True, stdin=subprocess.DEVNULL)
-                            for name, command in self.commands.items()}
+                                                   text=True, stdin=subprocess.DEVNULL, env=env)
+                            for name, (command, env) in self.commands.items()}
         except FileNotFoundError:
             self.running = {}
 
@@ -84,7 +84,8 @@ class _Probe:
             raise NO_DOCKER_CLI
         out = {name: process.communicate() for name, process in self.running.items()}
         if self.running["info"].returncode != 0:  # "no daemon" is the error to show first
-            raise self.engine.classify(self.commands["info"], self.running["info"].returncode, out["info"][1])
+            raise self.engine.classify(self.engine.docker_command() + ["info"], self.running["info"].returncode,
+                                       out["info"][1])
         info = checked_info(json.loads(out["info"][0]))
         version = out["version"][0] if "version" in out else ""
         if self.daemon_builder:
@@ -92,8 +93,12 @@ class _Probe:
                                 uses_containerd_image_store(info))
         inspect, inspect_err = out["inspect"]
         if self.running["inspect"].returncode != 0:
-            if self.builder and "no builder" in inspect_err and "found" in inspect_err:
-                raise BadInput(f'unknown builder "{self.builder}"', fix="see `docker buildx ls`, or create it: "
-                               f"docker buildx create --name {self.builder}")
-            raise self.engine.classify(self.commands["inspect"], self.running["inspect"].returncode, inspect_err)
+            if "no builder" in inspect_err and "found" in inspect_err:
+                name = self.builder or recorded_builder()
+                source = "" if self.builder else (" (BUILDX_BUILDER)" if os.environ.get("BUILDX_BUILDER") else
+                                                  " (recorded by `docker buildx use`)")
+                raise BadInput(f'unknown builder "{name}"{source}', fix="see `docker buildx ls`, or create it: "
+                               f"docker buildx create --name {name}")
+            raise self.engine.classify(self.engine.docker_command() + ["buildx", "inspect"],
+                                       self.running["inspect"].returncode, inspect_err)
         return capabilities_from(inspect, version, info)
