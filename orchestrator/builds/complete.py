@@ -95,9 +95,8 @@ def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
                                       "platform, each on the node given it, merged and verified by orch")
     jobs = []
     for job in plan.per_arch:
-        given = caps.node_for(job.label)
-        # A platform no node was given goes where buildx sends it: the first node, under QEMU.
-        jobs.append(replace(job, node=(given or caps.nodes[0]).name, native=given is not None))
+        node, native = caps.route(job.label)
+        jobs.append(replace(job, node=node.name, native=native))
     return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs)).pushed_by_digest()
 
 

@@ -21,7 +21,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     from orchestrator.errors import BadInput
     from orchestrator.publish.stage import stage_directory
     from orchestrator.release.bake_files import resolve, targets_from
-    from orchestrator.release.bake_release import ReleasePlan, run_release
+    from orchestrator.release.bake_release import ReleasePlan, node_routes, run_release
     from orchestrator.report.console import Console
 
     given = [option for option, value in ignored.items() if value]
@@ -41,7 +41,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     resolved = tuple(targets_from(resolve(engine, files, targets, sets)))
     plan = ReleasePlan(resolved, files, stage_directory(int(build_time().timestamp())), deep=deep,
                        no_cache=no_cache, builder=builder, install_emulators=install_emulators,
-                       fs_entitlements=caps.bake_needs_fs_entitlements, nodes=_routes(caps, resolved))
+                       fs_entitlements=caps.bake_needs_fs_entitlements, nodes=node_routes(caps, resolved))
     if dry_run:
         if as_json:
             print_json(plan.to_json())
@@ -56,20 +56,6 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
         print_json(document)
     else:
         _summary(results)
-
-
-def _routes(caps: Any, targets: tuple[Any, ...]) -> dict[str, tuple[str, bool]] | None:
-    """On a builder of several nodes: each platform's node, and whether it is given the platform
-    (a platform no node is given goes to the first node, under QEMU, as buildx sends it)."""
-    if not caps.multi_node:
-        return None
-    from orchestrator.model.platform import format_platform
-
-    routes = {}
-    for platform in {format_platform(p) for target in targets for p in target.platforms}:
-        given = caps.node_for(platform)
-        routes[platform] = ((given or caps.nodes[0]).name, given is not None)
-    return routes
 
 
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,

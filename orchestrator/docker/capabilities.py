@@ -95,6 +95,12 @@ class Capabilities:
         it. None when no node was given it (buildx then sends the WHOLE build to the first node)."""
         return next((node for node in self.nodes if platform in node.given), None)
 
+    def route(self, platform: str) -> tuple[Node, bool]:
+        """The node a one-platform build of `platform` runs on, and whether the node was given
+        the platform: buildx sends a platform no node was given to the first node (under QEMU)."""
+        given = self.node_for(platform)
+        return (given or self.nodes[0]), given is not None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "builder": self.builder, "driver": self.driver,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.docker.capabilities import Capabilities
 from orchestrator.docker.runner import DockerStreamFailed, Engine
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import phase
@@ -158,6 +159,15 @@ class TargetResult:
                                                              if s.emulated), 1)} for p in self.platforms],
                 "step_seconds": timings.total_seconds, "emulated_seconds": timings.emulated_seconds,
                 "emulated_share": timings.emulated_share}
+
+
+def node_routes(caps: Capabilities, targets: tuple[BakeTarget, ...]) -> dict[str, tuple[str, bool]] | None:
+    """On a builder of several nodes: each platform's node, and whether it was given the platform
+    (ReleasePlan.nodes); None on a builder of one node, where one bake target builds them all."""
+    if not caps.multi_node:
+        return None
+    return {platform: (node.name, native) for platform in {format_platform(p) for t in targets for p in t.platforms}
+            for node, native in [caps.route(platform)]}
 
 
 def failed_targets(lines: list[str]) -> dict[str, str]:
