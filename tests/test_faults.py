@@ -161,7 +161,8 @@ def test_sigterm_during_the_build_stops_buildx_and_moves_nothing(registry, flavo
     assert digest_at(registry, "app", "v1") == old
     left = subprocess.run(["pgrep", "-f", f"orch-stage-{run.pid}-"], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"buildx still running: {left.stdout}"
-    assert not list(Path("/tmp").glob(f"orch-stage-{run.pid}-*"))
+    stage = Path(os.environ["ORCH_STATE_HOME"]) / "stage"  # this test's state directory (conftest)
+    assert not list(stage.glob(f"orch-stage-{run.pid}-*")) and not list(Path("/tmp").glob(f"orch-stage-{run.pid}-*"))
 
 
 @pytest.mark.engine

@@ -28,6 +28,7 @@ from orchestrator.docker.steps import Step
 from orchestrator.errors import JobFailed
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
+from orchestrator.publish import blobstore
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
 from orchestrator.report.ci import group
 from orchestrator.report.console import Console
@@ -54,6 +55,7 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     finally:
         if plan.stage_dir:
             remove_directory(plan.stage_dir)
+            blobstore.prune()
 
 
 def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
@@ -135,6 +137,8 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
         registry.before_build()
     preload(*AFTER_BUILD)
     ran = [plan.shown(command_line(plan.spec))]
+    if plan.layout:
+        blobstore.seed(plan.layout)  # BuildKit skips the blobs an earlier run exported
     try:
         lines, steps = _buildx(engine, plan, console)
     except BuildFailed as failure:
@@ -148,6 +152,8 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
         return _per_arch(engine, plan, publish, reason, result, console)
     if registry is not None:
         registry.after_build()
+    if plan.layout:
+        get_logger(profile=plan.profile).info("build.exported", detail=str(blobstore.keep(plan.layout)))
     result = _new_result(plan)
     result.steps, result.commands = steps, ran
     return _Built(result, _stage_single(plan, publish, pushed_digest(plan.metadata_path, lines)))

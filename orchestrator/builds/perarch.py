@@ -31,6 +31,7 @@ from orchestrator.interrupts import phase
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, format_all, format_platform
 from orchestrator.model.references import Reference
+from orchestrator.publish import blobstore
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
 from orchestrator.redact import redact
 from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
@@ -196,12 +197,16 @@ class PerArchRun:
         engine = Engine(job.daemon) if job.daemon else self.engine
         steps = step_log((job.platform,), node=job.node, native_node=bool(job.node and job.native))
         self.started.add(job.platform)
+        if job.layout:
+            blobstore.seed(job.layout)
         try:
             lines = run_buildx(engine, job.spec, self.console, prefix=f"[{job.label}] ", steps=steps)
             digest = pushed_digest(job.spec.metadata_file, lines)
             if not digest:
                 raise JobFailed("built, but buildx named no digest (no metadata file, no 'exporting' line)")
             if job.layout:
+                get_logger(profile=self.plan.profile).info("build.exported", platform=job.label,
+                                                            detail=str(blobstore.keep(job.layout)))
                 staged = upload_layout(job.layout, digest, self.repository)
                 digest, shown = staged.index.digest, image_digest(staged.index)
             else:  # pushed by buildx: the image its index holds is what the summary will name

@@ -19,13 +19,13 @@ output where it cannot.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.model.platform import Platform, platform_slug
 from orchestrator.model.references import Reference
+from orchestrator.state import state_dir
 
 if TYPE_CHECKING:
     from orchestrator.registry.client import ManifestBytes
@@ -53,20 +53,26 @@ def staging_tag(target: Reference, platform: Platform, fingerprint: str) -> Refe
 
 
 def stage_directory(created_at: int) -> str:
-    """Where this run's layouts go: private to the run (its pid and start time)."""
-    return str(Path(tempfile.gettempdir()) / f"orch-stage-{os.getpid()}-{created_at}")
+    """Where this run's layouts go: private to the run (its pid and start time), under the state
+    directory, beside the blob store its layouts are seeded from with hard links (publish.blobstore)."""
+    return str(state_dir() / "stage" / f"orch-stage-{os.getpid()}-{created_at}")
 
 
 def upload_layout(layout_dir: str, digest: str, repository: Reference) -> Staged:
     """Upload the index `digest` of a layout into `repository`, by digest. When the registry
-    holds that index already (a rebuild of the same inputs), nothing is sent (copy_image);
-    the read-back verification that follows checks it all the same."""
+    holds that index already (a rebuild of the same inputs), nothing is sent (copy_image); a
+    blob an earlier publish left in another repository of the registry is mounted from there
+    (publish.blob_sources). The read-back verification that follows checks it all the same."""
+    from orchestrator.publish import blob_sources
     from orchestrator.registry.client import Registry
     from orchestrator.registry.layout import Layout
     from orchestrator.registry.transfer import copy_image
 
     layout = Layout(Path(layout_dir))
-    return Staged(repository, copy_image(layout, digest, Registry.of(repository), repository.repository))
+    host, name = repository.registry, repository.repository
+    return Staged(repository, copy_image(layout, digest, Registry.of(repository), name,
+                                         mount_from=blob_sources.known(host),
+                                         placed=lambda blobs: blob_sources.remember(host, name, blobs)))
 
 
 def already_staged(repository: Reference, digest: str) -> Staged:

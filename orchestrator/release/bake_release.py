@@ -33,6 +33,7 @@ from orchestrator.errors import JobFailed
 from orchestrator.interrupts import phase
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference
+from orchestrator.publish import blobstore
 from orchestrator.publish.stage import remove_directory
 from orchestrator.release.bake_files import BakeTarget
 from orchestrator.report.console import Console
@@ -194,6 +195,7 @@ def run_release(engine: Engine, plan: ReleasePlan, console: Console) -> list[Tar
         return _run(engine, plan, console)
     finally:
         remove_directory(plan.stage_dir)
+        blobstore.prune()
 
 
 def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResult]:
@@ -213,8 +215,13 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     steps = {name: step_log((platform,), node=(plan.nodes or {})[format_platform(platform)][0],
                             native_node=(plan.nodes or {})[format_platform(platform)][1])
              if platform else step_log(target.platforms) for name, (target, platform) in built.items()}
+    layouts = [] if plan.per_platform else [plan.layout(target) for target in plan.targets]
+    for layout in layouts:
+        blobstore.seed(layout)  # BuildKit skips the blobs an earlier run exported
     with phase("building"), group(console.say, f"docker buildx bake {' '.join(t.name for t in plan.targets)}"):
         _bake(engine, plan, console, steps)
+    for layout in layouts:
+        blobstore.keep(layout)
     digests = _digests(plan)
     results, staged = [], []
     for target in plan.targets:
