@@ -5,7 +5,7 @@ of the same registry are mounted, the rest are streamed; manifests go up childre
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
@@ -45,14 +45,17 @@ class Blob:
 
 
 def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
-               mount_from: str | None = None, progress: Callable[[str], None] | None = None) -> ManifestBytes:
+               mount_from: str | Mapping[str, str] | None = None, progress: Callable[[str], None] | None = None,
+               placed: Callable[[list[str]], None] | None = None) -> ManifestBytes:
     """Copy the image `digest` from `source` into `repository` of `target`, by digest; returns
     the top manifest exactly as written. A manifest the repository holds already is skipped
     with everything under it (a registry accepts a manifest only once what it references is
     there): when that is the top one, nothing is sent. Each missing blob is sent once
     (children share blobs), then the manifests, a level at a time, children first.
-    `mount_from` names a repository of the same registry that holds the blobs already (a
-    registry-side mount instead of an upload)."""
+    `mount_from` names a repository of the same registry that holds the blobs already, or
+    {digest: repository} for some of them (a registry-side mount instead of an upload; a mount
+    the registry refuses falls back to the upload). `placed` hears the blobs the repository
+    holds once the copy is done."""
     here = Reference(target.host, repository)
     top = source.manifest_bytes(digest)
     levels: list[list[ManifestBytes]] = []  # manifests to PUT, by depth
@@ -89,7 +92,8 @@ def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
     def put_blob(blob: Blob) -> int:
         if target.blob_exists(repository, blob.digest):
             return 0
-        if mount_from and mount_from != repository and target.mount(repository, blob.digest, mount_from):
+        holder = mount_from if isinstance(mount_from, str) else (mount_from or {}).get(blob.digest)
+        if holder and holder != repository and target.mount(repository, blob.digest, holder):
             return 0
         target.upload(repository, blob.digest, blob.size, lambda: source.open_blob(blob.digest))
         return blob.size
@@ -97,6 +101,8 @@ def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
     sent = parallel_map(put_blob, list(blobs.values()), UPLOADS_AT_ONCE)
     for level in reversed(levels):  # the deepest first: a registry refuses an index whose children it lacks
         parallel_map(lambda manifest: target.put_manifest(here, manifest), level, UPLOADS_AT_ONCE)
+    if placed:
+        placed(list(blobs))
     if progress:
         progress(f"{sum(1 for s in sent if s)} blobs uploaded ({sum(sent)} bytes), "
                  f"{sum(len(level) for level in levels)} manifests")
