@@ -97,7 +97,9 @@ def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     for job in plan.per_arch:
         node, native = caps.route(job.label)
         jobs.append(replace(job, node=node.name, native=native))
-    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs)).pushed_by_digest()
+    # Two builds at once per node, as for a profile's nodes, unless --jobs said otherwise.
+    at_once = plan.jobs if plan.jobs_given else max(plan.jobs, 2 * len(caps.nodes))
+    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs), jobs=at_once).pushed_by_digest()
 
 
 def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:

@@ -124,7 +124,7 @@ class PerArchRun:
                 todo.append((job, fingerprint))
         if todo:
             with phase("building"):
-                built = run_scheduled(todo, plan.jobs, len(plan.builder_plan.nodes) if plan.builder_plan else 0,
+                built = run_scheduled(todo, plan.jobs, len({job.node for job in plan.per_arch if job.node}),
                                       self.build)
             self.outcomes.update(built)
         self.outcomes = {job.platform: self.outcomes[job.platform] for job in plan.per_arch}  # plan order

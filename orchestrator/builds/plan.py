@@ -87,6 +87,7 @@ class BuildPlan:
     strategy: str = "single"
     merge: str = "imagetools"
     jobs: int = 2
+    jobs_given: bool = False  # --jobs was passed; else 2 per node, which completion may raise
     per_arch: tuple[PlatformJob, ...] = ()  # the per-arch path (strategy per-arch, or auto's fallback)
     # Why auto goes straight to per-arch, known before anything runs (nodes that are separate daemons).
     per_arch_reason: str | None = None

@@ -116,7 +116,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     return BuildPlan(
         profile=profile.name, spec=spec, tags=tags, destination=destination,
         strategy=strategy if request.push else "single", merge=merge,
-        jobs=request.jobs or max(2, 2 * nodes), per_arch=jobs, per_arch_reason=per_arch_reason,
+        jobs=request.jobs or max(2, 2 * nodes), jobs_given=request.jobs is not None, per_arch=jobs, per_arch_reason=per_arch_reason,
         reuse=not request.no_cache,
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
