@@ -44,6 +44,19 @@ class Blob:
     size: int
 
 
+def _put_blob(source: Store, blob: Blob, target: Registry, repository: str,
+              mount_from: str | Mapping[str, str] | None) -> int:
+    """One blob into `repository`: nothing when it is there, a mount where a holder is known, else
+    an upload; the bytes sent."""
+    if target.blob_exists(repository, blob.digest):
+        return 0
+    holder = mount_from if isinstance(mount_from, str) else (mount_from or {}).get(blob.digest)
+    if holder and holder != repository and target.mount(repository, blob.digest, holder):
+        return 0
+    target.upload(repository, blob.digest, blob.size, lambda: source.open_blob(blob.digest))
+    return blob.size
+
+
 def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
                mount_from: str | Mapping[str, str] | None = None, progress: Callable[[str], None] | None = None,
                placed: Callable[[list[str]], None] | None = None) -> ManifestBytes:
@@ -88,17 +101,8 @@ def copy_image(source: Store, digest: str, target: Registry, repository: str, *,
 
     if not visit(top, 0, False):
         return top
-
-    def put_blob(blob: Blob) -> int:
-        if target.blob_exists(repository, blob.digest):
-            return 0
-        holder = mount_from if isinstance(mount_from, str) else (mount_from or {}).get(blob.digest)
-        if holder and holder != repository and target.mount(repository, blob.digest, holder):
-            return 0
-        target.upload(repository, blob.digest, blob.size, lambda: source.open_blob(blob.digest))
-        return blob.size
-
-    sent = parallel_map(put_blob, list(blobs.values()), UPLOADS_AT_ONCE)
+    sent = parallel_map(lambda blob: _put_blob(source, blob, target, repository, mount_from), list(blobs.values()),
+                        UPLOADS_AT_ONCE)
     for level in reversed(levels):  # the deepest first: a registry refuses an index whose children it lacks
         parallel_map(lambda manifest: target.put_manifest(here, manifest), level, UPLOADS_AT_ONCE)
     if placed:
