@@ -545,3 +545,29 @@ def test_a_node_on_the_classic_store_stages_its_build_under_a_tag_known_before_b
     staging = [c for c in document["commands"] if f"--context {classic_node} " in c]
     assert len(staging) == 1 and "type=registry,name=" in staging[0] and "orch-staging-" in staging[0], staging
     assert [p["platform"] for p in document["platforms"]] == ["linux/amd64", "linux/arm64"]
+
+
+@pytest.mark.engine
+def test_the_index_orch_composes_is_the_one_imagetools_create_prints(registry, tmp_path: Path) -> None:
+    """The per-arch merge composes imagetools' index itself when every platform's result is an OCI
+    index; the peer's own tool, given the same sources and annotation, prints the same document."""
+    from orchestrator.builds.merge import imagetools_create, merged_index
+    from orchestrator.docker.runner import Engine
+
+    from .conftest import buildx_push
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN uname -m > /arch\n")
+    entries = []
+    for platform in ("linux/arm64", "linux/amd64"):  # not orch's order: the merge keeps the given one
+        tag = registry.ref("merge/one", platform.replace("/", "-"))
+        buildx_push(ctx, platform, f"type=registry,name={tag}", "--build-arg", BASE_ARG, "--provenance=mode=min")
+        entries.append(MergeEntry(parse_reference(tag).with_digest(index_digest(tag)), parse(platform)))
+    annotations = {"org.opencontainers.image.description": "a & <b>"}
+    repository = parse_reference(registry.ref("merge/one"))
+    composed = merged_index(Engine(), "imagetools", repository, entries, annotations)
+    printed = Engine().cli_json(*imagetools_create([e.source for e in entries], annotations))
+    assert json.loads(composed.body) == printed
+    assert list(json.loads(composed.body)) == list(printed)  # the same keys in the same order: the same bytes
+    assert len(printed["manifests"]) == 4  # each platform's image and its attestation

@@ -2,9 +2,13 @@
 
 Two ways, both ending with the list staged by digest (no tag) for the pipeline:
 
-* ``imagetools``: ``docker buildx imagetools create --dry-run`` from the
-  per-platform digests prints the merged OCI index (attestations kept); orch
-  stages exactly those bytes.
+* ``imagetools``: the merged OCI index ``docker buildx imagetools create
+  --dry-run`` prints from the per-platform digests (attestations kept). When
+  every per-platform result is an OCI index (BuildKit's, with its
+  attestations: the usual case) orch composes the same document itself from
+  those indexes, as imagetools does (their descriptors in order, each digest
+  once, the index annotations last), and saves starting buildx; otherwise it
+  runs imagetools. A test compares the two on the real engine.
 * ``manifest``: the classic ``docker manifest create --amend`` and
   ``annotate`` (os, arch, variant, os.version, os.features) on a local list
   that is never pushed; ``docker manifest inspect`` gives the Docker manifest
@@ -27,10 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.errors import DockerCommandFailed, JobFailed
+from orchestrator.model.mediatypes import OCI_INDEX
 from orchestrator.model.platform import Platform
 from orchestrator.model.references import Reference
 from orchestrator.publish.stage import Staged, stage_index
-from orchestrator.registry.client import ManifestBytes
+from orchestrator.registry.client import ManifestBytes, Registry
+from orchestrator.workers import parallel_map
 
 
 @dataclass(frozen=True)
@@ -84,13 +90,34 @@ def merge_lines(method: str, repository: Reference, entries: Sequence[MergeEntry
         lines = [f"docker manifest rm {listed}   # a stale local list, if any"]
         lines += ["docker " + shlex.join(c) for c in manifest_commands(listed, entries)]
         return lines + [f"# children put in the planned order; docker manifest rm {listed}", stage]
-    return ["docker " + shlex.join(imagetools_create([e.source for e in entries], annotations)), stage]
+    return ["docker " + shlex.join(imagetools_create([e.source for e in entries], annotations))
+            + "   # its index, composed by orch when every platform's result is an OCI index", stage]
+
+
+def composed_index(sources: Sequence[dict[str, Any]], annotations: dict[str, str] | None = None) -> dict[str, Any]:
+    """The index `imagetools create` makes of OCI index sources: every descriptor of each, in
+    order, each digest once; the index annotations last."""
+    seen: set[str] = set()
+    manifests = []
+    for source in sources:
+        for descriptor in source.get("manifests") or []:
+            if descriptor.get("digest") not in seen:
+                seen.add(descriptor.get("digest", ""))
+                manifests.append(descriptor)
+    document: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+    if annotations:
+        document["annotations"] = dict(annotations)
+    return document
 
 
 def merged_index(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
                  annotations: dict[str, str] | None = None) -> ManifestBytes:
     """The merged list's bytes, children in the order of `entries`."""
     if method != "manifest":
+        registry = Registry.of(repository)
+        sources = parallel_map(lambda entry: registry.manifest_bytes(entry.source), list(entries), 4)
+        if sources and all(source.media_type == OCI_INDEX for source in sources):
+            return ManifestBytes.from_document(composed_index([s.document() for s in sources], annotations))
         return ManifestBytes.from_document(engine.cli_json(*imagetools_create([e.source for e in entries], annotations)))
     listed = local_list(repository)
     try:
