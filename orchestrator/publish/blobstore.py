@@ -52,7 +52,10 @@ def seed(layout: str) -> int:
     if max_bytes() == 0 or not store.is_dir():
         return 0
     target = Path(layout) / _SHA256
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return 0  # buildx will say what is wrong with the directory
     now = time.time()
     linked = 0
     for blob in store.iterdir():
@@ -87,8 +90,12 @@ def keep(layout: str) -> Exported:
     if not source.is_dir():
         return Exported()
     store = store_dir()
-    if max_bytes():
-        store.mkdir(parents=True, exist_ok=True)
+    keeping = bool(max_bytes())
+    try:
+        if keeping:
+            store.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        keeping = False
     written = written_bytes = reused = 0
     for blob in source.iterdir():
         try:
@@ -99,7 +106,7 @@ def keep(layout: str) -> Exported:
             reused += 1
             continue
         written, written_bytes = written + 1, written_bytes + stat.st_size
-        if max_bytes() and len(blob.name) == 64:
+        if keeping and len(blob.name) == 64:
             try:
                 os.link(blob, store / blob.name)
             except FileExistsError:
@@ -113,16 +120,17 @@ def prune(now: float | None = None) -> int:
     """Drop blobs unused for MAX_AGE_DAYS, then the least recently used down to max_bytes();
     the bytes freed. A blob a running publish has linked stays readable there (a hard link)."""
     store = store_dir()
-    if not store.is_dir():
-        return 0
     now = now if now is not None else time.time()
     entries = []
-    for blob in store.iterdir():
-        try:
-            stat = blob.stat()
-        except OSError:
-            continue
-        entries.append((stat.st_mtime, stat.st_size, blob))
+    try:  # runs as a publish ends, after its result: it never fails it
+        for blob in store.iterdir():
+            try:
+                stat = blob.stat()
+            except OSError:
+                continue
+            entries.append((stat.st_mtime, stat.st_size, blob))
+    except OSError:
+        return 0
     entries.sort()  # least recently used first
     total = sum(size for _, size, _ in entries)
     limit, oldest = max_bytes(), now - MAX_AGE_DAYS * 86400

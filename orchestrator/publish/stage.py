@@ -19,6 +19,7 @@ output where it cannot.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,8 +55,17 @@ def staging_tag(target: Reference, platform: Platform, fingerprint: str) -> Refe
 
 def stage_directory(created_at: int) -> str:
     """Where this run's layouts go: private to the run (its pid and start time), under the state
-    directory, beside the blob store its layouts are seeded from with hard links (publish.blobstore)."""
-    return str(state_dir() / "stage" / f"orch-stage-{os.getpid()}-{created_at}")
+    directory, beside the blob store its layouts are seeded from with hard links (publish.blobstore);
+    in the temporary directory where the state directory cannot be written (no store then)."""
+    name = f"orch-stage-{os.getpid()}-{created_at}"
+    return str(state_dir() / "stage" / name if _writable(state_dir()) else Path(tempfile.gettempdir()) / name)
+
+
+def _writable(path: Path) -> bool:
+    """Whether `path` can be written, or made where it is missing (nothing is created here)."""
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return os.access(path, os.W_OK)
 
 
 def upload_layout(layout_dir: str, digest: str, repository: Reference) -> Staged:
