@@ -60,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"engine builder: {os.environ.get('BUILDX_BUILDER') or 'the daemon own (docker driver)'}"
+    return "engine builder: " + (os.environ.get("BUILDX_BUILDER") or "the daemon's own (docker driver)")
 
 
 @pytest.hookimpl(hookwrapper=True)
