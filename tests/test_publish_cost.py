@@ -136,3 +136,38 @@ def test_blob_sources_remember_the_newest_repository_per_blob(tmp_path: Path, mo
     blob_sources.remember("r.test", "team/b", ["sha256:2", "sha256:3"])
     assert blob_sources.known("r.test") == {"sha256:2": "team/b", "sha256:3": "team/b"}  # the oldest dropped
     assert blob_sources.known("other.test") == {}
+
+
+def test_a_kept_blob_counts_as_used_only_when_the_image_uses_it(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeding links every kept blob into the layout; only those the exported image references are
+    marked used (what pruning goes by), so a blob no image needs any more ages out."""
+    import hashlib
+    import json
+
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path / "state"))
+    store = blobstore.store_dir()
+    store.mkdir(parents=True)
+
+    def put(directory: Path, body: bytes) -> str:
+        name = hashlib.sha256(body).hexdigest()
+        (directory / name).write_bytes(body)
+        return name
+
+    layer, stale = put(store, b"layer bytes"), put(store, b"nothing uses me")
+    long_ago = time.time() - 10 * 86400
+    for name in (layer, stale):
+        os.utime(store / name, (long_ago, long_ago))
+    layout = tmp_path / "state" / "stage" / "run" / "all"
+    assert blobstore.seed(str(layout)) == 2
+    blobs = layout / "blobs" / "sha256"
+    config = put(blobs, b"{}")  # what this export wrote
+    manifest = put(blobs, json.dumps({"config": {"digest": f"sha256:{config}"},
+                                      "layers": [{"digest": f"sha256:{layer}"}]}).encode())
+    (layout / "index.json").write_text(json.dumps({"manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{manifest}"}]}))
+    exported = blobstore.keep(str(layout))
+    assert (exported.written, exported.reused) == (2, 1)  # the config and manifest; the layer was kept
+    assert (store / layer).stat().st_mtime > long_ago + 86400  # used now
+    assert (store / stale).stat().st_mtime == pytest.approx(long_ago)  # not used: ages on
+    assert (store / manifest).is_file() and (store / config).is_file()  # kept for the next run

@@ -10,7 +10,7 @@ the disk a publish adds is what changed. The run's layout is removed when the ru
 
 The store is pruned after each publish: blobs not used for MAX_AGE_DAYS, then the least recently
 used until it holds at most ORCH_BLOB_STORE_MAX bytes (default 10 GiB; `0` keeps nothing, which
-turns the store off). Use is the file's modification time, touched whenever a run links it.
+turns the store off). Use is the file's modification time, touched when an export's image uses the blob.
 Hard links need the layout and the store on one filesystem: both live under the state
 directory; where linking fails (another filesystem, no permission) a run exports in full, as
 without the store.
@@ -18,11 +18,14 @@ without the store.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from orchestrator.model.mediatypes import INDEX_TYPES, MANIFEST_TYPES
 from orchestrator.state import state_dir
 
 DEFAULT_MAX_BYTES = 10 << 30
@@ -56,12 +59,10 @@ def seed(layout: str) -> int:
         target.mkdir(parents=True, exist_ok=True)
     except OSError:
         return 0  # buildx will say what is wrong with the directory
-    now = time.time()
     linked = 0
     for blob in store.iterdir():
         try:
             os.link(blob, target / blob.name)
-            os.utime(blob, (now, now))  # used: the last to be pruned
             linked += 1
         except FileExistsError:
             continue
@@ -83,12 +84,37 @@ class Exported:
                 f"({self.written_bytes} bytes); {self.reused} kept from earlier runs")
 
 
+def _reachable(layout: Path) -> set[str] | None:
+    """The blob names (hex) the layout's images use: its indexes and manifests, and their
+    configs and layers (leaves, never read). None when the layout cannot be read."""
+    try:
+        pending: list[dict[str, Any]] = list(json.loads((layout / "index.json").read_text()).get("manifests") or [])
+        found: set[str] = set()
+        while pending:
+            descriptor = pending.pop()
+            name = str(descriptor.get("digest", "")).removeprefix("sha256:")
+            if name in found:
+                continue
+            found.add(name)
+            if descriptor.get("mediaType") in (*INDEX_TYPES, *MANIFEST_TYPES):
+                parsed = json.loads((layout / _SHA256 / name).read_bytes())
+                pending += [child for child in (*(parsed.get("manifests") or []), parsed.get("config") or {},
+                                                *(parsed.get("layers") or [])) if isinstance(child, dict)]
+        return found
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def keep(layout: str) -> Exported:
     """Link the blobs the export wrote into the store (those it skipped are there already: a
-    seeded blob is a second link to the store's file, a written one the only link)."""
+    seeded blob is a second link to the store's file, a written one the only link), and mark
+    the kept blobs the image uses as used now (what pruning goes by; seeding links every kept
+    blob into the layout, used or not)."""
     source = Path(layout) / _SHA256
     if not source.is_dir():
         return Exported()
+    used = _reachable(Path(layout))
+    now = time.time()
     store = store_dir()
     keeping = bool(max_bytes())
     try:
@@ -103,7 +129,12 @@ def keep(layout: str) -> Exported:
         except OSError:
             continue
         if stat.st_nlink > 1:
-            reused += 1
+            if used is None or blob.name in used:
+                reused += 1
+                try:
+                    os.utime(blob, (now, now))  # the same inode as the store's: used, so pruned last
+                except OSError:
+                    pass
             continue
         written, written_bytes = written + 1, written_bytes + stat.st_size
         if keeping and len(blob.name) == 64:
