@@ -282,3 +282,12 @@ def test_a_variant_orch_knows_no_device_for_is_read_with_a_note() -> None:
     result = runner.invoke(app, ["platforms", "resolve", "linux/arm/v4"])
     assert result.exit_code == 0, result.output
     assert "linux/arm/v4" in result.output and "knows no device that runs arm v4" in result.output
+
+
+def test_an_os_version_that_is_not_numbers_is_ordered_not_fatal() -> None:
+    """An index from a registry may carry any os.version: the numbered ones sort by their numbers,
+    the rest after them by their text, and nothing raises."""
+    from orchestrator.model.platform import Platform
+
+    windows = [Platform("windows", "amd64", os_version=v) for v in ("10.0.x-preview", "10.0.20348.1", "10.0.17763.9")]
+    assert [p.os_version for p in order(windows)] == ["10.0.17763.9", "10.0.20348.1", "10.0.x-preview"]

@@ -108,12 +108,14 @@ _ARCH_ORDER = ("amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "m
 _OS_ORDER = ("linux", "windows")
 
 
-def sort_key(p: Platform) -> tuple[int, str, int, str, int, str, tuple[int, ...]]:
+def sort_key(p: Platform) -> tuple[int, str, int, str, int, str, tuple[tuple[int, int, str], ...]]:
     os_rank = _OS_ORDER.index(p.os) if p.os in _OS_ORDER else len(_OS_ORDER)
     arch_rank = _ARCH_ORDER.index(p.architecture) if p.architecture in _ARCH_ORDER else len(_ARCH_ORDER)
     variant_rank = (_ARM_LEVEL.get(p.variant or "", 0) if p.architecture == "arm"
                     else _AMD64_LEVEL.get(p.variant, 9) if p.architecture == "amd64" else 0)
-    version = tuple(int(x) for x in (p.os_version or "0").split("."))
+    # os.version by its numbers (10.0.17763 before 10.0.20348); a part that is not a number (a
+    # registry may send anything) sorts after the numbers, by its text, instead of failing.
+    version = tuple((0, int(x), "") if x.isdigit() else (1, 0, x) for x in (p.os_version or "0").split("."))
     return (os_rank, p.os, arch_rank, p.architecture, variant_rank, p.variant or "", version)
 
 
