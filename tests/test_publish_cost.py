@@ -132,9 +132,13 @@ def test_the_store_is_pruned_by_age_then_least_recently_used_to_its_limit(tmp_pa
 def test_blob_sources_remember_the_newest_repository_per_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path))
     monkeypatch.setattr(blob_sources, "MAX_ENTRIES", 2)
-    blob_sources.remember("r.test", "team/a", ["sha256:1", "sha256:2"])
-    blob_sources.remember("r.test", "team/b", ["sha256:2", "sha256:3"])
-    assert blob_sources.known("r.test") == {"sha256:2": "team/b", "sha256:3": "team/b"}  # the oldest dropped
+    blob_sources.remember("r.test", "team/a", ["sha256:f"])
+    blob_sources.remember("r.test", "team/b", ["sha256:0"])
+    blob_sources.remember("r.test", "team/c", ["sha256:5"])
+    # The oldest dropped, whatever the digests' alphabetical order.
+    assert blob_sources.known("r.test") == {"sha256:0": "team/b", "sha256:5": "team/c"}
+    blob_sources.remember("r.test", "team/d", ["sha256:0"])  # moved: the newest now
+    assert list(blob_sources.known("r.test").items()) == [("sha256:5", "team/c"), ("sha256:0", "team/d")]
     assert blob_sources.known("other.test") == {}
 
 

@@ -24,18 +24,20 @@ def _name(host: str) -> str:
 
 
 def known(host: str) -> dict[str, str]:
-    """{digest: repository} of the blobs publishes from here left on `host`."""
+    """{digest: repository} of the blobs publishes from here left on `host`, oldest first."""
     data = read_record(_name(host))
-    if not isinstance(data, dict):
-        return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    pairs = data.get("blobs") if isinstance(data, dict) else None
+    # A list of pairs, not a JSON object: records are written with sorted keys, which would lose
+    # the order the trimming goes by.
+    return {pair[0]: pair[1] for pair in pairs or [] if isinstance(pair, list) and len(pair) == 2
+            and isinstance(pair[0], str) and isinstance(pair[1], str)}
 
 
 def remember(host: str, repository: str, digests: Iterable[str]) -> None:
-    """These blobs are in `repository` of `host` now (the newest kept first when trimming)."""
+    """These blobs are in `repository` of `host` now (the oldest dropped beyond MAX_ENTRIES)."""
     with _lock:
         entries = known(host)
         for digest in digests:
             entries.pop(digest, None)
             entries[digest] = repository
-        write_record(_name(host), dict(list(entries.items())[-MAX_ENTRIES:]))
+        write_record(_name(host), {"blobs": [[d, r] for d, r in list(entries.items())[-MAX_ENTRIES:]]})
