@@ -212,9 +212,8 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     from orchestrator.report.ci import group
 
     built = plan.bake_targets()
-    steps = {name: step_log((platform,), node=(plan.nodes or {})[format_platform(platform)][0],
-                            native_node=(plan.nodes or {})[format_platform(platform)][1])
-             if platform else step_log(target.platforms) for name, (target, platform) in built.items()}
+    steps = {name: _platform_log(plan, platform) if platform else step_log(target.platforms)
+             for name, (target, platform) in built.items()}
     layouts = [] if plan.per_platform else [plan.layout(target) for target in plan.targets]
     for layout in layouts:
         blobstore.seed(layout)  # BuildKit skips the blobs an earlier run exported
@@ -243,6 +242,14 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     for result, promotion in zip(results, promotions, strict=True):
         result.promotion = promotion.to_json()
     return results
+
+
+def _platform_log(plan: ReleasePlan, platform: Platform) -> Any:
+    """The step log of one platform's bake target, on the node the plan routes it to."""
+    from orchestrator.builds.timings import step_log
+
+    node, native = (plan.nodes or {})[format_platform(platform)]
+    return step_log((platform,), node=node, native_node=native)
 
 
 def _feed(line: str, steps: dict[str, Any]) -> None:
