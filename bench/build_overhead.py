@@ -32,7 +32,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from common import ORCH, REPO, RETRIES, compile_bytecode, machine, ratios, row, timed
+from common import ORCH, REPO, RETRIES, compile_bytecode, machine, ratios, row, table_head, timed
 
 ORCH_SCRIPT = [str(Path(sys.executable).parent / "orch")]  # the console script, as users run it
 SCRIPT = str(REPO / "bench" / "publish-script.sh")
@@ -101,8 +101,7 @@ def main() -> None:
     print(f"Machine: {machine()}\n")
     print(f"{args.profile} ({platforms}), Dockerfile.example, warm cache, nothing changed, SOURCE_DATE_EPOCH fixed, "
           f"{args.rounds} alternating pairs after a warm-up; `{' '.join(orch_build[len(orch):])}`.\n")
-    print("| measure | median | min | max | goal |")
-    print("|---|---|---|---|---|")
+    table_head()
     print(row("`orch -q build --push` (build, verify, stage by digest, verify, promote)", orch_vs_script))
     print(row("bench/publish-script.sh (build to a tag, imagetools inspect, imagetools create)", script_times))
     print(row("ratio orch / script (per pair)", ratios(orch_vs_script, script_times), unit="", digits=3,

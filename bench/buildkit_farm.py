@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 
 from build_overhead import ORCH_SCRIPT, alternate
-from common import ORCH, RETRIES, compile_bytecode, machine, ratios, row
+from common import ORCH, RETRIES, compile_bytecode, machine, ratios, row, table_head
 
 PLATFORMS = "linux/amd64,linux/arm64"
 STATE = Path(os.environ.get("ORCH_STATE_DIR", "/var/lib/orch-engine"))
@@ -103,8 +103,7 @@ def main() -> None:
           "linux/amd64 on one, linux/arm64 under QEMU on the other)\n")
     print(f"{PLATFORMS}, a busybox image with one RUN step (`sleep {args.seconds}`, standing for a compile), "
           f"alternating pairs after a warm-up of each.\n")
-    print("| measure | median | min | max | goal |")
-    print("|---|---|---|---|---|")
+    table_head()
     print(row("no-op `orch -q build --push` (per node by digest, merge, verify, promote)", orch_times))
     print(row("raw `docker buildx build --output type=registry` (one call over both nodes)", raw_times))
     print(row("ratio orch / raw (per pair)", ratios(orch_times, raw_times), unit="", digits=3, target="<= 1.15"))

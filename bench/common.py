@@ -49,6 +49,12 @@ def timed(args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = Non
     sys.exit(f"failed ({result.returncode}): {' '.join(args)}\n{result.stdout[-1500:]}\n{result.stderr[-2000:]}")
 
 
+def table_head() -> None:
+    """The header of the Markdown table every benchmark prints (rows: `row`)."""
+    print("| measure | median | min | max | goal |")
+    print("|---|---|---|---|---|")
+
+
 def row(label: str, values: list[float], unit: str = " s", target: str = "", digits: int = 2) -> str:
     """A Markdown table row: median, min, max."""
     return (f"| {label} | {statistics.median(values):.{digits}f}{unit} | {min(values):.{digits}f}{unit} | "

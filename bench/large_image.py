@@ -34,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 from build_overhead import ORCH_SCRIPT, alternate
-from common import ORCH, RETRIES, compile_bytecode, machine, ratios, row, timed
+from common import ORCH, RETRIES, compile_bytecode, machine, ratios, row, table_head, timed
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 
@@ -129,8 +129,7 @@ def main() -> None:
     print(f"Machine: {machine()}\n")
     print(f"Random bytes (nothing compresses or dedupes), SOURCE_DATE_EPOCH fixed, {args.rounds} alternating pairs "
           "after a warm-up of each; the benchmark's own state directory.\n")
-    print("| measure | median | min | max | goal |")
-    print("|---|---|---|---|---|")
+    table_head()
     print(row("3 x 150 MB no-op: `orch -q build --push`", noop_orch))
     print(row("3 x 150 MB no-op: raw `docker buildx build --output type=registry`", noop_raw))
     print(row("3 x 150 MB no-op: ratio orch / raw (per pair)", ratios(noop_orch, noop_raw), unit="", digits=3,
