@@ -32,3 +32,22 @@ def workflow_command(kind: str, message: str, title: str = "orch") -> str:
     """`::error title=orch::...` (or warning, notice): the runner shows it as an annotation,
     whether it is read from stdout or stderr."""
     return f"::{kind} title={title}::{escape_workflow(message)}"
+
+
+def ci_job(environ: Mapping[str, str] | None = None) -> dict[str, str | int] | None:
+    """The CI job this runs in, as a part record keeps it: the provider, the pipeline (one run of
+    the workflow), the job's name and its attempt. A retried job keeps its pipeline and name and
+    has a later attempt: GitHub counts re-runs in GITHUB_RUN_ATTEMPT; GitLab gives a retried job a
+    new, larger CI_JOB_ID. None outside those two."""
+    env = os.environ if environ is None else environ
+    if on_github(env) and env.get("GITHUB_RUN_ID"):
+        return {"provider": "github", "pipeline": env["GITHUB_RUN_ID"], "job": env.get("GITHUB_JOB", ""),
+                "attempt": _number(env.get("GITHUB_RUN_ATTEMPT")), "runner": env.get("RUNNER_NAME", "")}
+    if on_gitlab(env) and env.get("CI_PIPELINE_ID"):
+        return {"provider": "gitlab", "pipeline": env["CI_PIPELINE_ID"], "job": env.get("CI_JOB_NAME", ""),
+                "attempt": _number(env.get("CI_JOB_ID")), "runner": env.get("CI_RUNNER_DESCRIPTION", "")}
+    return None
+
+
+def _number(text: str | None) -> int:
+    return int(text) if text and text.isdigit() else 0

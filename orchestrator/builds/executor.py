@@ -11,6 +11,7 @@ run's layouts are removed whatever happens.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ from orchestrator.errors import JobFailed
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
 from orchestrator.publish import blobstore
+from orchestrator.publish.parts import write_part
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
 from orchestrator.report.ci import group
 from orchestrator.report.console import Console
@@ -45,9 +47,14 @@ AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.builds.result", "o
 
 
 def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
+    started = time.monotonic()
     try:
         result = _run(engine, plan, console)
         _where_the_time_went(plan, result)
+        if plan.part is not None:
+            # result.plan: the plan as completed from the builder's capabilities
+            result.part = str(write_part(plan.part, part_document(result.plan, result, time.monotonic() - started)))
+            get_logger(profile=plan.profile).info("build.part_written", path=result.part, digest=result.digest)
         return result
     except Interrupted:
         runner.stop_all()  # per-arch builds run in threads a signal never reaches
@@ -189,6 +196,24 @@ def _where_the_time_went(plan: BuildPlan, result: BuildResult) -> None:
     advice = timings.hint(result.timings, plan.dockerfile, plan.platforms)
     if advice:
         get_logger(profile=plan.profile).warning("build.emulation", advice=advice)
+
+
+def part_document(plan: BuildPlan, result: BuildResult, seconds: float) -> dict[str, Any]:
+    """What `orch release` needs of this runner's part (publish.parts reads it back)."""
+    from datetime import datetime, timezone
+
+    from orchestrator import __version__
+    from orchestrator.ci_env import ci_job
+
+    labels = plan.labels
+    document = result.to_json()
+    return {"repository": plan.repository.name if plan.repository else "", "digest": result.digest,
+            "platforms": plan.spec.platform_texts, "profile": plan.profile,
+            "revision": labels.get("org.opencontainers.image.revision") or (plan.git or {}).get("sha"),
+            "labels": labels, "git": plan.git, "ci": ci_job(),
+            "builder": plan.capabilities.builder if plan.capabilities else plan.builder,
+            "seconds": round(seconds, 2), "verification": result.verification, "entries": document["platforms"],
+            "written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "orch": __version__}
 
 
 def _new_result(plan: BuildPlan) -> BuildResult:

@@ -98,6 +98,8 @@ class BuildPlan:
     deep: bool = False  # verify down to the binaries before any tag moves
     # What the builder can do, once builds.complete has completed the plan from it (None before).
     capabilities: Capabilities | None = None
+    part: str | None = None  # --part DIR: no tag moves; the staged result is recorded here for `orch release`
+    git: dict[str, Any] | None = None  # the checkout's facts (tags.gitinfo.git_record), for the part record
 
     # -- views of the spec -------------------------------------------------
 
@@ -301,6 +303,7 @@ class BuildPlan:
             "capabilities": self.capabilities.to_json() if self.capabilities else None,
             "push": self.push,
             "tags": [str(t) for t in self.tags],
+            "part": self.part,
             "staging": f"{self.repository.name}@<digest> (no tag)" if self.repository else None,
             "stage_dir": self.stage_dir,
             "local_image": self.local_image,

@@ -29,10 +29,12 @@ from orchestrator.model.platform import Platform, platform_slug
 from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
+from orchestrator.model.tagrules import image_names
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
+from orchestrator.profiles.model import is_tag_rule
 from orchestrator.publish.stage import stage_directory
-from orchestrator.tags.gitinfo import oci_labels, read_git
-from orchestrator.tags.tagging import plan_tags
+from orchestrator.tags.gitinfo import GitInfo, git_record, oci_labels, read_git
+from orchestrator.tags.tagging import Tagging, plan_tags
 
 if TYPE_CHECKING:
     from orchestrator.docker.builder_plan import BuilderPlan
@@ -76,6 +78,7 @@ class BuildRequest:
     tag_rules: tuple[str, ...] = ()  # --tag-rule: metadata-action rules
     flavor: tuple[str, ...] = ()  # --flavor: metadata-action flavor lines
     meta: str | None = None  # --meta env|FILE: metadata-action's output
+    part: str | None = None  # --part DIR: stage by digest, move no tag, record the part for `orch release`
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -91,9 +94,15 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     context_path, dockerfile = resolve_sources(context, request.dockerfile or profile.dockerfile,
                                                from_cli=bool(request.dockerfile), cwd=cwd)
     git = None if is_remote(context) else read_git(context_path)
-    tagging = plan_tags(literal=request.tags, rules=request.tag_rules, images=request.images, flavor=request.flavor,
-                        meta=request.meta, profile=profile, git=git, now=now)
-    tags = _tags(request, tagging.tags)
+    repository: Reference | None
+    if request.part is not None:
+        tagging, repository = part_tagging(request, profile, git, now)
+        tags: tuple[Reference, ...] = ()
+    else:
+        tagging = plan_tags(literal=request.tags, rules=request.tag_rules, images=request.images,
+                            flavor=request.flavor, meta=request.meta, profile=profile, git=git, now=now)
+        tags = _tags(request, tagging.tags)
+        repository = tags[0] if tags else None
     strategy, merge = _strategy_and_merge(request, profile)
     builder_plan, builder, per_arch_reason = _builder(request, profile, strategy)
     stage_dir = stage_directory(int(now.timestamp())) if request.push else None
@@ -112,7 +121,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         if request.push:
             jobs = plan_jobs(spec, stage_dir or "", merge, builder_plan)
     nodes = len(builder_plan.nodes) if builder_plan else 0
-    destination: Publish | KeepLocal = Publish(tags[0], stage_dir) if stage_dir else KeepLocal(local_image or "")
+    destination: Publish | KeepLocal = Publish(repository, stage_dir) if stage_dir and repository \
+        else KeepLocal(local_image or "")
     return BuildPlan(
         profile=profile.name, spec=spec, tags=tags, destination=destination,
         strategy=strategy if request.push else "single", merge=merge,
@@ -121,7 +131,36 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
         builder_plan=builder_plan, warnings=_warnings(spec), deep=request.deep,
+        part=request.part, git=git_record(git),
     )
+
+
+def part_tagging(request: BuildRequest, profile: Profile, git: GitInfo | None, now: datetime
+                 ) -> tuple[Tagging, Reference]:
+    """A runner's part (--part): staged by digest in one repository, no tag. Its labels come from
+    the same rules the release applies (so every runner's config agrees); its tags are the
+    release's."""
+    if not request.push:
+        raise BadInput("--part records a part that was pushed: add --push",
+                       fix="orch build --platform P --image REGISTRY/REPO --push --part DIR")
+    if request.tags:
+        raise BadInput(f'-t "{request.tags[0]}" with --part: tags move only when `orch release` merges the parts',
+                       fix="name the repository with --image REGISTRY/REPO, and pass -t to orch release")
+    part = Path(request.part or ".")
+    if part.exists() and not part.is_dir():
+        raise BadInput(f'--part "{request.part}" is a file; it names the directory the part record goes in',
+                       fix="pass a directory (made if missing), e.g. --part parts")
+    rules = request.tag_rules or tuple(t for t in profile.tags or () if is_tag_rule(t))
+    tagging = plan_tags(literal=(), rules=rules, images=request.images, flavor=request.flavor, meta=request.meta,
+                        profile=profile, git=git, now=now, need_tags=False) if rules or request.meta else Tagging(())
+    names = image_names(request.images or profile.images or ()) or [
+        t for t in (*tagging.tags, *(profile.tags or ())) if not is_tag_rule(t) and "{" not in t]
+    repositories = list(dict.fromkeys(parse_reference(n, default_tag=None).name for n in names))
+    if len(repositories) != 1:
+        raise BadInput("--part stages in one repository, " + (f"not {', '.join(repositories)}" if repositories else
+                                                              "and none is named"),
+                       fix="pass --image REGISTRY/REPO (orch release copies the result to more with its tags)")
+    return tagging, parse_reference(repositories[0], default_tag=None)
 
 
 def _tags(request: BuildRequest, tags: tuple[str, ...] | list[str]) -> tuple[Reference, ...]:

@@ -73,6 +73,7 @@ class BuildResult:
     steps: list[Step] = field(default_factory=list)  # the single build's steps (per-arch: in outcomes)
     # The buildx commands that ran, as a printed plan shows them (BuildPlan.shown), in plan order.
     commands: list[str] = field(default_factory=list)
+    part: str | None = None  # --part: the part record written
 
     @property
     def timings(self) -> Timings:
@@ -119,4 +120,5 @@ class BuildResult:
             "staging_kept": self.staging_kept,
             "verification": self.verification,
             "commands": self.commands,
+            "part": self.part,
         }

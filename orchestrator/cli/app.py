@@ -24,6 +24,7 @@ from orchestrator.cli import inspect as inspect_command
 from orchestrator.cli import manifest as manifest_command
 from orchestrator.cli import platforms as platforms_command
 from orchestrator.cli import profiles as profiles_command
+from orchestrator.cli import release_parts as release_command
 from orchestrator.cli import verify as verify_command
 from orchestrator.cli.output import print_error, wants_json
 from orchestrator.errors import BadInput, ExitCode, OrchError
@@ -73,6 +74,7 @@ app.command("build")(build_command.build)
 app.command("doctor")(doctor_command.doctor)
 app.command("init")(init_command.init)
 app.command("inspect")(inspect_command.inspect)
+app.command("release")(release_command.release_parts)
 app.command("verify")(verify_command.verify)
 app.add_typer(builder_command.app, name="builder")
 app.add_typer(manifest_command.app, name="manifest")

@@ -32,6 +32,7 @@ from orchestrator.cli.build_options import (
     NoCache,
     OciLayout,
     OutputEnv,
+    Part,
     Platforms,
     ProfileName,
     Progress,
@@ -67,7 +68,7 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
           annotation: Annotations = [], cache_from: CacheFrom = [], cache_to: CacheTo = [],  # noqa: B006
           cache: Cache = None,
           build_context: BuildContexts = [], provenance: Provenance = None, sbom: Sbom = None,  # noqa: B006
-          bake: Bake = [], bake_set: BakeSet = [], **buildx: Any) -> None:  # noqa: B006
+          bake: Bake = [], bake_set: BakeSet = [], part: Part = None, **buildx: Any) -> None:  # noqa: B006
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
     if bake:  # first, while the only names here are the options
@@ -91,7 +92,7 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
         deep=deep, buildx=given_buildx(buildx), labels=tuple(label), annotations=tuple(annotation),
         cache_from=tuple(cache_from), cache_to=tuple(cache_to), cache=cache, build_contexts=tuple(build_context),
         provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
-        tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta)
+        tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta, part=str(part) if part is not None else None)
     _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress, report=report, output_env=output_env)
 
 
@@ -211,7 +212,11 @@ def _summary(plan: BuildPlan, result: BuildResult) -> None:
                                            else " (pass -t REGISTRY/IMAGE:TAG --push to publish)"))
         return
     how = f" (per-arch, merged with {plan.merge})" if result.strategy == "per-arch" else ""
-    typer.echo(f"published {result.digest}{how}")
+    if result.part:
+        typer.echo(f"part {result.digest} staged in {plan.repository.name if plan.repository else ''} by digest, "
+                   f"verified; no tag moved (orch release merges it): {result.part}")
+    else:
+        typer.echo(f"published {result.digest}{how}")
     if result.fallback_reason:
         typer.echo(f"  built per platform because {result.fallback_reason}")
     print_table([[p.platform, p.digest, *([p.state + (f" on {p.node}" if p.node else "")] if p.state else [])]

@@ -75,6 +75,9 @@ OutputEnv = Annotated[Path | None, typer.Option(
     "--output-env", metavar="FILE", help="Write ORCH_DIGEST, ORCH_IMAGE, ORCH_TAGS, ORCH_PLATFORMS as a dotenv "
     "file (GitLab's artifacts:reports:dotenv). On GitHub Actions the step outputs and summary are written anyway.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the plan (with --dry-run) or the result as JSON.")]
+Part = Annotated[Path | None, typer.Option(
+    "--part", metavar="DIR", help="One runner's part of a release: stage the verified result by digest in the "
+    "--image repository, move no tag, and write its record into DIR for `orch release` to merge.")]
 Deep = Annotated[bool, typer.Option("--deep", help="Verify down to each image's binaries before any tag moves.")]
 Labels = Annotated[List[str], typer.Option("--label", help="KEY=VALUE image label; may be repeated.")]  # noqa: UP006
 Annotations = Annotated[List[str], typer.Option(  # noqa: UP006

@@ -135,11 +135,40 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
     lines += ["", f"Where the time went: {document.get('step_seconds', 0):.1f} s of steps, "
               f"{document.get('emulated_seconds', 0):.1f} s under QEMU.", "", timeline_markdown(document)]
     lines += ["", findings_markdown(document.get("verification"))]
-    moves = document.get("promotion") or []
-    if moves:
-        lines += ["| tag | before | after | |", "|---|---|---|---|"]
-        lines += [f"| `{m['tag']}` | {_short(m['before'])} | {_short(m['after'])} | {m['state']} |" for m in moves]
-    return "\n".join(lines)
+    return "\n".join(lines + moves_markdown(document.get("promotion") or []))
+
+
+def moves_markdown(moves: list[dict[str, Any]]) -> list[str]:
+    """Each tag, before and after."""
+    if not moves:
+        return []
+    return ["| tag | before | after | |", "|---|---|---|---|", *(
+        f"| `{m['tag']}` | {_short(m['before'])} | {_short(m['after'])} | {m['state']} |" for m in moves)]
+
+
+def parts_release_markdown(document: Mapping[str, Any]) -> str:
+    """The step summary of `orch release`: each platform with the runner that built it and its time."""
+    revision = document.get("revision") or ""
+    lines = [f"### orch release: `{document.get('digest')}`", "",
+             f"{len(document.get('parts') or [])} parts of {document.get('repository')}"
+             + (f" at `{revision[:12]}`" if revision else "") + ", merged and verified; every tag moved together",
+             "", "| platform | digest | runner | builder | runner's time |", "|---|---|---|---|---|"]
+    for row in document.get("platforms") or []:
+        lines.append(f"| {row['platform']} | `{(row.get('digest') or '')[:19]}` | {_cell(row.get('runner') or '')} | "
+                     f"{row.get('builder') or ''}{' (' + row['node'] + ')' if row.get('node') else ''} | "
+                     f"{row.get('seconds') or 0:.1f} s |")
+    lines += [f"\nNote: {_cell(note)}" for note in document.get("replaced") or []]
+    lines += ["", findings_markdown(document.get("verification"))]
+    return "\n".join(lines + moves_markdown(document.get("promotion") or []))
+
+
+def report_parts_release(document: Mapping[str, Any], *, output_env: str | None) -> None:
+    """Everything a CI job gets from `orch release`: the outputs of a build, its own summary."""
+    if output_env:
+        write_dotenv(output_env, dotenv_values(document))
+    if on_github():
+        github_outputs(build_values(document))
+        step_summary(parts_release_markdown(document))
 
 
 def verify_markdown(document: Mapping[str, Any]) -> str:

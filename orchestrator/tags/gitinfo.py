@@ -204,3 +204,26 @@ def render_tags(tags: tuple[str, ...], values: Mapping[str, str | None]) -> list
                            "which is unknown here", fix="build from a git checkout, or pass -t with a literal tag")
         out.append(tag.format(**{name: values[name] for name in needed}))
     return out
+
+
+def git_record(git: GitInfo | None) -> dict[str, str | None] | None:
+    """The checkout's facts as JSON (a part record carries them to `orch release`)."""
+    if git is None:
+        return None
+    return {"sha": git.sha, "branch": git.branch, "version": git.version, "source": git.source, "tag": git.tag,
+            "default_branch": git.default_branch, "name": git.name,
+            "commit_date": git.commit_date.isoformat() if git.commit_date else None}
+
+
+def git_from_record(record: Mapping[str, Any] | None) -> GitInfo | None:
+    """A part record's checkout facts back (values that are not strings are dropped)."""
+    if not record or not isinstance(record.get("sha"), str):
+        return None
+    text = {key: value for key, value in record.items() if isinstance(value, str)}
+    try:
+        committed = datetime.fromisoformat(text["commit_date"]) if "commit_date" in text else None
+    except ValueError:
+        committed = None
+    return GitInfo(sha=text["sha"], short_sha=text["sha"][:7], branch=text.get("branch"), version=text.get("version"),
+                   source=text.get("source"), tag=text.get("tag"), default_branch=text.get("default_branch"),
+                   commit_date=committed, name=text.get("name"))

@@ -29,9 +29,11 @@ class Tagging:
 
 
 def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple[str, ...], flavor: tuple[str, ...],
-              meta: str | None, profile: Profile, git: GitInfo | None, now: datetime) -> Tagging:
+              meta: str | None, profile: Profile, git: GitInfo | None, now: datetime, need_tags: bool = True
+              ) -> Tagging:
     """The command line wins over the profile: -t, --tag-rule, --image or --meta given, the
-    profile's tags are not used; -t stays literal beside what rules and --meta give."""
+    profile's tags are not used; -t stays literal beside what rules and --meta give. A runner's
+    part (`need_tags` false) wants only the labels: rules that give no tag on its ref are fine."""
     from_meta = read_metadata_action(meta) if meta else Tagging(())
     profile_tags = () if (literal or rules or images or meta) else tuple(profile.tags or ())
     rule_lines = rules or tuple(t for t in profile_tags if is_tag_rule(t))
@@ -49,7 +51,7 @@ def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple
         found = tag_rules.version(context)
         version = found.main
         from_rules = tags_for(repositories, tag_rules.tag_names(found))
-        if not from_rules:
+        if not from_rules and need_tags:
             raise BadInput(f"no tag rule gives a tag here (git ref {context.ref or 'unknown'})",
                            fix="add a rule that always applies (type=sha, or type=raw,value=...), or pass -t")
     rendered = render_tags(templates, template_values(git, profile.name, now))

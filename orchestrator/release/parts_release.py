@@ -1,0 +1,221 @@
+"""`orch release DIR...`: the parts that runners built (each platform on its own runner,
+`orch build --part`) merged into one index, verified, and then every tag moved or none.
+
+Docker's multi-runner recipe (each runner pushes by digest and uploads the digest; a merge
+job runs `imagetools create`) trusts whatever digests arrive. Here the release is planned
+before the registry is read, and refuses to publish what it cannot vouch for:
+
+* every file must be a part record (publish.parts), and all of them for one repository and one
+  revision; otherwise exit 2;
+* the platforms must be the ones expected (the profile's, or --platform): a missing one is
+  exit 1 naming it (its runner failed, or its artifact was not downloaded), an unexpected one
+  exit 2;
+* two parts for one platform are exit 2, unless both come from the same CI job and one is a
+  later attempt (a re-run job): the later replaces the earlier, and the release says so;
+* the labels orch set on each runner (from the same rules) must agree, the build time aside;
+* each part's digest must be in the repository (exit 1 otherwise).
+
+The merged index lists the parts in orch's order (the expected platforms made first-match
+safe), is staged by digest, verified from the registry (--deep when asked), and only then are
+the tags moved, with the tag rules applied here, to the revision the parts were built from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.builds.merge import MergeEntry, merge
+from orchestrator.errors import BadInput, JobFailed
+from orchestrator.image.verify import VerifyOptions
+from orchestrator.interrupts import phase
+from orchestrator.model.platform import Platform, format_platform
+from orchestrator.model.platform_match import order
+from orchestrator.model.references import Reference, parse_reference
+from orchestrator.profiles import Profile
+from orchestrator.profiles.model import is_tag_rule
+from orchestrator.publish.parts import PartRecord, read_parts
+from orchestrator.publish.pipeline import publish_staged
+from orchestrator.registry.client import Registry
+from orchestrator.tags.gitinfo import git_from_record, oci_labels, read_git
+from orchestrator.tags.tagging import plan_tags
+from orchestrator.workers import parallel_map
+
+BUILD_TIME_LABEL = "org.opencontainers.image.created"  # each runner's own clock: never compared
+REVISION_LABEL = "org.opencontainers.image.revision"
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    directories: tuple[str, ...]
+    platforms: tuple[Platform, ...]  # expected: --platform, else the profile's
+    profile: Profile
+    tags: tuple[str, ...] = ()  # -t: literal tags
+    tag_rules: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()  # repositories the rules tag (default: the parts')
+    flavor: tuple[str, ...] = ()
+    deep: bool = False
+
+
+@dataclass(frozen=True)
+class PartsPlan:
+    repository: Reference
+    parts: tuple[PartRecord, ...]  # one per platform group, in index order
+    platforms: tuple[Platform, ...]  # expected, in index order
+    tags: tuple[Reference, ...]
+    annotations: dict[str, str]
+    replaced: tuple[str, ...]  # what a later attempt replaced, said to the user
+    revision: str | None
+    deep: bool = False
+
+    def commands(self) -> list[str]:
+        lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({p.runner})" for p in self.parts]
+        lines += [f"# merge into one index in {self.repository.name} by digest (no tag), verify it"
+                  + (" (--deep)" if self.deep else ""),
+                  f"# then move {', '.join(str(t) for t in self.tags)} together, or none"]
+        return lines + [f"# note: {note}" for note in self.replaced]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"repository": self.repository.name, "revision": self.revision,
+                "platforms": [format_platform(p) for p in self.platforms],
+                "parts": [_part_json(p) for p in self.parts], "replaced": list(self.replaced),
+                "tags": [str(t) for t in self.tags], "annotations": self.annotations, "deep": self.deep,
+                "commands": self.commands()}
+
+
+def _part_json(part: PartRecord) -> dict[str, Any]:
+    return {"platforms": [format_platform(p) for p in part.platforms], "digest": part.digest, "file": part.path,
+            "runner": part.runner, "builder": part.builder, "seconds": part.seconds, "ci": part.ci}
+
+
+def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = None) -> PartsPlan:
+    """Read and check the parts; the tags from the rules. Reads files and git, not the registry."""
+    if not request.platforms:
+        raise BadInput("orch release needs the platforms the release must hold, to notice a runner that "
+                       "failed", fix="pass --platform linux/amd64,linux/arm64 (or --profile P)")
+    expected = tuple(order(request.platforms))
+    records = read_parts(request.directories)
+    repository = _one(records, lambda p: p.repository.name, "repository", "parts of one image")
+    revision = _one([p for p in records if p.revision], lambda p: p.revision or "", "revision",
+                    "parts of one commit: rerun the runners that built an older one")
+    chosen, replaced = choose_parts(records, expected)
+    _labels_agree(chosen)
+    rules = request.tag_rules or tuple(t for t in request.profile.tags or () if is_tag_rule(t) or "{" in t)
+    git = (_release_git(cwd or Path.cwd(), revision) or git_from_record(chosen[0].git)) if rules else None
+    tagging = plan_tags(literal=request.tags, rules=request.tag_rules,
+                        images=request.images or ((repository,) if request.tag_rules else ()),
+                        flavor=request.flavor, meta=None, profile=request.profile, git=git, now=now)
+    tags = tuple(parse_reference(t) for t in tagging.tags)
+    if not tags:
+        raise BadInput("orch release has no tag to move",
+                       fix=f"pass -t {repository}:TAG, or --tag-rule RULE (tags {repository})")
+    for tag in tags:
+        if tag.digest:
+            raise BadInput(f'tag "{tag}" has a digest; a release moves tags', fix="drop the @sha256:... part")
+    annotations = {**tagging.annotations, **(request.profile.annotations or {})}
+    return PartsPlan(parse_reference(repository, default_tag=None), chosen, expected, tags, annotations,
+                     replaced, revision, request.deep)
+
+
+def _one(records: Sequence[PartRecord], key: Callable[[PartRecord], str], what: str, fix: str) -> str:
+    """The value every part shares; BadInput naming two that differ."""
+    values: dict[str, PartRecord] = {}
+    for record in records:
+        values.setdefault(key(record), record)
+    if len(values) > 1:
+        (a, first), (b, second) = list(values.items())[:2]
+        raise BadInput(f'the parts are of more than one {what}: "{a}" ({first.path}) and "{b}" ({second.path})',
+                       fix=f"a release merges {fix}")
+    return next(iter(values), "")
+
+
+def choose_parts(records: Sequence[PartRecord], expected: tuple[Platform, ...]
+                 ) -> tuple[tuple[PartRecord, ...], tuple[str, ...]]:
+    """One part per platform, in the order of `expected`; later attempts of one CI job replace
+    earlier ones. BadInput for unexpected or doubled platforms, JobFailed for missing ones."""
+    by_platform: dict[Platform, PartRecord] = {}
+    replaced: list[str] = []
+    for record in records:
+        for platform in record.platforms:
+            if platform not in expected:
+                raise BadInput(f"part {record.path} is for {format_platform(platform)}, which this release does "
+                               f"not expect ({', '.join(format_platform(p) for p in expected)})",
+                               fix="pass --platform with every platform the runners build, or leave that part out")
+            earlier = by_platform.get(platform)
+            if earlier is None or earlier is record:
+                by_platform[platform] = record
+                continue
+            if earlier.job is None or earlier.job != record.job or earlier.attempt == record.attempt:
+                raise BadInput(f"two parts for {format_platform(platform)}: {earlier.path} and {record.path}",
+                               fix="give each platform one runner; a re-run of the same CI job replaces its "
+                                   "earlier attempt")
+            later, older = (record, earlier) if record.attempt > earlier.attempt else (earlier, record)
+            by_platform[platform] = later
+            replaced.append(f"{format_platform(platform)}: {later.runner} replaces attempt {older.attempt} "
+                            f"({older.digest[:19]})")
+    missing = [format_platform(p) for p in expected if p not in by_platform]
+    if missing:
+        raise JobFailed(f"no part for {', '.join(missing)}: its runner failed or its part was not downloaded; "
+                        "no tag was changed", fix="rerun the failed runner job, then the release")
+    chosen = list({id(by_platform[p]): by_platform[p] for p in expected}.values())  # a part of two platforms once
+    return tuple(chosen), tuple(dict.fromkeys(replaced))
+
+
+def _labels_agree(parts: Sequence[PartRecord]) -> None:
+    first = parts[0]
+    for part in parts[1:]:
+        for key in sorted(set(first.labels) | set(part.labels)):
+            if key != BUILD_TIME_LABEL and first.labels.get(key) != part.labels.get(key):
+                raise BadInput(f'the parts disagree on label {key}: "{first.labels.get(key)}" ({first.label}) and '
+                               f'"{part.labels.get(key)}" ({part.label})',
+                               fix="build every part from the same profile, rules and --label options")
+
+
+def _release_git(cwd: Path, revision: str | None) -> Any:
+    """The checkout the release runs in, if any, when it is at the parts' revision (the CI's
+    commit counts as this checkout's, as in the runners' labels)."""
+    git = read_git(cwd)
+    here = oci_labels(git, datetime.now()).get(REVISION_LABEL)
+    if here and revision and here != revision:
+        raise BadInput(f"the parts were built from {revision[:12]}, and this checkout is at {here[:12]}",
+                       fix="run orch release in the same commit's job (the tag rules read it)")
+    return git
+
+
+def run_release(engine: Any, plan: PartsPlan, say: Callable[[str], None]) -> dict[str, Any]:
+    """Check each part is in the registry, merge, verify, then move every tag or none."""
+    repository = plan.repository
+    registry = Registry.of(repository)
+    with phase("checking the parts"):
+        found = parallel_map(lambda part: registry.head_digest(repository.with_digest(part.digest)),
+                             list(plan.parts), 4)
+    absent = [part for part, digest in zip(plan.parts, found, strict=True) if digest is None]
+    if absent:
+        raise JobFailed("the registry does not hold " + "; ".join(
+            f"{part.label} ({repository.name}@{part.digest}, from {part.path})" for part in absent)
+            + "; no tag was changed", fix="rerun that runner's job (its push did not land), then the release")
+    entries = [MergeEntry(repository.with_digest(part.digest), part.platforms[0]) for part in plan.parts]
+    with phase("merging the parts"):
+        staged = merge(engine, "imagetools", repository, entries, plan.annotations)
+    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
+                               fix="rebuild the part the verification names, then release again")
+    runners = {platform: part for part in plan.parts for platform in part.platforms}
+    return {"ok": True, "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
+            "staged": str(staged.ref), "tags": [str(t) for t in plan.tags], "revision": plan.revision,
+            "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
+            "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
+            "verification": published.verdict.to_json(), "promotion": published.promotion.to_json()}
+
+
+def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, Any]:
+    part = next((p for platform, p in runners.items() if entry.shown_platform is not None
+                 and platform == entry.shown_platform.without_os_version()), None)
+    built = next((e for e in (part.entries if part else ()) if e.get("platform") == entry.label), {})
+    return {"platform": entry.label, "digest": entry.digest,
+            "config": format_platform(entry.config) if entry.config else None,
+            "runner": part.runner if part else None, "builder": part.builder if part else None,
+            "node": built.get("node"), "seconds": part.seconds if part else None, "steps": built.get("steps") or [],
+            "emulated_seconds": built.get("emulated_seconds", 0.0)}
