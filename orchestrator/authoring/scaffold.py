@@ -109,9 +109,14 @@ def propose(dockerfile: str) -> Proposal:
 # -- the files --------------------------------------------------------------------
 
 
-def profile_yaml(name: str, proposal: Proposal, dockerfile: str, image: str | None) -> str:
+def profile_yaml(name: str, proposal: Proposal, dockerfile: str, image: str | None,
+                 runners: dict[str, str] | None = None) -> str:
     platforms = "\n".join(f"  - {format_platform(p)}" for p in proposal.platforms)
     lines = [f"# Written by orch init: {proposal.note}.", f"name: {name}", "platforms:", platforms]
+    if runners is not None:
+        lines += ["# One runner per platform (CI): the runner that runs each platform natively; the others build",
+                  "# under QEMU on the CI's amd64 runner. Add your own (self-hosted labels or runner tags).",
+                  "runners:", *(f"  {platform}: {label}" for platform, label in runners.items())]
     if dockerfile != "Dockerfile":
         lines.append(f"dockerfile: {dockerfile}")
     if image:

@@ -1,4 +1,4 @@
-"""`orch profiles`: list, show, validate, schema, export-bake."""
+"""`orch profiles`: list, show, validate, schema, runners, export-bake."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,7 @@ import typer
 
 from orchestrator.cli.output import print_json, print_table
 
-app = typer.Typer(help="Build profiles: list, show, validate, schema, export-bake.", no_args_is_help=True)
+app = typer.Typer(help="Build profiles: list, show, validate, schema, runners, export-bake.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -75,6 +75,33 @@ def schema() -> None:
     from orchestrator.profiles import json_schema
 
     print_json(json_schema())
+
+
+@app.command()
+def runners(
+    name: str = typer.Argument(..., help="Profile name or path to a YAML file."),
+    ci: str = typer.Option("github", "--ci", help="github (runs-on labels) or gitlab (runner tags)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the matrix a GitHub workflow reads with fromJSON."),
+) -> None:
+    """The CI runner that builds each of the profile's platforms when each gets a runner of its own: the
+    profile's `runners:`, else the CI's hosted ones, else its amd64 runner under QEMU."""
+    import json
+
+    from orchestrator.authoring.runners import CI_RUNNERS, github_matrix, runner_jobs
+    from orchestrator.errors import BadInput
+    from orchestrator.profiles import load
+
+    if ci not in CI_RUNNERS:
+        raise BadInput(f'--ci "{ci}" is not github or gitlab', fix="pass --ci github or --ci gitlab")
+    profile = load(name)
+    if not profile.platforms:
+        raise BadInput(f'profile "{profile.name}" names no platforms', fix="add platforms: to the profile")
+    jobs = runner_jobs(profile.platforms, ci, profile.runners)
+    if as_json:
+        typer.echo(json.dumps(github_matrix(jobs), separators=(",", ":")))  # one line: $GITHUB_OUTPUT
+        return
+    print_table([[j.to_json()["platform"], j.runner, "QEMU" if j.qemu else "native"] for j in jobs],
+                ["PLATFORM", "RUNNER", "BUILDS"])
 
 
 @app.command("export-bake")

@@ -102,6 +102,8 @@ class Profile:
     merge: str | None = None
     builder: BuilderSpec | None = None
     install_emulators: bool | None = None
+    # CI runners by platform for `orch init --runners native`: a GitHub runs-on label or a GitLab runner tag.
+    runners: Mapping[str, str] | None = None
     # The chain of files this profile was merged from, child last.
     sources: tuple[str, ...] = field(default=())
 

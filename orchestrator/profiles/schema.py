@@ -79,6 +79,10 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
                        "or manifest (docker manifest create/annotate/push: a Docker manifest list).", MERGES),
     "builder": FieldSpec("object", "The buildx builder to use or create.", children=BUILDER_FIELDS),
     "install_emulators": FieldSpec("bool", "Install missing QEMU handlers (tonistiigi/binfmt) without asking."),
+    "runners": FieldSpec("str_map", "CI runners by platform, for one runner per platform (orch init --runners "
+                         "native): a GitHub runs-on label or a GitLab runner tag that runs the platform natively, "
+                         "e.g. {linux/arm64: ubuntu-24.04-arm}. Platforms not listed build under QEMU on the "
+                         "CI's amd64 runner."),
 }
 
 

