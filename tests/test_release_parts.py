@@ -371,3 +371,39 @@ def test_releases_that_cannot_be_vouched_for_move_no_tag(runners, tmp_path) -> N
     finally:
         git(runners.checkout, "reset", "-q", "--hard", "v1.2.3")
     assert runners.where_tags_are() == before  # none of the three moved a tag
+
+
+@pytest.mark.engine
+def test_runners_and_the_release_read_one_profile_and_verify_down_to_the_binaries(runners, tmp_path) -> None:
+    """From a profile (platforms, images, tag rules): each runner builds the platform it is given with
+    --deep, and the release takes the expected platforms and the tags from the same profile."""
+    profile = tmp_path / "svc.yaml"
+    profile.write_text(f"platforms: [linux/amd64, linux/arm64]\nimages: [{runners.registry.host}/team/profiled]\n"
+                       "tags: ['type=semver,pattern={{version}}', 'type=sha']\nflavor: [latest=false]\n")
+    parts = tmp_path / "parts"
+    for platform in ("linux/amd64", "linux/arm64"):
+        ran = orch("build", str(runners.checkout), "--profile", str(profile), "--platform", platform, "--build-arg",
+                   BASE_ARG, "--push", "--part", str(parts), "--deep",
+                   env={"ORCH_STATE_HOME": str(tmp_path / f"state-{platform.replace('/', '-')}")})
+        assert ran.returncode == 0, ran.stderr[-3000:]
+        assert "(--deep) ... ok" in ran.stderr
+    released = subprocess.run([*orch_argv(), "release", str(parts), "--profile", str(profile), "--deep", "--json"],
+                              capture_output=True, text=True, cwd=runners.checkout, timeout=600)
+    assert released.returncode == 0, released.stderr[-3000:]
+    assert "(--deep) ... ok" in released.stderr
+    sha = git(runners.checkout, "rev-parse", "HEAD")
+    assert tags_of(runners.registry, "team/profiled") == sorted(["1.2.3", f"sha-{sha[:7]}"])
+    assert [row["platform"] for row in json.loads(released.stdout)["platforms"]] == ["linux/amd64", "linux/arm64"]
+
+
+def test_the_fast_path_takes_release_as_written_in_ci_and_leaves_anything_else_to_the_cli() -> None:
+    from orchestrator.cli.fast import release_args
+
+    args, verbose = release_args(["-q", "release", "parts", "more", "--profile", "svc", "-t", "r/a:1", "--tag=r/a:2",
+                                  "--deep", "--json", "--output-env", "release.env"])
+    assert (args.directories, args.profile, args.tags, args.deep, args.as_json, args.output_env, args.quiet,
+            verbose) == (("parts", "more"), "svc", ("r/a:1", "r/a:2"), True, True, "release.env", True, False)
+    for argv in (["release"], ["release", "parts", "--help"], ["release", "parts", "--profile"],
+                 ["release", "parts", "--profile", "a", "--profile", "b"], ["-q", "-v", "release", "parts"],
+                 ["release", "parts", "--no-such"], ["build", "."]):
+        assert release_args(argv) is None, argv

@@ -110,15 +110,22 @@ def composed_index(sources: Sequence[dict[str, Any]], annotations: dict[str, str
     return document
 
 
+def index_of(engine: Any, sources: Sequence[ManifestBytes], entries: Sequence[MergeEntry],
+             annotations: dict[str, str] | None = None) -> ManifestBytes:
+    """imagetools' merged index of `entries`, whose manifests (`sources`) were read already:
+    composed here when each is an OCI index, else printed by `imagetools create --dry-run`."""
+    if sources and all(source.media_type == OCI_INDEX for source in sources):
+        return ManifestBytes.from_document(composed_index([s.document() for s in sources], annotations))
+    return ManifestBytes.from_document(engine.cli_json(*imagetools_create([e.source for e in entries], annotations)))
+
+
 def merged_index(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
                  annotations: dict[str, str] | None = None) -> ManifestBytes:
     """The merged list's bytes, children in the order of `entries`."""
     if method != "manifest":
         registry = Registry.of(repository)
         sources = parallel_map(lambda entry: registry.manifest_bytes(entry.source), list(entries), 4)
-        if sources and all(source.media_type == OCI_INDEX for source in sources):
-            return ManifestBytes.from_document(composed_index([s.document() for s in sources], annotations))
-        return ManifestBytes.from_document(engine.cli_json(*imagetools_create([e.source for e in entries], annotations)))
+        return index_of(engine, sources, entries, annotations)
     listed = local_list(repository)
     try:
         engine.cli("manifest", "rm", str(listed))

@@ -1,20 +1,71 @@
 """Fast paths: the plainest forms of a command, run without loading the CLI framework.
 
-`orch verify REF --platform ...` is run in scripts and CI loops, and typer costs about a third
-of its time. Only an exact, simple form is taken here (known options, each with its value);
-anything else (--help, global options, a misspelt flag) returns None and goes through typer,
-which parses it and reports errors as usual. Both call the same core (cli/verify_run.py).
+`orch verify REF --platform ...` is run in scripts and CI loops, and `orch release DIR...` ends
+every multi-runner release; typer costs about a third of their time. Only an exact, simple form
+is taken here (known options, each with its value; for release, also -q/-v first); anything else
+(--help, other global options, a misspelt flag) returns None and goes through typer, which parses
+it and reports errors as usual. Both call the same cores (cli/verify_run.py, cli/release_run.py).
 """
 
 from __future__ import annotations
 
+import os
 from typing import cast
 
+from orchestrator.cli.release_run import ReleaseArgs, run_release_parts
 from orchestrator.cli.verify_run import VerifyArgs, run_verify
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
                   "--config-mismatch": "config_mismatch"}
 _VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json", "--allow-duplicates": "allow_duplicates"}
+
+
+_RELEASE_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile", "-t": "tags", "--tag": "tags",
+                   "--tag-rule": "tag_rules", "--image": "images", "--flavor": "flavor", "--report": "report",
+                   "--output-env": "output_env", "--metadata-file": "metadata_file"}
+_RELEASE_FLAGS = {"--deep": "deep", "--dry-run": "dry_run", "--json": "as_json"}
+_RELEASE_LISTS = ("platforms", "tags", "tag_rules", "images", "flavor")
+
+
+def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
+    """`[-q|-v] release DIR... [options]` (its options as `orch release --help` lists them), with
+    whether -v was given; None for anything else."""
+    quiet = verbose = False
+    while argv and argv[0] in ("-q", "--quiet", "-v", "--verbose"):
+        quiet, verbose = quiet or argv[0] in ("-q", "--quiet"), verbose or argv[0] in ("-v", "--verbose")
+        argv = argv[1:]
+    if len(argv) < 2 or argv[0] != "release" or (quiet and verbose):
+        return None
+    if os.environ.get("ORCH_LOG_FORMAT", "auto") not in ("", "auto", "console", "json"):
+        return None  # typer says what is wrong with it
+    values: dict[str, object] = {key: [] for key in _RELEASE_LISTS}
+    directories: list[str] = []
+    rest = argv[1:]
+    while rest:
+        word = rest.pop(0)
+        name, has_value, value = word.partition("=")
+        if name in _RELEASE_VALUES:
+            if not has_value:
+                if not rest or rest[0].startswith("-"):
+                    return None
+                value = rest.pop(0)
+            key = _RELEASE_VALUES[name]
+            if key in _RELEASE_LISTS:
+                cast("list[str]", values[key]).append(value)
+            elif key in values:
+                return None  # given twice: let typer decide
+            else:
+                values[key] = value
+        elif word in _RELEASE_FLAGS and not has_value:
+            values[_RELEASE_FLAGS[word]] = True
+        elif not word.startswith("-"):
+            directories.append(word)
+        else:
+            return None
+    if not directories:
+        return None
+    lists = {key: tuple(cast("list[str]", values.pop(key))) for key in _RELEASE_LISTS}
+    return ReleaseArgs(directories=tuple(directories), **lists, **values, quiet=quiet), verbose  # type: ignore[arg-type]
 
 
 def verify_args(argv: list[str]) -> VerifyArgs | None:
@@ -53,18 +104,27 @@ def verify_args(argv: list[str]) -> VerifyArgs | None:
 
 def run(argv: list[str]) -> int | None:
     """The exit code of a command run on a fast path, or None when typer should run it."""
-    args = verify_args(argv)
-    if args is None:
+    verify, release = verify_args(argv), release_args(argv)
+    if verify is None and release is None:
         return None
     from orchestrator import interrupts
     from orchestrator.cli.output import echo, print_error
     from orchestrator.errors import OrchError
 
     interrupts.install()
+    as_json = verify.as_json if verify is not None else bool(release and release[0].as_json)
     try:
-        return run_verify(args)
+        if verify is not None:
+            return run_verify(verify)
+        assert release is not None
+        from orchestrator.logging import DEBUG, INFO, WARNING, LogFormat, configure
+
+        args, verbose = release
+        configure(level=DEBUG if verbose else WARNING if args.quiet else INFO,
+                  log_format=LogFormat(os.environ.get("ORCH_LOG_FORMAT") or "auto"))
+        return run_release_parts(args)
     except OrchError as exc:
-        return print_error(exc, as_json=args.as_json)
+        return print_error(exc, as_json=as_json)
     except interrupts.Interrupted as exc:
         echo(f"orch: {exc.message}", err=True)
         return exc.exit_code

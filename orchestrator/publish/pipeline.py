@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.errors import JobFailed
-from orchestrator.image.deep import check_binaries
 from orchestrator.image.model import Inspection
 from orchestrator.image.read import read_image, read_layout
 from orchestrator.image.verify import Verdict, VerifyOptions, verify
@@ -52,7 +51,11 @@ class Published:
 
 def _judge(shown: str, inspection: Inspection, options: VerifyOptions, deep_source: object | None,
            fix: str) -> Verdict:
-    extra = check_binaries(inspection, deep_source) if deep_source is not None else []  # type: ignore[arg-type]
+    extra = []
+    if deep_source is not None:
+        from orchestrator.image.deep import check_binaries  # --deep only: it reads layers
+
+        extra = check_binaries(inspection, deep_source)  # type: ignore[arg-type]
     verdict = verify(inspection, options, extra)
     if not verdict.ok:
         raise VerificationFailed(shown, verdict, inspection, fix)

@@ -10,8 +10,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator.processes import output
-
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
 
@@ -59,6 +57,8 @@ def credentials_for(registry: str, config_path: Path | None = None) -> Credentia
 
 
 def _from_helper(helper: str, key: str) -> Credentials | None:
+    from orchestrator.processes import output  # a helper is a program: started only when one is configured
+
     printed = output([f"docker-credential-{helper}", "get"], stdin=key)
     if printed is None:
         return None

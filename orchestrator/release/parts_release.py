@@ -28,20 +28,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.builds.merge import MergeEntry, merge
+from orchestrator.builds.merge import MergeEntry, index_of
 from orchestrator.errors import BadInput, JobFailed
 from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import phase
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.platform_match import order
 from orchestrator.model.references import Reference, parse_reference
-from orchestrator.profiles import Profile
-from orchestrator.profiles.model import is_tag_rule
+from orchestrator.profiles.model import Profile
 from orchestrator.publish.parts import PartRecord, read_parts
 from orchestrator.publish.pipeline import publish_staged
-from orchestrator.registry.client import Registry
-from orchestrator.tags.gitinfo import git_from_record, oci_labels, read_git
-from orchestrator.tags.tagging import plan_tags
+from orchestrator.publish.stage import stage_index
+from orchestrator.registry.client import ManifestBytes, Registry
+from orchestrator.registry.errors import ImageNotFound
 from orchestrator.workers import parallel_map
 
 BUILD_TIME_LABEL = "org.opencontainers.image.created"  # each runner's own clock: never compared
@@ -103,21 +102,34 @@ def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = N
                     "parts of one commit: rerun the runners that built an older one")
     chosen, replaced = choose_parts(records, expected)
     _labels_agree(chosen)
-    rules = request.tag_rules or tuple(t for t in request.profile.tags or () if is_tag_rule(t) or "{" in t)
-    git = (_release_git(cwd or Path.cwd(), revision) or git_from_record(chosen[0].git)) if rules else None
-    tagging = plan_tags(literal=request.tags, rules=request.tag_rules,
-                        images=request.images or ((repository,) if request.tag_rules else ()),
-                        flavor=request.flavor, meta=None, profile=request.profile, git=git, now=now)
-    tags = tuple(parse_reference(t) for t in tagging.tags)
+    tag_names, annotations = _tags(request, repository, revision, chosen, now, cwd or Path.cwd())
+    tags = tuple(parse_reference(t) for t in tag_names)
     if not tags:
         raise BadInput("orch release has no tag to move",
                        fix=f"pass -t {repository}:TAG, or --tag-rule RULE (tags {repository})")
     for tag in tags:
         if tag.digest:
             raise BadInput(f'tag "{tag}" has a digest; a release moves tags', fix="drop the @sha256:... part")
-    annotations = {**tagging.annotations, **(request.profile.annotations or {})}
     return PartsPlan(parse_reference(repository, default_tag=None), chosen, expected, tags, annotations,
                      replaced, revision, request.deep)
+
+
+def _tags(request: ReleaseRequest, repository: str, revision: str | None, chosen: Sequence[PartRecord],
+          now: datetime, cwd: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The tags to move and the index annotations. -t alone is taken as written; rules and the
+    profile's tags (templates too) read where the release stands: this checkout when it is at
+    the parts' revision (and the CI's variables), else the checkout facts the parts recorded."""
+    profile_tags = () if request.tags or request.tag_rules else tuple(request.profile.tags or ())
+    if not request.tag_rules and not profile_tags and not request.images:
+        return request.tags, dict(request.profile.annotations or {})
+    from orchestrator.tags.gitinfo import git_from_record
+    from orchestrator.tags.tagging import plan_tags
+
+    git = _release_git(cwd, revision) or git_from_record(chosen[0].git)
+    tagging = plan_tags(literal=request.tags, rules=request.tag_rules,
+                        images=request.images or ((repository,) if request.tag_rules else ()),
+                        flavor=request.flavor, meta=None, profile=request.profile, git=git, now=now)
+    return tagging.tags, {**tagging.annotations, **(request.profile.annotations or {})}
 
 
 def _one(records: Sequence[PartRecord], key: Callable[[PartRecord], str], what: str, fix: str) -> str:
@@ -177,6 +189,8 @@ def _labels_agree(parts: Sequence[PartRecord]) -> None:
 def _release_git(cwd: Path, revision: str | None) -> Any:
     """The checkout the release runs in, if any, when it is at the parts' revision (the CI's
     commit counts as this checkout's, as in the runners' labels)."""
+    from orchestrator.tags.gitinfo import oci_labels, read_git
+
     git = read_git(cwd)
     here = oci_labels(git, datetime.now()).get(REVISION_LABEL)
     if here and revision and here != revision:
@@ -185,21 +199,37 @@ def _release_git(cwd: Path, revision: str | None) -> Any:
     return git
 
 
-def run_release(engine: Any, plan: PartsPlan, say: Callable[[str], None]) -> dict[str, Any]:
-    """Check each part is in the registry, merge, verify, then move every tag or none."""
+class DockerOnDemand:
+    """The docker CLI, loaded only if a part is not an OCI index (imagetools then merges them)."""
+
+    def cli_json(self, *args: str) -> Any:
+        from orchestrator.docker.runner import Engine
+
+        return Engine().cli_json(*args)
+
+
+def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None) -> dict[str, Any]:
+    """Read each part from the registry, merge, verify, then move every tag or none."""
     repository = plan.repository
     registry = Registry.of(repository)
-    with phase("checking the parts"):
-        found = parallel_map(lambda part: registry.head_digest(repository.with_digest(part.digest)),
-                             list(plan.parts), 4)
-    absent = [part for part, digest in zip(plan.parts, found, strict=True) if digest is None]
+
+    def read(part: PartRecord) -> ManifestBytes | None:
+        try:
+            return registry.manifest_bytes(repository.with_digest(part.digest))
+        except ImageNotFound:
+            return None
+
+    with phase("reading the parts"):
+        sources = parallel_map(read, list(plan.parts), 4)
+    absent = [part for part, source in zip(plan.parts, sources, strict=True) if source is None]
     if absent:
         raise JobFailed("the registry does not hold " + "; ".join(
             f"{part.label} ({repository.name}@{part.digest}, from {part.path})" for part in absent)
             + "; no tag was changed", fix="rerun that runner's job (its push did not land), then the release")
     entries = [MergeEntry(repository.with_digest(part.digest), part.platforms[0]) for part in plan.parts]
     with phase("merging the parts"):
-        staged = merge(engine, "imagetools", repository, entries, plan.annotations)
+        staged = stage_index(repository, index_of(engine or DockerOnDemand(), [s for s in sources if s is not None], entries,
+                                                  plan.annotations))
     published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
                                fix="rebuild the part the verification names, then release again")
     runners = {platform: part for part in plan.parts for platform in part.platforms}
