@@ -10,10 +10,12 @@ it and reports errors as usual. Both call the same cores (cli/verify_run.py, cli
 from __future__ import annotations
 
 import os
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from orchestrator.cli.release_run import ReleaseArgs, run_release_parts
-from orchestrator.cli.verify_run import VerifyArgs, run_verify
+
+if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for it
+    from orchestrator.cli.verify_run import VerifyArgs
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
                   "--config-mismatch": "config_mismatch"}
@@ -99,6 +101,8 @@ def verify_args(argv: list[str]) -> VerifyArgs | None:
     if ref is None:
         return None
     values["platforms"] = tuple(values["platforms"])  # type: ignore[arg-type]
+    from orchestrator.cli.verify_run import VerifyArgs
+
     return VerifyArgs(ref=ref, **values)  # type: ignore[arg-type]
 
 
@@ -115,6 +119,8 @@ def run(argv: list[str]) -> int | None:
     as_json = verify.as_json if verify is not None else bool(release and release[0].as_json)
     try:
         if verify is not None:
+            from orchestrator.cli.verify_run import run_verify
+
             return run_verify(verify)
         assert release is not None
         from orchestrator.logging import DEBUG, INFO, WARNING, LogFormat, configure
