@@ -121,3 +121,26 @@ def test_a_literal_tag_on_the_command_line_replaces_the_profiles_rules_and_image
     # --tag-rule keeps the profile's images.
     assert plan(checkout, "--profile", str(profile), "--tag-rule", "type=raw,value=nightly")["tags"] == [
         "ghcr.io/acme/app:nightly"]
+
+
+def test_image_on_the_command_line_replaces_the_profiles_images_and_keeps_its_rules(checkout: Path) -> None:
+    """What a generated CI job runs: the profile's rules, the CI's repository (on tag v1.2.3)."""
+    profile = checkout / "p.yaml"
+    profile.write_text("platforms: [linux/amd64]\nimages: [localhost:5000/app]\ntags:\n"
+                       "  - 'type=semver,pattern={{version}}'\n  - 'type=semver,pattern={{major}}.{{minor}}'\n"
+                       "  - type=sha\n  - 'localhost:5000/app:{short_sha}-dev'\n")
+    sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--profile", str(profile),
+                             "--image", "ghcr.io/acme/app", "--dry-run", "--json"], capture_output=True, text=True,
+                            cwd=REPO, timeout=60, env={k: v for k, v in os.environ.items()
+                                                       if not k.startswith(("GITHUB_", "GITLAB_", "CI_"))})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["tags"] == [
+        "ghcr.io/acme/app:1.2.3", "ghcr.io/acme/app:1.2", f"ghcr.io/acme/app:sha-{sha[:7]}", "ghcr.io/acme/app:latest"]
+    # The template names its own repository: set aside, with a line saying so.
+    assert "the profile's tag templates (localhost:5000/app:{short_sha}-dev) are not used: --image names" \
+        in result.stderr
+    literal = subprocess.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--profile", str(profile),
+                              "-t", "localhost:5000/x:dev", "--dry-run"], capture_output=True, text=True, cwd=REPO,
+                             timeout=60)
+    assert "the profile's tags (" in literal.stderr and "are not used: -t names the tags" in literal.stderr

@@ -130,7 +130,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         reuse=not request.no_cache,
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
-        builder_plan=builder_plan, warnings=_warnings(spec), deep=request.deep,
+        builder_plan=builder_plan, warnings=_warnings(spec) + tagging.notes, deep=request.deep,
         part=request.part, git=git_record(git),
     )
 

@@ -26,18 +26,22 @@ class Tagging:
     version: str | None = None  # the rules' main version (org.opencontainers.image.version)
     labels: dict[str, str] = field(default_factory=dict)  # from metadata-action's output
     annotations: dict[str, str] = field(default_factory=dict)  # [LEVEL:]KEY -> VALUE
+    notes: tuple[str, ...] = ()  # what of the profile's tags was set aside, and why (said to the user)
 
 
 def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple[str, ...], flavor: tuple[str, ...],
               meta: str | None, profile: Profile, git: GitInfo | None, now: datetime, need_tags: bool = True
               ) -> Tagging:
-    """The command line wins over the profile: -t, --tag-rule, --image or --meta given, the
-    profile's tags are not used; -t stays literal beside what rules and --meta give. A runner's
-    part (`need_tags` false) wants only the labels: rules that give no tag on its ref are fine."""
+    """The command line wins over the profile: -t, --tag-rule or --meta given, the profile's tags
+    are not used; --image replaces the profile's images and keeps its tag rules (its tag templates,
+    which name their own repository, are set aside). -t stays literal beside what rules and --meta
+    give. What is set aside is said in `notes`. A runner's part (`need_tags` false) wants only the
+    labels: rules that give no tag on its ref are fine."""
     from_meta = read_metadata_action(meta) if meta else Tagging(())
-    profile_tags = () if (literal or rules or images or meta) else tuple(profile.tags or ())
+    profile_tags = () if (literal or rules or meta) else tuple(profile.tags or ())
     rule_lines = rules or tuple(t for t in profile_tags if is_tag_rule(t))
-    templates = tuple(t for t in profile_tags if not is_tag_rule(t))
+    templates = tuple(t for t in profile_tags if not is_tag_rule(t)) if not images else ()
+    notes = _set_aside(profile, literal, rules, meta, images)
     # The profile's images go with rules (its own, or --tag-rule's); -t or --meta alone are the tags.
     repositories = image_names(images or (profile.images if rule_lines or not (literal or meta) else ()) or ())
     version = None
@@ -56,7 +60,21 @@ def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple
                            fix="add a rule that always applies (type=sha, or type=raw,value=...), or pass -t")
     rendered = render_tags(templates, template_values(git, profile.name, now))
     tags = tuple(dict.fromkeys([*literal, *from_meta.tags, *from_rules, *rendered]))
-    return Tagging(tags, version or from_meta.version, from_meta.labels, from_meta.annotations)
+    return Tagging(tags, version or from_meta.version, from_meta.labels, from_meta.annotations, notes)
+
+
+def _set_aside(profile: Profile, literal: tuple[str, ...], rules: tuple[str, ...], meta: str | None,
+               images: tuple[str, ...]) -> tuple[str, ...]:
+    given = [name for name, value in (("-t", literal), ("--tag-rule", rules), ("--meta", meta)) if value]
+    if profile.tags and given:
+        verb = "names" if len(given) == 1 else "name"
+        return (f"the profile's tags ({', '.join(profile.tags)}) are not used: {' and '.join(given)} {verb} "
+                "the tags",)
+    templates = [t for t in profile.tags or () if not is_tag_rule(t)]
+    if images and templates:
+        return (f"the profile's tag templates ({', '.join(templates)}) are not used: --image names the "
+                "repositories (the profile's tag rules still apply to it)",)
+    return ()
 
 
 def read_metadata_action(source: str) -> Tagging:
