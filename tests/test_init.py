@@ -51,10 +51,18 @@ def test_init_proposes_what_the_base_image_publishes_and_never_overwrites(projec
     result = orch("init", str(project), "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    # The seeded base publishes these linux platforms; orch's order.
-    assert document["platforms"] == ["linux/amd64", "linux/arm64", "linux/arm/v5", "linux/arm/v6", "linux/arm/v7",
-                                     "linux/386", "linux/ppc64le", "linux/s390x", "linux/riscv64"]
-    assert document["why"] == f"every platform {SEED} publishes"
+    # The seeded base publishes nine linux platforms: the three most images ship are proposed (orch's
+    # order), the others named.
+    assert document["platforms"] == ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+    assert document["left_out"] == ["linux/arm/v5", "linux/arm/v6", "linux/386", "linux/ppc64le", "linux/s390x",
+                                    "linux/riscv64"]
+    assert document["why"] == f"every platform {SEED} publishes, of linux/amd64, arm64 and arm/v7"
+    shown = orch("init", str(project), "--profile", "shown")
+    assert "left out: linux/arm/v5,linux/arm/v6,linux/386,linux/ppc64le,linux/s390x,linux/riscv64 (the base " \
+        "images publish them too: add them under platforms: in profiles/shown.yaml, or pass --platform)" in shown.stdout
+    asked = json.loads(orch("init", str(project), "--platform", "linux/s390x,linux/amd64", "--profile", "asked",
+                            "--json").stdout)
+    assert asked["platforms"] == ["linux/amd64", "linux/s390x"] and asked["why"] == "asked with --platform"
     profile = project / "profiles" / "webapp.yaml"
     assert yaml.safe_load(profile.read_text())["platforms"] == document["platforms"]
     before = profile.read_text()
@@ -87,19 +95,22 @@ def test_the_generated_ci_workflows_are_what_their_runners_read(tmp_path: Path) 
     workflow = yaml.safe_load((directory / ".github" / "workflows" / "image.yml").read_text())
     steps = workflow["jobs"]["image"]["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
-    assert uses[:4] == ["actions/checkout", "docker/setup-qemu-action", "docker/setup-buildx-action",
-                        "docker/login-action"]
-    assert steps[-1]["run"].startswith("orch build --profile svc --image ghcr.io/acme/svc")
-    assert any(step.get("run") == "pip install orch" for step in steps)
+    assert uses[:6] == ["actions/checkout", "actions/setup-python", "", "docker/setup-qemu-action",
+                        "docker/setup-buildx-action", "docker/login-action"]  # orch installed before any login
+    assert steps[2]["run"] == 'pip install "$ORCH_INSTALL"'
+    assert workflow["env"] == {"ORCH_INSTALL": "orch-multiarch==0.1.0.dev0", "ORCH_IMAGE": "ghcr.io/acme/svc"}
+    assert steps[-2]["run"].startswith('orch build --profile svc --image "$ORCH_IMAGE" --report orch-report.html')
     assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads `on` as true, as PyYAML does
 
     other = tmp_path / "svc2"
     other.mkdir()
     (other / "Dockerfile").write_text("FROM scratch\n")
     assert orch("init", str(other), "--ci", "gitlab").returncode == 0
-    job = yaml.safe_load((other / ".gitlab-ci.yml").read_text())["image-build"]
-    assert job["services"] == ["docker:27-dind"] and job["artifacts"]["reports"]["dotenv"] == "build.env"
-    assert any(line.startswith("orch build --profile svc2") for line in job["script"])
+    pipeline = yaml.safe_load((other / ".gitlab-ci.yml").read_text())
+    job = pipeline["image-build"]
+    assert pipeline[".orch"]["services"] == ["docker:27-dind"] and job["artifacts"]["reports"]["dotenv"] == "build.env"
+    assert pipeline["variables"]["ORCH_IMAGE"] == "$CI_REGISTRY_IMAGE"
+    assert any(line.startswith('orch build --profile svc2 --image "$ORCH_IMAGE"') for line in job["script"])
     bad = orch("init", str(other), "--ci", "jenkins")
     assert bad.returncode == 2 and '--ci "jenkins" is not github or gitlab' in bad.stderr
     missing = orch("init", str(tmp_path / "nothing"))

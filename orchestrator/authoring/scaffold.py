@@ -2,11 +2,11 @@
 
 * A profile whose platforms are what every base image of the Dockerfile publishes (read from
   their registries; stages built FROM --platform=$BUILDPLATFORM and FROM scratch do not limit
-  it), in orch's order; offline, linux/amd64 plus arm-all's (arm64, arm/v6, arm/v7), said so.
+  it) of linux/amd64, arm64 and arm/v7, in orch's order, the others named; offline, those three,
+  said so. `--platform` asks for others.
 * `orch.mk`, a Makefile include with image, push, verify and inspect targets and variables a
-  caller overrides (IMAGE, TAG, PLATFORMS, PROFILE, ORCH).
-* A CI workflow: GitHub Actions (checkout, QEMU, buildx, login, pip install orch, orch build)
-  or GitLab CI (the same on docker:dind).
+  caller overrides (IMAGE, TAG, PLATFORMS, PROFILE, ORCH, BUILD_ARGS, SECRETS).
+* CI files: authoring.ci_github and authoring.ci_gitlab.
 
 Nothing is overwritten unless asked (`force`).
 """
@@ -23,7 +23,9 @@ from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all
 from orchestrator.model.references import parse_reference
 
-FALLBACK_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v6", "linux/arm/v7")
+# What most images ship for: the platforms proposed when the base images publish more (the rest
+# are named, not dropped in silence), and offline.
+FALLBACK_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 CI_KINDS = ("github", "gitlab")
 
 
@@ -39,6 +41,7 @@ class Proposal:
     platforms: tuple[Platform, ...]
     bases: tuple[BaseImage, ...]
     note: str
+    left_out: tuple[Platform, ...] = ()  # what the base images publish beyond the proposed
 
 
 def base_images(dockerfile: str) -> list[str]:
@@ -87,30 +90,40 @@ def read_platforms(reference: str, timeout: float = 5.0) -> BaseImage:
     return BaseImage(reference, tuple(p.without_os_version() for p in platforms))
 
 
-def propose(dockerfile: str) -> Proposal:
+def propose(dockerfile: str, asked: tuple[str, ...] = ()) -> Proposal:
+    """The platforms to build: `asked` (--platform), else what every base image publishes of
+    FALLBACK_PLATFORMS (all of theirs when they publish none of those), the rest left out."""
     bases = tuple(read_platforms(image) for image in base_images(dockerfile))
+    if asked:
+        return Proposal(tuple(order(parse_all(asked))), bases, "asked with --platform")
     readable = [b for b in bases if b.platforms is not None]
     if not bases:
         return Proposal(tuple(order(parse_all(FALLBACK_PLATFORMS))), bases,
-                        "no base image limits the platforms (FROM scratch): linux/amd64 and arm-all's proposed")
+                        "no base image limits the platforms (FROM scratch): linux/amd64, arm64 and arm/v7 proposed")
     if len(readable) < len(bases):
         unread = next(b for b in bases if b.platforms is None)
         return Proposal(tuple(order(parse_all(FALLBACK_PLATFORMS))), bases,
-                        f"{unread.reference} could not be read ({unread.problem}): linux/amd64 and arm-all's "
+                        f"{unread.reference} could not be read ({unread.problem}): linux/amd64, arm64 and arm/v7 "
                         "proposed; check them against what your base images publish")
     common = set(readable[0].platforms or ())
     for base in readable[1:]:
         common &= set(base.platforms or ())
-    linux = [p for p in common if p.os == "linux"]
+    linux = order(p for p in common if p.os == "linux")
+    wanted = set(parse_all(FALLBACK_PLATFORMS))
+    chosen = [p for p in linux if p in wanted] or linux
     names = ", ".join(b.reference for b in readable)
-    return Proposal(tuple(order(linux)), bases, f"every platform {names} publish{'es' if len(readable) == 1 else ''}")
+    return Proposal(tuple(chosen), bases, f"every platform {names} publish{'es' if len(readable) == 1 else ''}"
+                    + (", of linux/amd64, arm64 and arm/v7" if len(chosen) < len(linux) else ""),
+                    tuple(p for p in linux if p not in chosen))
 
 
 # -- the files --------------------------------------------------------------------
 
 
 def profile_yaml(name: str, proposal: Proposal, dockerfile: str, image: str | None,
-                 runners: dict[str, str] | None = None) -> str:
+                 runners: dict[str, str] | None = None, rules: bool = False) -> str:
+    """The profile; with `image`, its repository, and with it or `rules` (a CI passes --image) the
+    tag rules people use with metadata-action."""
     platforms = "\n".join(f"  - {format_platform(p)}" for p in proposal.platforms)
     lines = [f"# Written by orch init: {proposal.note}.", f"name: {name}", "platforms:", platforms]
     if runners is not None:
@@ -120,87 +133,47 @@ def profile_yaml(name: str, proposal: Proposal, dockerfile: str, image: str | No
     if dockerfile != "Dockerfile":
         lines.append(f"dockerfile: {dockerfile}")
     if image:
-        lines += [f"images: [{image}]", "tags:", '  - "type=semver,pattern={{version}}"',
-                  '  - "type=semver,pattern={{major}}.{{minor}}"', '  - "type=ref,event=branch"', '  - "type=sha"']
+        lines.append(f"images: [{image}]")
+    if image or rules:
+        lines += ["tags:", '  - "type=semver,pattern={{version}}"', '  - "type=semver,pattern={{major}}.{{minor}}"',
+                  '  - "type=ref,event=branch"', '  - "type=sha"']
     lines += ["attestations: {provenance: mode=min}", ""]
     return "\n".join(lines)
 
 
-def makefile(profile: str, image: str) -> str:
+def makefile(profile: str, image: str, secrets: tuple[str, ...] = ()) -> str:
+    """orch.mk; SECRETS starts with the Dockerfile's secret mounts, each read from an environment
+    variable of its id's name in upper case."""
+    from orchestrator.authoring.ci_settings import secret_variable
+
+    wired = " ".join(f"id={s},env={secret_variable(s)}" for s in secrets)
     return f"""# Written by orch init. Include it from your Makefile (include orch.mk) or run make -f orch.mk.
 # Override any variable: make -f orch.mk push IMAGE=registry.example.com/team/app TAG=1.0
-ORCH      ?= orch
-PROFILE   ?= {profile}
-IMAGE     ?= {image}
-TAG       ?= dev
-PLATFORMS ?=
-ORCH_PLATFORMS_FLAG = $(if $(PLATFORMS),--platform $(PLATFORMS),)
+ORCH       ?= orch
+PROFILE    ?= {profile}
+IMAGE      ?= {image}
+TAG        ?= dev
+PLATFORMS  ?=
+# KEY=VALUE words, each a --build-arg: make -f orch.mk push BUILD_ARGS="VERSION=1.2 DEBUG=0"
+BUILD_ARGS ?=
+# Build secrets, each a --secret: id=NAME,env=VARIABLE or id=NAME,src=FILE (never a build arg)
+SECRETS    ?= {wired}
+ORCH_FLAGS  = $(if $(PLATFORMS),--platform $(PLATFORMS),) $(foreach a,$(BUILD_ARGS),--build-arg $(a)) \\
+              $(foreach s,$(SECRETS),--secret $(s))
 
 .PHONY: image push verify inspect
 
 image:    ## every platform built into the local image store (nothing pushed)
-\t$(ORCH) build --profile $(PROFILE) $(ORCH_PLATFORMS_FLAG) -t $(IMAGE):$(TAG)
+\t$(ORCH) build --profile $(PROFILE) $(ORCH_FLAGS) -t $(IMAGE):$(TAG)
 
 push:     ## built, verified, staged by digest, verified again, then the tag moves
-\t$(ORCH) build --profile $(PROFILE) $(ORCH_PLATFORMS_FLAG) -t $(IMAGE):$(TAG) --push
+\t$(ORCH) build --profile $(PROFILE) $(ORCH_FLAGS) -t $(IMAGE):$(TAG) --push
 
 verify:   ## what the registry holds under the tag, against the profile's platforms
 \t$(ORCH) verify $(IMAGE):$(TAG) $(if $(PLATFORMS),--platform $(PLATFORMS),--profile $(PROFILE))
 
 inspect:  ## each entry's platform beside its config's
 \t$(ORCH) inspect $(IMAGE):$(TAG)
-"""
-
-
-def github_workflow(profile: str, image: str) -> str:
-    registry = image.split("/", 1)[0] if "." in image.split("/", 1)[0] or ":" in image.split("/", 1)[0] else "docker.io"
-    return f"""# Written by orch init.
-name: image
-on:
-  push:
-    branches: [main]
-    tags: ["v*"]
-  pull_request:
-jobs:
-  image:
-    runs-on: ubuntu-latest
-    permissions: {{contents: read, packages: write}}
-    steps:
-      - uses: actions/checkout@v4
-      - uses: docker/setup-qemu-action@v3
-      - uses: docker/setup-buildx-action@v3
-      - uses: docker/login-action@v3
-        if: github.event_name != 'pull_request'
-        with:
-          registry: {registry}
-          username: ${{{{ github.actor }}}}
-          password: ${{{{ secrets.GITHUB_TOKEN }}}}
-      - uses: actions/setup-python@v5
-        with: {{python-version: "3.12"}}
-      - run: pip install orch
-      - id: build
-        run: orch build --profile {profile} --image {image} ${{{{ github.event_name != 'pull_request' && '--push' || '' }}}}
-"""
-
-
-def gitlab_ci(profile: str, image: str) -> str:
-    return f"""# Written by orch init.
-image-build:
-  image: docker:27
-  services: [docker:27-dind]
-  variables:
-    DOCKER_TLS_CERTDIR: "/certs"
-  before_script:
-    - apk add --no-cache python3 py3-pip
-    - pip install --break-system-packages orch
-    - docker run --privileged --rm tonistiigi/binfmt --install all
-    - docker buildx create --use --driver docker-container
-    - echo "$CI_REGISTRY_PASSWORD" | docker login -u "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"
-  script:
-    - orch build --profile {profile} --image {image} --push --output-env build.env
-  artifacts:
-    reports:
-      dotenv: build.env
 """
 
 

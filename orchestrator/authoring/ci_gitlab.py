@@ -1,0 +1,116 @@
+"""GitLab CI files `orch init --ci gitlab` writes: one job that builds every platform, or
+(`--runners native`) a `parallel:matrix` job per platform on a runner tag and one release.
+
+`rules:` push on the default branch and on tags, and build without pushing on merge requests
+(ORCH_PUSH empty: no login, no cache export, no release). orch is installed (ORCH_INSTALL) before
+any login; the image is `$CI_REGISTRY_IMAGE` unless `--image` named one; pushing jobs share a
+`resource_group`, so two pipelines never move the same tags at once; the HTML report is kept
+as an artifact, also when the build failed.
+"""
+
+from __future__ import annotations
+
+from orchestrator.authoring.ci_settings import CiSettings, secret_options
+from orchestrator.authoring.runners import RunnerJob
+from orchestrator.model.platform import format_platform
+
+PARTS = "parts"
+
+
+def _common(settings: CiSettings, what: str) -> str:
+    return f"""# Written by orch init: {what}
+stages: [build, release]
+
+variables:
+  # What installs orch: its distribution on the package index, pinned to the version that wrote this
+  # file (change it here: another version, a wheel URL or a git URL at a commit).
+  ORCH_INSTALL: "{settings.install}"
+  ORCH_IMAGE: "{settings.image or '$CI_REGISTRY_IMAGE'}"
+
+.orch:
+  image: docker:27
+  services: [docker:27-dind]
+  variables:
+    DOCKER_TLS_CERTDIR: "/certs"
+  interruptible: true
+  before_script:
+    - apk add --no-cache python3 py3-pip
+    - pip install --break-system-packages "$ORCH_INSTALL"
+    - if [ -n "$ORCH_PUSH" ]; then echo "$CI_REGISTRY_PASSWORD" | docker login -u "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"; fi
+  rules:
+    - if: $CI_COMMIT_TAG || $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+      variables: {{ORCH_PUSH: "--push --cache $ORCH_IMAGE:buildcache"}}
+    - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+      variables: {{ORCH_PUSH: ""}}
+  artifacts:
+    when: always
+    expire_in: 1 week
+    paths: [orch-report.html]
+"""
+
+
+def _build_line(settings: CiSettings, platform: str = "", part: str = "") -> str:
+    words = [f"orch build --profile {settings.profile}", platform, '--image "$ORCH_IMAGE"',
+             "--report orch-report.html", secret_options(settings), "$ORCH_PUSH", part]
+    return " ".join(w for w in words if w)
+
+
+def gitlab_single(settings: CiSettings) -> str:
+    return _common(settings, "every platform in one build, verified before any tag moves.") + f"""
+image-build:
+  extends: .orch
+  stage: build
+  resource_group: image-$CI_COMMIT_REF_SLUG
+  script:
+    - docker run --privileged --rm tonistiigi/binfmt --install all
+    - docker buildx create --use --driver docker-container
+    - {_build_line(settings)} --output-env build.env
+  artifacts:
+    when: always
+    paths: [orch-report.html]
+    reports:
+      dotenv: build.env
+"""
+
+
+def gitlab_native(settings: CiSettings, jobs: tuple[RunnerJob, ...]) -> str:
+    matrix = "".join(f"""      - PLATFORM: {format_platform(job.platform)}
+        RUNNER_TAG: {job.runner}
+        QEMU: "{'yes' if job.qemu else 'no'}"
+""" for job in jobs)
+    part = f'${{ORCH_PUSH:+--part {PARTS}}}'
+    return _common(settings, f"""each platform built on a runner that runs it natively (the profile's
+# runners: table; `orch profiles runners {settings.profile} --ci gitlab` prints it again after an edit),
+# verified and staged by digest with no tag; then one release merges the parts, verifies the index
+# and moves every tag or none. Merge requests build each platform and push nothing.""") + f"""
+image-build:
+  extends: .orch
+  stage: build
+  tags: ["$RUNNER_TAG"]
+  parallel:
+    matrix:
+{matrix}  script:
+    - if [ "$QEMU" = yes ]; then docker run --privileged --rm tonistiigi/binfmt --install all; fi
+    - docker buildx create --use --driver docker-container
+    - {_build_line(settings, '--platform "$PLATFORM"', part)}
+  artifacts:
+    when: always
+    expire_in: 1 day
+    paths: [{PARTS}/, orch-report.html]
+
+image-release:
+  extends: .orch
+  stage: release
+  needs: [image-build]
+  resource_group: image-$CI_COMMIT_REF_SLUG
+  rules:
+    - if: $CI_COMMIT_TAG || $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+      variables: {{ORCH_PUSH: "--push"}}
+  script:
+    - orch release {PARTS} --profile {settings.profile} --image "$ORCH_IMAGE" --report orch-report.html --output-env release.env
+  artifacts:
+    when: always
+    paths: [orch-report.html]
+    reports:
+      dotenv: release.env
+"""
