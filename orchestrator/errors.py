@@ -33,6 +33,15 @@ class JobFailed(OrchError):
     exit_code = ExitCode.FAILED
 
 
+class BuildStepFailed(JobFailed):
+    """A build failed at known steps: `failed` maps each platform (os/arch[/variant]) to what
+    failed there ("RUN make", or the reason), for CI outputs and reports."""
+
+    def __init__(self, message: str, *, failed: dict[str, str], fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.failed = failed
+
+
 class BadInput(OrchError):
     exit_code = ExitCode.BAD_INPUT
 

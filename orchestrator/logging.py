@@ -19,7 +19,7 @@ from orchestrator.ci_env import on_github, workflow_command
 from orchestrator.redact import redact
 
 # The stdlib's level numbers, without importing logging (~15 ms) on every start.
-DEBUG, INFO, WARNING = 10, 20, 30
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
 
 class LogFormat(str, Enum):
@@ -39,6 +39,17 @@ def configure(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None
     """Remember the settings; structlog (~0.1 s to import) is set up when something logs."""
     global _pending
     _pending = {"level": level, "log_format": log_format}
+
+
+def errors_only() -> None:
+    """From here on only errors are logged (`--progress quiet`), in the format configured."""
+    global _pending
+    if _pending is not None:
+        _pending = {**_pending, "level": ERROR}
+    else:
+        import structlog
+
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(ERROR))
 
 
 _applied_level = INFO

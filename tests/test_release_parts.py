@@ -315,6 +315,9 @@ def test_a_failed_runner_moves_no_tag_and_its_rerun_completes_the_release(runner
     assert release.returncode == 1, release.stderr[-3000:]
     assert "no part for linux/arm/v7: its runner failed" in release.stderr
     assert runners.where_tags_are() == before  # every tag where it was
+    assert "### orch release: FAILED, no tag was changed" in (tmp_path / "summary.md").read_text()
+    assert "result=failure" in (tmp_path / "outputs").read_text()
+    assert "failed-platform=linux/arm/v7" in (tmp_path / "outputs").read_text()
 
     # The failed job re-run (attempt 2) leaves its part; the release then moves every tag.
     attempt2 = runners.github(tmp_path, 2)

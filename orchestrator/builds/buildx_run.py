@@ -15,11 +15,12 @@ from orchestrator.docker.progress import (
     error_lines,
     exported_digest,
     failed_platforms,
+    failed_step,
     is_transient_push_failure,
 )
 from orchestrator.docker.runner import DockerStreamFailed, Engine
 from orchestrator.docker.steps import StepLog
-from orchestrator.errors import JobFailed
+from orchestrator.errors import BuildStepFailed, JobFailed
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
 from orchestrator.report.console import Console
@@ -78,9 +79,11 @@ def _failure(lines: list[str], exc: DockerStreamFailed, console: Console) -> Job
     per_platform = "".join(f"\n  {format_platform(p)}: failed at {what}" for p, what in failed.items())
     if console.quiet:
         console.line("\n".join(lines[-40:]))
-    return JobFailed(
+    step = failed_step(lines)
+    return BuildStepFailed(
         f"the build failed (exit {exc.return_code}); no tag was changed{per_platform}\n"
         + "\n".join(f"  {line}" for line in error_lines(lines)),
+        failed={format_platform(p): what for p, what in failed.items()} or ({"": step} if step else {}),
         fix="fix the failing step (log above); tags still point where they did before",
     )
 

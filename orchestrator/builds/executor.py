@@ -174,6 +174,7 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
 
     result = built.result
     result.digest = built.staged.index.digest
+    result.index_media_type, result.index_size = built.staged.index.media_type, len(built.staged.index.body)
     # The per-arch path has read the staged list back from the registry already.
     published = publish_staged(built.staged, plan.tags, VerifyOptions(expected=plan.platforms),
                                inspection=built.inspection, deep=plan.deep, say=console.say)

@@ -24,7 +24,7 @@ from orchestrator.builds.timings import step_log
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.progress import failed_step, last_error
 from orchestrator.docker.runner import Engine
-from orchestrator.errors import JobFailed, OrchError
+from orchestrator.errors import BuildStepFailed, JobFailed, OrchError
 from orchestrator.image.model import Inspection
 from orchestrator.image.read import read_image
 from orchestrator.interrupts import phase
@@ -132,9 +132,10 @@ class PerArchRun:
         if failed:
             kept = [format_platform(p) for p, o in self.outcomes.items() if o.state != "failed"]
             detail = "".join(f"\n  {format_platform(p)}{_on(o.node)}: {o.failure}" for p, o in failed.items())
-            raise JobFailed(
+            raise BuildStepFailed(
                 f"{len(failed)} of {len(plan.per_arch)} platform builds failed; no tag was changed{detail}"
                 + (f"\n  kept for the next run: {', '.join(kept)}" if kept and context_hash else ""),
+                failed={format_platform(p): (o.failure or "").removeprefix("failed at ") for p, o in failed.items()},
                 fix="fix the failing step and rerun the same command: only the failed platforms are built again",
             )
         digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}

@@ -74,6 +74,8 @@ class BuildResult:
     # The buildx commands that ran, as a printed plan shows them (BuildPlan.shown), in plan order.
     commands: list[str] = field(default_factory=list)
     part: str | None = None  # --part: the part record written
+    index_media_type: str | None = None  # the published index (or manifest), as the registry holds it
+    index_size: int | None = None
 
     @property
     def timings(self) -> Timings:
@@ -121,4 +123,26 @@ class BuildResult:
             "verification": self.verification,
             "commands": self.commands,
             "part": self.part,
+            "descriptor": {"mediaType": self.index_media_type, "digest": self.digest, "size": self.index_size}
+            if self.digest and self.index_media_type else None,
+            **labels_json(self.plan),
         }
+
+
+def labels_json(plan: BuildPlan) -> dict[str, Any]:
+    """What orch set in each image's config and on the index, and the version label (metadata-
+    action's `version`)."""
+    return {"labels": plan.labels, "annotations": plan.annotations,
+            "version": plan.labels.get("org.opencontainers.image.version")}
+
+
+def failure_json(plan: BuildPlan, error: Exception) -> dict[str, Any]:
+    """A failed build, as CI outputs and reports take it: what was asked, where it failed."""
+    failed = getattr(error, "failed", None) or {}
+    message = getattr(error, "message", str(error))
+    return {"ok": False, "profile": plan.profile, "builder": plan.builder, "digest": None, "pushed": False,
+            "tags": [], "asked_tags": [str(t) for t in plan.tags], "error": message,
+            "failed": [{"platform": platform or None, "step": step} for platform, step in failed.items()],
+            "platforms": [{"platform": format_platform(p), "digest": None,
+                           "state": "failed" if format_platform(p) in failed else None} for p in plan.platforms],
+            "promotion": [], "verification": None, "part": None, **labels_json(plan)}

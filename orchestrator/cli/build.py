@@ -49,6 +49,7 @@ from orchestrator.cli.build_options import (
 )
 from orchestrator.cli.build_options import AsJson as AsJsonOption
 from orchestrator.cli.output import print_json, print_table
+from orchestrator.errors import OrchError
 
 if TYPE_CHECKING:
     from orchestrator.builds.plan import BuildPlan
@@ -131,6 +132,10 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
     from orchestrator.builds.request import plan_build
     from orchestrator.docker.runner import Engine
 
+    if progress == "quiet":  # nothing but errors (and what --json asks for)
+        from orchestrator.logging import errors_only
+
+        errors_only()
     if not dry_run:
         from orchestrator.docker import probe
 
@@ -151,12 +156,19 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
             for command in (*plan.builder_lines(), *plan.commands()):
                 typer.echo(command)
         return
-    result, seconds = _run(ctx, plan, progress)
-    _write_reports(result.to_json(), seconds, report=report, output_env=output_env,
-                   metadata_file=Path(request.metadata_file) if request.metadata_file else None)
+    metadata_file = Path(request.metadata_file) if request.metadata_file else None
+    try:
+        result, seconds = _run(ctx, plan, progress)
+    except OrchError as failed:  # a failed build reports too: exactly when people need it
+        from orchestrator.builds.result import failure_json
+
+        _write_reports(failure_json(plan, failed), None, report=report, output_env=output_env,
+                       metadata_file=metadata_file)
+        raise
+    _write_reports(result.to_json(), seconds, report=report, output_env=output_env, metadata_file=metadata_file)
     if as_json:
         print_json(result.to_json())
-    else:
+    elif progress != "quiet":
         _summary(plan, result)
 
 
@@ -188,7 +200,7 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
     return result, time.monotonic() - started
 
 
-def _write_reports(document: dict[str, Any], seconds: float, *, report: Path | None, output_env: Path | None,
+def _write_reports(document: dict[str, Any], seconds: float | None, *, report: Path | None, output_env: Path | None,
                    metadata_file: Path | None) -> None:
     from orchestrator.report.ci import report_build
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli.output import echo, print_json, print_table
+from orchestrator.errors import OrchError
 
 
 @dataclass(frozen=True)
@@ -51,15 +52,33 @@ def run_release_parts(args: ReleaseArgs) -> int:
     request = ReleaseRequest(args.directories, tuple(parse_all(args.platforms) if args.platforms
                                                      else loaded.platforms or ()),
                              loaded, args.tags, args.tag_rules, args.images, args.flavor, args.deep)
-    plan = plan_release(request, now=datetime.now(timezone.utc))
-    if args.dry_run:
-        if args.as_json:
-            print_json(plan.to_json())
-        else:
-            echo("\n".join(plan.commands()))
-        return 0
-    _run(plan, args)
+    try:
+        plan = plan_release(request, now=datetime.now(timezone.utc))
+        if args.dry_run:
+            if args.as_json:
+                print_json(plan.to_json())
+            else:
+                echo("\n".join(plan.commands()))
+            return 0
+        _run(plan, args)
+    except OrchError as failed:
+        if not args.dry_run:  # CI outputs and the summary say it failed, and where
+            _report_failure(failed, args)
+        raise
     return 0
+
+
+def _report_failure(failed: OrchError, args: ReleaseArgs) -> None:
+    from orchestrator.report.ci import report_parts_release
+
+    document = {"ok": False, "digest": None, "tags": [], "asked_tags": list(args.tags), "platforms": [],
+                "error": failed.message, "failed": [{"platform": p, "step": s}
+                                                    for p, s in (getattr(failed, "failed", None) or {}).items()]}
+    report_parts_release(document, output_env=args.output_env)
+    if args.report:
+        from orchestrator.report.html import html_report
+
+        Path(args.report).write_text(html_report(document).replace("orch build", "orch release"))
 
 
 def _run(plan: Any, args: ReleaseArgs) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.builds.merge import MergeEntry, index_of
-from orchestrator.errors import BadInput, JobFailed
+from orchestrator.errors import BadInput, BuildStepFailed, JobFailed
 from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import phase
 from orchestrator.model.platform import Platform, format_platform
@@ -170,8 +170,9 @@ def choose_parts(records: Sequence[PartRecord], expected: tuple[Platform, ...]
                             f"({older.digest[:19]})")
     missing = [format_platform(p) for p in expected if p not in by_platform]
     if missing:
-        raise JobFailed(f"no part for {', '.join(missing)}: its runner failed or its part was not downloaded; "
-                        "no tag was changed", fix="rerun the failed runner job, then the release")
+        raise BuildStepFailed(f"no part for {', '.join(missing)}: its runner failed or its part was not downloaded; "
+                              "no tag was changed", failed={m: "no part" for m in missing},
+                              fix="rerun the failed runner job, then the release")
     chosen = list({id(by_platform[p]): by_platform[p] for p in expected}.values())  # a part of two platforms once
     return tuple(chosen), tuple(dict.fromkeys(replaced))
 

@@ -73,21 +73,58 @@ def write_dotenv(path: str, values: Mapping[str, str]) -> None:
 
 
 def build_values(document: Mapping[str, Any]) -> dict[str, str]:
-    """Step outputs of one build (the result JSON of `orch build --json`)."""
+    """Step outputs of one build (or release), under the names docker/build-push-action and
+    docker/metadata-action give them, so a workflow swaps those steps for orch and keeps reading
+    `steps.ID.outputs.*`: `imageid` and `digest` (the index digest, as buildx's iidfile names a
+    multi-platform image), `metadata` (buildx's metadata-file keys), `tags`, `labels`,
+    `annotations`, `json`, `version`. orch's own: `result` (success | failure), `platforms`,
+    `platform-digests`, `orch-json` (the whole result document); on failure `failed-platform`,
+    `failed-step` and `error`."""
     platforms = document.get("platforms") or []
-    return {
-        "digest": document.get("digest") or "",
-        "tags": "\n".join(document.get("tags") or []),
+    digest = document.get("digest") or ""
+    tags = list(document.get("tags") or [])
+    labels = dict(document.get("labels") or {})
+    annotations = [f"{key}={value}" for key, value in (document.get("annotations") or {}).items()]
+    values = {
+        "result": "success" if document.get("ok", True) else "failure",
+        "imageid": digest,
+        "digest": digest,
+        "metadata": json.dumps(buildx_metadata(document), indent=2),
+        "tags": "\n".join(tags),
+        "labels": "\n".join(f"{key}={value}" for key, value in labels.items()),
+        "annotations": "\n".join(annotations),
+        "json": json.dumps({"tags": tags, "tag-names": list(dict.fromkeys(t.rsplit(":", 1)[-1] for t in tags)),
+                            "labels": labels, "annotations": annotations}, indent=2),
+        "version": document.get("version") or "",
         "platforms": ",".join(p["platform"] for p in platforms),
-        "platform-digests": json.dumps({p["platform"]: p["digest"] for p in platforms}),
-        "metadata": json.dumps(document, indent=2),
+        "platform-digests": json.dumps({p["platform"]: p["digest"] for p in platforms if p.get("digest")}),
+        "orch-json": json.dumps(document, indent=2),
     }
+    if not document.get("ok", True):
+        first = (document.get("failed") or [{}])[0]
+        values.update({"failed-platform": first.get("platform") or "", "failed-step": first.get("step") or "",
+                       "error": str(document.get("error") or "").splitlines()[0] if document.get("error") else ""})
+    return values
+
+
+def buildx_metadata(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What `docker buildx build --metadata-file` writes for a pushed multi-platform image, for what
+    orch published: the index's digest and descriptor, and the names it was pushed as."""
+    descriptor = document.get("descriptor")
+    if not document.get("digest"):
+        return {}
+    found: dict[str, Any] = {"containerimage.digest": document["digest"]}
+    if descriptor:
+        found["containerimage.descriptor"] = descriptor
+    found["image.name"] = ",".join(document.get("tags") or [])
+    return found
 
 
 def dotenv_values(document: Mapping[str, Any], prefix: str = "ORCH") -> dict[str, str]:
     platforms = document.get("platforms") or []
     tags = document.get("tags") or []
-    return {f"{prefix}_DIGEST": document.get("digest") or "", f"{prefix}_IMAGE": tags[0] if tags else "",
+    return {f"{prefix}_RESULT": "success" if document.get("ok", True) else "failure",
+            f"{prefix}_DIGEST": document.get("digest") or "", f"{prefix}_IMAGE": tags[0] if tags else "",
             f"{prefix}_TAGS": " ".join(tags), f"{prefix}_PLATFORMS": ",".join(p["platform"] for p in platforms)}
 
 
@@ -109,6 +146,8 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
     from orchestrator.model.platform_match import can_run
     from orchestrator.model.platform_parse import parse
 
+    if not document.get("ok", True):
+        return failure_markdown(document, seconds)
     lines = [f"### orch build: `{document.get('digest') or 'nothing published'}`", ""]
     facts = [f"strategy **{document.get('strategy')}**"]
     if document.get("fallback_reason"):
@@ -129,13 +168,40 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
         how = f"{platform.get('state') or 'built'}, " + (f"on {platform['node']}, " if platform.get("node") else "") + where
         lines.append(f"| {platform['platform']} | `{(platform.get('digest') or 'not pushed')[:19]}` | "
                      f"{platform.get('config') or '?'} | "
-                     f"{how} | {platform.get('seconds', '') or ''} |")
+                     f"{how} | {_platform_time(platform)} |")
     from orchestrator.report.html import timeline_markdown
 
     lines += ["", f"Where the time went: {document.get('step_seconds', 0):.1f} s of steps, "
               f"{document.get('emulated_seconds', 0):.1f} s under QEMU.", "", timeline_markdown(document)]
     lines += ["", findings_markdown(document.get("verification"))]
     return "\n".join(lines + moves_markdown(document.get("promotion") or []))
+
+
+def _platform_time(platform: Mapping[str, Any]) -> str:
+    """Its own build's time (per platform), else the span of its steps in the shared build."""
+    if platform.get("seconds"):
+        return f"{platform['seconds']:.1f} s"
+    spans = [(step["started"], step["started"] + step["seconds"]) for step in platform.get("steps") or []
+             if step.get("started") is not None and step.get("seconds") is not None]
+    return f"{max(e for _, e in spans) - min(b for b, _ in spans):.1f} s" if spans else ""
+
+
+def failure_markdown(document: Mapping[str, Any], seconds: float | None = None, what: str = "orch build") -> str:
+    """The step summary of a build (or release) that failed: where, why, and that no tag moved."""
+    lines = [f"### {what}: FAILED, no tag was changed", ""]
+    if seconds is not None:
+        lines += [f"after {seconds:.1f} s", ""]
+    failed = document.get("failed") or []
+    if failed:
+        lines += ["| platform | failed at |", "|---|---|"]
+        lines += [f"| {f.get('platform') or '(all)'} | `{_cell(f.get('step') or '?')}` |" for f in failed]
+    error = str(document.get("error") or "").splitlines()
+    if error:
+        lines += ["", "```", *error[:20], "```"]
+    asked = document.get("asked_tags") or []
+    if asked:
+        lines += ["", "Tags left where they were: " + ", ".join(f"`{t}`" for t in asked)]
+    return "\n".join(lines)
 
 
 def moves_markdown(moves: list[dict[str, Any]]) -> list[str]:
@@ -148,6 +214,8 @@ def moves_markdown(moves: list[dict[str, Any]]) -> list[str]:
 
 def parts_release_markdown(document: Mapping[str, Any]) -> str:
     """The step summary of `orch release`: each platform with the runner that built it and its time."""
+    if not document.get("ok", True):
+        return failure_markdown(document, what="orch release")
     revision = document.get("revision") or ""
     lines = [f"### orch release: `{document.get('digest')}`", "",
              f"{len(document.get('parts') or [])} parts of {document.get('repository')}"

@@ -86,7 +86,15 @@ def _page(title: str, body: list[str]) -> str:
 
 
 def html_report(document: Mapping[str, Any]) -> str:
-    """The page for one build's result JSON (orch build --json)."""
+    """The page for one build's result JSON (orch build --json), or for a failed build."""
+    if not document.get("ok", True):
+        rows = [f"<tr><td>{escape(f.get('platform') or '(all)')}</td><td><code>{escape(f.get('step') or '?')}"
+                "</code></td></tr>" for f in document.get("failed") or []]
+        return _page("orch build failed", [
+            "<h1>orch build failed: no tag was changed</h1>",
+            *(["<table><tr><th>platform</th><th>failed at</th></tr>", *rows, "</table>"] if rows else []),
+            f"<pre>{escape(str(document.get('error') or ''))}</pre>",
+            f"<p>Tags left where they were: {escape(', '.join(document.get('asked_tags') or []))}</p>"])
     title = f"orch build ({document.get('strategy')})"
     return _page(f"orch build {document.get('digest') or ''}", _section(document, title))
 
