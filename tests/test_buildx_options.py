@@ -100,8 +100,13 @@ def test_secret_build_args_after_the_double_dash_are_masked_wherever_shown() -> 
 
 
 def test_bad_key_value_options_are_bad_input() -> None:
-    with pytest.raises(BadInput, match='--label "team" is not KEY=VALUE'):
-        _argv(labels=("team",))
+    with pytest.raises(BadInput, match='--annotation "team" is not KEY=VALUE'):
+        _argv(annotations=("team",))
+    # Label lines are read as metadata-action reads them: `team` is left out (and said), `team=` is empty.
+    plan = plan_build(BuildRequest(dockerfile="Dockerfile.example", platforms=("linux/arm64",),
+                                   labels=("team", "tier=")), cwd=REPO)
+    assert "team" not in plan.labels and plan.labels["tier"] == ""
+    assert any('--label "team" has no "=": left out' in warning for warning in plan.warnings)
     with pytest.raises(BadInput, match='--provenance "maximal"'):
         _argv(provenance="maximal")
     outside = orch("verify", "r/a:1", "--platform", "linux/arm64", "--", "--x")

@@ -180,7 +180,7 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
                                inspection=built.inspection, deep=plan.deep, say=console.say)
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)
-    result.tags = [str(t) for t in plan.tags]
+    result.tags = [t.as_given for t in plan.tags]  # as the user wrote them (docker.io/ not added)
     result.promotion = published.promotion.to_json()
     if built.run is not None:
         result.staging_kept = [str(t) for t in built.run.finish()]

@@ -29,12 +29,12 @@ from orchestrator.model.platform import Platform, platform_slug
 from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
-from orchestrator.model.tagrules import image_names
+from orchestrator.model.tagrules import RefContext, image_names
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
 from orchestrator.profiles.model import is_tag_rule
 from orchestrator.publish.stage import stage_directory
-from orchestrator.tags.gitinfo import GitInfo, git_record, oci_labels, read_git
-from orchestrator.tags.tagging import Tagging, plan_tags
+from orchestrator.tags.gitinfo import GitInfo, git_record, oci_labels, read_git, ref_context
+from orchestrator.tags.tagging import Tagging, label_lines, plan_tags
 
 if TYPE_CHECKING:
     from orchestrator.docker.builder_plan import BuilderPlan
@@ -109,7 +109,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     output, local_image = _output(request, tags, stage_dir, profile.name, cwd)
     spec = _spec(request, profile, platforms, context, dockerfile, output, builder, now,
                  labels={**oci_labels(git, now, version=tagging.version), **tagging.labels},
-                 annotations=tagging.annotations)
+                 annotations=tagging.annotations,
+                 where=ref_context(git, now=now) if any("{{" in line for line in request.labels) else None)
     if request.metadata_file:
         check_metadata_file(request.metadata_file)
     jobs: tuple[PlatformJob, ...] = ()
@@ -130,7 +131,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         reuse=not request.no_cache,
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
-        builder_plan=builder_plan, warnings=_warnings(spec) + tagging.notes, deep=request.deep,
+        builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.deep,
         part=request.part, git=git_record(git),
     )
 
@@ -206,7 +207,7 @@ def _builder(request: BuildRequest, profile: Profile, strategy: str
 
 def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ...], context: str,
           dockerfile: str | None, output: Output, builder: str | None, now: datetime, *,
-          labels: Mapping[str, str], annotations: Mapping[str, str]) -> BuildSpec:
+          labels: Mapping[str, str], annotations: Mapping[str, str], where: RefContext | None = None) -> BuildSpec:
     """The one buildx call: the command line's values over the profile's (lists added to them)."""
     attestations = profile.attestations
     provenance = request.provenance or (attestations.provenance if attestations and attestations.provenance
@@ -219,7 +220,7 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
         metadata_file=str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json"),
         dockerfile=dockerfile, buildx=merged_values(profile.buildx, dict(request.buildx)),
         build_args=tuple({**(profile.build_args or {}), **parse_build_args(request.build_args)}.items()),
-        labels=tuple({**labels, **(profile.labels or {}), **pairs(request.labels, "--label")}.items()),
+        labels=tuple({**labels, **(profile.labels or {}), **label_lines(request.labels, where)[0]}.items()),
         annotations=tuple({**annotations, **(profile.annotations or {}),
                            **pairs(request.annotations, "--annotation")}.items()),
         cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from,
@@ -245,9 +246,12 @@ def registry_cache(request: BuildRequest, profile: Profile, direction: str) -> t
     return (f"type=registry,ref={ref}",) if direction == "from" else (f"type=registry,ref={ref},mode=max",)
 
 
-def _warnings(spec: BuildSpec) -> tuple[str, ...]:
-    """What the user should hear before the build starts: unusual platforms, secret-looking build args."""
+def _warnings(spec: BuildSpec, request: BuildRequest) -> tuple[str, ...]:
+    """What the user should hear before the build starts: unusual platforms, label lines left out,
+    secret-looking build args."""
     return tuple(filter(None, (unusual(p) for p in spec.platforms))) + tuple(
+        f'--label "{line}" has no "=": left out, as metadata-action leaves such lines out (write KEY=VALUE, or '
+        f'KEY= for an empty value)' for line in label_lines(request.labels)[1]) + tuple(
         f'build arg {name} looks like a secret: build args are kept in the image\'s history, where anyone who '
         f"pulls it can read them; pass it as a build secret instead (--secret id={name},env={name}, read with "
         f"RUN --mount=type=secret,id={name})" for name in spec.secret_build_args)

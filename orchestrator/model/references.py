@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from orchestrator.errors import BadInput
 
@@ -22,6 +22,12 @@ class Reference:
     repository: str  # "library/busybox", "team/app"
     tag: str | None = None
     digest: str | None = None
+    # How the user wrote it (user/app:1 for docker.io/user/app:1): outputs say tags the user's way.
+    spelled: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def as_given(self) -> str:
+        return self.spelled or str(self)
 
     @property
     def name(self) -> str:
@@ -36,10 +42,10 @@ class Reference:
         return out
 
     def with_tag(self, tag: str) -> Reference:
-        return replace(self, tag=tag, digest=None)
+        return replace(self, tag=tag, digest=None, spelled=None)
 
     def with_digest(self, digest: str) -> Reference:
-        return replace(self, tag=None, digest=digest)
+        return replace(self, tag=None, digest=digest, spelled=None)
 
     @property
     def is_loopback(self) -> bool:
@@ -77,5 +83,5 @@ def parse_reference(text: str, *, default_tag: str | None = "latest") -> Referen
         hint = " (repository names are lowercase)" if path.lower() != path else ""
         raise BadInput(f'invalid repository "{path}" in image reference "{raw}"{hint}', fix=REFERENCE_HELP)
     if tag is None and digest is None:
-        tag = default_tag
-    return Reference(registry, path, tag, digest)
+        return Reference(registry, path, default_tag, digest)  # the default tag is not how it was written
+    return Reference(registry, path, tag, digest, spelled=raw)

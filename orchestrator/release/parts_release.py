@@ -235,7 +235,7 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
                                fix="rebuild the part the verification names, then release again")
     runners = {platform: part for part in plan.parts for platform in part.platforms}
     return {"ok": True, "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
-            "staged": str(staged.ref), "tags": [str(t) for t in plan.tags], "revision": plan.revision,
+            "staged": str(staged.ref), "tags": [t.as_given for t in plan.tags], "revision": plan.revision,
             "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
             "verification": published.verdict.to_json(), "promotion": published.promotion.to_json()}

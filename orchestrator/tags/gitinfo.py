@@ -185,7 +185,10 @@ def oci_labels(git: GitInfo | None, now: datetime, *, version: str | None = None
         title = environ["GITHUB_REPOSITORY"].rsplit("/", 1)[-1]
     elif on_gitlab(environ) and environ.get("CI_PROJECT_URL"):
         url, title = environ["CI_PROJECT_URL"], environ.get("CI_PROJECT_NAME") or title
-    sha = environ.get("GITHUB_SHA") or environ.get("CI_COMMIT_SHA") or (git.sha if git else None)
+    # The commit the tags name: a pull request's head with DOCKER_METADATA_PR_HEAD_SHA, as metadata-action.
+    head = ref_context(git, environ, now).sha if environ.get("DOCKER_METADATA_PR_HEAD_SHA", "").lower() == "true" \
+        else None
+    sha = head or environ.get("GITHUB_SHA") or environ.get("CI_COMMIT_SHA") or (git.sha if git else None)
     for key, value in (("revision", sha), ("title", title), ("url", url), ("source", url),
                        ("version", version or (git.version if git else None))):
         if value:

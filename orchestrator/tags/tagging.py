@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import BadInput
-from orchestrator.model.tagrules import TagRules, image_names, parse_flavor, tags_for
+from orchestrator.model.tagrules import RefContext, TagRules, image_names, parse_flavor, tags_for
 from orchestrator.profiles import Profile
 from orchestrator.profiles.model import is_tag_rule
 from orchestrator.tags.gitinfo import GitInfo, ref_context, render_tags, template_values
@@ -112,3 +112,23 @@ def read_metadata_action(source: str) -> Tagging:
         version = version or (part.get("args") or {}).get("DOCKER_META_VERSION")
     return Tagging(tuple(dict.fromkeys(tags)), version or labels.get("org.opencontainers.image.version"), labels,
                    annotations)
+
+
+def label_lines(lines: tuple[str, ...] | list[str], context: RefContext | None = None
+                ) -> tuple[dict[str, str], tuple[str, ...]]:
+    """KEY=VALUE label lines read as metadata-action reads its `labels` input: split at the first
+    `=` (`foo=` is foo with an empty value; the last of a repeated key wins), values rendered with
+    the global expressions ({{branch}}, {{tag}}, {{sha}}, {{base_ref}}, {{is_default_branch}},
+    {{date '...'}}, {{commit_date '...'}}) where the build stands (`context`); a line without `=`
+    is left out (metadata-action drops it in silence; orch returns it, to say so)."""
+    from orchestrator.model.tagtemplates import render
+
+    labels: dict[str, str] = {}
+    dropped: list[str] = []
+    for line in lines:
+        key, sep, value = line.partition("=")
+        if not sep or not key:
+            dropped.append(line)
+            continue
+        labels[key] = render(value, context.values()) if context is not None and "{{" in value else value
+    return labels, tuple(dropped)
