@@ -302,3 +302,13 @@ def test_credentials_are_looked_up_in_dockers_order(tmp_path, monkeypatch, confi
     found = credentials_for("r.test", tmp_path / "config.json")
     assert (found and (found.username, found.secret, found.identity_token)) == expected
     assert "s1" not in repr(found) and "rt" not in repr(found)
+
+
+def test_a_reference_keeps_how_the_user_wrote_it_for_outputs() -> None:
+    from orchestrator.model.references import parse_reference
+
+    short = parse_reference("user/app:1")
+    assert (str(short), short.as_given) == ("docker.io/user/app:1", "user/app:1")
+    assert short == parse_reference("docker.io/user/app:1")  # the spelling is not part of what it names
+    assert short.with_tag("2").as_given == "docker.io/user/app:2"  # a derived reference is orch's, spelt out
+    assert parse_reference("user/app").as_given == "docker.io/user/app:latest"  # a tag the user did not write
