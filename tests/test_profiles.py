@@ -192,7 +192,7 @@ def test_render_tags_fills_templates_and_refuses_unknown_values() -> None:
 def test_wheel_ships_the_bundled_profiles(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
                    check=True, capture_output=True)
-    wheel = next(tmp_path.glob("orch-*.whl"))
+    wheel = next(tmp_path.glob("orch_multiarch-*.whl"))  # the distribution is orch-multiarch
     names = zipfile.ZipFile(wheel).namelist()
     for profile in BUNDLED:
         assert f"orchestrator/bundled_profiles/{profile}.yaml" in names
