@@ -57,9 +57,10 @@ def run_workers(work: Callable[[], None], count: int) -> None:
         raise errors[0]
 
 
-def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
+def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, *, fail_fast: bool = False) -> list[R]:
     """fn over items, at most `workers` at once on the pool, results in order; the first
-    error is raised here (after every item has finished)."""
+    error is raised here (after every item has finished; with `fail_fast`, items not yet started
+    when one fails are not started)."""
     if len(items) <= 1 or workers <= 1:
         return [fn(item) for item in items]
     results: list[Any] = [None] * len(items)
@@ -72,7 +73,8 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
     def task(index: int) -> Callable[[], None]:
         def run() -> None:
             try:
-                results[index] = fn(items[index])
+                if not (fail_fast and errors):
+                    results[index] = fn(items[index])
             except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
                 errors.append(exc)
             finally:
@@ -86,7 +88,7 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int) -> list[R]:
     _grow(workers)
     for index in range(len(items)):
         slots.acquire()
-        _tasks.put(task(index))
+        _tasks.put(task(index))  # after a failure (fail_fast) the task returns at once
     done.wait()
     if errors:
         raise errors[0]

@@ -4,12 +4,14 @@ Requests pass through to the registry unchanged unless a Rule matches them
 (method and a path regex, skipping the first `after` matches, for `times`
 matches). Then, as the rule says, the proxy answers with a status of its own,
 drops the connection, cuts the answer off after some bytes, swaps the body
-for another, waits first, or calls a hook (send a signal, go down) and then
-forwards. Every request is recorded with what was done to it.
+for another (naming its digest, with `fix_digest`), answers with a body that
+never ends or that stops coming, waits first, or calls a hook (send a signal,
+go down) and then forwards. Every request is recorded with what was done to it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import re
 import threading
@@ -25,12 +27,13 @@ HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrad
 class Rule:
     method: str
     path: str  # a regex searched in the request path
-    action: str  # status | drop | cut | swap | delay | hook
+    action: str  # status | drop | cut | swap | delay | hook | endless | stall
     status: int = 500
     cut_after: int = 10  # cut: bytes of the real body sent before the connection closes
     body: bytes = b""  # swap: what is served instead
     delay: float = 0.0  # delay (and before any action)
     hook: Callable[[str, str], None] | None = None  # hook(method, path), then the request goes on
+    fix_digest: bool = False  # swap: Docker-Content-Digest names the swapped body (a registry serving it)
     after: int = 0  # let this many matching requests through first
     times: int = 1  # then act on this many
     seen: int = 0
@@ -143,13 +146,18 @@ class FaultProxy:
                     return self._record(f"status {rule.status}")
                 if rule is not None and rule.action == "drop":
                     return self._drop()
+                if rule is not None and rule.action in ("endless", "stall"):
+                    return self._hostile(rule.action)
                 status, headers, answer = self._forward(body)
                 if rule is not None and rule.action == "swap":
                     answer = rule.body
                 self.send_response(status)
                 for key, value in headers:
-                    if key.lower() not in HOP and key.lower() != "content-length":
+                    if key.lower() not in HOP and key.lower() != "content-length" and not (
+                            rule is not None and rule.fix_digest and key.lower() == "docker-content-digest"):
                         self.send_header(key, value)
+                if rule is not None and rule.fix_digest:
+                    self.send_header("Docker-Content-Digest", "sha256:" + hashlib.sha256(answer).hexdigest())
                 # A HEAD answer has no body but the length of the one a GET would get: clients read
                 # a manifest's size from it (containerd's resolver, so buildx imagetools, does).
                 upstream_length = dict((k.lower(), v) for k, v in headers).get("content-length", "0")
@@ -163,6 +171,31 @@ class FaultProxy:
                     return self._drop()
                 self.wfile.write(answer)
                 self._record(f"{'swapped' if rule is not None and rule.action == 'swap' else 'forwarded'} {status}")
+
+            def _hostile(self, action: str) -> None:
+                """endless: a chunked manifest answer that never ends; stall: a few bytes of an
+                answer that promised more, then nothing. Until orch hangs up (or 10 minutes)."""
+                self._record(action)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.oci.image.index.v1+json")
+                if action == "endless":
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", "100000")
+                self.end_headers()
+                chunk = b"[" * 65536
+                deadline = time.monotonic() + 600
+                try:
+                    if action == "stall":
+                        self.wfile.write(b'{"schemaVersion": 2')
+                        self.wfile.flush()
+                        while time.monotonic() < deadline and self.rfile.read(1):
+                            pass  # returns b"" once orch closes the connection
+                        return
+                    while time.monotonic() < deadline:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                finally:
+                    self.close_connection = True
 
             def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)

@@ -10,14 +10,18 @@ from __future__ import annotations
 import sys
 from typing import IO, Any, Protocol
 
+from orchestrator.errors import JobFailed
 from orchestrator.image.model import Inspection, image_descriptors, inspection_of
 from orchestrator.model.mediatypes import INDEX_TYPES
 from orchestrator.model.references import Reference
 from orchestrator.registry.client import Registry, RepositoryView
 from orchestrator.registry.layout import PREFIX, Layout, is_layout_ref, split_layout_ref
+from orchestrator.registry.verified import well_formed
 from orchestrator.workers import parallel_map
 
 CONCURRENCY = 8
+MAX_ENTRIES = 1024  # an index lists tens of images; thousands is a broken or hostile registry
+BROKEN_INDEX_FIX = "the index is broken: rebuild or re-push it (and check what serves it)"
 
 
 class Source(Protocol):
@@ -59,14 +63,47 @@ def read_from(source: Source, ref: str, media_type: str, digest: str | None,
     def config_of(child: dict[str, Any]) -> tuple[str, dict[str, Any] | str]:
         return child["digest"], image_config(source, source.manifest(child["digest"]))
 
+    check_index(ref, document)  # before any child is asked for
     # Many short waits on the wire: hand the GIL over sooner than every 5 ms meanwhile.
     switch = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)
-    try:
-        configs = dict(parallel_map(config_of, image_descriptors(document), CONCURRENCY))
+    try:  # the first child missing stops the rest
+        configs = dict(parallel_map(config_of, image_descriptors(document), CONCURRENCY, fail_fast=True))
     finally:
         sys.setswitchinterval(switch)
     return inspection_of(ref, media_type, digest, document, configs)
+
+
+def check_index(ref: str, document: dict[str, Any]) -> None:
+    """An index's entries, checked before any is fetched: a list of at most MAX_ENTRIES
+    descriptors, each with a well-formed digest, a media type and size of the right kinds."""
+    entries = document.get("manifests")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        raise JobFailed(f"{ref}: the index's manifests is not a list", fix=BROKEN_INDEX_FIX)
+    if len(entries) > MAX_ENTRIES:
+        raise JobFailed(f"{ref}: the index lists {len(entries)} entries; orch reads at most {MAX_ENTRIES}",
+                        fix=BROKEN_INDEX_FIX)
+    for number, entry in enumerate(entries, 1):
+        problem = descriptor_problem(entry)
+        if problem:
+            raise JobFailed(f"{ref}: entry {number} of the index is malformed: {problem}", fix=BROKEN_INDEX_FIX)
+
+
+def descriptor_problem(entry: object) -> str | None:
+    if not isinstance(entry, dict):
+        return f"{str(entry)[:60]!r} is not a descriptor"
+    if not well_formed(entry.get("digest")):
+        return f'digest "{str(entry.get("digest"))[:80]}" is not sha256 or sha512 in lowercase hex of full length'
+    if "mediaType" in entry and not isinstance(entry["mediaType"], str):
+        return f"{entry['digest'][:19]}: mediaType is not text"
+    size = entry.get("size", 0)
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"{entry['digest'][:19]}: size {str(size)[:20]!r} is not a byte count"
+    if "platform" in entry and not isinstance(entry["platform"], dict):
+        return f"{entry['digest'][:19]}: platform is not an object"
+    return None
 
 
 def read_image(ref: Reference) -> Inspection:

@@ -26,7 +26,7 @@ from orchestrator.registry.errors import (
     unauthorized,
 )
 from orchestrator.registry.transport import ATTEMPTS, RETRY_STATUS, Body, Transport
-from orchestrator.registry.verified import HashingReader, sha256_digest
+from orchestrator.registry.verified import HashingReader, digest_like, load_json, sha256_digest
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ManifestBytes:
     digest: str
 
     def document(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.body)
+        document: dict[str, Any] = load_json(self.body)
         return document
 
     @classmethod
@@ -52,7 +52,7 @@ class Registry:
     _shared: dict[str, Registry] = {}
     _shared_lock = threading.Lock()
 
-    def __init__(self, ref: Reference, *, timeout: float = 30.0) -> None:
+    def __init__(self, ref: Reference, *, timeout: float | None = None) -> None:
         self.transport = Transport(ref, timeout=timeout)
         self.host = ref.registry
 
@@ -82,7 +82,7 @@ class Registry:
         """A manifest or index by tag or digest. By digest, the bytes must hash to it; by tag,
         to the digest the registry names (Docker-Content-Digest), when it names one."""
         reply = self._call(ref, "GET", f"manifests/{ref.digest or ref.tag or 'latest'}", {"Accept": ACCEPT})
-        digest = sha256_digest(reply.body)
+        digest = digest_like(reply.body, ref.digest or "sha256:")
         claimed = ref.digest or reply.headers.get("Docker-Content-Digest")
         if claimed and claimed != digest:
             raise DigestMismatch(self.host, f"{ref.name}@{claimed}" if ref.digest else str(ref), claimed, digest)
@@ -116,14 +116,14 @@ class Registry:
         """A small blob (an image config), checked against its digest."""
         ref = Reference(self.host, repository, digest=digest)
         reply = self._call(ref, "GET", f"blobs/{digest}")
-        if sha256_digest(reply.body) != digest:
-            raise DigestMismatch(self.host, f"{ref.name}@{digest} (a blob)", digest, sha256_digest(reply.body))
+        if digest_like(reply.body, digest) != digest:
+            raise DigestMismatch(self.host, f"{ref.name}@{digest} (a blob)", digest, digest_like(reply.body, digest))
         body: bytes = reply.body
         return body
 
     def config(self, repository: str, digest: str) -> dict[str, Any]:
         """An image config as JSON; ValueError when it is not JSON (image.read judges that)."""
-        config: dict[str, Any] = json.loads(self.blob_bytes(repository, digest))
+        config: dict[str, Any] = load_json(self.blob_bytes(repository, digest))
         return config
 
     def blob(self, repository: str, digest: str) -> IO[bytes]:
@@ -246,7 +246,7 @@ class Registry:
 
 def _document_type(body: bytes) -> str | None:
     try:
-        media_type = json.loads(body).get("mediaType")
+        media_type = load_json(body).get("mediaType")
     except (ValueError, AttributeError):
         return None
     return media_type if isinstance(media_type, str) else None

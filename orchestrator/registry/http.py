@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -32,6 +33,23 @@ class IncompleteRead(HTTPError):
         super().__init__(f"the answer was cut off after {len(partial)} bytes")
         self.partial = partial
         self.expected = expected
+
+
+class TooLarge(Exception):
+    """The body ran past the bound it was read with (not an OSError: never worth a retry)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
+class TooSlow(Exception):
+    """The body was still coming when its time ran out (a trickle, or an endless answer)."""
+
+    def __init__(self, seconds: float, received: int) -> None:
+        super().__init__(f"not done after {seconds:g} s ({received} bytes)")
+        self.seconds = seconds
+        self.received = received
 
 
 class Headers:
@@ -71,6 +89,31 @@ class Response:
 
     def getheader(self, name: str, default: Any = None) -> Any:
         return self.headers.get(name, default)
+
+    def read_bounded(self, limit: int, seconds: float) -> bytes:
+        """The whole body, if it is at most `limit` bytes and done within `seconds`: memory and
+        time stay bounded whatever the server sends (an endless chunked answer, a huge length)."""
+        length = self.headers.get("Content-Length")
+        if length and length.strip().isdigit() and int(length) > limit and not self._chunked:
+            self.close()
+            raise TooLarge(limit)
+        deadline = time.monotonic() + seconds
+        parts: list[bytes] = []
+        received = 0
+        try:
+            while not self._done:
+                part = self._read_some(CHUNK)
+                received += len(part)
+                if received > limit:
+                    self.close()
+                    raise TooLarge(limit)
+                if time.monotonic() > deadline:
+                    self.close()
+                    raise TooSlow(seconds, received)
+                parts.append(part)
+        except IncompleteRead as exc:
+            raise IncompleteRead(b"".join(parts), exc.expected) from None
+        return b"".join(parts)
 
     def read(self, size: int = -1) -> bytes:
         if self._done:

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from orchestrator.errors import BadInput, JobFailed
 from orchestrator.registry.client import ManifestBytes
-from orchestrator.registry.verified import HashingReader
+from orchestrator.registry.verified import HashingReader, load_json, well_formed
 
 PREFIX = "oci-layout://"
 REF_NAME = "org.opencontainers.image.ref.name"
@@ -41,6 +41,9 @@ class Layout:
                            fix="pass the directory `orch build --oci-layout DIR` wrote, as oci-layout://DIR")
 
     def blob_path(self, digest: str) -> Path:
+        if not well_formed(digest):  # "sha256:../../x" would name a file outside the layout
+            raise JobFailed(f'{PREFIX}{self.root}: "{digest[:80]}" is not a well-formed digest',
+                            fix="the layout's index or a manifest in it is broken: write the layout again")
         algorithm, _, hexdigest = digest.partition(":")
         return self.root / "blobs" / algorithm / hexdigest
 
@@ -59,14 +62,14 @@ class Layout:
             return body
 
     def json_blob(self, digest: str) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.blob_bytes(digest))
+        document: dict[str, Any] = load_json(self.blob_bytes(digest))
         return document
 
     def manifest_bytes(self, digest: str) -> ManifestBytes:
         """A manifest as it will be uploaded: its exact bytes, with the media type it declares."""
         body = self.blob_bytes(digest)
         try:
-            media_type = json.loads(body).get("mediaType") or ""
+            media_type = load_json(body).get("mediaType") or ""
         except (ValueError, AttributeError):
             raise JobFailed(f"{PREFIX}{self.root}: {digest} is not a manifest") from None
         return ManifestBytes(body, media_type, digest)

@@ -24,6 +24,12 @@ from orchestrator.registry import http, reach
 from orchestrator.registry.auth import Credentials, credentials_for
 from orchestrator.registry.errors import HTTPStatusError, RegistryError, unauthorized, unreachable, untrusted
 
+# What one answer may be, unless streamed (blobs): a manifest is at most 4 MiB in the distribution
+# spec, and configs, tokens and error bodies are far smaller. Raised with ORCH_MAX_MANIFEST_BYTES.
+MAX_BODY = 4 * 1024 * 1024
+# How long a registry may go silent (each read of the socket), and how long one answer that is not
+# streamed may take in all: ORCH_REGISTRY_STALL_SECONDS, and ten times it.
+STALL_SECONDS = 20.0
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRY_STATUS = (429, 500, 502, 503, 504)
 ATTEMPTS = 4
@@ -49,8 +55,11 @@ def registry_url(ref: Reference, scheme: str | None = None) -> str:
 
 
 class Transport:
-    def __init__(self, ref: Reference, *, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, ref: Reference, *, timeout: float | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.ref = ref
+        self.max_body = _setting("ORCH_MAX_MANIFEST_BYTES", MAX_BODY, int)
+        timeout = timeout if timeout is not None else _setting("ORCH_REGISTRY_STALL_SECONDS", STALL_SECONDS, float)
         self.base = registry_url(ref)
         self.host = ref.registry
         self.verify_tls = True  # False once the daemon says this registry is insecure and TLS failed
@@ -74,6 +83,7 @@ class Transport:
                 body: Body = None, stream: bool = False, url: str | None = None, attempts: int = ATTEMPTS) -> Any:
         """A registry API call with auth and retries: a Reply, or the open response when streaming.
         `url` replaces /v2/REPOSITORY/PATH (an upload location the registry handed out)."""
+        _check_path(self.host, path)
         attempt = 0
         while True:
             target = url or f"{self.base}/v2/{repository}/{path}"
@@ -83,13 +93,20 @@ class Transport:
                 if stream:
                     return response
                 with response:
-                    return Reply(response.status, response.headers, response.read())
+                    return Reply(response.status, response.headers, self._bounded(response, path or target))
             except HTTPStatusError as exc:
                 if exc.code not in RETRY_STATUS or last:
                     raise
                 self._sleep(self._delay(attempt, exc.headers))
             except OrchError:
                 raise
+            except TimeoutError:  # silent for the whole stall limit: once more, then say so
+                if attempt >= 1 or last:
+                    raise RegistryError(f"registry {self.host} sent nothing for {self.timeout:g} s (the stall "
+                                        f"limit) on {method} {path or target}",
+                                        fix="check the registry (and any proxy in front of it); a slow link may "
+                                            "need ORCH_REGISTRY_STALL_SECONDS raised") from None
+                self._sleep(self._delay(attempt, None))
             except _tls_failures() as exc:  # before TRANSIENT: ssl.SSLError is an OSError
                 if target.startswith(f"https://{self.host}/") and self._insecure_fallback():
                     continue  # not an attempt: the same request, the way docker goes on
@@ -100,6 +117,19 @@ class Transport:
                     raise unreachable(self.host, f"{_describe(exc)}{tries}") from None
                 self._sleep(self._delay(attempt, None))
             attempt += 1
+
+    def _bounded(self, response: http.Response, what: str) -> bytes:
+        try:
+            return response.read_bounded(self.max_body, self.timeout * 10)
+        except http.TooLarge:
+            raise RegistryError(f"registry {self.host} answered {what} with more than {self.max_body} bytes, the "
+                                "most orch reads of a manifest, config or answer (the distribution spec's manifest "
+                                "limit)", fix="check the registry; for a larger manifest set ORCH_MAX_MANIFEST_BYTES"
+                                ) from None
+        except http.TooSlow as exc:
+            raise RegistryError(f"registry {self.host} was still answering {what} after {exc.seconds:g} s "
+                                f"({exc.received} bytes)", fix="check the registry (and any proxy in front of it); a "
+                                "slow link may need ORCH_REGISTRY_STALL_SECONDS raised") from None
 
     def api_status(self) -> int:
         """What GET /v2/ answers, once, without credentials (200: an open registry, 401: one that
@@ -172,7 +202,7 @@ class Transport:
                 headers = {"Authorization": creds.basic()} if creds is not None else {}
                 answer = self._send("GET", realm + "?" + urllib.parse.urlencode(query), headers, None, stream=False)
             with answer as response:
-                token_body = json.loads(response.read())
+                token_body = json.loads(self._bounded(response, "its token"))
         except (HTTPStatusError, OrchError, ValueError, *TRANSIENT):
             raise unauthorized(self.host) from None
         token = token_body.get("token") or token_body.get("access_token")
@@ -224,16 +254,15 @@ class Transport:
                     if opened is not None and not isinstance(opened, bytes):
                         opened.close()
             if response.status in REDIRECTS and response.getheader("Location"):
-                response.read()
-                response.close()
+                response.close()  # its body is not read: a registry could send anything there
                 url = urllib.parse.urljoin(url, response.getheader("Location"))
                 # Blob storage behind a redirect rejects the registry's Authorization.
                 headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
                 continue
             if response.status >= 400:
-                body = response.read()
+                body = response.read(4096)  # the error's first words are all orch shows
                 response.close()
-                raise HTTPStatusError(response.status, response.headers, body[:4096])
+                raise HTTPStatusError(response.status, response.headers, body)
             return response
         raise RegistryError(f"registry {self.host} redirected too many times for {url}")
 
@@ -256,3 +285,32 @@ def challenge_fields(params: str) -> dict[str, str]:
     """`realm="https://auth",service="registry",scope="repository:a:pull"` as a dict (RFC 7235)."""
     return {m.group(1).lower(): (m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3))
             for m in _FIELD.finditer(params)}
+
+
+def _setting(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
+    """A bound from the environment, when it is a positive number; else the default."""
+    import os
+
+    try:
+        value = kind(os.environ.get(name) or default)
+    except ValueError:
+        from orchestrator.errors import BadInput
+
+        raise BadInput(f'{name} "{os.environ.get(name)}" is not a number', fix=f"set it to {default}, say") from None
+    return value if value > 0 else default
+
+
+def _check_path(host: str, path: str) -> None:
+    """A manifest or blob is asked for by a well-formed digest (or a tag): a digest a registry or a
+    file named is checked here before it goes into a URL."""
+    kind, _, name = path.partition("/")
+    if kind not in ("manifests", "blobs") or name.startswith("uploads") or ":" not in name:
+        return
+    from orchestrator.registry.verified import well_formed
+
+    if not well_formed(name):
+        from orchestrator.errors import JobFailed
+
+        raise JobFailed(f'"{name[:80]}" is not a well-formed digest (sha256 or sha512, lowercase hex of full '
+                        f"length); orch does not ask registry {host} for it",
+                        fix="the index or manifest that names it is broken: rebuild or re-push it")

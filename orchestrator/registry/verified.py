@@ -3,15 +3,41 @@
 from __future__ import annotations
 
 import hashlib
-from typing import IO
+import json
+import re
+from typing import IO, Any
 
 from orchestrator.registry.errors import DigestMismatch
 
 CHUNK = 1 << 20
+# The digests the OCI image spec registers, lowercase hex of their full length; nothing else is sent
+# to a registry or trusted from one ("sha256:../../x", "md5:...", "sha256:abc" are refused).
+DIGEST = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
+ALGORITHMS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512}
 
 
 def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def digest_like(data: bytes, digest: str) -> str:
+    """The digest of `data` by the algorithm `digest` names (sha256 when it names none known)."""
+    algorithm = digest.partition(":")[0]
+    return f"{algorithm}:{ALGORITHMS[algorithm](data).hexdigest()}" if algorithm in ALGORITHMS \
+        else sha256_digest(data)
+
+
+def well_formed(digest: object) -> bool:
+    return isinstance(digest, str) and DIGEST.match(digest) is not None
+
+
+def load_json(body: bytes | str) -> Any:
+    """JSON as a registry sent it; ValueError for anything else, nesting too deep included (a
+    document nested 200,000 levels would otherwise end in RecursionError)."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 class HashingReader:
@@ -21,10 +47,10 @@ class HashingReader:
 
     def __init__(self, stream: IO[bytes], digest: str, what: str, host: str) -> None:
         algorithm, _, _ = digest.partition(":")
-        if algorithm != "sha256":
-            raise DigestMismatch(host, what, digest, f"(unsupported algorithm {algorithm})")
+        if not well_formed(digest):
+            raise DigestMismatch(host, what, digest, f"(not a well-formed {algorithm or 'sha256'} digest)")
         self._stream = stream
-        self._hash = hashlib.sha256()
+        self._hash = ALGORITHMS[algorithm]()
         self._digest = digest
         self._what = what
         self._host = host
@@ -48,7 +74,7 @@ class HashingReader:
         if self._done:
             return
         self._done = True
-        found = "sha256:" + self._hash.hexdigest()
+        found = f"{self._digest.partition(':')[0]}:{self._hash.hexdigest()}"
         if found != self._digest:
             raise DigestMismatch(self._host, self._what, self._digest, found)
 
