@@ -1,11 +1,30 @@
-"""orch's state directory (what it remembers between runs) and atomic JSON records in it."""
+"""orch's state directory (what it remembers between runs) and atomic JSON records in it.
+
+The state directory is a cache everywhere: nothing orch publishes depends on writing it. A write
+that fails (read-only, full, not a directory) is said once per run and then left alone; each
+record is written to a temporary file of its own and renamed into place, and the temporary file
+is removed whatever happens, so two runs at once and a failed write leave no debris.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+_said = False
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"orch: warning: {text}\n")
+
+
+# How a failed write is told (the command line puts it through its logger).
+warn: Callable[[str], None] = _say
 
 
 def state_dir() -> Path:
@@ -24,14 +43,32 @@ def read_record(name: str) -> Any:
         return None
 
 
-def write_record(name: str, data: Any) -> None:
-    """Write a record atomically: a crash never leaves half a file."""
+def write_record(name: str, data: Any) -> bool:
+    """Write a record atomically (a crash never leaves half a file); False, said once per run,
+    when the state directory cannot take it."""
+    global _said
     path = state_dir() / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".tmp")
-    temporary.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    temporary: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "w") as file:
+            file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)
+        return True
+    except OSError as exc:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+        if not _said:
+            _said = True
+            warn(f"the state directory {state_dir()} cannot be written ({exc.strerror or exc}); orch goes on "
+                 "without remembering this run (rerun records, step times, blob sources): set ORCH_STATE_HOME to a "
+                 "writable directory to keep them")
+        return False
 
 
 def forget_record(name: str) -> None:
-    (state_dir() / name).unlink(missing_ok=True)
+    try:
+        (state_dir() / name).unlink(missing_ok=True)
+    except OSError:
+        pass  # a cache that cannot be cleared is stale, not wrong: records are checked when read

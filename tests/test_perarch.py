@@ -4,7 +4,10 @@ merges, auto fallback, reruns and a two-daemon fan-out against the real one."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -571,3 +574,32 @@ def test_the_index_orch_composes_is_the_one_imagetools_create_prints(registry, t
     assert json.loads(composed.body) == printed
     assert list(json.loads(composed.body)) == list(printed)  # the same keys in the same order: the same bytes
     assert len(printed["manifests"]) == 4  # each platform's image and its attestation
+
+
+def test_the_state_directory_is_a_cache_a_failed_write_is_said_once_and_leaves_nothing(tmp_path, monkeypatch):
+    from orchestrator import state
+
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(state, "_said", False)
+    said: list[str] = []
+    monkeypatch.setattr(state, "warn", said.append)
+    (tmp_path / "records" / "x.json").mkdir(parents=True)  # where the record goes, a directory: rename fails
+    assert state.write_record("records/x.json", {"a": 1}) is False
+    assert state.write_record("records/x.json", {"a": 2}) is False
+    assert len(said) == 1 and f"the state directory {tmp_path} cannot be written" in said[0]
+    assert [p.name for p in (tmp_path / "records").iterdir()] == ["x.json"]  # no temporary file left
+    assert state.write_record("records/y.json", {"b": 1}) and state.read_record("records/y.json") == {"b": 1}
+
+
+@pytest.mark.engine
+def test_a_per_arch_publish_with_a_state_directory_that_cannot_be_written(registry, tmp_path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    tag = registry.ref("perarch/readonly-state", "1")
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", "-f", "Dockerfile.example", "--platform",
+                             "linux/amd64,linux/arm64", "--build-arg", BASE_ARG, "-t", tag, "--push", "--strategy",
+                             "per-arch"], capture_output=True, text=True, cwd=REPO, timeout=900,
+                            env={**os.environ, "ORCH_STATE_HOME": str(blocker / "state")})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("cannot be written (Not a directory); orch goes on") == 1
+    assert "Traceback" not in result.stderr and f"tag {tag}: new" in result.stdout

@@ -66,7 +66,16 @@ def main_callback(
         raise BadInput("--verbose and --quiet contradict each other", fix="pass one of them")
     level = DEBUG if verbose else WARNING if quiet else INFO
     configure(level=level, log_format=log_format)
+    _state_warnings_to_the_log()
     ctx.obj = {"quiet": quiet, "verbose": verbose}
+
+
+def _state_warnings_to_the_log() -> None:
+    """A state directory that cannot be written is said once, as a warning in the log's format."""
+    from orchestrator import state
+    from orchestrator.logging import get_logger
+
+    state.warn = lambda text: get_logger().warning("state.unwritable", advice=text)
 
 
 app.command("advise")(advise_command.advise)

@@ -128,6 +128,10 @@ def run(argv: list[str]) -> int | None:
         args, verbose = release
         configure(level=DEBUG if verbose else WARNING if args.quiet else INFO,
                   log_format=LogFormat(os.environ.get("ORCH_LOG_FORMAT") or "auto"))
+        from orchestrator import state
+        from orchestrator.logging import get_logger
+
+        state.warn = lambda text: get_logger().warning("state.unwritable", advice=text)
         return run_release_parts(args)
     except OrchError as exc:
         return print_error(exc, as_json=as_json)

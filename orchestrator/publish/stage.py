@@ -58,14 +58,19 @@ def stage_directory(created_at: int) -> str:
     directory, beside the blob store its layouts are seeded from with hard links (publish.blobstore);
     in the temporary directory where the state directory cannot be written (no store then)."""
     name = f"orch-stage-{os.getpid()}-{created_at}"
-    return str(state_dir() / "stage" / name if _writable(state_dir()) else Path(tempfile.gettempdir()) / name)
+    stage = state_dir() / "stage"
+    return str(stage / name if _writable(stage) else Path(tempfile.gettempdir()) / name)
 
 
-def _writable(path: Path) -> bool:
-    """Whether `path` can be written, or made where it is missing (nothing is created here)."""
-    while not path.exists() and path.parent != path:
-        path = path.parent
-    return os.access(path, os.W_OK)
+def _writable(directory: Path) -> bool:
+    """Whether files can be made in `directory` (made if missing): tried, since permission bits
+    say nothing to root, nor of a full or read-only file system."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            return True
+    except OSError:
+        return False
 
 
 def upload_layout(layout_dir: str, digest: str, repository: Reference) -> Staged:
