@@ -312,3 +312,17 @@ def test_a_reference_keeps_how_the_user_wrote_it_for_outputs() -> None:
     assert short == parse_reference("docker.io/user/app:1")  # the spelling is not part of what it names
     assert short.with_tag("2").as_given == "docker.io/user/app:2"  # a derived reference is orch's, spelt out
     assert parse_reference("user/app").as_given == "docker.io/user/app:latest"  # a tag the user did not write
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("localhost:99999/a/b:1", "port 99999 in image reference"),
+    ("localhost:0/a:1", "port 0 in image reference"),
+    ("localhost:5000/" + "a" * 300 + ":1", "is 315 characters; at most 255 are allowed"),
+])
+def test_ports_and_names_beyond_what_a_registry_takes_are_bad_input(text: str, said: str) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "inspect", text], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr

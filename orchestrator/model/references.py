@@ -13,6 +13,7 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
+NAME_MAX = 255
 REFERENCE_HELP = "write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. localhost:5000/team/app:1.0"
 
 
@@ -82,6 +83,12 @@ def parse_reference(text: str, *, default_tag: str | None = "latest") -> Referen
     if not _PATH.match(path):
         hint = " (repository names are lowercase)" if path.lower() != path else ""
         raise BadInput(f'invalid repository "{path}" in image reference "{raw}"{hint}', fix=REFERENCE_HELP)
+    port = registry.rsplit(":", 1)[1] if ":" in registry and not registry.endswith("]") else None
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise BadInput(f'port {port} in image reference "{raw[:80]}" is not between 1 and 65535', fix=REFERENCE_HELP)
+    if len(f"{registry}/{path}") > NAME_MAX:  # docker/distribution's NameTotalLengthMax
+        raise BadInput(f'the repository name in "{raw[:60]}..." is {len(registry) + 1 + len(path)} characters; '
+                       f"at most {NAME_MAX} are allowed", fix="use a shorter repository name")
     if tag is None and digest is None:
         return Reference(registry, path, default_tag, digest)  # the default tag is not how it was written
     return Reference(registry, path, tag, digest, spelled=raw)
