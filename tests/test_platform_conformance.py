@@ -299,3 +299,20 @@ COMPARE_TABLE = [
 @pytest.mark.parametrize("host, image, runs", COMPARE_TABLE)
 def test_which_host_runs_which_image_agrees_with_containerd(host: str, image: str, runs: bool) -> None:
     assert can_run(parse(host), parse(image)) is runs
+
+
+@pytest.mark.engine
+def test_a_platform_resolve_accepts_never_crashes_a_build_plan() -> None:
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    text = "linux/amd64,windows(10.0.17763%2Bbuild.42)/amd64"
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", "-f", "Dockerfile.example", "--platform",
+                             text, "-t", "localhost:5000/x/y:1", "--dry-run", "--json"], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["platforms"][0] == "linux/amd64"
