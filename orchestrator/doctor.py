@@ -65,7 +65,21 @@ def run_doctor(
         checks.append(_skipped("builders", "a running daemon with buildx"))
     if registry:
         checks.append(check_registry(registry))
+    checks.append(_check_promotions())
     return DoctorReport(tuple(checks))
+
+
+def _check_promotions() -> Check:
+    """Promotions a killed orch left unfinished (the journal in the state directory)."""
+    from orchestrator.publish import journal
+    from orchestrator.registry.client import Registry
+
+    found = journal.unfinished()
+    if not found:
+        return Check("promotions", Status.ok, "none cut short")
+    said = [u.describe(lambda tag: Registry.of(tag).head_digest(tag)) for u in found]
+    return Check("promotions", Status.warn, "; ".join(said),
+                 "run the same build or release command again: it moves the rest to a verified digest")
 
 
 def _skipped(name: str, needs: str) -> Check:

@@ -418,3 +418,52 @@ def test_tags_in_other_repositories_and_registries_get_the_samemanifest_body(reg
             assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         other.stop()
+
+
+@pytest.mark.engine
+def test_kill_9_during_promotion_is_reported_and_repaired_by_the_next_run(registry, proxy, flavoured) -> None:
+    v1, v1b = proxy.ref("app", "v1"), proxy.ref("app", "v1b")
+    old = published(flavoured, "a", v1, v1b)
+    run = Watched(build_args(flavoured, "b", v1, v1b), cwd=REPO, start_new_session=True)
+
+    def kill(_method: str, _path: str) -> None:
+        os.killpg(run.pid, signal.SIGKILL)  # orch, with no chance to finish or put anything back
+        proxy.down = True  # and the PUT it had sent never lands
+
+    proxy.add(Rule("PUT", r"/manifests/v1b$", "hook", hook=kill))
+    returncode, _, _ = run.finish()
+    assert returncode == -signal.SIGKILL
+    proxy.clear()
+    cut = digest_at(registry, "app", "v1")
+    assert cut != old and digest_at(registry, "app", "v1b") == old  # split, as kill -9 leaves it
+
+    # Any later command on the repository says which tags point where, and so does orch doctor.
+    verified = subprocess.run([sys.executable, "-m", "orchestrator", "verify", v1b, "--platform", "linux/amd64"],
+                              capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "stopped before its last tag moved" in verified.stderr
+    assert f"{v1} -> {cut} (moved)" in verified.stderr and f"{v1b} -> {old} (not moved)" in verified.stderr
+    doctor = subprocess.run([sys.executable, "-m", "orchestrator", "doctor", "--json"], capture_output=True,
+                            text=True, cwd=REPO, timeout=300)
+    promotions = next(c for c in json.loads(doctor.stdout)["checks"] if c["name"] == "promotions")
+    assert promotions["status"] == "warn" and f"{v1b} -> {old} (not moved)" in promotions["summary"]
+
+    # The same command again: told, and repaired (every tag on the new verified digest).
+    again = build(flavoured, "b", v1, v1b, extra=("--json",))
+    assert again.returncode == 0, again.stderr[-3000:]
+    new = json.loads(again.stdout)["digest"]
+    assert "stopped before its last tag moved" in again.stderr and "repaired the promotion cut short" in again.stderr
+    assert digest_at(registry, "app", "v1") == digest_at(registry, "app", "v1b") == new
+    after = subprocess.run([sys.executable, "-m", "orchestrator", "verify", v1b, "--platform", "linux/amd64"],
+                           capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "stopped before" not in after.stderr  # the journal is gone
+
+
+@pytest.mark.engine
+def test_tags_found_on_different_digests_before_a_publish_are_said(registry, proxy, flavoured) -> None:
+    """Without a journal (a CI runner's disk thrown away), the split is still seen before moving."""
+    v1, v1b = proxy.ref("app", "v1"), proxy.ref("app", "v1b")
+    published(flavoured, "a", v1)
+    published(flavoured, "c", v1b)
+    result = build(flavoured, "b", v1, v1b)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "the tags point at different digests before this publish" in result.stderr

@@ -92,6 +92,8 @@ def run_verify(args: VerifyArgs) -> int:
         print_json(verdict.to_json())
     else:
         print_findings(verdict)
+    if reading is not None:
+        _cut_short(source)
     from orchestrator.ci_env import on_github
 
     if on_github():
@@ -99,6 +101,17 @@ def run_verify(args: VerifyArgs) -> int:
 
         report_verify(verdict.to_json())
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)
+
+
+def _cut_short(ref: Reference) -> None:
+    """A promotion on this repository that a killed orch left unfinished: which tags point where."""
+    from orchestrator.publish import journal
+
+    for unfinished in journal.unfinished({ref.name}):
+        from orchestrator.registry.client import Registry
+
+        echo(f"orch: warning: {unfinished.describe(lambda tag: Registry.of(tag).head_digest(tag))}; the same "
+             "build or release command moves the rest and repairs it", err=True)
 
 
 class _Background:

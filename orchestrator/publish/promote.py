@@ -23,7 +23,9 @@ from typing import Any
 
 from orchestrator.errors import JobFailed, OrchError
 from orchestrator.interrupts import deferred
+from orchestrator.logging import get_logger
 from orchestrator.model.references import Reference
+from orchestrator.publish import journal
 from orchestrator.publish.stage import Staged
 from orchestrator.registry.client import Registry
 from orchestrator.registry.transfer import RepositoryStore, copy_image
@@ -122,6 +124,8 @@ def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | N
         promotions.append(Promotion(staged.index.digest, [TagMove(tag, b) for tag, b in zip(tags, befores,
                                                                                             strict=True)]))
 
+    cut_short = _earlier_promotions(promotions)
+
     # 2. Each index in every repository its tags name, by digest.
     for (staged, tags, _), promotion in zip(releases, promotions, strict=True):
         try:
@@ -131,21 +135,50 @@ def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | N
                 move.after = move.before
             raise PromotionFailed(promotions, f"copying {promotion.digest}: {exc.message}") from None
 
-    # 3 and 4, never left halfway.
-    with deferred("moving tags", lambda: "".join(p.summary() for p in promotions)):
-        failure = None
-        for (staged, _, _), promotion in zip(releases, promotions, strict=True):
-            failure = _move(promotion, staged, registries)
+    # 3 and 4, never left halfway (a signal waits for them; kill -9 leaves the journal behind).
+    record = journal.begin([(p.digest, [(m.tag, m.before) for m in p.tags]) for p in promotions])
+    try:
+        with deferred("moving tags", lambda: "".join(p.summary() for p in promotions)):
+            failure = None
+            for (staged, _, _), promotion in zip(releases, promotions, strict=True):
+                failure = _move(promotion, staged, registries)
+                if failure:
+                    break
             if failure:
-                break
-        if failure:
-            for promotion in reversed(promotions):
-                _roll_back(promotion, registries)
-        for promotion in promotions:
-            _confirm(promotion, registries)
+                for promotion in reversed(promotions):
+                    _roll_back(promotion, registries)
+            for promotion in promotions:
+                _confirm(promotion, registries)
+    finally:
+        journal.end(record)
     if failure or not all(p.ok for p in promotions):
         raise PromotionFailed(promotions, failure or "another publish moved a tag at the same time")
+    _repaired(cut_short, promotions)
     return promotions
+
+
+def _earlier_promotions(promotions: list[Promotion]) -> list[journal.Unfinished]:
+    """Say what an earlier publish left: tags on different digests, a promotion cut short."""
+    log = get_logger()
+    for promotion in promotions:
+        split = journal.split_before([m.tag for m in promotion.tags], [m.before for m in promotion.tags])
+        if split:
+            log.warning("promote.split_before", advice=f"the tags point at different digests before this publish "
+                        f"({split}): an earlier publish stopped halfway? This one moves them all to "
+                        f"{promotion.digest[:19]}")
+    cut_short = journal.unfinished({m.tag.name for p in promotions for m in p.tags})
+    for unfinished in cut_short:
+        log.warning("promote.unfinished", advice=unfinished.describe(lambda tag: Registry.of(tag).head_digest(tag)))
+    return cut_short
+
+
+def _repaired(cut_short: list[journal.Unfinished], promotions: list[Promotion]) -> None:
+    now_at = {m.tag: m.after for p in promotions for m in p.tags}
+    for unfinished in cut_short:
+        if journal.repaired(unfinished, now_at):
+            get_logger().warning("promote.repaired", advice=f"repaired the promotion cut short (orch process "
+                                 f"{unfinished.pid}): its tags {', '.join(str(t) for t, _ in unfinished.tags)} now "
+                                 f"all point at {now_at.get(unfinished.tags[0][0])}")
 
 
 def _copy_to_tag_repositories(staged: Staged, tags: tuple[Reference, ...], registries: dict[str, Registry]) -> None:
