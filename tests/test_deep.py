@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.image.deep import executable_candidates, follow
+from orchestrator.image.deep import _Layers, executable_candidates, follow
 from orchestrator.image.elf import check_binary, parse_elf
 from orchestrator.model.platform_parse import parse
 from orchestrator.registry.auth import Credentials, credentials_for
@@ -158,9 +158,9 @@ def test_symlinks_are_followed_across_layers_and_whiteouts_hide_lower_files() ->
     )
     log: dict[str, int] = {}
     opener = lambda d: CountingStream(blobs[d], log, d)  # noqa: E731
-    chain, hit = follow(layers, opener, {"bin/sh"}.__contains__)
+    chain, hit = follow(_Layers(layers, [], opener), {"bin/sh"}.__contains__)
     assert (chain, hit.data) == (["bin/sh", "bin/busybox"], b"lower")
-    assert follow(layers, opener, {"bin/old"}.__contains__) is None
+    assert follow(_Layers(layers, [], opener), {"bin/old"}.__contains__) is None
 
 
 def test_whiteouts_and_dot_files_at_the_root_are_read_as_named() -> None:
@@ -169,20 +169,62 @@ def test_whiteouts_and_dot_files_at_the_root_are_read_as_named() -> None:
         layer([("./.wh.app", "file", b"")]),
     )
     opener = lambda d: io.BytesIO(blobs[d])  # noqa: E731
-    assert follow(layers, opener, {"app"}.__contains__) is None
-    assert follow(layers, opener, {".profile"}.__contains__)[1].data == b"dot"
+    assert follow(_Layers(layers, [], opener), {"app"}.__contains__) is None
+    assert follow(_Layers(layers, [], opener), {".profile"}.__contains__)[1].data == b"dot"
 
 
-def test_a_layer_is_read_only_until_the_file_is_found() -> None:
+def test_a_layer_is_read_to_its_end_once_then_only_until_the_file() -> None:
+    """As docker pull reads it: the whole layer once (so a truncated one is caught), its
+    uncompressed bytes against the config's diff_id; a second look stops at the file."""
+    import gzip
+    import hashlib
     import os
 
     filler = os.urandom(8 * 1024 * 1024)  # incompressible, after the file we want
     layers, blobs = store(layer([("bin/app", "file", elf(62)), ("data/blob", "file", filler)]))
-    log: dict[str, int] = {}
-    chain, hit = follow(layers, lambda d: CountingStream(blobs[d], log, d), {"bin/app"}.__contains__)
-    assert chain == ["bin/app"] and parse_elf(hit.data).architecture == "amd64"
     only = layers[0]["digest"]
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(blobs[only])).hexdigest()
+    log: dict[str, int] = {}
+    read = _Layers(layers, [diff_id], lambda d: CountingStream(blobs[d], log, d))
+    chain, hit = follow(read, {"bin/app"}.__contains__)
+    assert chain == ["bin/app"] and parse_elf(hit.data).architecture == "amd64"
+    assert log[only] == len(blobs[only])  # read whole, once
+    log.clear()
+    follow(read, {"bin/app"}.__contains__)
     assert log[only] < len(blobs[only]) / 4, (log[only], len(blobs[only]))
+
+
+def test_layers_docker_pull_refuses_are_refused() -> None:
+    """Truncated gzip, random bytes, zstd labelled gzip: unreadable; bytes that unpack to
+    something else than the config says: corrupt. zstd and plain tar layers are read."""
+    import gzip
+    import hashlib
+    import os
+
+    import zstandard
+
+    from orchestrator.image.layers import CorruptLayer, UnreadableLayer
+
+    tar = gzip.decompress(layer([("bin/app", "file", elf(62))]))
+    cases = {
+        "truncated gzip": (gzip.compress(tar)[:-40], "tar+gzip", UnreadableLayer),
+        "random bytes": (os.urandom(4096), "tar+gzip", UnreadableLayer),
+        "zstd labelled gzip": (zstandard.ZstdCompressor().compress(tar), "tar+gzip", UnreadableLayer),
+        "another layer's bytes": (gzip.compress(tar + b"\0" * 1024), "tar+gzip", CorruptLayer),
+    }
+    for name, (blob, kind, error) in cases.items():
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        layers = [{"digest": digest, "mediaType": f"application/vnd.oci.image.layer.v1.{kind}", "size": len(blob)}]
+        with pytest.raises(error):
+            follow(_Layers(layers, ["sha256:" + hashlib.sha256(tar).hexdigest()], lambda d, b=blob: io.BytesIO(b)),
+                   {"bin/app"}.__contains__)
+        assert name  # each case raised
+    for blob, kind in ((zstandard.ZstdCompressor().compress(tar), "tar+zstd"), (tar, "tar")):
+        digest = "sha256:" + hashlib.sha256(blob).hexdigest()
+        layers = [{"digest": digest, "mediaType": f"application/vnd.oci.image.layer.v1.{kind}", "size": len(blob)}]
+        chain, hit = follow(_Layers(layers, ["sha256:" + hashlib.sha256(tar).hexdigest()],
+                                    lambda d, b=blob: io.BytesIO(b)), {"bin/app"}.__contains__)
+        assert chain == ["bin/app"] and parse_elf(hit.data).architecture == "amd64"
 
 
 # -- credentials ------------------------------------------------------------
@@ -339,3 +381,30 @@ def test_oci_layout_and_push_together_are_bad_input() -> None:
                   "--push", "--oci-layout", "/tmp/x", "--dry-run")
     assert result.returncode == 2, result.stderr
     assert "--oci-layout and --push" in result.stderr
+
+
+@pytest.mark.engine
+def test_a_broken_layer_fails_deep_strict_and_is_a_warning_without_strict(registry) -> None:
+    """An image whose layer is truncated gzip, in a real registry: docker pull fails on it, so
+    --deep --strict fails; --deep alone warns (the user asked for no more)."""
+    import hashlib
+
+    from .registry_api import put_manifest, upload_blob
+
+    whole = layer([("bin/app", "file", elf(62))])
+    broken = whole[:-40]
+    diff_id = "sha256:" + hashlib.sha256(gzip.decompress(whole)).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/app"]},
+                         "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": upload_blob(registry.port, "deep/broken", config), "size": len(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            "digest": upload_blob(registry.port, "deep/broken", broken), "size": len(broken)}]}
+    put_manifest(registry.port, "deep/broken", "1", manifest)
+    ref = registry.ref("deep/broken", "1")
+    strict = orch("verify", ref, "--platform", "linux/amd64", "--deep", "--strict")
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert "cannot read the layers" in strict.stdout and "cannot be unpacked" in strict.stdout
+    lenient = orch("verify", ref, "--platform", "linux/amd64", "--deep")
+    assert lenient.returncode == 0 and "cannot read the layers" in lenient.stdout, lenient.stdout

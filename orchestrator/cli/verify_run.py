@@ -83,7 +83,7 @@ def run_verify(args: VerifyArgs) -> int:
     if args.deep:
         from orchestrator.image.deep import check_binaries
 
-        extra = check_binaries(inspection, where)
+        extra = check_binaries(inspection, where, strict=args.strict)
     verdict = verify(inspection, VerifyOptions(expected=expected, strict=args.strict,
                                                config_mismatch=Status(args.config_mismatch),
                                                duplicates=Status.warn if args.allow_duplicates else Status.fail),

@@ -5,28 +5,29 @@ the image runs (entrypoint, else cmd, looked up on the image's PATH; a
 script leads to its interpreter), or else the first ELF file in the usual bin
 directories, and read it out of the layers. Layers are streamed from the
 top one down: decompressed and read as tar as they arrive, so memory stays
-flat whatever the layer's size; once the file is found the rest of each
-layer read is only hashed, and a layer that does not match its digest fails.
+flat whatever the layer's size (image.layers: gzip, zstd or plain, as their
+bytes say). Each layer read is read to its end once, as docker pull reads
+it: a layer that does not match its digest or the config's diff_id fails, one
+that cannot be unpacked fails under `strict` and is a warning otherwise.
 Entries are checked concurrently.
 """
 
 from __future__ import annotations
 
-import gzip
 import posixpath
 import tarfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import IO, Any, cast
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import IO, Any
 
 from orchestrator.image.elf import check_binary, parse_elf
+from orchestrator.image.layers import CorruptLayer, LayerStream, UnreadableLayer
 from orchestrator.image.model import Entry, Inspection
 from orchestrator.image.read import Source
 from orchestrator.image.verify import Finding
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
 from orchestrator.registry.client import Registry, RepositoryView
-from orchestrator.registry.errors import DigestMismatch
 from orchestrator.status import Status
 from orchestrator.workers import parallel_map
 
@@ -56,75 +57,68 @@ class _Hit:
     target: str = ""
 
 
-class UnreadableLayer(Exception):
-    pass
-
-
-class CorruptLayer(Exception):
-    """A layer whose bytes do not hash to its digest."""
-
-
 def _norm(name: str) -> str:
     """A tar member name as a path from the root without the leading slash: "./bin/sh" -> "bin/sh"."""
     return posixpath.normpath("/" + name).lstrip("/")
 
 
-def _tar_members(stream: IO[bytes], media_type: str) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]:
-    if "zstd" in media_type:
-        raise UnreadableLayer("zstd-compressed layers are not supported yet")
-    # Docker's ...diff.tar.gzip and OCI's ...tar+gzip; anything else is a plain tar.
-    source: IO[bytes] = cast(IO[bytes], gzip.GzipFile(fileobj=stream)) if "gzip" in media_type else stream
-    with tarfile.open(fileobj=source, mode="r|") as archive:
-        for member in archive:
-            yield archive, member
+@dataclass
+class _Layers:
+    """An image's layers (top one last) with the config's diff_ids, read through `open_blob`;
+    `checked` holds the layers read to their end once (not read whole again)."""
+
+    layers: list[dict[str, Any]]
+    diff_ids: list[str]
+    open_blob: Callable[[str], IO[bytes]]
+    checked: set[str] = field(default_factory=set)
+
+    def members(self, index: int) -> Generator[tuple[tarfile.TarFile, tarfile.TarInfo, LayerStream], None, None]:
+        layer = self.layers[index]
+        diff_id = self.diff_ids[index] if index < len(self.diff_ids) else None
+        stream = LayerStream(self.open_blob(layer["digest"]), layer.get("mediaType", ""), layer["digest"], diff_id)
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[call-overload]
+                for member in archive:
+                    yield archive, member, stream
+            self.finish(stream)
+        except tarfile.TarError as exc:
+            raise UnreadableLayer(f"layer {layer['digest'][:19]}: not a tar ({exc})") from None
+        finally:
+            stream.close()
+
+    def finish(self, stream: LayerStream) -> None:
+        if stream.digest not in self.checked:
+            stream.finish()
+            self.checked.add(stream.digest)
 
 
-def _scan(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
-          want: Callable[[str], bool]) -> tuple[str, _Hit] | None:
+def _scan(layers: _Layers, want: Callable[[str], bool]) -> tuple[str, _Hit] | None:
     hidden: set[str] = set()
     opaque: set[str] = set()
-    for layer in reversed(layers):
+    for index in reversed(range(len(layers.layers))):
         found: tuple[str, _Hit] | None = None
         layer_hidden: set[str] = set()
         layer_opaque: set[str] = set()
-        stream = open_blob(layer["digest"])
-        try:
-            for archive, member in _tar_members(stream, layer.get("mediaType", "")):
-                path = _norm(member.name)
-                base = posixpath.basename(path)
-                parent = posixpath.dirname(path)
-                if base == ".wh..wh..opq":
-                    layer_opaque.add(parent)
-                    continue
-                if base.startswith(".wh."):
-                    layer_hidden.add(posixpath.join(parent, base[4:]))
-                    continue
-                if path in hidden or any(path.startswith(d + "/") for d in opaque | hidden):
-                    continue
-                if not want(path):
-                    continue
-                if member.issym():
-                    target = member.linkname
-                    resolved = _norm(target if target.startswith("/") else posixpath.join(parent, target))
-                    found = (path, _Hit("link", target=resolved))
-                elif member.islnk():
-                    found = (path, _Hit("link", target=_norm(member.linkname)))
-                elif member.isfile():
-                    handle = archive.extractfile(member)
-                    limit = MAX_READ if member.size <= MAX_READ else HEADER_READ
-                    found = (path, _Hit("file", data=handle.read(limit) if handle else b""))
-                else:
-                    continue
-                break  # stop parsing this layer; _finish only hashes the rest
-        except DigestMismatch as exc:
-            raise CorruptLayer(f"layer {layer['digest'][:19]} does not match its digest (it hashes to "
-                               f"{exc.found[:19]})") from None
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise UnreadableLayer(f"layer {layer['digest'][:19]}: {exc}") from None
-        else:
-            _finish(stream, layer["digest"])
-        finally:
-            stream.close()
+        members = layers.members(index)
+        for archive, member, stream in members:
+            path = _norm(member.name)
+            base = posixpath.basename(path)
+            parent = posixpath.dirname(path)
+            if base == ".wh..wh..opq":
+                layer_opaque.add(parent)
+                continue
+            if base.startswith(".wh."):
+                layer_hidden.add(posixpath.join(parent, base[4:]))
+                continue
+            if path in hidden or any(path.startswith(d + "/") for d in opaque | hidden):
+                continue
+            if not want(path):
+                continue
+            found = _hit(archive, member, path, parent)
+            if found is not None:
+                layers.finish(stream)  # the rest of this layer is read (once) before it is trusted
+                members.close()
+                break
         if found is not None:
             return found
         hidden |= layer_hidden
@@ -132,21 +126,20 @@ def _scan(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
     return None
 
 
-def _finish(stream: IO[bytes], digest: str) -> None:
-    """Read what is left of a layer (flat memory) so its digest is checked, found file or not."""
-    verify_rest = getattr(stream, "verify_rest", None)
-    if verify_rest is None:
-        return
-    try:
-        verify_rest()
-    except DigestMismatch as exc:
-        raise CorruptLayer(f"layer {digest[:19]} does not match its digest (it hashes to {exc.found[:19]})") from None
-    except (OSError, EOFError) as exc:
-        raise UnreadableLayer(f"layer {digest[:19]}: {exc}") from None
+def _hit(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str, parent: str) -> tuple[str, _Hit] | None:
+    if member.issym():
+        target = member.linkname
+        return path, _Hit("link", target=_norm(target if target.startswith("/") else posixpath.join(parent, target)))
+    if member.islnk():
+        return path, _Hit("link", target=_norm(member.linkname))
+    if member.isfile():
+        handle = archive.extractfile(member)
+        limit = MAX_READ if member.size <= MAX_READ else HEADER_READ
+        return path, _Hit("file", data=handle.read(limit) if handle else b"")
+    return None
 
 
-def follow(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
-           want: Callable[[str], bool]) -> tuple[list[str], _Hit] | None:
+def follow(layers: _Layers, want: Callable[[str], bool]) -> tuple[list[str], _Hit] | None:
     """The top-most file for which want(path) holds, following symlinks and hardlinks.
 
     Returns the chain of paths (the first is the one asked for) and the file.
@@ -154,7 +147,7 @@ def follow(layers: list[dict[str, Any]], open_blob: Callable[[str], IO[bytes]],
     chain: list[str] = []
     predicate = want
     for _ in range(MAX_LINKS + 1):
-        found = _scan(layers, open_blob, predicate)
+        found = _scan(layers, predicate)
         if found is None:
             return None
         path, hit = found
@@ -184,27 +177,31 @@ def executable_candidates(config: dict[str, Any]) -> tuple[str, list[str]]:
     return f"{source} {program}", [_norm(posixpath.join(d, program)) for d in path_var.split(":") if d]
 
 
-def check_entry(entry: Entry, source: Source) -> Finding:
+def check_entry(entry: Entry, source: Source, strict: bool = False) -> Finding:
+    """The "binary" finding of one entry. A layer that cannot be unpacked fails under `strict`
+    (and is a warning otherwise); one that does not match its digest or diff_id always fails."""
     platform = entry.platform or entry.config
     label = format_platform(platform) if platform else entry.digest[:19]
     if platform is None:
         return _finding(label, Status.skip, "no platform to check against")
-    layers = source.manifest(entry.digest).get("layers") or []
     config = entry.config_raw or {}
-    open_blob = source.open_blob
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") if isinstance(config.get("rootfs"), dict) else None
+    layers = _Layers(source.manifest(entry.digest).get("layers") or [],
+                     [d for d in diff_ids if isinstance(d, str)] if isinstance(diff_ids, list) else [],
+                     source.open_blob)
 
     what, candidates = executable_candidates(config)
     try:
         if candidates:
             wanted = set(candidates)
-            found = follow(layers, open_blob, wanted.__contains__)
+            found = follow(layers, wanted.__contains__)
             if found is None:
                 return _finding(label, Status.fail, f"the image runs {what}, which is not in its layers "
                                                     f"(looked for /{candidates[0]})")
             chain, hit = found
             if hit.data.startswith(b"#!"):
                 interpreter = hit.data[2:].split(b"\n", 1)[0].strip().split(b" ")[0].decode(errors="replace")
-                found = follow(layers, open_blob, {_norm(interpreter)}.__contains__)
+                found = follow(layers, {_norm(interpreter)}.__contains__)
                 if found is None:
                     return _finding(label, Status.fail,
                                     f"{what} is a script for {interpreter}, which is not in the image")
@@ -212,7 +209,7 @@ def check_entry(entry: Entry, source: Source) -> Finding:
                 what = f"{what} (a script run by {interpreter})"
                 chain = chain + chain2
         else:
-            found = follow(layers, open_blob, _elf_in_bin_dirs)
+            found = follow(layers, _elf_in_bin_dirs)
             if found is None:
                 return _finding(label, Status.warn, "no entrypoint or cmd, and no ELF file in the bin directories")
             chain, hit = found
@@ -220,7 +217,7 @@ def check_entry(entry: Entry, source: Source) -> Finding:
     except CorruptLayer as exc:
         return _finding(label, Status.fail, str(exc))
     except UnreadableLayer as exc:
-        return _finding(label, Status.warn, f"cannot read the layers: {exc}")
+        return _finding(label, Status.fail if strict else Status.warn, f"cannot read the layers: {exc}")
     info = parse_elf(hit.data)
     shown = " -> ".join("/" + p for p in chain)
     if info is None:
@@ -235,8 +232,8 @@ def _elf_in_bin_dirs(path: str) -> bool:
     return posixpath.dirname(path) in BIN_DIRS
 
 
-def check_binaries(inspection: Inspection, source: Source | Reference) -> list[Finding]:
+def check_binaries(inspection: Inspection, source: Source | Reference, strict: bool = False) -> list[Finding]:
     """A finding of the check "binary" per image entry, CONCURRENCY entries at a time."""
     if isinstance(source, Reference):
         source = RepositoryView(Registry.of(source), source.repository)
-    return parallel_map(lambda e: check_entry(e, source), list(inspection.entries), CONCURRENCY)
+    return parallel_map(lambda e: check_entry(e, source, strict), list(inspection.entries), CONCURRENCY)

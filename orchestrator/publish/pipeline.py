@@ -55,7 +55,8 @@ def _judge(shown: str, inspection: Inspection, options: VerifyOptions, deep_sour
     if deep_source is not None:
         from orchestrator.image.deep import check_binaries  # --deep only: it reads layers
 
-        extra = check_binaries(inspection, deep_source)  # type: ignore[arg-type]
+        # Before tags move, a layer that cannot be unpacked is a failure (docker pull would fail).
+        extra = check_binaries(inspection, deep_source, strict=True)  # type: ignore[arg-type]
     verdict = verify(inspection, options, extra)
     if not verdict.ok:
         raise VerificationFailed(shown, verdict, inspection, fix)
