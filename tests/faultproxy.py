@@ -30,7 +30,7 @@ class Rule:
     action: str  # status | drop | cut | swap | delay | hook | endless | stall
     status: int = 500
     cut_after: int = 10  # cut: bytes of the real body sent before the connection closes
-    body: bytes = b""  # swap: what is served instead
+    body: bytes = b""  # swap: what is served instead; status: the error body (default: UNKNOWN)
     delay: float = 0.0  # delay (and before any action)
     hook: Callable[[str, str], None] | None = None  # hook(method, path), then the request goes on
     fix_digest: bool = False  # swap: Docker-Content-Digest names the swapped body (a registry serving it)
@@ -137,7 +137,7 @@ class FaultProxy:
                     if proxy.down:
                         return self._drop()
                 if rule is not None and rule.action == "status":
-                    payload = b'{"errors":[{"code":"UNKNOWN","message":"injected by the fault proxy"}]}'
+                    payload = rule.body or b'{"errors":[{"code":"UNKNOWN","message":"injected by the fault proxy"}]}'
                     self.send_response(rule.status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))

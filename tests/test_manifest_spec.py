@@ -296,3 +296,38 @@ def test_dry_run_says_what_is_read_copied_written_verified_and_promoted(tmp_path
     kept = orch("manifest", "create", "--spec", str(spec), "--dry-run", "--keep-order", "--type", "oci")
     assert "# write an OCI index: one entry per platform, in the spec's order" in kept.stdout
     assert "--platform linux/arm/v7,windows(10.0.17763.1879+win32k)/amd64,linux/arm/v6,linux/arm64" in kept.stdout
+
+
+@pytest.mark.engine
+def test_copies_are_retried_on_a_lost_blob_and_every_failure_is_said(registry, tmp_path: Path) -> None:
+    """distribution 2.8 answers DIGEST_INVALID when a mounted blob's link was lost under parallel
+    requests: the copy mounts again and retries; copies that keep failing are all named."""
+    from .faultproxy import FaultProxy, Rule
+    from .registry_api import push_image
+
+    proxy = FaultProxy(registry.port).start()
+    try:
+        push_image(registry.port, "legacy/x86", "1", {"architecture": "amd64", "os": "linux"})
+        push_image(registry.port, "legacy/arm", "1", {"architecture": "arm64", "os": "linux"})
+        spec = tmp_path / "list.yaml"
+        spec.write_text(f"image: {proxy.ref('app', '1.0')}\nmanifests:\n"
+                        f"  - image: {proxy.ref('legacy/x86', '1')}\n    platform: {{os: linux, architecture: amd64}}\n"
+                        f"  - image: {proxy.ref('legacy/arm', '1')}\n    platform: {{os: linux, architecture: arm64}}\n")
+        lost = b'{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}'
+        proxy.add(Rule("PUT", r"/v2/app/manifests/sha256:", "status", status=400, body=lost, times=1))
+        result = orch("manifest", "create", "--spec", str(spec))
+        assert result.returncode == 0, result.stderr
+        assert proxy.done("PUT", r"/v2/app/manifests/sha256:").count("status 400") == 1
+
+        proxy.clear()
+        proxy.add(Rule("PUT", r"/v2/app/manifests/sha256:", "status", status=400, body=lost, times=99))
+        push_image(registry.port, "legacy/x86", "2", {"architecture": "amd64", "os": "linux", "variant": ""})
+        push_image(registry.port, "legacy/arm", "2", {"architecture": "arm64", "os": "linux", "variant": "v8"})
+        spec.write_text(spec.read_text().replace("app:1.0", "app:2.0").replace("legacy/x86:1", "legacy/x86:2")
+                        .replace("legacy/arm:1", "legacy/arm:2"))  # new images: nothing in app holds them yet
+        failed = orch("manifest", "create", "--spec", str(spec))
+        assert failed.returncode == 1, failed.stderr
+        assert "2 copies failed" in failed.stderr and failed.stderr.count("DIGEST_INVALID") >= 2
+        assert "Traceback" not in failed.stderr
+    finally:
+        proxy.stop()

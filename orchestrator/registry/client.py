@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -228,8 +229,20 @@ class Registry:
             if not self.mount(repository, digest, holder):
                 raise RegistryError(f"registry {self.host} would not mount {digest} from {holder} into {repository}")
 
-        parallel_map(mount, list(wanted.items()), 4)
-        parallel_map(lambda item: self.put_manifest(item[0][1], item[1]), list(zip(pairs, found, strict=True)), 4)
+        def put(item: tuple[tuple[Reference, Reference], ManifestBytes]) -> None:
+            (source, target), manifest = item
+            for attempt in range(DIGEST_RETRIES):
+                try:
+                    self.put_manifest(target, manifest)
+                    return
+                except RegistryError as exc:  # distribution 2.8 loses a mounted blob's link under load
+                    if attempt == DIGEST_RETRIES - 1 or not any(code in exc.message for code in LOST_BLOB):
+                        raise
+                    for blob in _blobs(manifest) if source.repository != target.repository else []:
+                        self.mount(target.repository, blob, source.repository)
+
+        _all_or_every_error(mount, list(wanted.items()))
+        _all_or_every_error(put, list(zip(pairs, found, strict=True)))
 
     # -- errors --------------------------------------------------------------------
 
@@ -242,6 +255,34 @@ class Registry:
             return failing(self.host, f"it answered HTTP {exc.code} to {method} {ref} ({ATTEMPTS} attempts)")
         said = f" ({exc.reason})" if exc.reason else ""
         return RegistryError(f"registry {self.host} answered HTTP {exc.code}{said} to {method} {ref}")
+
+
+DIGEST_RETRIES = 3
+LOST_BLOB = ("DIGEST_INVALID", "BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN")
+
+
+def _blobs(manifest: ManifestBytes) -> list[str]:
+    document = manifest.document()
+    return [b["digest"] for b in [document.get("config") or {}, *(document.get("layers") or [])] if b.get("digest")]
+
+
+def _all_or_every_error(call: Callable[[Any], None], items: list[Any]) -> None:
+    """`call` on every item, four at once; every failure is reported, not only the first."""
+    from orchestrator.workers import parallel_map
+
+    def attempt(item: Any) -> OrchError | None:
+        try:
+            call(item)
+        except OrchError as exc:
+            return exc
+        return None
+
+    failures = [f for f in parallel_map(attempt, items, 4) if f is not None]
+    if len(failures) == 1:
+        raise failures[0]
+    if failures:
+        raise RegistryError(f"{len(failures)} copies failed:" + "".join(f"\n  {f.message}" for f in failures),
+                            fix=failures[0].fix)
 
 
 def _document_type(body: bytes) -> str | None:
