@@ -218,6 +218,7 @@ def check_registry(address: str, timeout: float = 5.0) -> Check:
     url = f"{transport.base}/v2/"
     try:
         status = transport.api_status()
+        url = f"{transport.base}/v2/"  # where it answered (a loopback registry may speak plain HTTP)
     except OSError as exc:
         reason = getattr(exc, "strerror", None) or exc
         return Check(

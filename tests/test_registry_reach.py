@@ -85,7 +85,7 @@ def make_pki(where: Path) -> Path:
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=orch test CA",
              cwd=where)
-    for name, subject, extension in (("server", f"/CN={NAME}", f"subjectAltName=DNS:{NAME}"),
+    for name, subject, extension in (("server", f"/CN={NAME}", f"subjectAltName=DNS:{NAME},DNS:localhost"),
                                      ("client", "/CN=orch test client", "extendedKeyUsage=clientAuth")):
         _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=where)
         (where / f"{name}.ext").write_text(extension + "\n")
@@ -217,3 +217,30 @@ def test_a_registry_the_daemon_lists_as_insecure_is_spoken_to_in_plain_http(regi
                    for method, target in proxy.asked), proxy.asked
     finally:
         proxy.stop()
+
+
+@pytest.mark.engine
+def test_a_registry_on_loopback_is_tried_in_tls_first_and_the_answer_kept(tmp_path, engine_ready) -> None:
+    """An SSH tunnel to a TLS registry looks like localhost: orch speaks TLS to it, as docker
+    does; a plain registry on loopback is spoken to in HTTP once TLS failed, and later runs go
+    straight there (the decision is kept in the state directory)."""
+    import json
+
+    from .conftest import start_registry
+
+    pki = make_pki(tmp_path / "pki")
+    tls = start_tls_registry(tmp_path, pki)
+    plain = start_registry(tmp_path / "plain")
+    try:
+        push_image(f"https://127.0.0.1:{tls.port}", "team/app", "1", {"os": "linux", "architecture": "arm64"})
+        push_image(plain.port, "team/app", "1", {"os": "linux", "architecture": "arm64"})
+        tunnel, local = f"localhost:{tls.port}", f"localhost:{plain.port}"
+        env = orch_env(ORCH_CERTS_D=str(certs_d(tmp_path, tunnel, pki)), ORCH_STATE_HOME=str(tmp_path / "state"))
+        for host in (tunnel, local, local):
+            result = run_orch("verify", f"{host}/team/app:1", "--platform", "linux/arm64", env=env)
+            assert result.returncode == 0, result.stdout + result.stderr
+        kept = json.loads((tmp_path / "state" / "registries" / "schemes.json").read_text())
+        assert kept == {tunnel: "https", local: "http"}
+    finally:
+        tls.stop()
+        plain.stop()

@@ -49,9 +49,32 @@ class Reply:
 
 
 def registry_url(ref: Reference, scheme: str | None = None) -> str:
-    scheme = scheme or ("http" if ref.is_loopback else "https")
+    """As docker reaches a registry: TLS first, everywhere; on loopback plain HTTP once TLS has
+    failed there (that decision is kept in the state directory, so later runs go straight to it)."""
+    scheme = scheme or ("http" if ref.is_loopback and loopback_scheme(ref.registry) == "http" else "https")
     host = "registry-1.docker.io" if ref.registry == "docker.io" else ref.registry
     return f"{scheme}://{host}"
+
+
+def loopback_scheme(host: str) -> str | None:
+    """What a loopback registry spoke last time ("http" or "https"), if orch has found out."""
+    from orchestrator.state import read_record
+
+    record = read_record(_SCHEMES)
+    found = record.get(host) if isinstance(record, dict) else None
+    return found if found in ("http", "https") else None
+
+
+def _remember_scheme(host: str, scheme: str) -> None:
+    from orchestrator.state import read_record, write_record
+
+    record = read_record(_SCHEMES)
+    known = record if isinstance(record, dict) else {}
+    if known.get(host) != scheme:
+        write_record(_SCHEMES, {**known, host: scheme})
+
+
+_SCHEMES = "registries/schemes.json"
 
 
 class Transport:
@@ -63,6 +86,7 @@ class Transport:
         self.base = registry_url(ref)
         self.host = ref.registry
         self.verify_tls = True  # False once the daemon says this registry is insecure and TLS failed
+        self._scheme_kept = False  # a loopback registry's scheme, once recorded
         self._tls_contexts: dict[str, Any] = {}
         self.timeout = timeout
         self._sleep = sleep
@@ -90,6 +114,9 @@ class Transport:
             last = attempt == attempts - 1
             try:
                 response = self._authorized(method, target, repository, headers or {}, body, stream)
+                if self.ref.is_loopback and self.base.startswith("https://") and not self._scheme_kept:
+                    self._scheme_kept = True
+                    _remember_scheme(self.host, "https")
                 if stream:
                     return response
                 with response:
@@ -134,16 +161,28 @@ class Transport:
     def api_status(self) -> int:
         """What GET /v2/ answers, once, without credentials (200: an open registry, 401: one that
         wants a login). OSError when nothing answers there."""
-        try:
-            with self._send("GET", f"{self.base}/v2/", {}, None, stream=False) as response:
-                return response.status
-        except HTTPStatusError as exc:
-            return exc.code
+        while True:
+            try:
+                with self._send("GET", f"{self.base}/v2/", {}, None, stream=False) as response:
+                    return response.status
+            except HTTPStatusError as exc:
+                return exc.code
+            except _tls_failures():
+                if not self._insecure_fallback():  # a loopback registry in plain HTTP: asked again there
+                    raise
 
     def _insecure_fallback(self) -> bool:
-        """TLS to the registry failed: if the daemon lists it as insecure, go on as docker does,
-        first with TLS unverified, then (if that fails too) in plain HTTP. False: no fallback left."""
-        if self.base.startswith("http://") or not reach.insecure_in(reach.daemon_registry_config(), self.host):
+        """TLS to the registry failed: on loopback, or if the daemon lists it as insecure, go on as
+        docker does, first with TLS unverified (not on loopback), then in plain HTTP. False: no
+        fallback left."""
+        if self.base.startswith("http://"):
+            return False
+        if self.ref.is_loopback:
+            self._local.__dict__.pop("connections", None)
+            self.base = registry_url(self.ref, "http")
+            _remember_scheme(self.host, "http")
+            return True
+        if not reach.insecure_in(reach.daemon_registry_config(), self.host):
             return False
         self._local.__dict__.pop("connections", None)
         if self.verify_tls:
