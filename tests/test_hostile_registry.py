@@ -137,3 +137,43 @@ def test_the_first_missing_child_stops_the_reading(hostile: Hostile) -> None:
     assert result.returncode == 1 and "does not exist in the registry" in result.stderr, result.stderr
     asked = [s for s in hostile.proxy.log if "/manifests/sha" in s.path]
     assert len(asked) <= 16, len(asked)  # the pool's first round, not all 300
+
+
+@pytest.mark.engine
+def test_an_endless_layer_stops_at_its_size_under_deep(hostile: Hostile) -> None:
+    from .registry_api import raw_manifest
+
+    index, _ = raw_manifest(hostile.proxy.upstream_port, "hostile/app", "1")
+    amd64 = next(m for m in index["manifests"] if (m.get("platform") or {}).get("architecture") == "amd64")
+    manifest, _ = raw_manifest(hostile.proxy.upstream_port, "hostile/app", amd64["digest"])
+    hostile.proxy.clear()  # the layers only: configs are small reads, bounded as the first test shows
+    for layer in manifest["layers"]:
+        hostile.proxy.add(Rule("GET", f"/blobs/{layer['digest']}$", "endless", times=1000))
+    ref = hostile.ref
+    result, seconds, peak = hostile.verify("--deep", "--strict")
+    assert result.returncode == 1, result.stdout + result.stderr
+    binary = next(line for line in result.stdout.splitlines() if "binary" in line and "linux/amd64" in line)
+    assert "FAIL" in binary and "cannot read the layers" in binary  # it is not gzip: stopped at once
+    assert seconds < 60 and peak < 150 and ref
+
+
+def test_a_blob_past_its_size_is_stopped_there() -> None:
+    """An endless answer to a blob (of the right kind) is cut at the descriptor's size."""
+    from orchestrator.registry.verified import Oversized, SizeBound
+
+    class Endless:
+        read_so_far = 0
+
+        def read(self, size: int = -1) -> bytes:
+            self.read_so_far += max(size, 0)
+            return b"\x00" * size
+
+        def close(self) -> None:
+            pass
+
+    endless = Endless()
+    bounded = SizeBound(endless, 1000, "layer sha256:abc", "registry.example")  # type: ignore[arg-type]
+    with pytest.raises(Oversized, match="sent more than the 1000 bytes its descriptor gives"):
+        while bounded.read(300):
+            pass
+    assert endless.read_so_far <= 1200

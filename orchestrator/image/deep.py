@@ -28,6 +28,7 @@ from orchestrator.image.verify import Finding
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
 from orchestrator.registry.client import Registry, RepositoryView
+from orchestrator.registry.verified import SizeBound
 from orchestrator.status import Status
 from orchestrator.workers import parallel_map
 
@@ -75,7 +76,11 @@ class _Layers:
     def members(self, index: int) -> Generator[tuple[tarfile.TarFile, tarfile.TarInfo, LayerStream], None, None]:
         layer = self.layers[index]
         diff_id = self.diff_ids[index] if index < len(self.diff_ids) else None
-        stream = LayerStream(self.open_blob(layer["digest"]), layer.get("mediaType", ""), layer["digest"], diff_id)
+        raw = self.open_blob(layer["digest"])
+        size = layer.get("size")
+        if isinstance(size, int) and size >= 0:  # an endless answer stops at the size the manifest gives
+            raw = SizeBound(raw, size, f"layer {layer['digest'][:19]}", "the registry")  # type: ignore[assignment]
+        stream = LayerStream(raw, layer.get("mediaType", ""), layer["digest"], diff_id)
         try:
             with tarfile.open(fileobj=stream, mode="r|") as archive:  # type: ignore[call-overload]
                 for member in archive:

@@ -16,6 +16,7 @@ import zlib
 from typing import IO, Any
 
 from orchestrator.registry.errors import DigestMismatch
+from orchestrator.registry.verified import Oversized
 
 CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
@@ -79,8 +80,11 @@ class LayerStream:
     def read(self, size: int = -1) -> bytes:
         try:
             data: bytes = self.source.read(size)
-        except DigestMismatch:
-            raise
+        except Oversized as exc:
+            raise CorruptLayer(exc.message) from None
+        except DigestMismatch as exc:
+            raise CorruptLayer(f"layer {self.digest[:19]} does not match its digest (it hashes to "
+                               f"{exc.found[:19]})") from None
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise UnreadableLayer(f"layer {self.digest[:19]}: {_said(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - zstandard.ZstdError, without importing it for gzip layers
@@ -97,6 +101,8 @@ class LayerStream:
             rest = getattr(self.raw, "verify_rest", None)
             if rest is not None:
                 rest()
+        except Oversized as exc:
+            raise CorruptLayer(exc.message) from None
         except DigestMismatch as exc:
             raise CorruptLayer(f"layer {self.digest[:19]} does not match its digest (it hashes to "
                                f"{exc.found[:19]})") from None

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, cast
 
 from orchestrator.model.mediatypes import INDEX_TYPES
 from orchestrator.model.references import Reference
 from orchestrator.registry.client import ManifestBytes, Registry
+from orchestrator.registry.verified import SizeBound
 from orchestrator.workers import parallel_map
 
 UPLOADS_AT_ONCE = 4
@@ -53,7 +54,8 @@ def _put_blob(source: Store, blob: Blob, target: Registry, repository: str,
     holder = mount_from if isinstance(mount_from, str) else (mount_from or {}).get(blob.digest)
     if holder and holder != repository and target.mount(repository, blob.digest, holder):
         return 0
-    target.upload(repository, blob.digest, blob.size, lambda: source.open_blob(blob.digest))
+    target.upload(repository, blob.digest, blob.size,
+                  lambda: cast(IO[bytes], SizeBound(source.open_blob(blob.digest), blob.size, blob.digest, target.host)))
     return blob.size
 
 

@@ -7,6 +7,7 @@ import json
 import re
 from typing import IO, Any
 
+from orchestrator.errors import JobFailed
 from orchestrator.registry.errors import DigestMismatch
 
 CHUNK = 1 << 20
@@ -82,6 +83,48 @@ class HashingReader:
         self._stream.close()
 
     def __enter__(self) -> HashingReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Oversized(JobFailed):
+    """A blob longer than the size its descriptor gives (an endless answer, or the wrong blob)."""
+
+    def __init__(self, host: str, what: str, size: int) -> None:
+        super().__init__(f"{what}: {host} sent more than the {size} bytes its descriptor gives; nothing it says "
+                         "about this object can be trusted", fix="check the registry, then rerun")
+
+
+class SizeBound:
+    """A stream that may not run past the size a descriptor gave it: a registry sending an
+    endless blob is stopped there, not read forever. (Fewer bytes are caught by the digest.)"""
+
+    def __init__(self, stream: IO[bytes], size: int, what: str, host: str) -> None:
+        self._stream, self._left, self._size, self._what, self._host = stream, size, size, what, host
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size if size >= 0 else self._left + 1)
+        self._left -= len(data)
+        if self._left < 0:
+            raise Oversized(self._host, self._what, self._size)
+        return data
+
+    def verify_rest(self) -> None:
+        rest = getattr(self._stream, "verify_rest", None)
+        while self.read(CHUNK):
+            pass
+        if rest is not None:
+            rest()
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> SizeBound:
         return self
 
     def __exit__(self, *_: object) -> None:
