@@ -216,10 +216,12 @@ DF
 }
 
 # Tools the tests use beside the engine: openssl makes the private CA of the TLS registry tests,
-# tmux runs the live view on a real terminal, chromium opens the HTML build report headless.
+# tmux runs the live view on a real terminal, chromium opens the HTML build report headless,
+# cosign (Debian's) signs with orch --sign and is the peer that checks what orch signed.
 ensure_test_tools() {
   local missing=()
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v cosign >/dev/null || missing+=(cosign)
   command -v tmux >/dev/null || missing+=(tmux)
   command -v chromium >/dev/null || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return

@@ -135,7 +135,7 @@ class Transport:
                                             "need ORCH_REGISTRY_STALL_SECONDS raised") from None
                 self._sleep(self._delay(attempt, None))
             except _tls_failures() as exc:  # before TRANSIENT: ssl.SSLError is an OSError
-                if target.startswith(f"https://{self.host}/") and self._insecure_fallback():
+                if target.startswith(f"https://{self.host}/") and self._insecure_fallback(target):
                     continue  # not an attempt: the same request, the way docker goes on
                 raise untrusted(self.host, reach.certs_dir(self.host), exc) from None
             except TRANSIENT as exc:
@@ -168,15 +168,16 @@ class Transport:
             except HTTPStatusError as exc:
                 return exc.code
             except _tls_failures():
-                if not self._insecure_fallback():  # a loopback registry in plain HTTP: asked again there
+                if not self._insecure_fallback(f"{self.base}/v2/"):  # a loopback registry in plain HTTP
                     raise
 
-    def _insecure_fallback(self) -> bool:
-        """TLS to the registry failed: on loopback, or if the daemon lists it as insecure, go on as
-        docker does, first with TLS unverified (not on loopback), then in plain HTTP. False: no
-        fallback left."""
+    def _insecure_fallback(self, failed: str | None = None) -> bool:
+        """TLS to the registry failed (on `failed`, a URL): on loopback, or if the daemon lists it
+        as insecure, go on as docker does, first with TLS unverified (not on loopback), then in
+        plain HTTP. False: no fallback left."""
         if self.base.startswith("http://"):
-            return False
+            # Another thread fell back already while this request was in flight over TLS: again.
+            return bool(failed and failed.startswith("https://"))
         if self.ref.is_loopback:
             self._local.__dict__.pop("connections", None)
             self.base = registry_url(self.ref, "http")
