@@ -66,7 +66,25 @@ def run_doctor(
     if registry:
         checks.append(check_registry(registry))
     checks.append(_check_promotions())
+    checks.append(_check_cosign())
     return DoctorReport(tuple(checks))
+
+
+def _check_cosign() -> Check:
+    """cosign is optional: only --sign and verify --key need it."""
+    import shutil
+
+    from orchestrator.processes import output
+    from orchestrator.publish.signing import COSIGN_FIX
+
+    found = shutil.which("cosign")
+    if not found:
+        return Check("cosign", Status.skip, "not installed (optional: only --sign and verify --key need it)",
+                     COSIGN_FIX)
+    printed = output([found, "version"], timeout=10) or ""
+    version = next((line.split(":", 1)[1].strip() for line in printed.splitlines() if line.startswith("GitVersion")),
+                   "installed")
+    return Check("cosign", Status.ok, f"{version} at {found} (for --sign and verify --key)")
 
 
 def _check_promotions() -> Check:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 
 def output(args: Sequence[str], *, stdin: str | None = None, timeout: float = 30) -> str | None:
@@ -38,3 +39,24 @@ def outputs_at_once(commands: Sequence[Sequence[str]], *, timeout: float = 10) -
             out = ""
         results.append(out.strip() if process.returncode == 0 and out.strip() else None)
     return results
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A program's end: its exit code (None: it could not start, or ran past its time) and what it
+    printed."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+def run(args: Sequence[str], *, timeout: float = 30) -> Ran:
+    """Run a program to its end (no stdin: it must not wait for a person), whatever its exit."""
+    try:
+        result = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        return Ran(None, "", f"{args[0]} could not start: {exc.strerror or exc}")
+    except subprocess.TimeoutExpired:
+        return Ran(None, "", f"{args[0]} ran past {timeout:g} s and was stopped")
+    return Ran(result.returncode, result.stdout, result.stderr)

@@ -16,6 +16,7 @@ from orchestrator.builds.spec import BuildSpec, Output
 from orchestrator.docker.runner import Daemon
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference, parse_reference
+from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import staging_tag
 from orchestrator.redact import MASK
 
@@ -100,6 +101,7 @@ class BuildPlan:
     capabilities: Capabilities | None = None
     part: str | None = None  # --part DIR: no tag moves; the staged result is recorded here for `orch release`
     git: dict[str, Any] | None = None  # the checkout's facts (tags.gitinfo.git_record), for the part record
+    signing: Signing | None = None  # --sign: cosign signs the verified index before any tag moves
 
     # -- views of the spec -------------------------------------------------
 
@@ -304,6 +306,7 @@ class BuildPlan:
             "push": self.push,
             "tags": [str(t) for t in self.tags],
             "part": self.part,
+            "sign": {"key": self.signing.key, "tlog": self.signing.tlog} if self.signing else None,
             "staging": f"{self.repository.name}@<digest> (no tag)" if self.repository else None,
             "stage_dir": self.stage_dir,
             "local_image": self.local_image,

@@ -32,6 +32,7 @@ from orchestrator.model.references import Reference, parse_reference
 from orchestrator.model.tagrules import RefContext, image_names
 from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
 from orchestrator.profiles.model import is_tag_rule
+from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import stage_directory
 from orchestrator.tags.gitinfo import GitInfo, git_record, oci_labels, read_git, ref_context
 from orchestrator.tags.tagging import Tagging, label_lines, plan_tags
@@ -79,6 +80,9 @@ class BuildRequest:
     flavor: tuple[str, ...] = ()  # --flavor: metadata-action flavor lines
     meta: str | None = None  # --meta env|FILE: metadata-action's output
     part: str | None = None  # --part DIR: stage by digest, move no tag, record the part for `orch release`
+    sign: bool = False  # --sign: cosign signs the verified index before any tag moves
+    sign_key: str | None = None
+    tlog: bool | None = None  # None: off with a key, on keyless
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -132,8 +136,21 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
         builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.deep,
-        part=request.part, git=git_record(git),
+        part=request.part, git=git_record(git), signing=signing_of(request),
     )
+
+
+def signing_of(request: BuildRequest) -> Signing | None:
+    """--sign's settings, checked before anything is built (cosign there, the key a file)."""
+    if not request.sign:
+        if request.sign_key and not request.sign:
+            raise BadInput("--sign-key names the key for --sign, which was not given", fix="add --sign")
+        return None
+    if not request.push:
+        raise BadInput("--sign signs what is published: add --push", fix="orch build ... --push --sign --sign-key KEY")
+    signing = Signing(request.sign_key, request.tlog if request.tlog is not None else request.sign_key is None)
+    signing.check()
+    return signing
 
 
 def part_tagging(request: BuildRequest, profile: Profile, git: GitInfo | None, now: datetime

@@ -74,6 +74,7 @@ class BuildResult:
     # The buildx commands that ran, as a printed plan shows them (BuildPlan.shown), in plan order.
     commands: list[str] = field(default_factory=list)
     part: str | None = None  # --part: the part record written
+    signature: str | None = None  # --sign: the cosign signature's tag
     index_media_type: str | None = None  # the published index (or manifest), as the registry holds it
     index_size: int | None = None
 
@@ -123,6 +124,7 @@ class BuildResult:
             "verification": self.verification,
             "commands": self.commands,
             "part": self.part,
+            "signature": self.signature,
             "descriptor": {"mediaType": self.index_media_type, "digest": self.digest, "size": self.index_size}
             if self.digest and self.index_media_type else None,
             **labels_json(self.plan),

@@ -41,9 +41,12 @@ from orchestrator.cli.build_options import (
     Report,
     Sbom,
     Secrets,
+    Sign,
+    SignKey,
     Strategy,
     TagRules,
     Tags,
+    Tlog,
     given_buildx,
     with_buildx_options,
 )
@@ -69,7 +72,8 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
           annotation: Annotations = [], cache_from: CacheFrom = [], cache_to: CacheTo = [],  # noqa: B006
           cache: Cache = None,
           build_context: BuildContexts = [], provenance: Provenance = None, sbom: Sbom = None,  # noqa: B006
-          bake: Bake = [], bake_set: BakeSet = [], part: Part = None, **buildx: Any) -> None:  # noqa: B006
+          bake: Bake = [], bake_set: BakeSet = [], part: Part = None, sign: Sign = False,  # noqa: B006
+          sign_key: SignKey = None, tlog: Tlog = None, **buildx: Any) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
     if bake:  # first, while the only names here are the options
@@ -93,7 +97,8 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
         deep=deep, buildx=given_buildx(buildx), labels=tuple(label), annotations=tuple(annotation),
         cache_from=tuple(cache_from), cache_to=tuple(cache_to), cache=cache, build_contexts=tuple(build_context),
         provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
-        tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta, part=str(part) if part is not None else None)
+        tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta, part=str(part) if part is not None else None,
+        sign=sign, sign_key=sign_key, tlog=tlog)
     _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress, report=report, output_env=output_env)
 
 
@@ -233,6 +238,8 @@ def _summary(plan: BuildPlan, result: BuildResult) -> None:
         typer.echo(f"  built per platform because {result.fallback_reason}")
     print_table([[p.platform, p.digest, *([p.state + (f" on {p.node}" if p.node else "")] if p.state else [])]
                  for p in result.platforms])
+    if result.signature:
+        typer.echo(f"  signed with cosign before any tag moved: {result.signature}")
     for move in result.promotion:
         typer.echo(f"  tag {move['tag']}: " + (f"moved from {move['before']}" if move["before"] else "new")
                    if move["state"] == "moved" else f"  tag {move['tag']}: already there")

@@ -78,6 +78,15 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the plan (with --dry
 Part = Annotated[Path | None, typer.Option(
     "--part", metavar="DIR", help="One runner's part of a release: stage the verified result by digest in the "
     "--image repository, move no tag, and write its record into DIR for `orch release` to merge.")]
+Sign = Annotated[bool, typer.Option(
+    "--sign", help="Sign the verified index with cosign before any tag moves (a key pair: --sign-key, password in "
+    "COSIGN_PASSWORD; without a key, keyless with the CI's identity token and --tlog).")]
+SignKey = Annotated[str | None, typer.Option(
+    "--sign-key", metavar="KEY", envvar="ORCH_SIGN_KEY",
+    help="The cosign private key (a file `cosign generate-key-pair` wrote, or a KMS URI) for --sign.")]
+Tlog = Annotated[bool | None, typer.Option(
+    "--tlog/--no-tlog", help="Upload the signature to the transparency log (default: off with a key, since it "
+    "publishes the registry name and digest; keyless signing needs it).")]
 Deep = Annotated[bool, typer.Option("--deep", help="Verify down to each image's binaries before any tag moves.")]
 Labels = Annotated[List[str], typer.Option("--label", help="KEY=VALUE image label; may be repeated.")]  # noqa: UP006
 Annotations = Annotated[List[str], typer.Option(  # noqa: UP006

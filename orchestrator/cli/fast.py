@@ -18,14 +18,14 @@ if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for i
     from orchestrator.cli.verify_run import VerifyArgs
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
-                  "--config-mismatch": "config_mismatch"}
+                  "--config-mismatch": "config_mismatch", "--key": "key"}
 _VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json", "--allow-duplicates": "allow_duplicates"}
 
 
 _RELEASE_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile", "-t": "tags", "--tag": "tags",
                    "--tag-rule": "tag_rules", "--image": "images", "--flavor": "flavor", "--report": "report",
-                   "--output-env": "output_env", "--metadata-file": "metadata_file"}
-_RELEASE_FLAGS = {"--deep": "deep", "--dry-run": "dry_run", "--json": "as_json"}
+                   "--output-env": "output_env", "--metadata-file": "metadata_file", "--sign-key": "sign_key"}
+_RELEASE_FLAGS = {"--deep": "deep", "--dry-run": "dry_run", "--json": "as_json", "--sign": "sign"}
 _RELEASE_LISTS = ("platforms", "tags", "tag_rules", "images", "flavor")
 
 

@@ -19,6 +19,8 @@ from orchestrator.cli.build_options import (
     Platforms,
     ProfileName,
     Report,
+    Sign,
+    SignKey,
     TagRules,
     Tags,
 )
@@ -32,7 +34,7 @@ def release_parts(ctx: typer.Context, directories: PartDirs, profile: ProfileNam
                   platform: Platforms = [], tag: Tags = [], tag_rule: TagRules = [],  # noqa: B006
                   image: Images = [], flavor: Flavor = [], deep: Deep = False, dry_run: DryRun = False,  # noqa: B006
                   as_json: AsJson = False, report: Report = None, output_env: OutputEnv = None,
-                  metadata_file: MetadataFile = None) -> None:
+                  metadata_file: MetadataFile = None, sign: Sign = False, sign_key: SignKey = None) -> None:
     """Merge the parts native runners built (one per platform) into one index, verify it, then move every tag
     or none. A missing platform moves nothing."""
     from orchestrator.cli.release_run import ReleaseArgs, run_release_parts
@@ -43,4 +45,4 @@ def release_parts(ctx: typer.Context, directories: PartDirs, profile: ProfileNam
     run_release_parts(ReleaseArgs(
         tuple(str(d) for d in directories), profile, tuple(platform), tuple(tag), tuple(tag_rule), tuple(image),
         tuple(flavor), deep, dry_run, as_json, text(report), text(output_env), text(metadata_file),
-        quiet=bool(ctx.obj and ctx.obj.get("quiet"))))
+        quiet=bool(ctx.obj and ctx.obj.get("quiet")), sign=sign, sign_key=sign_key))

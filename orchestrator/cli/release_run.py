@@ -4,6 +4,7 @@ the fast path (cli/fast.py) both call `run_release_parts`, so they print the sam
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ class ReleaseArgs:
     output_env: str | None = None
     metadata_file: str | None = None
     quiet: bool = False
+    sign: bool = False
+    sign_key: str | None = None
 
 
 def run_release_parts(args: ReleaseArgs) -> int:
@@ -49,9 +52,16 @@ def run_release_parts(args: ReleaseArgs) -> int:
                          (args.report, "--report")):
         if path and not args.dry_run:
             check_metadata_file(path, option)
+    signing = None
+    if args.sign:
+        from orchestrator.publish.signing import Signing
+
+        signing = Signing(args.sign_key or os.environ.get("ORCH_SIGN_KEY"), tlog=not (args.sign_key or
+                                                                                     os.environ.get("ORCH_SIGN_KEY")))
+        signing.check()
     request = ReleaseRequest(args.directories, tuple(parse_all(args.platforms) if args.platforms
                                                      else loaded.platforms or ()),
-                             loaded, args.tags, args.tag_rules, args.images, args.flavor, args.deep)
+                             loaded, args.tags, args.tag_rules, args.images, args.flavor, args.deep, signing)
     try:
         plan = plan_release(request, now=datetime.now(timezone.utc))
         if args.dry_run:

@@ -28,12 +28,15 @@ def verify(
                               "its ELF machine, class, endianness and ARM CPU level; every layer read is checked "
                               "against its digest."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    key: str | None = typer.Option(  # noqa: UP007
+        None, "--key", metavar="PUB", help="Also require a valid cosign signature by this public key (a file or KMS "
+        "URI) over the image's digest (checked with cosign)."),
 ) -> None:
     """Check a pushed image against what it should hold. Exit 1 when a check fails."""
     from orchestrator.cli.verify_run import VerifyArgs, run_verify
 
     code = run_verify(VerifyArgs(ref=ref, platforms=tuple(platform or ()), profile=profile, strict=strict,
                                  config_mismatch=config_mismatch, allow_duplicates=allow_duplicates,
-                                 deep=deep, as_json=as_json))
+                                 deep=deep, as_json=as_json, key=key))
     if code:
         raise typer.Exit(code)

@@ -33,6 +33,7 @@ class VerifyArgs:
     allow_duplicates: bool = False
     deep: bool = False
     as_json: bool = False
+    key: str | None = None  # --key: a cosign signature by it must cover the digest
 
 
 def chosen_platforms(texts: tuple[str, ...] | list[str], profile: str | None, missing: str) -> tuple[Platform, ...]:
@@ -84,6 +85,8 @@ def run_verify(args: VerifyArgs) -> int:
         from orchestrator.image.deep import check_binaries
 
         extra = check_binaries(inspection, where, strict=args.strict)
+    if args.key:
+        extra.append(_signature(inspection, where, args.key))
     verdict = verify(inspection, VerifyOptions(expected=expected, strict=args.strict,
                                                config_mismatch=Status(args.config_mismatch),
                                                duplicates=Status.warn if args.allow_duplicates else Status.fail),
@@ -101,6 +104,23 @@ def run_verify(args: VerifyArgs) -> int:
 
         report_verify(verdict.to_json())
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)
+
+
+def _signature(inspection: Any, where: Any, key: str) -> Any:
+    """The "signature" finding: a valid cosign signature by `key` over the digest verified."""
+    from orchestrator.image.verify import Finding
+    from orchestrator.model.references import Reference
+    from orchestrator.publish.signing import verify_signature
+    from orchestrator.status import Status
+
+    if not isinstance(where, Reference) or not inspection.digest:
+        raise BadInput("--key checks a signature in a registry; an OCI layout holds none",
+                       fix="verify the pushed image: orch verify REGISTRY/REPO:TAG --key cosign.pub")
+    problem = verify_signature(where.with_digest(inspection.digest), key)
+    if problem:
+        return Finding("signature", Status.fail, problem, None, "sign it: orch build ... --push --sign --sign-key KEY")
+    return Finding("signature", Status.ok, f"signed by {key}: a valid cosign signature covers {inspection.digest}",
+                   None, None)
 
 
 def _cut_short(ref: Reference) -> None:

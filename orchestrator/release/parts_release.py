@@ -38,6 +38,7 @@ from orchestrator.model.references import Reference, parse_reference
 from orchestrator.profiles.model import Profile
 from orchestrator.publish.parts import PartRecord, read_parts
 from orchestrator.publish.pipeline import publish_staged
+from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import stage_index
 from orchestrator.registry.client import ManifestBytes, Registry
 from orchestrator.registry.errors import ImageNotFound
@@ -57,6 +58,7 @@ class ReleaseRequest:
     images: tuple[str, ...] = ()  # repositories the rules tag (default: the parts')
     flavor: tuple[str, ...] = ()
     deep: bool = False
+    signing: Signing | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class PartsPlan:
     replaced: tuple[str, ...]  # what a later attempt replaced, said to the user
     revision: str | None
     deep: bool = False
+    signing: Signing | None = None  # --sign: cosign signs the merged, verified index before any tag moves
 
     def commands(self) -> list[str]:
         lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({p.runner})" for p in self.parts]
@@ -111,7 +114,7 @@ def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = N
         if tag.digest:
             raise BadInput(f'tag "{tag}" has a digest; a release moves tags', fix="drop the @sha256:... part")
     return PartsPlan(parse_reference(repository, default_tag=None), chosen, expected, tags, annotations,
-                     replaced, revision, request.deep)
+                     replaced, revision, request.deep, request.signing)
 
 
 def _tags(request: ReleaseRequest, repository: str, revision: str | None, chosen: Sequence[PartRecord],
@@ -232,13 +235,14 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
         staged = stage_index(repository, index_of(engine or DockerOnDemand(), [s for s in sources if s is not None], entries,
                                                   plan.annotations))
     published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
-                               fix="rebuild the part the verification names, then release again")
+                               fix="rebuild the part the verification names, then release again", signing=plan.signing)
     runners = {platform: part for part in plan.parts for platform in part.platforms}
     return {"ok": True, "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
             "staged": str(staged.ref), "tags": [t.as_given for t in plan.tags], "revision": plan.revision,
             "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
-            "verification": published.verdict.to_json(), "promotion": published.promotion.to_json()}
+            "verification": published.verdict.to_json(), "promotion": published.promotion.to_json(),
+            "signature": published.signature}
 
 
 def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, Any]:

@@ -1,0 +1,120 @@
+"""Signing with cosign (Debian's, the peer client) before any tag moves, and `orch verify --key`,
+both ways: cosign accepts what orch signed, orch accepts what cosign signed; an unsigned image,
+a wrong key and a signature over another digest fail both. A signature upload the registry
+refuses is a failed publish with every tag where it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import IN_CI, REPO, Registry
+from .faultproxy import FaultProxy, Rule
+from .registry_api import digest_at
+from .test_build import BASE_ARG
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if shutil.which("cosign") is None:
+        message = "cosign is not installed (make engine installs it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    found = {}
+    for name in ("ours", "other"):
+        folder = tmp_path_factory.mktemp(name)
+        subprocess.run(["cosign", "generate-key-pair"], cwd=folder, check=True, capture_output=True,
+                       env={**os.environ, "COSIGN_PASSWORD": PASSWORD})
+        found[name], found[f"{name}.pub"] = folder / "cosign.key", folder / "cosign.pub"
+    return found
+
+
+def orch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
+                          env={**os.environ, "COSIGN_PASSWORD": PASSWORD}, timeout=900)
+
+
+def cosign_verify(ref: str, pub: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["cosign", "verify", "--key", str(pub), "--insecure-ignore-tlog=true", ref],
+                          capture_output=True, text=True, timeout=120)
+
+
+def build(tag: str, *extra: str) -> subprocess.CompletedProcess:
+    return orch("build", "-f", "Dockerfile.example", "--platform", "linux/amd64,linux/arm64", "--build-arg", BASE_ARG,
+                "-t", tag, "--push", "--json", *extra)
+
+
+@pytest.mark.engine
+def test_orch_signs_before_tags_move_and_both_clients_check_it(registry: Registry, keys) -> None:
+    tag = registry.ref("signed/app", "1")
+    built = build(tag, "--sign", "--sign-key", str(keys["ours"]))
+    assert built.returncode == 0, built.stderr[-3000:]
+    digest = json.loads(built.stdout)["digest"]
+    assert json.loads(built.stdout)["signature"] == f"{registry.host}/signed/app:{digest.replace(':', '-')}.sig"
+    by_digest = f"{registry.host}/signed/app@{digest}"
+    assert cosign_verify(by_digest, keys["ours.pub"]).returncode == 0  # the peer accepts what orch signed
+    ok = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["ours.pub"]))
+    assert ok.returncode == 0 and f"a valid cosign signature covers {digest}" in ok.stdout, ok.stdout
+    wrong = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["other.pub"]))
+    assert wrong.returncode == 1 and "no valid signature by" in wrong.stdout, wrong.stdout
+    assert cosign_verify(by_digest, keys["other.pub"]).returncode != 0
+
+
+@pytest.mark.engine
+def test_what_cosign_signed_verifies_with_orch_and_unsigned_or_other_digests_fail(registry: Registry, keys) -> None:
+    signed, unsigned = registry.ref("peer/app", "1"), registry.ref("peer/app", "2")
+    first = build(signed)
+    assert first.returncode == 0, first.stderr[-3000:]
+    digest = json.loads(first.stdout)["digest"]
+    signing = subprocess.run(["cosign", "sign", "--yes", "--key", str(keys["ours"]), "--tlog-upload=false",
+                              f"{registry.host}/peer/app@{digest}"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "COSIGN_PASSWORD": PASSWORD})
+    assert signing.returncode == 0, signing.stderr
+    ok = orch("verify", signed, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["ours.pub"]))
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # Another image in the same repository: the signature above covers the other digest only.
+    second = build(unsigned, "--label", "another=image")
+    assert second.returncode == 0 and json.loads(second.stdout)["digest"] != digest
+    refused = orch("verify", unsigned, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["ours.pub"]))
+    assert refused.returncode == 1 and "no valid signature by" in refused.stdout
+    assert cosign_verify(f"{registry.host}/peer/app@{json.loads(second.stdout)['digest']}",
+                         keys["ours.pub"]).returncode != 0
+
+
+@pytest.mark.engine
+def test_a_refused_signature_upload_moves_no_tag(registry: Registry, keys) -> None:
+    proxy = FaultProxy(registry.port).start()
+    try:
+        tag = proxy.ref("faulty/app", "1")
+        first = build(tag)
+        assert first.returncode == 0, first.stderr[-3000:]
+        old = digest_at(registry.port, "faulty/app", "1")
+        proxy.add(Rule("PUT", r"/manifests/sha256-[0-9a-f]+\.sig$", "status", status=500, times=99))
+        failed = build(tag, "--sign", "--sign-key", str(keys["ours"]), "--label", "changed=yes")
+        assert failed.returncode == 1, failed.stderr[-3000:]
+        assert "signing" in failed.stderr and "failed" in failed.stderr and "no tag was changed" in failed.stderr
+        assert digest_at(registry.port, "faulty/app", "1") == old  # where it was
+        assert PASSWORD not in failed.stderr + failed.stdout
+    finally:
+        proxy.stop()
+
+
+def test_signing_is_refused_before_building_when_it_cannot_work(tmp_path: Path) -> None:
+    result = orch("build", "-f", "Dockerfile.example", "--platform", "linux/amd64", "-t", "localhost:5000/x:1",
+                  "--sign", "--sign-key", str(tmp_path / "missing.key"), "--push", "--dry-run")
+    if shutil.which("cosign") is None:
+        assert result.returncode == 3 and "signing needs cosign" in result.stderr
+    else:
+        assert result.returncode == 2 and f'--sign-key "{tmp_path / "missing.key"}" is not a file' in result.stderr
+    unpushed = orch("build", "-f", "Dockerfile.example", "--platform", "linux/amd64", "-t", "x:1", "--sign",
+                    "--dry-run")
+    assert unpushed.returncode in (2, 3) and "Traceback" not in unpushed.stderr
