@@ -118,3 +118,43 @@ def test_signing_is_refused_before_building_when_it_cannot_work(tmp_path: Path) 
     unpushed = orch("build", "-f", "Dockerfile.example", "--platform", "linux/amd64", "-t", "x:1", "--sign",
                     "--dry-run")
     assert unpushed.returncode in (2, 3) and "Traceback" not in unpushed.stderr
+
+
+@pytest.mark.engine
+def test_required_attestations_are_checked_per_platform_and_inspect_summarises_them(registry: Registry) -> None:
+    tag = registry.ref("attested/app", "1")
+    built = build(tag)
+    assert built.returncode == 0, built.stderr[-3000:]
+    ok = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--require-attestations", "provenance")
+    assert ok.returncode == 0 and "provenance attestation present" in ok.stdout, ok.stdout
+    missing = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--require-attestations", "provenance,sbom")
+    assert missing.returncode == 1 and missing.stdout.count("no sbom attestation") == 2, missing.stdout
+    shown = orch("inspect", tag)
+    assert "linux/arm64: provenance: builder BuildKit, source Dockerfile.example" in shown.stdout, shown.stdout
+    bare = registry.ref("attested/app", "2")
+    assert build(bare, "--provenance", "false").returncode == 0
+    none = orch("verify", bare, "--platform", "linux/amd64,linux/arm64", "--require-attestations", "provenance")
+    assert none.returncode == 1 and "no provenance attestation" in none.stdout
+
+
+def test_a_statement_naming_another_image_fails_the_platform() -> None:
+    from orchestrator.image.attestations import required_findings
+    from orchestrator.image.model import Attestation, Entry, Inspection
+    from orchestrator.model.platform_parse import parse
+
+    image, other, att, layer = ("sha256:" + c * 64 for c in "abcd")
+    entry = Entry(position=1, digest=image, media_type="application/vnd.oci.image.manifest.v1+json", size=1,
+                  platform=parse("linux/amd64"), config=parse("linux/amd64"), config_raw={})
+    inspection = Inspection("r/a:1", "application/vnd.oci.image.index.v1+json", "sha256:" + "e" * 64, (entry,),
+                            (Attestation(att, 1, image),))
+
+    class Source:
+        def manifest(self, digest: str) -> dict:
+            return {"layers": [{"digest": layer, "annotations": {"in-toto.io/predicate-type":
+                                                                 "https://slsa.dev/provenance/v0.2"}}]}
+
+        def config(self, digest: str) -> dict:
+            return {"subject": [{"name": "x", "digest": {"sha256": other.removeprefix("sha256:")}}], "predicate": {}}
+
+    (finding,) = required_findings(inspection, Source(), ("provenance",))
+    assert finding.level.value == "fail" and f"names {other[:19]}, not {image[:19]}" in finding.message

@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for i
     from orchestrator.cli.verify_run import VerifyArgs
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
-                  "--config-mismatch": "config_mismatch", "--key": "key"}
+                  "--config-mismatch": "config_mismatch", "--key": "key",
+                  "--require-attestations": "require_attestations"}
 _VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json", "--allow-duplicates": "allow_duplicates"}
 
 

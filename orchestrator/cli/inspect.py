@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from orchestrator.cli.output import print_json, print_table
@@ -17,10 +19,19 @@ def inspect(
     from orchestrator.model.platform import format_platform
     from orchestrator.model.references import parse_reference
 
-    result = read_layout(ref)[0] if is_layout_ref(ref) else read_image(parse_reference(ref))
+    source: Any
+    if is_layout_ref(ref):
+        result, source = read_layout(ref)
+    else:
+        from orchestrator.registry.client import Registry, RepositoryView
+
+        named = parse_reference(ref)
+        result, source = read_image(named), RepositoryView(Registry.of(named), named.repository)
     duplicates, order = duplicated(result), order_errors(result)
+    said = _attested(result, source)
     if as_json:
-        print_json({**result.to_json(), "duplicates": duplicates, "order_problems": [str(p) for p in order]})
+        print_json({**result.to_json(), "duplicates": duplicates, "order_problems": [str(p) for p in order],
+                    "attested": said})
         return
     typer.echo(f"{result.ref}")
     typer.echo(f"  {result.kind} ({result.media_type})")
@@ -41,3 +52,22 @@ def inspect(
         labels = {e.digest: e.label for e in result.entries}
         for a in result.attestations:
             typer.echo(f"  {a.digest}  for {labels.get(a.refers_to or '', 'MISSING ' + str(a.refers_to))}")
+        for label, statements in said.items():
+            for statement in statements:
+                typer.echo(f"  {label}: {statement['kind']}: {statement['summary']}")
+
+
+def _attested(result: Any, source: Any) -> dict[str, list[dict[str, Any]]]:
+    """Each platform's attestations, summarised (image.attestations); unreadable ones say so."""
+    from orchestrator.errors import OrchError
+    from orchestrator.image.attestations import statements
+
+    if not result.attestations:
+        return {}
+    try:
+        found = statements(result, source)
+    except OrchError as exc:
+        return {"(all)": [{"kind": "unreadable", "summary": exc.message}]}
+    labels = {e.digest: e.label for e in result.entries}
+    return {labels[digest]: [{"kind": s.kind, "summary": s.summary} for s in listed]
+            for digest, listed in found.items() if listed}

@@ -31,12 +31,16 @@ def verify(
     key: str | None = typer.Option(  # noqa: UP007
         None, "--key", metavar="PUB", help="Also require a valid cosign signature by this public key (a file or KMS "
         "URI) over the image's digest (checked with cosign)."),
+    require_attestations: str | None = typer.Option(  # noqa: UP007
+        None, "--require-attestations", metavar="KINDS", help="provenance and/or sbom, comma-separated: each "
+        "platform must have BuildKit's attestation of that kind in the index."),
 ) -> None:
     """Check a pushed image against what it should hold. Exit 1 when a check fails."""
     from orchestrator.cli.verify_run import VerifyArgs, run_verify
 
     code = run_verify(VerifyArgs(ref=ref, platforms=tuple(platform or ()), profile=profile, strict=strict,
                                  config_mismatch=config_mismatch, allow_duplicates=allow_duplicates,
-                                 deep=deep, as_json=as_json, key=key))
+                                 deep=deep, as_json=as_json, key=key,
+                                 require_attestations=require_attestations))
     if code:
         raise typer.Exit(code)

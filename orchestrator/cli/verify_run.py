@@ -34,6 +34,7 @@ class VerifyArgs:
     deep: bool = False
     as_json: bool = False
     key: str | None = None  # --key: a cosign signature by it must cover the digest
+    require_attestations: str | None = None  # --require-attestations provenance,sbom
 
 
 def chosen_platforms(texts: tuple[str, ...] | list[str], profile: str | None, missing: str) -> tuple[Platform, ...]:
@@ -75,6 +76,11 @@ def run_verify(args: VerifyArgs) -> int:
         raise BadInput(f'--config-mismatch "{args.config_mismatch}" is not fail or warn', fix="pass fail or warn")
 
     expected = chosen_platforms(args.platforms, args.profile, "nothing to verify against")
+    kinds: tuple[str, ...] = ()
+    if args.require_attestations is not None:
+        from orchestrator.image.attestations import parse_kinds
+
+        kinds = parse_kinds(args.require_attestations)
     where: Layout | Reference
     if reading is None:
         inspection, where = read_layout(args.ref)
@@ -87,6 +93,13 @@ def run_verify(args: VerifyArgs) -> int:
         extra = check_binaries(inspection, where, strict=args.strict)
     if args.key:
         extra.append(_signature(inspection, where, args.key))
+    if kinds:
+        from orchestrator.image.attestations import required_findings
+        from orchestrator.model.references import Reference
+        from orchestrator.registry.client import Registry, RepositoryView
+
+        view = RepositoryView(Registry.of(where), where.repository) if isinstance(where, Reference) else where
+        extra += required_findings(inspection, view, kinds)
     verdict = verify(inspection, VerifyOptions(expected=expected, strict=args.strict,
                                                config_mismatch=Status(args.config_mismatch),
                                                duplicates=Status.warn if args.allow_duplicates else Status.fail),
