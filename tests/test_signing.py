@@ -158,3 +158,41 @@ def test_a_statement_naming_another_image_fails_the_platform() -> None:
 
     (finding,) = required_findings(inspection, Source(), ("provenance",))
     assert finding.level.value == "fail" and f"names {other[:19]}, not {image[:19]}" in finding.message
+
+
+@pytest.mark.engine
+def test_a_profile_signs_recursively_and_a_kill_during_signing_moves_no_tag(registry: Registry, keys,
+                                                                             tmp_path: Path) -> None:
+    import signal
+
+    from .waiting import Watched
+
+    profile = tmp_path / "signed.yaml"
+    profile.write_text(f"platforms: [linux/amd64, linux/arm64]\ndockerfile: Dockerfile.example\n"
+                       f"build_args: {{{BASE_ARG.replace('=', ': ', 1)}}}\n"
+                       f"signing: {{sign: true, key: {keys['ours']}, recursive: true}}\n")
+    tag = registry.ref("profiled/app", "1")
+    built = orch("build", "--profile", str(profile), "-t", tag, "--push", "--json")
+    assert built.returncode == 0, built.stderr[-3000:]
+    digest = json.loads(built.stdout)["digest"]
+    for platform in json.loads(built.stdout)["platforms"]:  # --sign-recursive: each platform's manifest too
+        assert cosign_verify(f"{registry.host}/profiled/app@{platform['digest']}", keys["ours.pub"]).returncode == 0
+
+    # A kill while cosign signs: no tag has moved yet, and none moves.
+    proxy = FaultProxy(registry.port).start()
+    try:
+        moved = proxy.ref("profiled/app", "1")
+        run = Watched([sys.executable, "-m", "orchestrator", "build", "--profile", str(profile), "-t", moved,
+                       "--push", "--label", "changed=yes"], cwd=REPO, start_new_session=True,
+                      env={**os.environ, "COSIGN_PASSWORD": PASSWORD})
+
+        def kill(_method: str, _path: str) -> None:
+            os.killpg(run.pid, signal.SIGKILL)
+            proxy.down = True
+
+        proxy.add(Rule("PUT", r"/manifests/sha256-[0-9a-f]+\.sig$", "hook", hook=kill))
+        returncode, _, _ = run.finish()
+        assert returncode == -signal.SIGKILL
+    finally:
+        proxy.stop()
+    assert digest_at(registry.port, "profiled/app", "1") == digest  # where it was

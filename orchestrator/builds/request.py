@@ -83,6 +83,7 @@ class BuildRequest:
     sign: bool = False  # --sign: cosign signs the verified index before any tag moves
     sign_key: str | None = None
     tlog: bool | None = None  # None: off with a key, on keyless
+    sign_recursive: bool = False  # each platform's manifest too
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -136,19 +137,23 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         install_emulators=bool(request.install_emulators if request.install_emulators is not None
                                else profile.install_emulators),
         builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.deep,
-        part=request.part, git=git_record(git), signing=signing_of(request),
+        part=request.part, git=git_record(git), signing=signing_of(request, profile),
     )
 
 
-def signing_of(request: BuildRequest) -> Signing | None:
-    """--sign's settings, checked before anything is built (cosign there, the key a file)."""
-    if not request.sign:
-        if request.sign_key and not request.sign:
+def signing_of(request: BuildRequest, profile: Profile) -> Signing | None:
+    """--sign's settings (the command line's over the profile's `signing:`), checked before
+    anything is built (cosign there, the key a file)."""
+    settings = profile.signing or {}
+    if not (request.sign or settings.get("sign")):
+        if request.sign_key:
             raise BadInput("--sign-key names the key for --sign, which was not given", fix="add --sign")
         return None
     if not request.push:
         raise BadInput("--sign signs what is published: add --push", fix="orch build ... --push --sign --sign-key KEY")
-    signing = Signing(request.sign_key, request.tlog if request.tlog is not None else request.sign_key is None)
+    key = request.sign_key or settings.get("key")
+    tlog = request.tlog if request.tlog is not None else settings.get("tlog", key is None)
+    signing = Signing(key, bool(tlog), request.sign_recursive or bool(settings.get("recursive")))
     signing.check()
     return signing
 

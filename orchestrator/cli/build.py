@@ -43,6 +43,7 @@ from orchestrator.cli.build_options import (
     Secrets,
     Sign,
     SignKey,
+    SignRecursive,
     Strategy,
     TagRules,
     Tags,
@@ -73,7 +74,8 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
           cache: Cache = None,
           build_context: BuildContexts = [], provenance: Provenance = None, sbom: Sbom = None,  # noqa: B006
           bake: Bake = [], bake_set: BakeSet = [], part: Part = None, sign: Sign = False,  # noqa: B006
-          sign_key: SignKey = None, tlog: Tlog = None, **buildx: Any) -> None:
+          sign_key: SignKey = None, tlog: Tlog = None, sign_recursive: SignRecursive = False,
+          **buildx: Any) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
     if bake:  # first, while the only names here are the options
@@ -98,7 +100,7 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
         cache_from=tuple(cache_from), cache_to=tuple(cache_to), cache=cache, build_contexts=tuple(build_context),
         provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
         tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta, part=str(part) if part is not None else None,
-        sign=sign, sign_key=sign_key, tlog=tlog)
+        sign=sign, sign_key=sign_key, tlog=tlog, sign_recursive=sign_recursive)
     _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress, report=report, output_env=output_env)
 
 

@@ -84,6 +84,9 @@ Sign = Annotated[bool, typer.Option(
 SignKey = Annotated[str | None, typer.Option(
     "--sign-key", metavar="KEY", envvar="ORCH_SIGN_KEY",
     help="The cosign private key (a file `cosign generate-key-pair` wrote, or a KMS URI) for --sign.")]
+SignRecursive = Annotated[bool, typer.Option(
+    "--sign-recursive", help="With --sign: sign each platform's manifest too, not only the index (cosign's "
+    "--recursive).")]
 Tlog = Annotated[bool | None, typer.Option(
     "--tlog/--no-tlog", help="Upload the signature to the transparency log (default: off with a key, since it "
     "publishes the registry name and digest; keyless signing needs it).")]

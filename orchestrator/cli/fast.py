@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for i
 
 _VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
                   "--config-mismatch": "config_mismatch", "--key": "key",
-                  "--require-attestations": "require_attestations"}
+                  "--require-attestations": "require_attestations", "--certificate-identity": "identity",
+                  "--certificate-oidc-issuer": "issuer"}
 _VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json", "--allow-duplicates": "allow_duplicates"}
 
 

@@ -31,6 +31,12 @@ def verify(
     key: str | None = typer.Option(  # noqa: UP007
         None, "--key", metavar="PUB", help="Also require a valid cosign signature by this public key (a file or KMS "
         "URI) over the image's digest (checked with cosign)."),
+    certificate_identity: str | None = typer.Option(  # noqa: UP007
+        None, "--certificate-identity", help="Keyless: the identity the signing certificate must name (a CI "
+        "workflow's URL, say); with --certificate-oidc-issuer, instead of --key."),
+    certificate_oidc_issuer: str | None = typer.Option(  # noqa: UP007
+        None, "--certificate-oidc-issuer", help="Keyless: the OIDC issuer of that identity (GitHub Actions: "
+        "https://token.actions.githubusercontent.com)."),
     require_attestations: str | None = typer.Option(  # noqa: UP007
         None, "--require-attestations", metavar="KINDS", help="provenance and/or sbom, comma-separated: each "
         "platform must have BuildKit's attestation of that kind in the index."),
@@ -41,6 +47,7 @@ def verify(
     code = run_verify(VerifyArgs(ref=ref, platforms=tuple(platform or ()), profile=profile, strict=strict,
                                  config_mismatch=config_mismatch, allow_duplicates=allow_duplicates,
                                  deep=deep, as_json=as_json, key=key,
-                                 require_attestations=require_attestations))
+                                 require_attestations=require_attestations, identity=certificate_identity,
+                                 issuer=certificate_oidc_issuer))
     if code:
         raise typer.Exit(code)

@@ -35,6 +35,8 @@ class VerifyArgs:
     as_json: bool = False
     key: str | None = None  # --key: a cosign signature by it must cover the digest
     require_attestations: str | None = None  # --require-attestations provenance,sbom
+    identity: str | None = None  # keyless: --certificate-identity
+    issuer: str | None = None  # keyless: --certificate-oidc-issuer
 
 
 def chosen_platforms(texts: tuple[str, ...] | list[str], profile: str | None, missing: str) -> tuple[Platform, ...]:
@@ -91,8 +93,8 @@ def run_verify(args: VerifyArgs) -> int:
         from orchestrator.image.deep import check_binaries
 
         extra = check_binaries(inspection, where, strict=args.strict)
-    if args.key:
-        extra.append(_signature(inspection, where, args.key))
+    if args.key or args.identity or args.issuer:
+        extra.append(_signature(inspection, where, args))
     if kinds:
         from orchestrator.image.attestations import required_findings
         from orchestrator.model.references import Reference
@@ -119,8 +121,9 @@ def run_verify(args: VerifyArgs) -> int:
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)
 
 
-def _signature(inspection: Any, where: Any, key: str) -> Any:
-    """The "signature" finding: a valid cosign signature by `key` over the digest verified."""
+def _signature(inspection: Any, where: Any, args: VerifyArgs) -> Any:
+    """The "signature" finding: a valid cosign signature over the digest verified, by --key or
+    keyless by --certificate-identity from --certificate-oidc-issuer."""
     from orchestrator.image.verify import Finding
     from orchestrator.model.references import Reference
     from orchestrator.publish.signing import verify_signature
@@ -129,10 +132,12 @@ def _signature(inspection: Any, where: Any, key: str) -> Any:
     if not isinstance(where, Reference) or not inspection.digest:
         raise BadInput("--key checks a signature in a registry; an OCI layout holds none",
                        fix="verify the pushed image: orch verify REGISTRY/REPO:TAG --key cosign.pub")
-    problem = verify_signature(where.with_digest(inspection.digest), key)
+    problem = verify_signature(where.with_digest(inspection.digest), args.key, identity=args.identity,
+                               issuer=args.issuer)
     if problem:
         return Finding("signature", Status.fail, problem, None, "sign it: orch build ... --push --sign --sign-key KEY")
-    return Finding("signature", Status.ok, f"signed by {key}: a valid cosign signature covers {inspection.digest}",
+    signer = args.key or f"{args.identity} ({args.issuer})"
+    return Finding("signature", Status.ok, f"signed by {signer}: a valid cosign signature covers {inspection.digest}",
                    None, None)
 
 

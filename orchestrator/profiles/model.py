@@ -104,6 +104,8 @@ class Profile:
     install_emulators: bool | None = None
     # CI runners by platform for `orch init --runners native`: a GitHub runs-on label or a GitLab runner tag.
     runners: Mapping[str, str] | None = None
+    # Signing with cosign (--sign): {sign: true, key: PATH, tlog: false, recursive: false}
+    signing: Mapping[str, Any] | None = None
     # The chain of files this profile was merged from, child last.
     sources: tuple[str, ...] = field(default=())
 

@@ -42,6 +42,13 @@ BUILDER_FIELDS = {
     "buildkitd_flags": FieldSpec("str", "buildkitd flags for every node the driver starts, e.g. "
                                  "'--allow-insecure-entitlement network.host'."),
 }
+SIGNING_FIELDS = {
+    "sign": FieldSpec("bool", "Sign every publish of this profile, as --sign."),
+    "key": FieldSpec("str", "The cosign private key (a file, relative to the current directory, or a KMS URI); "
+                     "its password in COSIGN_PASSWORD."),
+    "tlog": FieldSpec("bool", "Upload signatures to the transparency log (default: off with a key)."),
+    "recursive": FieldSpec("bool", "Sign each platform's manifest too, as --sign-recursive."),
+}
 CACHE_FIELDS = {"registry": FieldSpec("str", "Registry reference of the cache, e.g. ghcr.io/acme/app:buildcache.")}
 ATTESTATION_FIELDS = {
     "provenance": FieldSpec("provenance", "SLSA provenance: true, false, mode=min or mode=max."),
@@ -79,6 +86,7 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
                        "or manifest (docker manifest create/annotate/push: a Docker manifest list).", MERGES),
     "builder": FieldSpec("object", "The buildx builder to use or create.", children=BUILDER_FIELDS),
     "install_emulators": FieldSpec("bool", "Install missing QEMU handlers (tonistiigi/binfmt) without asking."),
+    "signing": FieldSpec("object", "Signing with cosign before any tag moves (--sign).", children=SIGNING_FIELDS),
     "runners": FieldSpec("str_map", "CI runners by platform, for one runner per platform (orch init --runners "
                          "native): a GitHub runs-on label or a GitLab runner tag that runs the platform natively, "
                          "e.g. {linux/arm64: ubuntu-24.04-arm}. Platforms not listed build under QEMU on the "

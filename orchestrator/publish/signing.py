@@ -74,13 +74,27 @@ def signature_tag(ref: Reference) -> str:
     return str(ref.with_tag(f"{(ref.digest or '').replace(':', '-')}.sig"))
 
 
-def verify_signature(ref: Reference, key: str, *, tlog: bool = False) -> str | None:
-    """None when a valid signature by `key` covers `ref` (REPO@DIGEST); else why not."""
-    args = [cosign(), "verify", "--key", key, f"--insecure-ignore-tlog={'false' if tlog else 'true'}"]
+def verify_signature(ref: Reference, key: str | None, *, identity: str | None = None, issuer: str | None = None,
+                     tlog: bool | None = None) -> str | None:
+    """None when a valid signature covers `ref` (REPO@DIGEST): by `key`, or keyless by the
+    certificate `identity` from the OIDC `issuer` (checked against the transparency log); else
+    why not."""
+    args = [cosign(), "verify"]
+    if key:
+        args += ["--key", key]
+    else:
+        if not (identity and issuer):
+            raise BadInput("a keyless signature is checked against its certificate: pass --certificate-identity and "
+                           "--certificate-oidc-issuer (or --key)", fix="e.g. --certificate-oidc-issuer "
+                           "https://token.actions.githubusercontent.com --certificate-identity https://github.com/...")
+        args += ["--certificate-identity", identity, "--certificate-oidc-issuer", issuer]
+    use_tlog = tlog if tlog is not None else key is None
+    args.append(f"--insecure-ignore-tlog={'false' if use_tlog else 'true'}")
     if ref.is_loopback:
         args.append("--allow-http-registry")
     done = run([*args, str(ref)], timeout=TIMEOUT)
-    return None if done.returncode == 0 else f"no valid signature by {key} covers {ref.digest}{_why(done)}"
+    signer = key or f"{identity} ({issuer})"
+    return None if done.returncode == 0 else f"no valid signature by {signer} covers {ref.digest}{_why(done)}"
 
 
 def _why(done: object) -> str:
