@@ -196,3 +196,32 @@ def test_a_profile_signs_recursively_and_a_kill_during_signing_moves_no_tag(regi
     finally:
         proxy.stop()
     assert digest_at(registry.port, "profiled/app", "1") == digest  # where it was
+
+
+@pytest.mark.engine
+def test_a_bake_release_and_a_manifest_list_are_signed_before_their_tags_move(registry: Registry, keys,
+                                                                                tmp_path: Path) -> None:
+    from .registry_api import push_image
+    from .test_bake import BAKE_FILE, DOCKERFILE
+
+    for name in ("app", "worker"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "docker-bake.hcl").write_text(BAKE_FILE)
+    released = subprocess.run([sys.executable, "-m", "orchestrator", "build", "--bake", "docker-bake.hcl", "release",
+                               "--push", "--sign", "--sign-key", str(keys["ours"]), "--json"], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=900,
+                              env={**os.environ, "COSIGN_PASSWORD": PASSWORD, "REG": registry.host})
+    assert released.returncode == 0, released.stderr[-3000:]
+    for name, target in json.loads(released.stdout)["targets"].items():
+        assert cosign_verify(f"{registry.host}/team/{name}@{target['digest']}", keys["ours.pub"]).returncode == 0
+
+    push_image(registry.port, "legacy/x86", "1", {"architecture": "amd64", "os": "linux"})
+    spec = tmp_path / "list.yaml"
+    spec.write_text(f"image: {registry.ref('listed/app', '1')}\nmanifests:\n"
+                    f"  - image: {registry.ref('legacy/x86', '1')}\n    platform: {{os: linux, architecture: amd64}}\n")
+    listed = orch("manifest", "create", "--spec", str(spec), "--sign", "--sign-key", str(keys["ours"]), "--json")
+    assert listed.returncode == 0, listed.stderr[-3000:]
+    checked = orch("verify", registry.ref("listed/app", "1"), "--platform", "linux/amd64", "--key",
+                   str(keys["ours.pub"]))
+    assert "a valid cosign signature covers" in checked.stdout, checked.stdout

@@ -113,14 +113,27 @@ def _release(ctx: typer.Context, given: dict[str, Any], buildx: dict[str, Any]) 
     if passthrough.BUILDX_ARGS:
         raise BadInput("words after -- go to buildx build, not to bake", fix="put them in the bake file")
     taken = ("arguments", "bake", "bake_set", "push", "dry_run", "as_json", "deep", "no_cache", "builder",
-             "install_emulators", "metadata_file", "output_env", "report", "progress")
+             "install_emulators", "metadata_file", "output_env", "report", "progress", "sign", "sign_key", "tlog",
+             "sign_recursive")
     ignored = {f"--{name.replace('_', '-')}": value for name, value in given.items() if name not in taken}
     ignored.update({f"--{key.replace('_', '-')}": value for key, value in buildx.items()})
     release(ctx, tuple(given["bake"]), tuple(given["arguments"] or ()), tuple(given["bake_set"]),
             push=given["push"], dry_run=given["dry_run"], as_json=given["as_json"], deep=given["deep"],
             no_cache=given["no_cache"], builder=given["builder"],
             install_emulators=bool(given["install_emulators"]), metadata_file=given["metadata_file"],
-            output_env=given["output_env"], report=given["report"], ignored=ignored)
+            output_env=given["output_env"], report=given["report"], ignored=ignored,
+            signing=_signing(given["sign"], given["sign_key"], given["tlog"], given["sign_recursive"]))
+
+
+def _signing(sign: bool, key: str | None, tlog: bool | None, recursive: bool) -> Any:
+    """--sign's settings for a bake release, checked before anything is built."""
+    if not sign:
+        return None
+    from orchestrator.publish.signing import Signing
+
+    signing = Signing(key, tlog if tlog is not None else key is None, recursive)
+    signing.check()
+    return signing
 
 
 def _refuse_alone(arguments: list[str] | None, bake_set: list[str]) -> None:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, Any, List
 
 import typer
 
@@ -39,6 +39,10 @@ def create(
     keep_order: bool = typer.Option(False, "--keep-order", help="Keep the spec's order instead of orch's (lower "
                                     "ARM variants first)."),
     deep: bool = typer.Option(False, "--deep", help="Also check each image's binary against its listed platform."),
+    sign: bool = typer.Option(False, "--sign", help="Sign the verified list with cosign before any tag moves."),
+    sign_key: str | None = typer.Option(  # noqa: UP007
+        None, "--sign-key", envvar="ORCH_SIGN_KEY", help="The cosign private key for --sign (password in "
+        "COSIGN_PASSWORD)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the steps; read and change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (or, with --dry-run, the plan) as JSON."),
 ) -> None:
@@ -70,7 +74,17 @@ def create(
             _print_notes(loaded.notes)
             typer.echo("\n".join(lines))
         return
-    _run(loaded, options, deep, as_json)
+    _run(loaded, options, deep, as_json, _signing(sign, sign_key))
+
+
+def _signing(sign: bool, key: str | None) -> Any:
+    if not sign:
+        return None
+    from orchestrator.publish.signing import Signing
+
+    signing = Signing(key, tlog=key is None)
+    signing.check()
+    return signing
 
 
 def _print_notes(notes: tuple[str, ...] | list[str]) -> None:
@@ -78,7 +92,7 @@ def _print_notes(notes: tuple[str, ...] | list[str]) -> None:
         typer.echo(f"note: {note}", err=True)
 
 
-def _run(spec: ManifestSpec, options: ListOptions, deep: bool, as_json: bool) -> None:
+def _run(spec: ManifestSpec, options: ListOptions, deep: bool, as_json: bool, signing: Any = None) -> None:
     from orchestrator.cli.verify_run import print_findings
     from orchestrator.errors import ExitCode
     from orchestrator.lists.manifest_list import publish_list
@@ -86,7 +100,7 @@ def _run(spec: ManifestSpec, options: ListOptions, deep: bool, as_json: bool) ->
     from orchestrator.publish.pipeline import VerificationFailed
 
     try:
-        plan, published = publish_list(spec, options, deep=deep)
+        plan, published = publish_list(spec, options, deep=deep, signing=signing)
     except VerificationFailed as failed:
         document = {**failed.verdict.to_json(), "digest": failed.verdict.digest, "tags": [], "staged": failed.staged}
         if as_json:

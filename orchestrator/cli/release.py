@@ -14,7 +14,7 @@ from orchestrator.cli.output import print_json, print_table
 def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...], *,
             push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
             install_emulators: bool, metadata_file: Path | None, output_env: Path | None, report: Path | None,
-            ignored: dict[str, Any]) -> None:
+            ignored: dict[str, Any], signing: Any = None) -> None:
     from orchestrator.builds.inputs import build_time, check_metadata_file
     from orchestrator.docker import probe
     from orchestrator.docker.runner import Engine
@@ -41,7 +41,8 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     resolved = tuple(targets_from(resolve(engine, files, targets, sets)))
     plan = ReleasePlan(resolved, files, stage_directory(int(build_time().timestamp())), deep=deep,
                        no_cache=no_cache, builder=builder, install_emulators=install_emulators,
-                       fs_entitlements=caps.bake_needs_fs_entitlements, nodes=node_routes(caps, resolved))
+                       fs_entitlements=caps.bake_needs_fs_entitlements, nodes=node_routes(caps, resolved),
+                       signing=signing)
     if dry_run:
         if as_json:
             print_json(plan.to_json())

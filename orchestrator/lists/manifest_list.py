@@ -47,6 +47,7 @@ from orchestrator.model.platform_match import sort_key
 from orchestrator.model.platform_parse import normalize
 from orchestrator.model.references import Reference
 from orchestrator.publish.pipeline import Published, publish_staged
+from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import stage_index
 from orchestrator.registry.client import ManifestBytes, Registry
 from orchestrator.status import Status
@@ -251,8 +252,8 @@ def plan_list(registry: Registry, spec: ManifestSpec, options: ListOptions) -> L
     return ListPlan(children, ManifestBytes.from_document(document), (*notes, *order_notes))
 
 
-def publish_list(spec: ManifestSpec, options: ListOptions = ListOptions(), *, deep: bool = False
-                 ) -> tuple[ListPlan, Published]:
+def publish_list(spec: ManifestSpec, options: ListOptions = ListOptions(), *, deep: bool = False,
+                 signing: Signing | None = None) -> tuple[ListPlan, Published]:
     """Read, copy each child into the target repository, stage the list by digest, verify
     (config mismatches warn), promote the target and its tags.
     Raises pipeline.VerificationFailed (nothing moved) when a check fails."""
@@ -266,7 +267,7 @@ def publish_list(spec: ManifestSpec, options: ListOptions = ListOptions(), *, de
     published = publish_staged(
         staged, (spec.target, *spec.tags),
         VerifyOptions(expected=tuple(c.platform for c in plan.images if c.platform), config_mismatch=Status.warn),
-        deep=deep, fix=MISLABELLED_FIX,
+        deep=deep, fix=MISLABELLED_FIX, signing=signing,
     )
     return plan, published
 

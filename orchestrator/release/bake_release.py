@@ -34,6 +34,7 @@ from orchestrator.interrupts import phase
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.references import Reference
 from orchestrator.publish import blobstore
+from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import remove_directory
 from orchestrator.release.bake_files import BakeTarget
 from orchestrator.report.console import Console
@@ -62,6 +63,7 @@ class ReleasePlan:
     # A builder of several nodes: {platform: (node, native)} for each platform of any target; each
     # target's platforms are built as bake targets of their own (per_platform_name) on those nodes.
     nodes: Mapping[str, tuple[str, bool]] | None = None
+    signing: Signing | None = None  # --sign: each target's verified index signed before any tag moves
 
     @property
     def per_platform(self) -> bool:
@@ -234,6 +236,12 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
         results[-1].digest = staged[-1].index.digest
     from orchestrator.publish.promote import PromotionFailed, promote_all
 
+    if plan.signing is not None:  # every target verified: signed before any tag of any of them moves
+        from orchestrator.publish.signing import sign
+
+        with phase("signing the verified indexes"):
+            for index in staged:
+                console.say(f"orch: signed {index.ref} with cosign: {sign(index.ref, plan.signing)}")
     try:
         promotions = promote_all([(index, target.tags, None) for index, target in zip(staged, plan.targets,
                                                                                     strict=True)])
