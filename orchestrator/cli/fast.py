@@ -31,6 +31,37 @@ _RELEASE_FLAGS = {"--deep": "deep", "--dry-run": "dry_run", "--json": "as_json",
 _RELEASE_LISTS = ("platforms", "tags", "tag_rules", "images", "flavor")
 
 
+def _options(words: list[str], takes_value: dict[str, str], flags: dict[str, str], lists: tuple[str, ...]
+             ) -> tuple[dict[str, object], list[str]] | None:
+    """Options by name (`--name value` or `--name=value`; a name in `lists` may be repeated) and
+    the words that are no option; None when anything is unknown, doubled or missing its value."""
+    values: dict[str, object] = {key: [] for key in lists}
+    positional: list[str] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        name, has_value, value = word.partition("=")
+        if name in takes_value:
+            if not has_value:
+                if not rest or rest[0].startswith("-"):
+                    return None
+                value = rest.pop(0)
+            key = takes_value[name]
+            if key in lists:
+                cast("list[str]", values[key]).append(value)
+            elif key in values:
+                return None  # given twice: let typer decide
+            else:
+                values[key] = value
+        elif word in flags and not has_value:
+            values[flags[word]] = True
+        elif not word.startswith("-"):
+            positional.append(word)
+        else:
+            return None
+    return {key: tuple(v) if key in lists else v for key, v in values.items()}, positional  # type: ignore[arg-type]
+
+
 def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
     """`[-q|-v] release DIR... [options]` (its options as `orch release --help` lists them), with
     whether -v was given; None for anything else."""
@@ -42,67 +73,22 @@ def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
         return None
     if os.environ.get("ORCH_LOG_FORMAT", "auto") not in ("", "auto", "console", "json"):
         return None  # typer says what is wrong with it
-    values: dict[str, object] = {key: [] for key in _RELEASE_LISTS}
-    directories: list[str] = []
-    rest = argv[1:]
-    while rest:
-        word = rest.pop(0)
-        name, has_value, value = word.partition("=")
-        if name in _RELEASE_VALUES:
-            if not has_value:
-                if not rest or rest[0].startswith("-"):
-                    return None
-                value = rest.pop(0)
-            key = _RELEASE_VALUES[name]
-            if key in _RELEASE_LISTS:
-                cast("list[str]", values[key]).append(value)
-            elif key in values:
-                return None  # given twice: let typer decide
-            else:
-                values[key] = value
-        elif word in _RELEASE_FLAGS and not has_value:
-            values[_RELEASE_FLAGS[word]] = True
-        elif not word.startswith("-"):
-            directories.append(word)
-        else:
-            return None
-    if not directories:
+    parsed = _options(argv[1:], _RELEASE_VALUES, _RELEASE_FLAGS, _RELEASE_LISTS)
+    if parsed is None or not parsed[1]:
         return None
-    lists = {key: tuple(cast("list[str]", values.pop(key))) for key in _RELEASE_LISTS}
-    return ReleaseArgs(directories=tuple(directories), **lists, **values, quiet=quiet), verbose  # type: ignore[arg-type]
+    values, directories = parsed
+    return ReleaseArgs(directories=tuple(directories), **values, quiet=quiet), verbose  # type: ignore[arg-type]
 
 
 def verify_args(argv: list[str]) -> VerifyArgs | None:
     """`verify REF [--platform LIST]... [--profile P] [--config-mismatch M] [--strict] [--deep]
-    [--allow-duplicates] [--json]`, or None for anything else."""
+    [--allow-duplicates] [--json] [--key PUB] ...`, or None for anything else."""
     if len(argv) < 2 or argv[0] != "verify":
         return None
-    ref, rest = None, argv[1:]
-    values: dict[str, object] = {"platforms": []}
-    while rest:
-        word = rest.pop(0)
-        name, has_value, value = word.partition("=")
-        if name in _VERIFY_VALUES:
-            if not has_value:
-                if not rest or rest[0].startswith("-"):
-                    return None
-                value = rest.pop(0)
-            key = _VERIFY_VALUES[name]
-            if key == "platforms":
-                cast("list[str]", values["platforms"]).append(value)
-            elif key in values:
-                return None  # given twice: let typer decide
-            else:
-                values[key] = value
-        elif word in _VERIFY_FLAGS and not has_value:
-            values[_VERIFY_FLAGS[word]] = True
-        elif not word.startswith("-") and ref is None:
-            ref = word
-        else:
-            return None
-    if ref is None:
+    parsed = _options(argv[1:], _VERIFY_VALUES, _VERIFY_FLAGS, ("platforms",))
+    if parsed is None or len(parsed[1]) != 1:
         return None
-    values["platforms"] = tuple(values["platforms"])  # type: ignore[arg-type]
+    values, (ref,) = parsed
     from orchestrator.cli.verify_run import VerifyArgs
 
     return VerifyArgs(ref=ref, **values)  # type: ignore[arg-type]
