@@ -14,6 +14,24 @@ REPO = Path(__file__).resolve().parent.parent
 ORCH = [sys.executable, "-m", "orchestrator"]
 
 
+def registry_bench(doc: str | None, rounds: int) -> tuple[object, list[str]]:
+    """What a registry benchmark starts with: its options (--rounds, --registry), sources
+    byte-compiled, SOURCE_DATE_EPOCH fixed, a state directory of its own; the orch command (the
+    console script, as users run it, else `python -m orchestrator`)."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--registry", default="localhost:5000")
+    args = parser.parse_args()
+    compile_bytecode()
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(time.time()))
+    os.environ["ORCH_STATE_HOME"] = tempfile.mkdtemp(prefix="orch-bench-state-")
+    script = [str(Path(sys.executable).parent / "orch")]
+    return args, script if Path(script[0]).exists() else ORCH
+
+
 def compile_bytecode() -> None:
     """Byte-compile the package, as installing the wheel does. A checkout run with
     PYTHONDONTWRITEBYTECODE=1 (set on these machines) would otherwise recompile

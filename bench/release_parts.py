@@ -21,30 +21,20 @@ Goal: orch / recipe <= 1.0. Prints a Markdown block for docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import tempfile
-import time
 import uuid
 from datetime import date
 from pathlib import Path
 
-from build_overhead import ORCH_SCRIPT, alternate
-from common import ORCH, REPO, RETRIES, compile_bytecode, machine, ratios, row, table_head, timed
+from build_overhead import alternate
+from common import REPO, RETRIES, machine, ratios, registry_bench, row, table_head, timed
 
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/arm/v6")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--registry", default="localhost:5000")
-    args = parser.parse_args()
-    compile_bytecode()
-    os.environ["SOURCE_DATE_EPOCH"] = str(int(time.time()))
-    os.environ["ORCH_STATE_HOME"] = tempfile.mkdtemp(prefix="orch-bench-state-")
-    orch = ORCH_SCRIPT if Path(ORCH_SCRIPT[0]).exists() else ORCH
+    args, orch = registry_bench(__doc__, 9)
     repository = f"{args.registry}/bench/parts-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as work:
         parts = Path(work) / "parts"

@@ -18,32 +18,23 @@ Goal: orch / by hand <= 1.0. Prints a Markdown block for docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from datetime import date
 from pathlib import Path
 
-from build_overhead import ORCH_SCRIPT, alternate
-from common import ORCH, REPO, RETRIES, compile_bytecode, machine, ratios, row, table_head
+from build_overhead import alternate
+from common import REPO, RETRIES, machine, ratios, registry_bench, row, table_head
 
 PASSWORD = "bench"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--registry", default="localhost:5000")
-    args = parser.parse_args()
-    compile_bytecode()
-    os.environ["SOURCE_DATE_EPOCH"] = str(int(time.time()))
-    os.environ["ORCH_STATE_HOME"] = tempfile.mkdtemp(prefix="orch-bench-state-")
+    args, orch = registry_bench(__doc__, 9)
     os.environ["COSIGN_PASSWORD"] = PASSWORD
-    orch = ORCH_SCRIPT if Path(ORCH_SCRIPT[0]).exists() else ORCH
     keys = Path(tempfile.mkdtemp(prefix="orch-bench-keys-"))
     subprocess.run(["cosign", "generate-key-pair"], cwd=keys, check=True, capture_output=True)
     repository = f"{args.registry}/bench/signed-{uuid.uuid4().hex[:8]}"
