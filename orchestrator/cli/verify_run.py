@@ -146,9 +146,7 @@ def _cut_short(ref: Reference) -> None:
     from orchestrator.publish import journal
 
     for unfinished in journal.unfinished({ref.name}):
-        from orchestrator.registry.client import Registry
-
-        echo(f"orch: warning: {unfinished.describe(lambda tag: Registry.of(tag).head_digest(tag))}; the same "
+        echo(f"orch: warning: {unfinished.describe()}; the same "
              "build or release command moves the rest and repairs it", err=True)
 
 

@@ -50,7 +50,12 @@ class Unfinished:
             lines.append(f"{tag} -> {now or '(no such tag)'} ({state})")
         return "; ".join(lines)
 
-    def describe(self, head: Callable[[Reference], str | None]) -> str:
+    def describe(self, head: Callable[[Reference], str | None] | None = None) -> str:
+        """What it left, each tag read where it points now (`head`: the registry, by default)."""
+        if head is None:
+            from orchestrator.registry.client import Registry
+
+            head = lambda tag: Registry.of(tag).head_digest(tag)  # noqa: E731
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
         return (f"a promotion to {self.digest[:19]} (orch process {self.pid}, {when}) stopped before its last tag "
                 f"moved: {self.where(head)}")

@@ -168,7 +168,7 @@ def _earlier_promotions(promotions: list[Promotion]) -> list[journal.Unfinished]
                         f"{promotion.digest[:19]}")
     cut_short = journal.unfinished({m.tag.name for p in promotions for m in p.tags})
     for unfinished in cut_short:
-        log.warning("promote.unfinished", advice=unfinished.describe(lambda tag: Registry.of(tag).head_digest(tag)))
+        log.warning("promote.unfinished", advice=unfinished.describe())
     return cut_short
 
 
