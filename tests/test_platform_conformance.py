@@ -302,6 +302,7 @@ def test_which_host_runs_which_image_agrees_with_containerd(host: str, image: st
 
 
 @pytest.mark.engine
+@pytest.mark.usefixtures("daemons_own_builder")  # the plan of a local build: one node takes every platform
 def test_a_platform_resolve_accepts_never_crashes_a_build_plan() -> None:
     import subprocess
     import sys
