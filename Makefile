@@ -66,7 +66,7 @@ test-ci-builders:
 	$(MAKE) test-builders MATRIX="$(CI_MATRIX)"
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
-# or more of its own (marked slow): about 22 s on a 2-CPU machine (README, Tests).
+# or more of its own (marked slow): about a minute on a 2-CPU machine (README, Tests).
 unit: venv tools
 	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -101,9 +102,22 @@ def both(first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
     return results[0], results[1]
 
 
+_preloading: list[threading.Thread] = []
+
+
 def preload(*modules: str) -> None:
     """Import modules on a thread of their own, so the import overlaps waiting the main thread
     does meanwhile (git, buildx). Only for modules nothing else is importing at that moment."""
     import importlib
 
-    threading.Thread(target=lambda: [importlib.import_module(m) for m in modules], daemon=True).start()
+    thread = threading.Thread(target=lambda: [importlib.import_module(m) for m in modules], daemon=True)
+    _preloading.append(thread)
+    thread.start()
+
+
+def settle(timeout: float = 5.0) -> None:
+    """Let imports started by `preload` finish before the process exits: the interpreter tearing
+    down while a thread is importing can crash it (a command that failed fast ended in SIGSEGV)."""
+    deadline = time.monotonic() + timeout
+    for thread in _preloading:
+        thread.join(max(0.0, deadline - time.monotonic()))
