@@ -239,6 +239,19 @@ def buildx_push(ctx: Path, platforms: str, output: str, *extra: str, attempts: i
             raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
 
 
+def copy_image(source: str, target: str, attempts: int = 6) -> None:
+    """`imagetools create -t TARGET SOURCE` for fixtures, retried when only the registry answered
+    5xx (distribution 2.8's tag-link race, as in buildx_push); any other failure shows its stderr."""
+    args = ["docker", "buildx", "imagetools", "create", "-t", target, source]
+    for attempt in range(attempts):
+        result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        if result.returncode == 0:
+            return
+        if not any(code in result.stderr for code in ("500 Internal Server Error", "502", "503")) \
+                or attempt == attempts - 1:
+            raise AssertionError(f"{' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+
+
 @pytest.fixture(autouse=True)
 def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test records the builders it creates in a state directory of its own."""

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from .conftest import copy_image
 from .test_build import BASE_ARG, orch
 from .test_faults import tags_in
 
@@ -142,8 +143,7 @@ def test_a_profile_makes_a_docker_container_builder_with_its_buildkitd_config(re
     """The config reaches buildkitd: it makes the test registry Docker Hub's mirror, so `FROM busybox`
     resolves on a machine that cannot reach Docker Hub (without it, the build fails)."""
     image = _container_image(buildkit_builders["docker-container"])
-    subprocess.run(["docker", "buildx", "imagetools", "create", "-t", registry.ref("library/busybox", "latest"),
-                    "localhost:5000/orch/busybox:stable"], capture_output=True, check=True, timeout=120)
+    copy_image("localhost:5000/orch/busybox:stable", registry.ref("library/busybox", "latest"))
     (tmp_path / "buildkitd.toml").write_text(f'[registry."docker.io"]\n  mirrors = ["{registry.host}"]\n'
                                              f'[registry."{registry.host}"]\n  http = true\n')
     (tmp_path / "ctx").mkdir()

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .conftest import REPO, sh, start_registry
+from .conftest import REPO, copy_image, start_registry
 from .faultproxy import FaultProxy, Rule
 
 SEED = "localhost:5000/orch/busybox:stable"
@@ -51,7 +51,7 @@ class Hostile:
 def hostile(tmp_path_factory: pytest.TempPathFactory, engine_ready: None) -> Iterator[Hostile]:
     registry = start_registry(tmp_path_factory.mktemp("hostile"))
     proxy = FaultProxy(registry.port).start()
-    sh("docker", "buildx", "imagetools", "create", "-t", f"localhost:{registry.port}/hostile/app:1", SEED)
+    copy_image(SEED, f"localhost:{registry.port}/hostile/app:1")
     yield Hostile(proxy)
     proxy.stop()
     registry.stop()
