@@ -152,10 +152,8 @@ def signing_of(request: BuildRequest, profile: Profile) -> Signing | None:
     if not request.push:
         raise BadInput("--sign signs what is published: add --push", fix="orch build ... --push --sign --sign-key KEY")
     key = request.sign_key or settings.get("key")
-    tlog = request.tlog if request.tlog is not None else settings.get("tlog", key is None)
-    signing = Signing(key, bool(tlog), request.sign_recursive or bool(settings.get("recursive")))
-    signing.check()
-    return signing
+    tlog = request.tlog if request.tlog is not None else settings.get("tlog")
+    return Signing.asked(key, tlog, request.sign_recursive or bool(settings.get("recursive")))
 
 
 def part_tagging(request: BuildRequest, profile: Profile, git: GitInfo | None, now: datetime

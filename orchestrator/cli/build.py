@@ -131,9 +131,7 @@ def _signing(sign: bool, key: str | None, tlog: bool | None, recursive: bool) ->
         return None
     from orchestrator.publish.signing import Signing
 
-    signing = Signing(key, tlog if tlog is not None else key is None, recursive)
-    signing.check()
-    return signing
+    return Signing.asked(key, tlog, recursive)
 
 
 def _refuse_alone(arguments: list[str] | None, bake_set: list[str]) -> None:

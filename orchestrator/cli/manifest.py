@@ -82,9 +82,7 @@ def _signing(sign: bool, key: str | None) -> Any:
         return None
     from orchestrator.publish.signing import Signing
 
-    signing = Signing(key, tlog=key is None)
-    signing.check()
-    return signing
+    return Signing.asked(key)
 
 
 def _print_notes(notes: tuple[str, ...] | list[str]) -> None:

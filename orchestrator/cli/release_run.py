@@ -56,9 +56,7 @@ def run_release_parts(args: ReleaseArgs) -> int:
     if args.sign:
         from orchestrator.publish.signing import Signing
 
-        signing = Signing(args.sign_key or os.environ.get("ORCH_SIGN_KEY"), tlog=not (args.sign_key or
-                                                                                     os.environ.get("ORCH_SIGN_KEY")))
-        signing.check()
+        signing = Signing.asked(args.sign_key or os.environ.get("ORCH_SIGN_KEY"))
     request = ReleaseRequest(args.directories, tuple(parse_all(args.platforms) if args.platforms
                                                      else loaded.platforms or ()),
                              loaded, args.tags, args.tag_rules, args.images, args.flavor, args.deep, signing)

@@ -35,6 +35,13 @@ class Signing:
     tlog: bool = False  # upload to the transparency log (keyless needs it)
     recursive: bool = False  # each platform's manifest too
 
+    @classmethod
+    def asked(cls, key: str | None, tlog: bool | None = None, recursive: bool = False) -> Signing:
+        """--sign's settings, checked: the log on keyless signing unless said otherwise, off with a key."""
+        signing = cls(key, tlog if tlog is not None else key is None, recursive)
+        signing.check()
+        return signing
+
     def check(self) -> None:
         """What can be refused before anything is built: no cosign, a missing key file."""
         cosign()
