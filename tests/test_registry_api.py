@@ -230,6 +230,28 @@ def test_http_reads_length_chunked_and_close_delimited_bodies_on_one_kept_alive_
     assert connection.sock is None  # the server said close
 
 
+def test_a_head_of_a_blob_over_the_answer_bound_is_an_answer_not_too_large(raw_server, monkeypatch,
+                                                                          tmp_path) -> None:
+    """A HEAD's Content-Length is the blob's size, not a body: a registry that holds a 60 MiB layer
+    answers a HEAD of it (the second release of any real image asks) with that length, and no
+    body. 204 and 304 answers carry none either, whatever length they name."""
+    monkeypatch.setenv("ORCH_STATE_DIR", str(tmp_path))
+    port, answers, thread = raw_server
+    big = 60 * 1024 * 1024
+    digest = "sha256:" + "a" * 64
+    answers += [f"HTTP/1.1 200 OK\r\nContent-Length: {big}\r\nDocker-Content-Digest: {digest}\r\n\r\n".encode(),
+                f"HTTP/1.1 200 OK\r\nContent-Length: {big}\r\nDocker-Content-Digest: {digest}\r\n\r\n".encode(),
+                f"HTTP/1.1 304 Not Modified\r\nContent-Length: {big}\r\n\r\n".encode(),
+                f"HTTP/1.1 204 No Content\r\nContent-Length: {big}\r\n\r\n".encode()]
+    thread.start()
+    registry = Registry(parse_reference(f"127.0.0.1:{port}/team/app:1"), timeout=5)
+    registry.transport.base = f"http://127.0.0.1:{port}"
+    assert registry.blob_exists("team/app", digest) is True
+    assert registry.head_digest(parse_reference(f"127.0.0.1:{port}/team/app@{digest}")) == digest
+    assert registry.transport.request("GET", "team/app", "manifests/1").body == b""
+    assert registry.transport.request("DELETE", "team/app", f"manifests/{digest}").body == b""
+
+
 def test_http_says_when_an_answer_is_cut_off_or_a_kept_alive_socket_was_dropped(raw_server) -> None:
     from orchestrator.registry import http
 

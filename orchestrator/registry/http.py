@@ -93,6 +93,8 @@ class Response:
     def read_bounded(self, limit: int, seconds: float) -> bytes:
         """The whole body, if it is at most `limit` bytes and done within `seconds`: memory and
         time stay bounded whatever the server sends (an endless chunked answer, a huge length)."""
+        if self._done:  # HEAD, 204 and 304 carry no body: their Content-Length is the resource's size
+            return b""
         length = self.headers.get("Content-Length")
         if length and length.strip().isdigit() and int(length) > limit and not self._chunked:
             self.close()
