@@ -229,3 +229,31 @@ def test_a_bake_release_and_a_manifest_list_are_signed_before_their_tags_move(re
     checked = orch("verify", registry.ref("listed/app", "1"), "--platform", "linux/amd64", "--key",
                    str(keys["ours.pub"]))
     assert "a valid cosign signature covers" in checked.stdout, checked.stdout
+
+
+@pytest.mark.engine
+def test_tags_in_other_repositories_and_registries_each_point_at_a_signed_index(registry: Registry, keys,
+                                                                                tmp_path: Path) -> None:
+    """cosign keeps a signature beside the image and looks only there: an index whose tags are in
+    two repositories of two registries is signed in each before any tag moves, so `cosign verify`
+    and `orch verify --key` find it at every tag."""
+    from .conftest import start_registry
+
+    other = start_registry(tmp_path / "second")
+    try:
+        tags = [registry.ref("signed/app", "7"), registry.ref("mirror/app", "7"), other.ref("team/app", "7")]
+        built = build(tags[0], "-t", tags[1], "-t", tags[2], "--sign", "--sign-key", str(keys["ours"]))
+        assert built.returncode == 0, built.stderr[-3000:]
+        result = json.loads(built.stdout)
+        digest = result["digest"]
+        assert sorted(result["signatures"]) == sorted(
+            f"{host}/{repository}:{digest.replace(':', '-')}.sig" for host, repository in
+            ((registry.host, "signed/app"), (registry.host, "mirror/app"), (other.host, "team/app")))
+        for tag in tags:
+            repository = tag.rpartition(":")[0]
+            assert cosign_verify(f"{repository}@{digest}", keys["ours.pub"]).returncode == 0, tag
+            checked = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["ours.pub"]))
+            assert checked.returncode == 0 and f"a valid cosign signature covers {digest}" in checked.stdout, \
+                checked.stdout
+    finally:
+        other.stop()

@@ -178,7 +178,7 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
     # The per-arch path has read the staged list back from the registry already.
     published = publish_staged(built.staged, plan.tags, VerifyOptions(expected=plan.platforms),
                                inspection=built.inspection, deep=plan.deep, say=console.say, signing=plan.signing)
-    result.signature = published.signature
+    result.signatures = published.signatures
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)
     result.tags = [t.as_given for t in plan.tags]  # as the user wrote them (docker.io/ not added)

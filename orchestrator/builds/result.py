@@ -74,7 +74,11 @@ class BuildResult:
     # The buildx commands that ran, as a printed plan shows them (BuildPlan.shown), in plan order.
     commands: list[str] = field(default_factory=list)
     part: str | None = None  # --part: the part record written
-    signature: str | None = None  # --sign: the cosign signature's tag
+    signatures: list[str] = field(default_factory=list)  # --sign: the signature's tag in each repository
+
+    @property
+    def signature(self) -> str | None:
+        return self.signatures[0] if self.signatures else None
     index_media_type: str | None = None  # the published index (or manifest), as the registry holds it
     index_size: int | None = None
 
@@ -125,6 +129,7 @@ class BuildResult:
             "commands": self.commands,
             "part": self.part,
             "signature": self.signature,
+            "signatures": self.signatures,
             "descriptor": {"mediaType": self.index_media_type, "digest": self.digest, "size": self.index_size}
             if self.digest and self.index_media_type else None,
             **labels_json(self.plan),

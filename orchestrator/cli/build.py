@@ -251,8 +251,8 @@ def _summary(plan: BuildPlan, result: BuildResult) -> None:
         typer.echo(f"  built per platform because {result.fallback_reason}")
     print_table([[p.platform, p.digest, *([p.state + (f" on {p.node}" if p.node else "")] if p.state else [])]
                  for p in result.platforms])
-    if result.signature:
-        typer.echo(f"  signed with cosign before any tag moved: {result.signature}")
+    for signature in result.signatures:
+        typer.echo(f"  signed with cosign before any tag moved: {signature}")
     for move in result.promotion:
         typer.echo(f"  tag {move['tag']}: " + (f"moved from {move['before']}" if move["before"] else "new")
                    if move["state"] == "moved" else f"  tag {move['tag']}: already there")

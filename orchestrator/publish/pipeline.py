@@ -18,8 +18,8 @@ from orchestrator.image.read import read_image, read_layout
 from orchestrator.image.verify import Verdict, VerifyOptions, verify
 from orchestrator.interrupts import phase
 from orchestrator.model.references import Reference
-from orchestrator.publish.promote import Promotion, PromotionFailed, current_digests, promote
-from orchestrator.publish.signing import Signing, sign
+from orchestrator.publish.promote import Promotion, current_digests, promote
+from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import Staged
 from orchestrator.registry.layout import PREFIX
 from orchestrator.workers import both
@@ -44,7 +44,15 @@ class Published:
     inspection: Inspection
     verdict: Verdict
     promotion: Promotion
-    signature: str | None = None  # the cosign signature's tag, when signed
+
+    @property
+    def signature(self) -> str | None:
+        """The signature's tag in the staging repository, when signed (`signatures`: in each)."""
+        return self.promotion.signatures[0] if self.promotion.signatures else None
+
+    @property
+    def signatures(self) -> list[str]:
+        return self.promotion.signatures
 
     @property
     def tags(self) -> tuple[Reference, ...]:
@@ -85,24 +93,14 @@ def verify_staged(staged: Staged, options: VerifyOptions, *, inspection: Inspect
 def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyOptions, *,
                    inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX,
                    say: Callable[[str], None] | None = None, signing: Signing | None = None) -> Published:
-    """Verify `staged` as the registry holds it (`inspection`: already read from there), sign it
-    when asked (before any tag moves: a tag never points at an unsigned index), then move `tags`
-    to it. `say` hears how the verification and the signing went."""
+    """Verify `staged` as the registry holds it (`inspection`: already read from there), place it
+    in every repository `tags` name and sign it in each when asked (before any tag moves: a tag
+    never points at an unsigned index), then move `tags` to it. `say` hears how the
+    verification and the signing went."""
     with phase("verifying the staged index"):
         befores, held = both(lambda: current_digests(tags), lambda: inspection or read_image(staged.ref))
         verdict = _judge(str(staged.ref), held, options, staged.ref if deep else None, fix)
     if say is not None:
         say(f"orch: verifying {len(held.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")
-    signature = None
-    if signing is not None:
-        with phase("signing the verified index"):
-            signature = sign(staged.ref, signing)
-        if say is not None:
-            say(f"orch: signed {staged.ref} with cosign: {signature}")
-    try:
-        promotion = promote(staged, tags, befores)
-    except PromotionFailed as failed:
-        if signature:
-            failed.message += f"\n  the signature of the verified index stays at {signature}"
-        raise
-    return Published(staged, held, verdict, promotion, signature)
+    promotion = promote(staged, tags, befores, signing=signing, say=say)
+    return Published(staged, held, verdict, promotion)

@@ -3,7 +3,9 @@
 1. Read where each tag points now (`before`); a tag that cannot be read stops
    everything before anything moves.
 2. Copy the index (by digest) into every other repository the tags name:
-   mounted within a registry, streamed across registries.
+   mounted within a registry, streamed across registries. With --sign, the
+   index is signed in each of those repositories (and the staging one), so
+   every tag, wherever it is, points at a signed index the moment it moves.
 3. PUT the verified index bytes under each tag (same bytes, same digest; the
    client retries 5xx, 429 and dropped connections). If a tag still fails,
    every tag already moved is put back (the old index's bytes under the tag;
@@ -18,14 +20,16 @@ takes effect after them (orchestrator.interrupts).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.errors import JobFailed, OrchError
-from orchestrator.interrupts import deferred
+from orchestrator.interrupts import deferred, phase
 from orchestrator.logging import get_logger
 from orchestrator.model.references import Reference
 from orchestrator.publish import journal
+from orchestrator.publish.signing import Signing, sign
 from orchestrator.publish.stage import Staged
 from orchestrator.registry.client import Registry
 from orchestrator.registry.transfer import RepositoryStore, copy_image
@@ -66,6 +70,7 @@ class TagMove:
 class Promotion:
     digest: str
     tags: list[TagMove]
+    signatures: list[str] = field(default_factory=list)  # --sign: the signature's tag in each repository
 
     @property
     def ok(self) -> bool:
@@ -90,6 +95,9 @@ class PromotionFailed(JobFailed):
                          fix="fix what failed and rerun: the verified index stays in the registry by digest")
         self.promotions = promotions
         self.promotion = promotions[0]
+        signatures = [s for p in promotions for s in p.signatures]
+        if signatures:
+            self.message += "\n  the signatures of the verified index stay at " + ", ".join(signatures)
 
 
 def _registry(ref: Reference, cache: dict[str, Registry]) -> Registry:
@@ -107,13 +115,17 @@ def current_digests(tags: tuple[Reference, ...]) -> list[str | None]:
                         fix=exc.fix) from None
 
 
-def promote(staged: Staged, tags: tuple[Reference, ...], befores: list[str | None] | None = None) -> Promotion:
-    return promote_all([(staged, tags, befores)])[0]
+def promote(staged: Staged, tags: tuple[Reference, ...], befores: list[str | None] | None = None, *,
+            signing: Signing | None = None, say: Callable[[str], None] | None = None) -> Promotion:
+    return promote_all([(staged, tags, befores)], signing=signing, say=say)[0]
 
 
-def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | None] | None]]) -> list[Promotion]:
+def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | None] | None]], *,
+                signing: Signing | None = None, say: Callable[[str], None] | None = None) -> list[Promotion]:
     """Move the tags of every (staged index, its tags) pair, all of them or none: a release of
-    several images (a bake group) is one promotion."""
+    several images (a bake group) is one promotion. With `signing`, each index is signed in
+    every repository it is placed in before any tag of any of them moves; `say` hears each
+    signature."""
     registries: dict[str, Registry] = {}
     promotions = []
     # 1. Where each tag points now (read by the caller, or here). Failing here moves nothing.
@@ -134,6 +146,10 @@ def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | N
             for move in (m for p in promotions for m in p.tags):
                 move.after = move.before
             raise PromotionFailed(promotions, f"copying {promotion.digest}: {exc.message}") from None
+    if signing is not None:
+        with phase("signing the verified index"):
+            for (staged, tags, _), promotion in zip(releases, promotions, strict=True):
+                promotion.signatures = _sign_everywhere(staged, tags, signing, say)
 
     # 3 and 4, never left halfway (a signal waits for them; kill -9 leaves the journal behind).
     record = journal.begin([(p.digest, [(m.tag, m.before) for m in p.tags]) for p in promotions])
@@ -192,6 +208,20 @@ def _copy_to_tag_repositories(staged: Staged, tags: tuple[Reference, ...], regis
                        mount_from=staged.repository.repository if host == staged.repository.registry else None)
         except OrchError as exc:
             raise JobFailed(f"to {host}/{repository}: {exc.message}", fix=exc.fix) from None
+
+
+def _sign_everywhere(staged: Staged, tags: tuple[Reference, ...], signing: Signing,
+                     say: Callable[[str], None] | None) -> list[str]:
+    """Sign the index by digest in the staging repository and in every repository a tag names
+    (cosign keeps a signature beside the image, in the same repository, and looks only there)."""
+    places = [staged.ref] + [Reference(host, repository, digest=staged.index.digest) for host, repository in
+                             sorted({(t.registry, t.repository) for t in tags} - {(staged.repository.registry,
+                                                                                    staged.repository.repository)})]
+    signatures = parallel_map(lambda ref: sign(ref, signing), places, 4)
+    for ref, signature in zip(places, signatures, strict=True):
+        if say is not None:
+            say(f"orch: signed {ref} with cosign: {signature}")
+    return signatures
 
 
 def _move(promotion: Promotion, staged: Staged, registries: dict[str, Registry]) -> str | None:

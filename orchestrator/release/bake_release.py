@@ -236,15 +236,10 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
         results[-1].digest = staged[-1].index.digest
     from orchestrator.publish.promote import PromotionFailed, promote_all
 
-    if plan.signing is not None:  # every target verified: signed before any tag of any of them moves
-        from orchestrator.publish.signing import sign
-
-        with phase("signing the verified indexes"):
-            for index in staged:
-                console.say(f"orch: signed {index.ref} with cosign: {sign(index.ref, plan.signing)}")
-    try:
+    try:  # every target verified: each signed wherever its tags are before any tag of any of them moves
         promotions = promote_all([(index, target.tags, None) for index, target in zip(staged, plan.targets,
-                                                                                    strict=True)])
+                                                                                    strict=True)],
+                                 signing=plan.signing, say=console.say)
     except PromotionFailed as failed:
         raise JobFailed(f"the release was not published: {failed.message}", fix=failed.fix) from None
     for result, promotion in zip(results, promotions, strict=True):

@@ -242,7 +242,7 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
             "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
             "verification": published.verdict.to_json(), "promotion": published.promotion.to_json(),
-            "signature": published.signature}
+            "signature": published.signature, "signatures": published.signatures}
 
 
 def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, Any]:
