@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # BuildKit's own engine for the tests, started from the static binaries this project is given
 # (never downloaded): two buildkitd nodes on the host joined as a remote-driver builder, a
-# docker-container builder on a BuildKit image made offline, and buildx v0.30.1 beside the
-# system's buildx.
+# docker-container builder on a BuildKit image made offline, and buildx v0.30.1 unpacked beside
+# the system's buildx (the test suite runs it from a private DOCKER_CONFIG: tests/conftest.py;
+# the machine's own buildx is never replaced).
 #
 #   scripts/buildkit-up.sh up              start what is missing (idempotent); prints what is there
 #   scripts/buildkit-up.sh down            remove the builders, stop the nodes
-#   scripts/buildkit-up.sh buildx VERSION  make `docker buildx` that version: 0.30.1, or system
 #
 # Binaries come from PATH (buildkitd, buildctl) or from ORCH_BUILDKIT_DIR (default: the
 # project's ../shared/buildkit, as *.xz). Needs root, the engine of scripts/engine-up.sh and
@@ -28,7 +28,7 @@ BIN=$STATE/bin
 IMAGE=localhost:$PORT/orch/buildkit:v0.26.3-orch2  # bump the suffix when the recipe below changes
 FARM=orch-farm
 CONTAINER=orch-container
-SYSTEM_PLUGIN_DIR=/usr/local/lib/docker/cli-plugins  # searched before Debian's /usr/libexec/docker/cli-plugins
+SYSTEM_PLUGIN_DIR=/usr/local/lib/docker/cli-plugins  # where an earlier version put 0.30.1
 NODES="farm-amd64:linux/amd64,linux/386 farm-arm:linux/arm64,linux/arm/v7,linux/arm/v6"
 
 say() { printf 'buildkit-up: %s\n' "$*" >&2; }
@@ -139,16 +139,11 @@ container_up() {
   docker buildx inspect --bootstrap "$CONTAINER" >/dev/null
 }
 
-use_buildx() { # use_buildx VERSION|system
-  case $1 in
-    system) rm -f "$SYSTEM_PLUGIN_DIR/docker-buildx" ;;
-    0.30.1)
-      binary docker-buildx
-      mkdir -p "$SYSTEM_PLUGIN_DIR"
-      ln -sf "$BIN/docker-buildx" "$SYSTEM_PLUGIN_DIR/docker-buildx" ;;
-    *) echo "usage: $0 buildx 0.30.1|system" >&2; exit 2 ;;
-  esac
-  docker buildx version >&2
+forget_replaced_buildx() { # an earlier version of this script put 0.30.1 over the machine's buildx
+  if [ -L "$SYSTEM_PLUGIN_DIR/docker-buildx" ] && [ "$(readlink "$SYSTEM_PLUGIN_DIR/docker-buildx")" = "$BIN/docker-buildx" ]; then
+    rm -f "$SYSTEM_PLUGIN_DIR/docker-buildx"
+    say "the machine's own buildx is back ($(docker buildx version 2>/dev/null))"
+  fi
 }
 
 down() {
@@ -169,11 +164,11 @@ case ${1:-} in
     binary buildkitd
     binary buildctl
     binary docker-buildx
+    forget_replaced_buildx
     farm_up
     container_up
     say "ready: builders $FARM (remote, 2 nodes) and $CONTAINER (docker-container); buildx v0.30.1 at $BIN/docker-buildx"
     ;;
   down) down ;;
-  buildx) use_buildx "${2:-}" ;;
-  *) echo "usage: $0 up|down|buildx VERSION" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac

@@ -48,6 +48,78 @@ TEST_BUILDER = os.environ.get("ORCH_TEST_BUILDER") or "docker"
 ONE_CALL = TEST_BUILDER != "remote"
 
 
+# The buildx the suite runs: 0.30.1 by default (what setup-buildx-action installs on CI runners
+# today), or "system" (the machine's own: Debian's 0.13.1). 0.30.1 is put in the plugin directory of
+# a private DOCKER_CONFIG for the session, so the machine's own buildx is never replaced.
+TEST_BUILDX = os.environ.get("ORCH_TEST_BUILDX") or "0.30.1"
+BUILDX_BINARIES = {"0.30.1": "docker-buildx"}  # version -> the binary's name under ../shared/buildkit
+SHARED_BUILDKIT = Path(os.environ.get("ORCH_BUILDKIT_DIR") or REPO.parent / "shared" / "buildkit")
+
+
+def _buildx_binary(version: str) -> Path:
+    """The buildx binary of `version`: where scripts/buildkit-up.sh unpacked it, else unpacked
+    here from the project's shared .xz (nothing is downloaded)."""
+    import lzma
+
+    name = BUILDX_BINARIES[version]
+    for unpacked in (ENGINE_STATE / "buildkit" / "bin" / name,
+                     Path.home() / ".cache" / "orch-tests" / f"buildx-{version}" / name):
+        if os.access(unpacked, os.X_OK):
+            return unpacked
+    packed = SHARED_BUILDKIT / f"{name}.xz"
+    if not packed.is_file():
+        raise pytest.UsageError(f"ORCH_TEST_BUILDX={version}: no {ENGINE_STATE / 'buildkit' / 'bin' / name} and no "
+                                f"{packed} to unpack it from; run `make engine`, set ORCH_BUILDKIT_DIR to the folder "
+                                "holding docker-buildx.xz, or ORCH_TEST_BUILDX=system")
+    unpacked.parent.mkdir(parents=True, exist_ok=True)
+    partial = unpacked.with_suffix(f".{os.getpid()}")
+    with lzma.open(packed) as source, partial.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    partial.chmod(0o755)
+    partial.replace(unpacked)
+    return unpacked
+
+
+def docker_config_dir(path: Path, *, logins_from: Path | None = None) -> Path:
+    """A DOCKER_CONFIG at `path` that keeps the suite's buildx and builders (its plugin directory
+    and the builders' state), with the logins of `logins_from` if given, else none."""
+    path.mkdir(parents=True, exist_ok=True)
+    home = Path.home() / ".docker"
+    builders = Path(os.environ.get("ORCH_TEST_BUILDERS_STATE") or home / "buildx")
+    if builders.is_dir() and not (path / "buildx").exists():
+        (path / "buildx").symlink_to(builders)
+    plugin = os.environ.get("ORCH_TEST_BUILDX_PLUGIN")
+    if plugin and not (path / "cli-plugins").exists():
+        (path / "cli-plugins").mkdir()
+        (path / "cli-plugins" / "docker-buildx").symlink_to(plugin)
+    if logins_from is not None and (logins_from / "config.json").is_file():
+        shutil.copy(logins_from / "config.json", path / "config.json")
+    return path
+
+
+def _use_buildx(version: str) -> None:
+    if version == "system":
+        return
+    if version not in BUILDX_BINARIES:
+        raise pytest.UsageError(f'ORCH_TEST_BUILDX="{version}" is not a buildx the suite has; use '
+                                f"{', '.join(BUILDX_BINARIES)} or system")
+    import tempfile
+
+    home = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    os.environ["ORCH_TEST_BUILDX_PLUGIN"] = str(_buildx_binary(version))
+    os.environ["ORCH_TEST_BUILDERS_STATE"] = str(home / "buildx")
+    (home / "buildx").mkdir(parents=True, exist_ok=True)
+    private = Path(tempfile.mkdtemp(prefix=f"orch-buildx-{version}-"))
+    os.environ["DOCKER_CONFIG"] = str(docker_config_dir(private, logins_from=home))
+    os.environ["ORCH_TEST_PRIVATE_CONFIG"] = str(private)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    private = os.environ.pop("ORCH_TEST_PRIVATE_CONFIG", None)
+    if private:
+        shutil.rmtree(private, ignore_errors=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if TEST_BUILDER not in ("docker", *BUILDKIT_BUILDERS):
         raise pytest.UsageError(f'ORCH_TEST_BUILDER="{TEST_BUILDER}" is not a builder kind; use docker, '
@@ -57,10 +129,14 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.pop("BUILDX_BUILDER", None)
     else:
         os.environ["BUILDX_BUILDER"] = BUILDKIT_BUILDERS[TEST_BUILDER]
+    _use_buildx(TEST_BUILDX)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return "engine builder: " + (os.environ.get("BUILDX_BUILDER") or "the daemon's own (docker driver)")
+    buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,
+                            timeout=60).stdout.strip() if shutil.which("docker") else ""
+    return ("engine builder: " + (os.environ.get("BUILDX_BUILDER") or "the daemon's own (docker driver)")
+            + f"; buildx: {buildx or 'none'} (ORCH_TEST_BUILDX={TEST_BUILDX})")
 
 
 @pytest.hookimpl(hookwrapper=True)

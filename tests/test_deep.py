@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
 import struct
 import subprocess
 import tarfile
@@ -19,7 +18,7 @@ from orchestrator.image.elf import check_binary, parse_elf
 from orchestrator.model.platform_parse import parse
 from orchestrator.registry.auth import Credentials, credentials_for
 
-from .conftest import BUSYBOX_FOR_PLATFORM, buildx_push, start_registry
+from .conftest import BUSYBOX_FOR_PLATFORM, buildx_push, docker_config_dir, start_registry
 from .test_build import orch
 
 # -- ELF --------------------------------------------------------------------
@@ -301,9 +300,7 @@ def test_deep_verify_on_a_registry_that_needs_login(tmp_path: Path, busybox_cont
         logged_out.mkdir()
         # buildx must still find its plugin and builders with another DOCKER_CONFIG.
         for config_dir in (logged_in, logged_out):
-            home = Path.home() / ".docker"
-            if (home / "buildx").exists():
-                shutil.copytree(home / "buildx", config_dir / "buildx")
+            docker_config_dir(config_dir)
         monkeypatch.setenv("DOCKER_CONFIG", str(logged_in))
         login = subprocess.run(["docker", "login", secured.host, "-u", "ci", "--password-stdin"], input=password,
                                capture_output=True, text=True, timeout=60)

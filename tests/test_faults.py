@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ONE_CALL, REPO, Registry, free_port
+from .conftest import ONE_CALL, REPO, Registry, docker_config_dir, free_port
 from .faultproxy import FaultProxy, Rule
 from .registry_api import digest_at, manifest_body, put_manifest, upload_blob
 from .test_build import BASE_ARG, orch
@@ -293,10 +292,7 @@ def test_a_registry_that_wants_a_login_stops_orch_before_building_with_the_fix(t
     _htpasswd(tmp_path / "htpasswd", "ci", "orch-Secret-1")
     secured = start_registry(tmp_path, htpasswd=tmp_path / "htpasswd")
     try:
-        (tmp_path / "no-login").mkdir()
-        builders = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "buildx"
-        if builders.is_dir():  # the builders are known there as well; only the logins are not
-            shutil.copytree(builders, tmp_path / "no-login" / "buildx")
+        docker_config_dir(tmp_path / "no-login")  # the builders and buildx as well; only the logins are not
         result = subprocess.run(build_args(flavoured, "a", secured.ref("app", "1")), capture_output=True, text=True,
                                 cwd=REPO, timeout=300, env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "no-login")})
         assert result.returncode == 3, result.stderr[-3000:]
