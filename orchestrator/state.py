@@ -35,6 +35,12 @@ def state_dir() -> Path:
     return Path(base) / "orch"
 
 
+def holds(path: str | Path) -> bool:
+    """Whether `path`, links resolved, lies in the state directory (a stage layout moved to the
+    temporary directory is a link out of it, publish.stage)."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(state_dir()))
+
+
 def read_record(name: str) -> Any:
     """A JSON record under the state directory, or None when absent or unreadable."""
     try:

@@ -23,6 +23,7 @@ from orchestrator.docker.steps import StepLog
 from orchestrator.errors import BuildStepFailed, JobFailed
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
+from orchestrator.publish.stage import export_elsewhere
 from orchestrator.report.console import Console
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str
                 "build.push_retry", attempt=attempt + 1, of=PUSH_ATTEMPTS, platform=prefix.strip(" []") or None,
                 reason="the registry answered 5xx while the image was pushed; the build itself succeeded")
             continue
+        if spec.output.type == "oci" and spec.output.dest and export_elsewhere(spec.output.dest, lines):
+            continue  # the state directory could not take the layout: exported again into the temporary one
         raise BuildFailed(lines, _failure(lines, error, console))
     raise AssertionError("unreachable")
 

@@ -13,7 +13,9 @@ used until it holds at most ORCH_BLOB_STORE_MAX bytes (default 10 GiB; `0` keeps
 turns the store off). Use is the file's modification time, touched when an export's image uses the blob.
 Hard links need the layout and the store on one filesystem: both live under the state
 directory; where linking fails (another filesystem, no permission) a run exports in full, as
-without the store.
+without the store. A layout outside the state directory (staged in the temporary directory
+because the state directory could not take it, publish.stage) is neither seeded nor kept: the
+store is bypassed for that run.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.model.mediatypes import INDEX_TYPES, MANIFEST_TYPES
-from orchestrator.state import state_dir
+from orchestrator.state import holds, state_dir
 
 DEFAULT_MAX_BYTES = 10 << 30
 MAX_AGE_DAYS = 14
@@ -52,7 +54,7 @@ def max_bytes() -> int:
 def seed(layout: str) -> int:
     """Link every kept blob into `layout` before buildx exports into it; the number linked."""
     store = store_dir()
-    if max_bytes() == 0 or not store.is_dir():
+    if max_bytes() == 0 or not store.is_dir() or not holds(layout):
         return 0
     target = Path(layout) / _SHA256
     try:
@@ -78,10 +80,11 @@ class Exported:
     written: int = 0
     written_bytes: int = 0
     reused: int = 0
+    bypassed: bool = False  # the layout was outside the state directory: the store took no part
 
     def __str__(self) -> str:
-        return (f"the export wrote {self.written} blob{'s' if self.written != 1 else ''} "
-                f"({self.written_bytes} bytes); {self.reused} kept from earlier runs")
+        kept = "the blob store (cache) bypassed this run" if self.bypassed else f"{self.reused} kept from earlier runs"
+        return f"the export wrote {self.written} blob{'s' if self.written != 1 else ''} ({self.written_bytes} bytes); {kept}"
 
 
 def _reachable(layout: Path) -> set[str] | None:
@@ -116,7 +119,8 @@ def keep(layout: str) -> Exported:
     used = _reachable(Path(layout))
     now = time.time()
     store = store_dir()
-    keeping = bool(max_bytes())
+    bypassed = not holds(layout)
+    keeping = bool(max_bytes()) and not bypassed
     try:
         if keeping:
             store.mkdir(parents=True, exist_ok=True)
@@ -144,7 +148,7 @@ def keep(layout: str) -> Exported:
                 continue
             except OSError:
                 pass
-    return Exported(written, written_bytes, reused)
+    return Exported(written, written_bytes, reused, bypassed)
 
 
 def prune(now: float | None = None) -> int:
