@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker import probe
 from orchestrator.docker.capabilities import Capabilities, Node
@@ -51,22 +52,33 @@ def complete(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
 
 def _kept_locally(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     """A build without --push ends where orch says it does. On BuildKit's own drivers an image
-    stays inside BuildKit unless it is loaded into the daemon (`type=docker`, what --load does);
-    a builder of several nodes can neither load nor write one layout, so that is refused before
-    anything is built."""
+    stays inside BuildKit unless it is loaded into the daemon (`type=docker`, what --load does).
+    On a builder of several nodes buildx loads or writes one layout when the call goes to one
+    node, and refuses when its platforms go to several ("oci for multi-node builds currently not
+    supported", 0.13.1 and 0.30.1 alike): that is refused here, before anything is built."""
     output = plan.spec.output
     if not caps.container_driver:
         return plan
-    if not (caps.export_oci if output.type == "oci" else caps.load):
-        where = "write one OCI layout" if output.type == "oci" else "load one image into the daemon"
-        raise EnvironmentMissing(
-            f'builder "{caps.builder}" has {len(caps.nodes)} nodes, and buildx cannot {where} from several nodes '
-            '("... for multi-node builds currently not supported")',
-            fix="add --push (orch builds each platform on its node and publishes one verified index), build one "
-                "platform at a time, or pick a builder of one node")
+    if caps.multi_node:
+        _one_node(plan, caps)
     if output.type == "image":
         return replace(plan, spec=replace(plan.spec, output=replace(output, type="docker")))
     return plan
+
+
+def _one_node(plan: BuildPlan, caps: Capabilities) -> None:
+    """Refuse a local build whose platforms buildx would send to several nodes (builds.nodes)."""
+    routed = call_nodes(plan.platforms, caps)
+    if len(routed) < 2:
+        return
+    where = "write one OCI layout" if plan.spec.output.type == "oci" else "load one image into the daemon"
+    split = "; ".join(f"{name} would build {', '.join(labels)}" for name, labels in routed.items())
+    nodes = "; ".join(f"{n.name}: {', '.join(n.given)}" for n in caps.nodes if n.given)
+    raise EnvironmentMissing(
+        f'builder "{caps.builder}" has {len(caps.nodes)} nodes, and buildx cannot {where} from several nodes '
+        f"({split})",
+        fix=f"build only platforms of one node ({nodes}), add --push (orch builds each platform on its node and "
+            "publishes one verified index), or pick a builder of one node")
 
 
 def _one_platform_per_call(plan: BuildPlan, caps: Capabilities) -> BuildPlan:

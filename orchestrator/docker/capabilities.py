@@ -61,8 +61,9 @@ class Capabilities:
 
     @property
     def export_oci(self) -> bool:
-        """`--output type=oci` on one call: refused on multi-node builders ("oci for multi-node
-        builds currently not supported") and on the docker driver over the classic image store."""
+        """`--output type=oci` on one call over every node: refused when the call's platforms go to
+        several nodes ("oci for multi-node builds currently not supported"; a call that goes to one
+        node works, builds.nodes.call_nodes) and on the docker driver over the classic image store."""
         if self.multi_node:
             return False
         return self.container_driver or self.containerd_store is not False
@@ -70,7 +71,8 @@ class Capabilities:
     @property
     def load(self) -> bool:
         """The result can reach the daemon's image store: the docker driver keeps it there; a
-        container driver needs --load, which multi-node builders refuse."""
+        container driver needs --load, which buildx refuses when the call's platforms go to several
+        nodes (a call that goes to one node loads, builds.nodes.call_nodes)."""
         return self.driver == "docker" or not self.multi_node
 
     @property
