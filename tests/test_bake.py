@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from orchestrator.errors import BadInput
 from orchestrator.model.platform import format_platform
 from orchestrator.model.platform_parse import parse
 from orchestrator.profiles import load
-from orchestrator.release.bake_files import export_bake, targets_from
+from orchestrator.release.bake_files import attributes, export_bake, targets_from
 from orchestrator.release.bake_release import failed_targets
 
 from .conftest import ONE_CALL, REPO, TEST_BUILDER, Registry
@@ -78,6 +79,97 @@ def test_targets_orch_cannot_publish_are_refused_saying_why(target: dict, says: 
 
 def test_an_image_output_that_pushes_is_a_registry_output() -> None:
     assert targets_from(_printed(output=["type=image,push=true"]))[0].name == "app"
+
+
+@pytest.mark.parametrize("output", ["./bin", "type=local,dest=./bin", {"type": "local", "dest": "./bin"}])
+def test_a_bare_path_is_a_local_output_in_either_print_form(output: object) -> None:
+    with pytest.raises(BadInput) as caught:
+        targets_from(_printed(output=[output]))
+    assert 'writes to "type=local"' in caught.value.message
+
+
+# -- what bake prints, as each buildx prints it ---------------------------------------
+# tests/fixtures/bake: bake files from public projects (README.md there), and what
+# `docker buildx bake --print` gave for each with buildx 0.13.1 (entries as strings,
+# `type=registry`) and 0.30.1 (entries as objects, {"type": "registry"}); print.sh records them.
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bake"
+BUILDX = ("0.13.1", "0.30.1")
+LISTS = ("output", "attest", "cache-from", "cache-to", "secret", "ssh")
+
+
+def _fixture(name: str, version: str) -> dict[str, Any]:
+    printed: dict[str, Any] = json.loads((FIXTURES / f"{name}.buildx-{version}.json").read_text())
+    return printed
+
+
+def _fixtures() -> list[str]:
+    return sorted({path.name.split(".buildx-")[0] for path in FIXTURES.glob("*.buildx-*.json")})
+
+
+def test_each_buildx_prints_the_lists_its_own_way() -> None:
+    """The oracle for the tests below: 0.13.1 printed strings, 0.30.1 objects (else they test one form)."""
+    for name in _fixtures():
+        for version, form in zip(BUILDX, (str, dict), strict=True):
+            if not (FIXTURES / f"{name}.buildx-{version}.json").exists():
+                continue
+            entries = [e for t in _fixture(name, version)["target"].values() for key in LISTS for e in t.get(key, [])]
+            assert entries and all(isinstance(e, form) for e in entries), (name, version, entries)
+
+
+def _verdict(printed: dict[str, Any], target: str) -> str:
+    """What orch makes of one printed target: the platforms it builds, or why it refuses."""
+    try:
+        (built,) = targets_from({"target": {target: printed["target"][target]}}, host=parse("linux/amd64"))
+    except BadInput as exc:
+        return exc.message
+    return ",".join(format_platform(p) for p in built.platforms)
+
+
+REFUSED = '": orch publishes to a registry, and only after verifying what was built'
+
+
+@pytest.mark.parametrize("version", BUILDX)
+@pytest.mark.parametrize(
+    ("fixture", "target", "verdict"),
+    [
+        ("apme-implicare", "app", "linux/amd64"),  # output = ["type=registry"], registry and gha caches
+        ("apme-implicare", "app-local", 'bake target "app-local" writes to "type=docker' + REFUSED),
+        ("buildx-read-targets-mixed", "image-release", "linux/amd64"),  # type=image,push=true
+        ("buildx-read-targets-mixed", "image", 'bake target "image" writes to "type=docker' + REFUSED),
+        ("bakeme", "default", "linux/amd64,linux/arm64,linux/riscv64"),  # attest, no output
+        ("bakeme", "test", 'bake target "test" writes to "type=cacheonly' + REFUSED),
+        ("buildkit-caching", "app", 'bake target "app" writes to "type=image' + REFUSED),  # no push
+        ("buildkit-caching", "base", 'bake target "base" writes to "type=cacheonly' + REFUSED),
+        ("buildkit-secrets", "build", 'bake target "build" writes to "type=cacheonly' + REFUSED),
+    ],
+)
+def test_both_print_forms_are_accepted_and_refused_alike(fixture: str, target: str, verdict: str, version: str) -> None:
+    assert _verdict(_fixture(fixture, version), target) == verdict
+
+
+def test_attestations_written_as_objects_print_under_0_30_only() -> None:
+    """sumologic's attest = [{type = "provenance", disabled = true}]: 0.13.1 refuses the file (orch
+    says so, exit 2, from bake's error); 0.30.1 prints it, and orch builds the target."""
+    assert "element 0: string required" in (FIXTURES / "sumologic-containers.buildx-0.13.1.error.txt").read_text()
+    printed = _fixture("sumologic-containers", "0.30.1")
+    assert _verdict(printed, "standard") == "linux/amd64"
+    assert [attributes(e) for e in printed["target"]["standard"]["attest"]] == [
+        {"type": "provenance", "disabled": "true"}, {"type": "sbom", "disabled": "true"}]
+
+
+@pytest.mark.parametrize("fixture", ["apme-implicare", "bakeme", "buildkit-caching", "buildkit-secrets",
+                                     "buildx-read-targets-mixed"])
+def test_every_list_reads_the_same_from_either_print_form(fixture: str) -> None:
+    old, new = (_fixture(fixture, version)["target"] for version in BUILDX)
+    assert sorted(old) == sorted(new)
+    for target in old:
+        for key in LISTS:
+            read = [[attributes(e, bare="dest" if key == "output" else "id") for e in printed[target].get(key, [])]
+                    for printed in (old, new)]
+            if key == "secret":  # 0.30.1 prints type=env,id=X (no env name) as {"id": X}: the same secret
+                read[0] = [{k: v for k, v in fields.items() if (k, v) != ("type", "env")} for fields in read[0]]
+            assert read[0] == read[1], (fixture, target, key)
 
 
 def test_the_failing_target_and_platform_are_read_from_bakes_progress() -> None:
@@ -266,3 +358,31 @@ def test_export_bake_gives_a_file_bake_itself_reads_with_orchs_platforms(tmp_pat
     assert target["platforms"] == ["linux/arm64", "linux/arm/v6", "linux/arm/v7"]
     again = orch("profiles", "export-bake", "arm-all", "-o", str(out))
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+@pytest.mark.engine
+def test_a_target_whose_output_is_the_registry_is_released(registry: Registry, tmp_path: Path) -> None:
+    """output = ["type=registry"], with attestations and caches that go back to bake as it printed
+    them: buildx 0.30.1 prints every one of them as an object ({"type": "registry"})."""
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(DOCKERFILE)
+    (tmp_path / "docker-bake.hcl").write_text("""
+variable "REG" { default = "localhost:5000" }
+target "app" {
+  context = "app"
+  platforms = ["linux/arm64", "linux/amd64"]
+  tags = ["${REG}/team/pushed:1"]
+  output = ["type=registry"]
+  attest = ["type=provenance,mode=min"]
+  cache-from = ["type=registry,ref=${REG}/team/pushed:cache"]
+  cache-to = ["type=inline"]
+}
+""")
+    result = orch("build", "--bake", "docker-bake.hcl", "app", "--push", "--json", cwd=tmp_path,
+                  env={"REG": registry.host})
+    assert result.returncode == 0, result.stderr[-3000:]
+    digest = json.loads(result.stdout)["targets"]["app"]["digest"]
+    assert digest_at(registry.port, "team/pushed", "1") == digest
+    index, _ = raw_manifest(registry.port, "team/pushed", "1")
+    listed = [m["platform"] for m in index["manifests"] if m["platform"]["architecture"] != "unknown"]
+    assert [f"{p['os']}/{p['architecture']}" for p in listed] == ["linux/amd64", "linux/arm64"]

@@ -4,7 +4,10 @@ In: `docker buildx bake --print` resolves the files (HCL, JSON, compose; variabl
 functions, `inherits`, matrix, `--set`) as the engine itself does; orch reads the resolved
 targets it prints, never the HCL. Each target keeps its own definition; orch only points
 its output at a layout private to the run and puts its platforms in orch's order
-(release.bake_release builds, verifies and promotes them).
+(release.bake_release builds, verifies and promotes them). Of the lists of `type=...`
+entries bake prints (output, attest, cache-from, cache-to, secret, ssh), orch reads only
+output, in either print form (`attributes`); the others go back to the same buildx as it
+printed them, a form it reads (0.30.1 reads its objects back).
 
 Out: `export_bake` writes profiles as a docker-bake.json that `docker buildx bake --push`
 builds as orch would (platforms in orch's order, args, labels, annotations, cache,
@@ -13,6 +16,7 @@ attestations), so a team can leave orch and keep its configuration.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,13 +108,35 @@ def resolve(engine: Any, files: tuple[str, ...], targets: tuple[str, ...], sets:
                        fix="check the bake file with `docker buildx bake --print`") from None
 
 
+def attributes(entry: object, bare: str = "id") -> dict[str, str]:
+    """One entry of a list `bake --print` gives (output, attest, cache-from, cache-to, secret,
+    ssh) as its fields. buildx 0.13.1 prints the entry as written, `type=registry,ref=r/app:c`
+    (CSV, as buildx reads it); buildx 0.30.1 prints an object, {"type": "registry", "ref":
+    "r/app:c"}, its true and false sometimes JSON booleans. A word with no `=` is the field
+    `bare` (ssh's `default` is its id)."""
+    if isinstance(entry, dict):
+        return {str(key): str(value).lower() if isinstance(value, bool) else str(value)
+                for key, value in entry.items()}
+    fields = {}
+    for field in next(csv.reader([str(entry)]), []):
+        key, equals, value = field.partition("=")
+        if equals:
+            fields[key.strip().lower()] = value
+        elif field.strip():
+            fields[bare] = field.strip()
+    return fields
+
+
 def _outputs(definition: dict[str, Any]) -> list[str]:
-    """The output types a definition names (bake prints each output as `type=...,k=v`)."""
+    """The output types a definition names; an image output that pushes is a registry output.
+    A bare path is a local output (`-`: a tar on stdout), as buildx reads it."""
     types = []
     for output in definition.get("output") or []:
-        fields = dict(item.partition("=")[::2] for item in str(output).split(","))
+        fields = attributes(output, bare="dest")
         kind = fields.get("type", "")
-        if kind == "image" and fields.get("push") == "true":
+        if not kind and list(fields) == ["dest"]:
+            kind = "tar" if fields["dest"] == "-" else "local"
+        if kind == "image" and fields.get("push", "").lower() == "true":
             kind = "registry"
         types.append(kind)
     return types
