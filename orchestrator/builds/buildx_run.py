@@ -4,6 +4,7 @@ the digest it pushed, and whether auto's per-arch fallback can help after it fai
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from orchestrator.docker.progress import (
 )
 from orchestrator.docker.runner import DockerStreamFailed, Engine
 from orchestrator.docker.steps import StepLog
-from orchestrator.errors import BuildStepFailed, JobFailed
+from orchestrator.errors import BuildStepFailed, EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
 from orchestrator.publish.stage import export_elsewhere
@@ -36,7 +37,7 @@ LOG_TAIL = 4000
 class BuildFailed(Exception):
     """A buildx call failed: its log, and the error a user should see if nothing else is tried."""
 
-    def __init__(self, lines: list[str], error: JobFailed) -> None:
+    def __init__(self, lines: list[str], error: OrchError) -> None:
         super().__init__(str(error))
         self.lines = lines
         self.error = error
@@ -59,7 +60,7 @@ def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str
             continue
         if spec.output.type == "oci" and spec.output.dest and export_elsewhere(spec.output.dest, lines):
             continue  # the state directory could not take the layout: exported again into the temporary one
-        raise BuildFailed(lines, _failure(lines, error, console))
+        raise BuildFailed(lines, _failure(lines, error, console, spec.builder))
     raise AssertionError("unreachable")
 
 
@@ -77,11 +78,54 @@ def _build_once(engine: Engine, argv: tuple[str, ...], console: Console, prefix:
     return list(tail), None
 
 
-def _failure(lines: list[str], exc: DockerStreamFailed, console: Console) -> JobFailed:
+class NodeStopped(EnvironmentMissing):
+    """No step failed: the BuildKit node the build ran on stopped answering (exit 3). `failed`
+    maps each platform to what happened there, as BuildStepFailed's does, for CI outputs."""
+
+    def __init__(self, message: str, *, failed: dict[str, str], fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.failed = failed
+
+
+# What buildx prints when the node it builds on goes away (0.13.1 and 0.30.1 alike, seen by killing
+# a node's buildkitd): during the build the status stream breaks ("ERROR: failed to receive status:
+# rpc error: code = Unavailable desc = error reading from server: EOF"); gone before the build
+# starts, the connection step times out ("#1 [internal] waiting for connection", "#1 ERROR:
+# context deadline exceeded"). A failed step is an ERROR of its own step, never these.
+_UNAVAILABLE = "rpc error: code = Unavailable"
+_CONNECTING = re.compile(r"^#(\d+) \[internal\] waiting for connection$")
+
+
+def node_stopped(lines: list[str]) -> str | None:
+    """What buildx said when the node it built on stopped answering, or None if it did not."""
+    connecting = {m.group(1) for m in (_CONNECTING.match(line.strip()) for line in lines) if m}
+    for line in lines:
+        text = line.strip()
+        step, _, rest = text.partition(" ")
+        if text.startswith("ERROR") and _UNAVAILABLE in text:
+            return text.removeprefix("ERROR: ").removeprefix("failed to build: ")
+        if step.lstrip("#") in connecting and rest.startswith("ERROR"):
+            return f"waiting for connection: {rest.removeprefix('ERROR: ')}"
+    return None
+
+
+def restart_fix(node: str, builder: str | None) -> str:
+    """How to bring back a node that stopped answering: `node` names it ("node farm-arm")."""
+    return f"check or restart {node} (`docker buildx inspect --bootstrap{f' {builder}' if builder else ''}` " \
+           "says whether it answers)"
+
+
+def _failure(lines: list[str], exc: DockerStreamFailed, console: Console, builder: str | None) -> OrchError:
     failed = failed_platforms(lines)
     per_platform = "".join(f"\n  {format_platform(p)}: failed at {what}" for p, what in failed.items())
     if console.quiet:
         console.line("\n".join(lines[-40:]))
+    gone = node_stopped(lines)
+    if gone and not failed:
+        who = f'the node of builder "{builder}"' if builder else "the builder's node"
+        return NodeStopped(f"{who} stopped answering during the build, no step failed (buildx: {gone}); "
+                           "no tag was changed", failed={"": f"{who} stopped answering"},
+                           fix=f"{restart_fix(who, builder)}, then rerun the same command")
     step = failed_step(lines)
     return BuildStepFailed(
         f"the build failed (exit {exc.return_code}); no tag was changed{per_platform}\n"

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orchestrator.builds.buildx_run import BuildFailed, pushed_digest, run_buildx
+from orchestrator.builds.buildx_run import BuildFailed, NodeStopped, node_stopped, pushed_digest, restart_fix, run_buildx
 from orchestrator.builds.merge import merge
 from orchestrator.builds.plan import BuildPlan, PlatformJob, Publish
 from orchestrator.builds.records import StagedRecord, context_fingerprint
@@ -87,6 +87,30 @@ def run_scheduled(todo: list[tuple[PlatformJob, str | None]], jobs: int, nodes: 
     return results
 
 
+def failure_error(failed: dict[Platform, PlatformOutcome], stopped: set[Platform], total: int,
+                  kept: list[str] | None, builder: str | None) -> OrchError:
+    """The error for failed platform builds: a failed step is the job's (exit 1); a node that
+    stopped answering failed no step, and when that is all that happened it is the environment's
+    (exit 3), naming the node and how to bring it back. `kept`: what a rerun reuses (None: no reuse)."""
+    detail = "".join(f"\n  {format_platform(p)}{_on(o.node)}: {o.failure}" for p, o in failed.items())
+    again = [format_platform(p) for p in failed]
+    rerun = (f"rerun the same command: only {', '.join(again)} {'is' if len(again) == 1 else 'are'} built again"
+             if kept is not None else "rerun the same command")
+    detail += f"\n  kept for the next run: {', '.join(kept)}" if kept else ""
+    lost = [p for p in failed if p in stopped]
+    nodes = sorted({failed[p].node or "" for p in lost})
+    node = ("node " if len(nodes) == 1 else "nodes ") + ", ".join(nodes) if all(nodes) else "the builder's node"
+    what = {format_platform(p): f"{node} stopped answering" if p in stopped else
+            (o.failure or "").removeprefix("failed at ") for p, o in failed.items()}
+    if lost and len(lost) == len(failed):
+        return NodeStopped(f"{node} stopped answering: {len(failed)} of {total} platform builds did not finish, "
+                           f"no step failed; no tag was changed{detail}",
+                           failed=what, fix=f"{restart_fix(node, builder)}, then {rerun}")
+    also = f", {restart_fix(node, builder)}," if lost else ""
+    return BuildStepFailed(f"{len(failed)} of {total} platform builds failed; no tag was changed{detail}",
+                           failed=what, fix=f"fix the failing step{also} and {rerun}")
+
+
 class PerArchRun:
     def __init__(self, engine: Engine, plan: BuildPlan, publish: Publish, console: Console) -> None:
         self.engine = engine
@@ -98,6 +122,7 @@ class PerArchRun:
         self.record = StagedRecord(publish.repository, publish.repository.tag)
         self.staging_tags: list[Reference] = []  # pushed to on the classic image store (publish.stage)
         self.started: set[Platform] = set()  # platforms whose buildx command ran
+        self.stopped: set[Platform] = set()  # platforms whose node stopped answering: no step failed
 
     def run(self, reason: str | None) -> tuple[Staged, Inspection]:
         """Build what is missing, merge, check the merged list: the staged list and its inspection."""
@@ -131,13 +156,7 @@ class PerArchRun:
         failed = {p: o for p, o in self.outcomes.items() if o.state == "failed"}
         if failed:
             kept = [format_platform(p) for p, o in self.outcomes.items() if o.state != "failed"]
-            detail = "".join(f"\n  {format_platform(p)}{_on(o.node)}: {o.failure}" for p, o in failed.items())
-            raise BuildStepFailed(
-                f"{len(failed)} of {len(plan.per_arch)} platform builds failed; no tag was changed{detail}"
-                + (f"\n  kept for the next run: {', '.join(kept)}" if kept and context_hash else ""),
-                failed={format_platform(p): (o.failure or "").removeprefix("failed at ") for p, o in failed.items()},
-                fix="fix the failing step and rerun the same command: only the failed platforms are built again",
-            )
+            raise failure_error(failed, self.stopped, len(plan.per_arch), kept if context_hash else None, plan.builder)
         digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}
         with phase("merging"):
             staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(self.publish, digests), plan.annotations)
@@ -215,6 +234,11 @@ class PerArchRun:
                 if job.staging_tag is not None:
                     self.staging_tags.append(job.staging_tag)
         except BuildFailed as failure:
+            gone = node_stopped(failure.lines)
+            if gone:
+                self.stopped.add(job.platform)
+                return self._failed(job, started, f"{'the node' if job.node else 'the builder'} stopped answering "
+                                                  f"(buildx: {gone})")
             step = failed_step(failure.lines)
             why = f"failed at {step}" if step else last_error(failure.lines)
             return self._failed(job, started, why)
