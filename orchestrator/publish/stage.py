@@ -153,8 +153,8 @@ def _bypassed(stage: str, reason: str) -> None:
     get_logger().warning(
         "stage.cache_bypassed",
         advice=f"the state directory {state_dir()} cannot take this build's layout ({reason}); orch stages it in "
-               f"{tempfile.gettempdir()} instead and bypasses the blob store (its cache) this run: free space "
-               "there, or set ORCH_STATE_HOME to a directory with room, to keep exports incremental")
+               f"{tempfile.gettempdir()} instead and bypasses the blob store (its cache) this run: free space in "
+               f"{state_dir()}, or set ORCH_STATE_HOME to a directory with room, to keep exports incremental")
 
 
 def _no_room(directory: Path, reason: str, written: int, earlier: str | None) -> EnvironmentMissing:
