@@ -4,9 +4,10 @@ moves; and checking a signature for `orch verify --key`.
 `--sign` signs the verified index by digest after the read-back verification and before the
 promotion, so a tag never points at an unsigned index when signing was asked for: a signing
 failure is a failed publish with every tag where it was. The signature goes where cosign puts
-it and looks for it (the `sha256-<hex>.sig` tag of the repository): the one tag orch writes
-besides the asked ones. If the promotion then fails, that signature of the verified but
-unpromoted digest stays, and the output says so.
+it and looks for it (the `sha256-<hex>.sig` tag of the repository), so the promotion
+(publish.promote) signs the index in every repository a tag moves in, after copying it there.
+If the promotion then fails, those signatures of the verified but unpromoted digest stay, and
+the output says so.
 
 Key pairs (`--sign-key`, or the profile's `signing.key`; the password from COSIGN_PASSWORD)
 sign without the transparency log by default: an upload publishes the registry name and the
