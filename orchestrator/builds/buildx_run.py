@@ -44,9 +44,10 @@ class BuildFailed(Exception):
 
 
 def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str = "",
-               steps: StepLog | None = None) -> list[str]:
+               steps: StepLog | None = None, node: str | None = None) -> list[str]:
     """Run the build; retry when only the registry stumbled during the push. `steps` is fed
-    every progress line (step times, for the result and orch advise).
+    every progress line (step times, for the result and orch advise); `node`, the node it runs
+    on when known, is named if it stops answering.
     Raises BuildFailed with the log, for the caller to judge."""
     argv = buildx_build_argv(spec)
     for attempt in range(1, PUSH_ATTEMPTS + 1):
@@ -60,7 +61,7 @@ def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str
             continue
         if spec.output.type == "oci" and spec.output.dest and export_elsewhere(spec.output.dest, lines):
             continue  # the state directory could not take the layout: exported again into the temporary one
-        raise BuildFailed(lines, _failure(lines, error, console, spec.builder))
+        raise BuildFailed(lines, _failure(lines, error, console, spec.builder, node))
     raise AssertionError("unreachable")
 
 
@@ -111,18 +112,18 @@ def node_stopped(lines: list[str]) -> str | None:
 
 def restart_fix(node: str, builder: str | None) -> str:
     """How to bring back a node that stopped answering: `node` names it ("node farm-arm")."""
-    return f"check or restart {node} (`docker buildx inspect --bootstrap{f' {builder}' if builder else ''}` " \
-           "says whether it answers)"
+    return f"check or restart {node} (`docker buildx inspect{f' {builder}' if builder else ''}` shows each node's status)"
 
 
-def _failure(lines: list[str], exc: DockerStreamFailed, console: Console, builder: str | None) -> OrchError:
+def _failure(lines: list[str], exc: DockerStreamFailed, console: Console, builder: str | None,
+             node: str | None) -> OrchError:
     failed = failed_platforms(lines)
     per_platform = "".join(f"\n  {format_platform(p)}: failed at {what}" for p, what in failed.items())
     if console.quiet:
         console.line("\n".join(lines[-40:]))
     gone = node_stopped(lines)
     if gone and not failed:
-        who = f'the node of builder "{builder}"' if builder else "the builder's node"
+        who = f"node {node}" if node else f'the node of builder "{builder}"' if builder else "the builder's node"
         return NodeStopped(f"{who} stopped answering during the build, no step failed (buildx: {gone}); "
                            "no tag was changed", failed={"": f"{who} stopped answering"},
                            fix=f"{restart_fix(who, builder)}, then rerun the same command")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.builds.argv import command_line
 from orchestrator.builds.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
 from orchestrator.builds.complete import complete, complete_nodes
+from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.builds.preflight import RegistryCheck, ensure_builder
 from orchestrator.builds.timings import step_log
@@ -109,10 +110,12 @@ def _buildx(engine: Engine, plan: BuildPlan, console: Console) -> tuple[list[str
     get_logger(profile=plan.profile).info("build.start", platforms=plan.spec.platform_texts,
                                           output=plan.repository.name if plan.repository else plan.local_image)
     steps = step_log(plan.platforms)
-    if plan.capabilities is not None and len(plan.capabilities.nodes) == 1:
-        console.building_on(plan.capabilities.nodes[0].name)
+    nodes = call_nodes(plan.platforms, plan.capabilities) if plan.capabilities is not None else {}
+    node = next(iter(nodes)) if len(nodes) == 1 else None  # a local build of a multi-node builder: one node
+    if node:
+        console.building_on(node)
     with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
-        lines = run_buildx(engine, plan.spec, console, steps=steps)
+        lines = run_buildx(engine, plan.spec, console, steps=steps, node=node)
     return lines, steps.all()
 
 
