@@ -54,6 +54,33 @@ class Reference:
         return host in {"localhost", "127.0.0.1", "[::1]"} or host.startswith("127.")
 
 
+# docker.io's other names (the Hub's API hosts): one registry.
+DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"})
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
+def canonical_registry(registry: str) -> str:
+    """One name per registry, for matching what was recorded under another spelling: the host
+    lower-cased, the default ports (443, 80) dropped, docker.io's aliases folded into docker.io,
+    and localhost, 127.0.0.1 and [::1] into localhost (the port kept)."""
+    host, port = registry.lower(), ""
+    if ":" in host and not host.endswith("]"):
+        host, port = host.rsplit(":", 1)
+    if port in ("443", "80"):
+        port = ""
+    if host in DOCKER_HUB_ALIASES:
+        host = "docker.io"
+    elif host in LOOPBACK_HOSTS:
+        host = "localhost"
+    return f"{host}:{port}" if port else host
+
+
+def canonical_name(name: str) -> str:
+    """REGISTRY/REPOSITORY with the registry in its canonical form (canonical_registry)."""
+    registry, _, repository = name.partition("/")
+    return f"{canonical_registry(registry)}/{repository}"
+
+
 def parse_reference(text: str, *, default_tag: str | None = "latest") -> Reference:
     raw = text.strip()
     if not raw:

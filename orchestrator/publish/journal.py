@@ -1,9 +1,11 @@
 """The promotion journal: a record in the state directory while tags move, so a promotion cut
 short (kill -9, a lost machine) is found and repaired later.
 
-`begin` writes the record (the verified digest, each tag and where it pointed) before the first
-tag moves; `end` removes it after the last is confirmed (or put back). A record left behind by a
-process that is gone is an unfinished promotion: any later publish to one of its repositories,
+`begin` writes the record (the verified digest, each tag and where it pointed, and its writer:
+host, pid and the process's start time) before the first tag moves; `end` removes it after the
+last is confirmed (or put back). A record left behind by a process that is gone is an unfinished
+promotion, whatever process holds its pid now (the start time tells them apart), and records are
+matched by the registry's canonical name (localhost:5000 and 127.0.0.1:5000 are one registry): any later publish to one of its repositories,
 `orch verify` and `orch doctor` say which of its tags point where, and a publish that moves all
 of its tags to one verified digest repairs it and says so. If the record cannot be written the
 publish goes on (the state directory is a cache; state.write_record says so once).
@@ -15,12 +17,13 @@ different digests before it starts says so (`split_before`).
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from orchestrator.model.references import Reference, parse_reference
+from orchestrator.model.references import Reference, canonical_name, parse_reference
 from orchestrator.state import forget_record, read_record, state_dir, write_record
 
 FOLDER = "promotions"
@@ -33,10 +36,12 @@ class Unfinished:
     tags: tuple[tuple[Reference, str | None], ...]  # each tag and where it pointed before
     pid: int
     started: float
+    host: str | None = None  # the machine that wrote it (None: an older record)
+    pid_started: int | None = None  # the writer's start time, in clock ticks since boot
 
     @property
     def repositories(self) -> set[str]:
-        return {tag.name for tag, _ in self.tags}
+        return {canonical_name(tag.name) for tag, _ in self.tags}
 
     def where(self, head: Callable[[Reference], str | None]) -> str:
         """Each tag and where it points now (`head` reads it), for the user."""
@@ -64,7 +69,8 @@ class Unfinished:
 def begin(moves: Sequence[tuple[str, Sequence[tuple[Reference, str | None]]]]) -> str | None:
     """Record the promotion about to move these tags (digest, [(tag, before)]); its record name."""
     name = f"{FOLDER}/{os.getpid()}-{time.time_ns()}.json"
-    record = {"pid": os.getpid(), "started": time.time(),
+    record = {"pid": os.getpid(), "started": time.time(), "host": socket.gethostname(),
+              "pid_started": process_start(os.getpid()),
               "promotions": [{"digest": digest, "tags": [[str(tag), before] for tag, before in tags]}
                              for digest, tags in moves]}
     return name if write_record(name, record) else None
@@ -78,16 +84,15 @@ def end(name: str | None) -> None:
 def unfinished(repositories: Iterable[str] | None = None) -> list[Unfinished]:
     """Promotions whose process is gone and whose record is still there, on these repositories
     (REGISTRY/REPO names; None: all)."""
-    wanted = set(repositories) if repositories is not None else None
+    wanted = {canonical_name(r) for r in repositories} if repositories is not None else None
     found = []
     for path in sorted((state_dir() / FOLDER).glob("*.json")) if (state_dir() / FOLDER).is_dir() else []:
         record = read_record(f"{FOLDER}/{path.name}")
         for entry in _entries(record):
-            if _alive(entry.pid):
+            if _writer_running(entry):
                 continue  # another publish at work right now
             if wanted is None or entry.repositories & wanted:
-                found.append(Unfinished(f"{FOLDER}/{path.name}", entry.digest, entry.tags, entry.pid,
-                                        entry.started))
+                found.append(replace(entry, name=f"{FOLDER}/{path.name}"))
     return found
 
 
@@ -118,10 +123,34 @@ def _entries(record: Any) -> list[Unfinished]:
         try:
             tags = tuple((parse_reference(str(tag)), before if isinstance(before, str) else None)
                          for tag, before in promotion["tags"])
-            out.append(Unfinished("", str(promotion["digest"]), tags, int(record["pid"]), float(record["started"])))
+            host, pid_started = record.get("host"), record.get("pid_started")
+            out.append(Unfinished("", str(promotion["digest"]), tags, int(record["pid"]), float(record["started"]),
+                                  host if isinstance(host, str) else None,
+                                  pid_started if isinstance(pid_started, int) else None))
         except Exception:  # noqa: BLE001 - KeyError, TypeError, ValueError, BadInput from a damaged record
             continue
     return out
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat's 22nd field), or
+    None where that cannot be read: with the pid it names one process, never a later one."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()  # after the command name, which may hold spaces
+        return int(fields[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _writer_running(entry: Unfinished) -> bool:
+    """Whether the process that wrote the record is still at work: on this host, its pid alive
+    and started when the writer did (a reused pid is another process)."""
+    if entry.host is not None and entry.host != socket.gethostname():
+        return False  # another machine's record in a shared state directory: it cannot be asked
+    if not _alive(entry.pid):
+        return False
+    return entry.pid_started is None or process_start(entry.pid) in (None, entry.pid_started)
 
 
 def _alive(pid: int) -> bool:
