@@ -111,7 +111,8 @@ def test_a_local_build_that_spans_nodes_is_refused_naming_what_each_node_would_b
 # -- a node that stops answering (no engine) ---------------------------------------------------
 
 # buildx's last lines, as printed when farm-arm's buildkitd was killed during a RUN step
-# (SIGKILL), and when a build started with it already gone.
+# (SIGKILL), and when a build started with it already gone; a failed step and a registry's 503
+# are not a node stopping.
 KILLED_0_13 = ['#5 [2/2] RUN echo "waiting-383" && sleep 600', "#5 0.126 waiting-383",
                "ERROR: failed to receive status: rpc error: code = Unavailable desc = error reading from server: EOF"]
 KILLED_0_30 = ['#5 [2/2] RUN echo "waiting-16165" && sleep 40', "#5 0.088 waiting-16165",
@@ -130,6 +131,9 @@ REGISTRY_503 = ["ERROR: failed to solve: failed to push localhost:5000/a/b: unex
 @pytest.mark.parametrize(("lines", "said"), [
     (KILLED_0_13, "failed to receive status: rpc error: code = Unavailable desc = error reading from server: EOF"),
     (KILLED_0_30, "failed to receive status: rpc error: code = Unavailable desc = error reading from server: EOF"),
+    # the solve call can break before the status stream does (0.13.1 under orch, killed mid-step)
+    (["ERROR: failed to solve: Unavailable: error reading from server: EOF"],
+     "failed to solve: Unavailable: error reading from server: EOF"),
     ([*GONE, "ERROR: context deadline exceeded"], "waiting for connection: context deadline exceeded"),
     ([*GONE, "ERROR: failed to build: context deadline exceeded"], "waiting for connection: context deadline exceeded"),
     (STEP_FAILED, None),

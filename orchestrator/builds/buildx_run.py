@@ -89,11 +89,13 @@ class NodeStopped(EnvironmentMissing):
 
 
 # What buildx prints when the node it builds on goes away (0.13.1 and 0.30.1 alike, seen by killing
-# a node's buildkitd): during the build the status stream breaks ("ERROR: failed to receive status:
-# rpc error: code = Unavailable desc = error reading from server: EOF"); gone before the build
-# starts, the connection step times out ("#1 [internal] waiting for connection", "#1 ERROR:
-# context deadline exceeded"). A failed step is an ERROR of its own step, never these.
-_UNAVAILABLE = "rpc error: code = Unavailable"
+# a node's buildkitd): during the build the status stream or the solve call breaks, whichever
+# buildx hears of first ("ERROR: failed to receive status: rpc error: code = Unavailable desc =
+# error reading from server: EOF", "ERROR: failed to solve: Unavailable: error reading from server:
+# EOF"); gone before the build starts, the connection step times out ("#1 [internal] waiting for
+# connection", "#1 ERROR: context deadline exceeded"). A failed step is an ERROR of its own step,
+# never these; a registry's "503 Service Unavailable" is neither.
+_UNAVAILABLE = re.compile(r"rpc error: code = Unavailable\b|\bfailed to solve: Unavailable: ")
 _CONNECTING = re.compile(r"^#(\d+) \[internal\] waiting for connection$")
 
 
@@ -103,7 +105,7 @@ def node_stopped(lines: list[str]) -> str | None:
     for line in lines:
         text = line.strip()
         step, _, rest = text.partition(" ")
-        if text.startswith("ERROR") and _UNAVAILABLE in text:
+        if text.startswith("ERROR") and _UNAVAILABLE.search(text):
             return text.removeprefix("ERROR: ").removeprefix("failed to build: ")
         if step.lstrip("#") in connecting and rest.startswith("ERROR"):
             return f"waiting for connection: {rest.removeprefix('ERROR: ')}"
