@@ -17,7 +17,6 @@ different digests before it starts says so (`split_before`).
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -69,7 +68,7 @@ class Unfinished:
 def begin(moves: Sequence[tuple[str, Sequence[tuple[Reference, str | None]]]]) -> str | None:
     """Record the promotion about to move these tags (digest, [(tag, before)]); its record name."""
     name = f"{FOLDER}/{os.getpid()}-{time.time_ns()}.json"
-    record = {"pid": os.getpid(), "started": time.time(), "host": socket.gethostname(),
+    record = {"pid": os.getpid(), "started": time.time(), "host": os.uname().nodename,
               "pid_started": process_start(os.getpid()),
               "promotions": [{"digest": digest, "tags": [[str(tag), before] for tag, before in tags]}
                              for digest, tags in moves]}
@@ -146,7 +145,7 @@ def process_start(pid: int) -> int | None:
 def _writer_running(entry: Unfinished) -> bool:
     """Whether the process that wrote the record is still at work: on this host, its pid alive
     and started when the writer did (a reused pid is another process)."""
-    if entry.host is not None and entry.host != socket.gethostname():
+    if entry.host is not None and entry.host != os.uname().nodename:
         return False  # another machine's record in a shared state directory: it cannot be asked
     if not _alive(entry.pid):
         return False
