@@ -222,9 +222,9 @@ def bigger_than_the_disk(tmp_path: Path) -> Path:
     return ctx
 
 
-def _publish(ctx: Path, tag: str, state: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
+def _publish(ctx: Path, tag: str, state: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "orchestrator", "build", str(ctx), "--platform", "linux/amd64",
-                           "-t", tag, "--push", "--json"], capture_output=True, text=True, cwd=REPO, timeout=900,
+                           "-t", tag, "--push", "--json", *extra], capture_output=True, text=True, cwd=REPO, timeout=900,
                           env={**os.environ, "ORCH_STATE_HOME": str(state), "TMPDIR": str(tmp)})
 
 
@@ -253,13 +253,15 @@ def test_a_full_state_directory_publishes_through_the_temporary_directory(regist
 @needs_root
 @pytest.mark.engine
 @pytest.mark.usefixtures("daemons_own_builder")
+@pytest.mark.parametrize("strategy", ["single", "per-arch"])
 def test_with_the_temporary_directory_full_too_it_exits_3_and_no_tag_moves(registry: Registry, tmp_path: Path,
-                                                                           bigger_than_the_disk: Path) -> None:
+                                                                           bigger_than_the_disk: Path,
+                                                                           strategy: str) -> None:
     tag = registry.ref("full/app", "stable")
     copy_image(SEED, tag)
     before = digest_at(registry.port, "full/app", "stable")
     with small_disk(tmp_path / "state") as state, small_disk(tmp_path / "tmp") as tmp:
-        result = _publish(bigger_than_the_disk, tag, state, tmp)
+        result = _publish(bigger_than_the_disk, tag, state, tmp, "--strategy", strategy)
         assert not list((state / "stage").iterdir()) and not list(tmp.glob("orch-stage-*"))
     assert result.returncode == 3, result.stderr[-3000:]
     assert f"its layout could not be written in the temporary directory {tmp} (no space left on device; " \

@@ -24,7 +24,7 @@ from orchestrator.builds.timings import step_log
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.progress import failed_step, last_error
 from orchestrator.docker.runner import Engine
-from orchestrator.errors import BuildStepFailed, JobFailed, OrchError
+from orchestrator.errors import BuildStepFailed, EnvironmentMissing, JobFailed, OrchError
 from orchestrator.image.model import Inspection
 from orchestrator.image.read import read_image
 from orchestrator.interrupts import phase
@@ -123,6 +123,8 @@ class PerArchRun:
         self.staging_tags: list[Reference] = []  # pushed to on the classic image store (publish.stage)
         self.started: set[Platform] = set()  # platforms whose buildx command ran
         self.stopped: set[Platform] = set()  # platforms whose node stopped answering: no step failed
+        # What this machine lacks (exit 3: no room to stage a layout, ...) is no platform's failure.
+        self.missing: list[EnvironmentMissing] = []
 
     def run(self, reason: str | None) -> tuple[Staged, Inspection]:
         """Build what is missing, merge, check the merged list: the staged list and its inspection."""
@@ -153,6 +155,8 @@ class PerArchRun:
                                       self.build)
             self.outcomes.update(built)
         self.outcomes = {job.platform: self.outcomes[job.platform] for job in plan.per_arch}  # plan order
+        if self.missing:
+            raise self.missing[0]
         failed = {p: o for p, o in self.outcomes.items() if o.state == "failed"}
         if failed:
             kept = [format_platform(p) for p, o in self.outcomes.items() if o.state != "failed"]
@@ -242,6 +246,9 @@ class PerArchRun:
             step = failed_step(failure.lines)
             why = f"failed at {step}" if step else last_error(failure.lines)
             return self._failed(job, started, why)
+        except EnvironmentMissing as exc:
+            self.missing.append(exc)
+            return self._failed(job, started, exc.message)
         except OrchError as exc:
             return self._failed(job, started, exc.message)
         finally:
