@@ -1,7 +1,8 @@
 """Errors a user can cause or meet, each mapped to one exit code.
 
-Core modules raise these; only ``cli.py`` turns them into a message and an
-exit status. Messages quote the offending value, say what is allowed and how
+Core modules raise these; only the command line (``cli/app.py``, and
+``cli/fast.py`` for the commands it runs without typer, both through
+``cli/output.print_error``) turns them into a message and an exit status. Messages quote the offending value, say what is allowed and how
 to fix it.
 """
 
