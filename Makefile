@@ -66,9 +66,9 @@ test-ci-builders:
 	$(MAKE) test-builders MATRIX="$(CI_MATRIX)"
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
-# or more of its own (marked slow): about a minute on a 2-CPU machine (README, Tests).
+# or more of its own (marked slow), over both CPUs (pytest-xdist): at most 30 s on a 2-CPU machine.
 unit: venv tools
-	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q
+	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q -n 2
 
 # Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, the house
 # rules in scripts/check-structure.py (a docstring first, at most 400 lines a module), and
