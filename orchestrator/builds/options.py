@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TagOptions:
-    """-t, --tag-rule, --image, --flavor: named as `tags.tagging.plan_tags` takes them."""
+    """-t, --image, --tag-rule, --flavor: named as `tags.tagging.plan_tags` takes them."""
 
     literal: tuple[str, ...] = ()  # -t: tags as written
-    rules: tuple[str, ...] = ()  # --tag-rule: metadata-action rules
     images: tuple[str, ...] = ()  # --image: repositories the rules tag
+    rules: tuple[str, ...] = ()  # --tag-rule: metadata-action rules
     flavor: tuple[str, ...] = ()  # --flavor: metadata-action flavor lines
 
 
