@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.builds.options import BuilderOptions, TagOptions
 from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.docker.progress import failed_platforms, is_transient_push_failure
 from orchestrator.errors import BadInput
@@ -35,7 +36,7 @@ def index_digest(ref: str) -> str:
 
 
 def test_plan_is_one_buildx_call_into_a_private_layout_in_safe_order() -> None:
-    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", tags=("localhost:5000/a/b:1",),
+    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", tags=TagOptions(("localhost:5000/a/b:1",)),
                                    push=True, build_args=(BASE_ARG,)), now=NOW, cwd=REPO)
     build_commands = [c for c in plan.commands() if c.startswith("docker buildx build")]
     assert len(build_commands) == 1
@@ -60,7 +61,7 @@ def test_plan_is_one_buildx_call_into_a_private_layout_in_safe_order() -> None:
 
 def test_cli_platforms_tags_and_args_override_the_profile() -> None:
     plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", platforms=("x86_64,aarch64",),
-                                   tags=("localhost:5000/a/b:1", "localhost:5000/a/b:latest"),
+                                   tags=TagOptions(("localhost:5000/a/b:1", "localhost:5000/a/b:latest")),
                                    build_args=("A=1", "A=2")), now=NOW, cwd=REPO)
     assert [str(p) for p in plan.platforms] == ["linux/amd64", "linux/arm64"]
     assert plan.build_args == {"A": "2"}
@@ -99,7 +100,7 @@ def test_profile_tag_templates_are_rendered(tmp_path: Path) -> None:
         ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "push": True}, "--push needs a tag"),
         ({"profile": "arm-all", "dockerfile": "Nope.dockerfile"}, 'Dockerfile "Nope.dockerfile" not found'),
         ({"profile": "arm-all", "context": "no/such/dir"}, 'build context "no/such/dir" is not a directory'),
-        ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "tags": ("Bad/Name:1",)}, "invalid repository"),
+        ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "tags": TagOptions(("Bad/Name:1",))}, "invalid repository"),
         ({"profile": "arm-all", "dockerfile": "Dockerfile.example", "build_args": ("1X=2",)}, "not a valid argument"),
     ],
 )
@@ -270,7 +271,8 @@ def test_missing_emulators_are_named_with_the_reason() -> None:
 
 
 def test_install_emulators_flag_overrides_the_profile() -> None:
-    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example", install_emulators=True),
+    plan = plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example",
+                                   builder=BuilderOptions(install_emulators=True)),
                       now=NOW, cwd=REPO)
     assert plan.install_emulators is True
     assert plan_build(BuildRequest(profile="arm-all", dockerfile="Dockerfile.example"),

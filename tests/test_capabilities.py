@@ -89,12 +89,13 @@ def test_the_builder_buildx_uses_when_none_is_named(tmp_path: Path, monkeypatch:
 @pytest.mark.parametrize(("jobs", "expected"), [(None, 4), (1, 1)])
 def test_on_a_builder_of_two_nodes_each_platform_goes_to_its_node_two_at_a_time_per_node(jobs, expected) -> None:
     from orchestrator.builds.complete import complete
+    from orchestrator.builds.options import TagOptions
     from orchestrator.builds.request import BuildRequest, plan_build
 
     from .test_build import BASE_ARG, NOW, REPO
 
     plan = plan_build(BuildRequest(platforms=("linux/amd64", "linux/arm64", "linux/s390x"),
-                                   dockerfile="Dockerfile.example", tags=("localhost:5000/a/b:1",), push=True,
+                                   dockerfile="Dockerfile.example", tags=TagOptions(("localhost:5000/a/b:1",)), push=True,
                                    build_args=(BASE_ARG,), jobs=jobs), now=NOW, cwd=REPO)
     completed = complete(plan, _caps("remote-2-nodes", "0.30.1"))
     assert [(job.label, job.node, job.native) for job in completed.per_arch] == [

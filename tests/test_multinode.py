@@ -24,6 +24,7 @@ import pytest
 from orchestrator.builds.buildx_run import NodeStopped, node_stopped
 from orchestrator.builds.complete import complete
 from orchestrator.builds.nodes import call_nodes
+from orchestrator.builds.options import TagOptions
 from orchestrator.builds.perarch import failure_error
 from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.builds.result import PlatformOutcome
@@ -79,7 +80,7 @@ def test_a_builder_of_one_node_builds_every_call_and_none_is_routed_without_node
 
 
 def _local_plan(platforms: tuple[str, ...], layout: str | None):
-    return plan_build(BuildRequest(platforms=platforms, dockerfile="Dockerfile.example", tags=("orch-local/a:1",),
+    return plan_build(BuildRequest(platforms=platforms, dockerfile="Dockerfile.example", tags=TagOptions(("orch-local/a:1",)),
                                    build_args=(BASE_ARG,), oci_layout=layout), now=NOW, cwd=REPO)
 
 

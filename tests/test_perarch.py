@@ -15,6 +15,7 @@ import pytest
 
 from orchestrator.builds.buildx_run import fallback_reason
 from orchestrator.builds.merge import MergeEntry, manifest_commands
+from orchestrator.builds.options import TagOptions
 from orchestrator.builds.records import context_fingerprint
 from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.docker.builder_plan import plan_builder
@@ -31,7 +32,7 @@ TAG = "localhost:5000/a/b:1"
 
 
 def per_arch_plan(**overrides):
-    request = dict(profile="arm-all", dockerfile="Dockerfile.example", tags=(TAG,), push=True,
+    request = dict(profile="arm-all", dockerfile="Dockerfile.example", tags=TagOptions((TAG,)), push=True,
                    build_args=(BASE_ARG,), strategy="per-arch")
     request.update(overrides)
     return plan_build(BuildRequest(**request), now=NOW, cwd=REPO)
@@ -146,7 +147,7 @@ def test_auto_falls_back_only_when_per_arch_can_help(strategy: str, lines: list[
 
 def test_per_arch_needs_push_and_a_known_strategy_and_merge() -> None:
     with pytest.raises(BadInput, match="need --push"):
-        per_arch_plan(push=False, tags=())
+        per_arch_plan(push=False, tags=TagOptions())
     with pytest.raises(BadInput, match='--strategy "fastest" is not one of'):
         per_arch_plan(strategy="fastest")
     with pytest.raises(BadInput, match='--merge "oci" is not one of imagetools, manifest'):
@@ -159,7 +160,7 @@ def test_reuse_fingerprint_ignores_the_timestamp_but_not_the_inputs(tmp_path: Pa
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / ".git").mkdir()
     first = per_arch_plan(dockerfile=None, context=str(tmp_path), profile="arm-all").per_arch[0]
-    later = plan_build(BuildRequest(profile="arm-all", context=str(tmp_path), tags=(TAG,), push=True,
+    later = plan_build(BuildRequest(profile="arm-all", context=str(tmp_path), tags=TagOptions((TAG,)), push=True,
                                     strategy="per-arch", build_args=(BASE_ARG,)), cwd=REPO).per_arch[0]
     context = context_fingerprint(str(tmp_path), None)
     assert first.spec.fingerprint(context) == later.spec.fingerprint(context)  # only `created` differs
@@ -477,7 +478,8 @@ def test_builder_nodes_are_checked_and_a_contexts_own_builder_runs_from_that_con
     profile.write_text("platforms: [amd64, arm64]\nstrategy: per-arch\nbuilder:\n  driver: docker\n  nodes:\n"
                        "    - {name: x86, builder: ci-amd64, platforms: [amd64]}\n"
                        "    - {name: pi, builder: pi-rack, platforms: [arm64]}\n")
-    plan = plan_build(BuildRequest(profile=str(profile), dockerfile="Dockerfile.example", tags=(TAG,), push=True),
+    plan = plan_build(BuildRequest(profile=str(profile), dockerfile="Dockerfile.example", tags=TagOptions((TAG,)),
+                                   push=True),
                       now=NOW, cwd=REPO)
     assert all(job.build_command[2] == "--builder" for job in plan.per_arch)
     builders = [BuilderInfo("ci-amd64", "docker-container"), BuilderInfo("pi-rack", "docker")]

@@ -404,8 +404,9 @@ def test_the_fast_path_takes_release_as_written_in_ci_and_leaves_anything_else_t
 
     args, verbose = release_args(["-q", "release", "parts", "more", "--profile", "svc", "-t", "r/a:1", "--tag=r/a:2",
                                   "--deep", "--json", "--output-env", "release.env"])
-    assert (args.directories, args.profile, args.tags, args.deep, args.as_json, args.output_env, args.quiet,
-            verbose) == (("parts", "more"), "svc", ("r/a:1", "r/a:2"), True, True, "release.env", True, False)
+    assert (args.directories, args.profile, args.tags.literal, args.verification.deep, args.as_json,
+            args.outputs.output_env, args.quiet, verbose) == (("parts", "more"), "svc", ("r/a:1", "r/a:2"), True, True,
+                                                              "release.env", True, False)
     for argv in (["release"], ["release", "parts", "--help"], ["release", "parts", "--profile"],
                  ["release", "parts", "--profile", "a", "--profile", "b"], ["-q", "-v", "release", "parts"],
                  ["release", "parts", "--no-such"], ["build", "."]):

@@ -21,6 +21,7 @@ from orchestrator.builds.inputs import (
     resolve_sources,
 )
 from orchestrator.builds.nodes import assign_node
+from orchestrator.builds.options import BuilderOptions, OutputOptions, SigningOptions, TagOptions, VerificationOptions
 from orchestrator.builds.plan import BuildPlan, KeepLocal, PlatformJob, Publish
 from orchestrator.builds.spec import BuildSpec, CacheEntry, Output
 from orchestrator.errors import BadInput
@@ -50,20 +51,15 @@ class BuildRequest:
     profile: str | None = None
     context: str | None = None
     dockerfile: str | None = None
-    tags: tuple[str, ...] = ()
     platforms: tuple[str, ...] = ()
     build_args: tuple[str, ...] = ()
     push: bool = False
-    builder: str | None = None
-    install_emulators: bool | None = None
     oci_layout: str | None = None  # without --push: write an OCI layout directory here
     strategy: str | None = None  # single | per-arch | auto (default: the profile's, else auto)
     merge: str | None = None  # imagetools | manifest (default: the profile's, else imagetools)
     jobs: int | None = None  # per-arch builds at once (default: 2 per node, at least 2)
     no_cache: bool = False
     secrets: tuple[str, ...] = ()  # --secret id=NAME,env=VAR | id=NAME,src=FILE
-    metadata_file: str | None = None  # where --metadata-file writes the result (checked before building)
-    deep: bool = False  # verify down to each image's binaries before any tag moves
     # buildx's own options; lists add to the profile's, single values replace them
     buildx: tuple[tuple[str, Any], ...] = ()  # the pass-through options (model.buildx_options), by key
     labels: tuple[str, ...] = ()  # KEY=VALUE
@@ -75,15 +71,14 @@ class BuildRequest:
     provenance: str | None = None
     sbom: bool | None = None
     extra_args: tuple[str, ...] = ()  # after `--`
-    images: tuple[str, ...] = ()  # --image: repositories the tag rules tag
-    tag_rules: tuple[str, ...] = ()  # --tag-rule: metadata-action rules
-    flavor: tuple[str, ...] = ()  # --flavor: metadata-action flavor lines
     meta: str | None = None  # --meta env|FILE: metadata-action's output
     part: str | None = None  # --part DIR: stage by digest, move no tag, record the part for `orch release`
-    sign: bool = False  # --sign: cosign signs the verified index before any tag moves
-    sign_key: str | None = None
-    tlog: bool | None = None  # None: off with a key, on keyless
-    sign_recursive: bool = False  # each platform's manifest too
+    # the option groups other commands share (cli/options.py)
+    tags: TagOptions = TagOptions()  # -t, --image, --tag-rule, --flavor
+    builder: BuilderOptions = BuilderOptions()
+    outputs: OutputOptions = OutputOptions()  # --metadata-file (checked before building), --report, --output-env
+    verification: VerificationOptions = VerificationOptions()  # --deep: before any tag moves
+    signing: SigningOptions = SigningOptions()  # --sign: cosign signs the verified index before any tag moves
 
 
 def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path | None = None) -> BuildPlan:
@@ -104,8 +99,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         tagging, repository = part_tagging(request, profile, git, now)
         tags: tuple[Reference, ...] = ()
     else:
-        tagging = plan_tags(literal=request.tags, rules=request.tag_rules, images=request.images,
-                            flavor=request.flavor, meta=request.meta, profile=profile, git=git, now=now)
+        tagging = plan_tags(literal=request.tags.literal, rules=request.tags.rules, images=request.tags.images,
+                            flavor=request.tags.flavor, meta=request.meta, profile=profile, git=git, now=now)
         tags = _tags(request, tagging.tags)
         repository = tags[0] if tags else None
     strategy, merge = _strategy_and_merge(request, profile)
@@ -116,8 +111,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
                  labels={**oci_labels(git, now, version=tagging.version), **tagging.labels},
                  annotations=tagging.annotations,
                  where=ref_context(git, now=now) if any("{{" in line for line in request.labels) else None)
-    if request.metadata_file:
-        check_metadata_file(request.metadata_file)
+    if request.outputs.metadata_file:
+        check_metadata_file(request.outputs.metadata_file)
     jobs: tuple[PlatformJob, ...] = ()
     if strategy != "single":
         if not request.push and strategy == "per-arch":
@@ -134,9 +129,9 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         strategy=strategy if request.push else "single", merge=merge,
         jobs=request.jobs or max(2, 2 * nodes), jobs_given=request.jobs is not None, per_arch=jobs, per_arch_reason=per_arch_reason,
         reuse=not request.no_cache,
-        install_emulators=bool(request.install_emulators if request.install_emulators is not None
+        install_emulators=bool(request.builder.install_emulators if request.builder.install_emulators is not None
                                else profile.install_emulators),
-        builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.deep,
+        builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.verification.deep,
         part=request.part, git=git_record(git), signing=signing_of(request, profile),
     )
 
@@ -144,16 +139,14 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
 def signing_of(request: BuildRequest, profile: Profile) -> Signing | None:
     """--sign's settings (the command line's over the profile's `signing:`), checked before
     anything is built (cosign there, the key a file)."""
-    settings = profile.signing or {}
-    if not (request.sign or settings.get("sign")):
-        if request.sign_key:
+    asked = request.signing
+    if not (asked.sign or (profile.signing or {}).get("sign")):
+        if asked.key:
             raise BadInput("--sign-key names the key for --sign, which was not given", fix="add --sign")
         return None
     if not request.push:
         raise BadInput("--sign signs what is published: add --push", fix="orch build ... --push --sign --sign-key KEY")
-    key = request.sign_key or settings.get("key")
-    tlog = request.tlog if request.tlog is not None else settings.get("tlog")
-    return Signing.asked(key, tlog, request.sign_recursive or bool(settings.get("recursive")))
+    return asked.signing(profile.signing)
 
 
 def part_tagging(request: BuildRequest, profile: Profile, git: GitInfo | None, now: datetime
@@ -164,17 +157,17 @@ def part_tagging(request: BuildRequest, profile: Profile, git: GitInfo | None, n
     if not request.push:
         raise BadInput("--part records a part that was pushed: add --push",
                        fix="orch build --platform P --image REGISTRY/REPO --push --part DIR")
-    if request.tags:
-        raise BadInput(f'-t "{request.tags[0]}" with --part: tags move only when `orch release` merges the parts',
+    if request.tags.literal:
+        raise BadInput(f'-t "{request.tags.literal[0]}" with --part: tags move only when `orch release` merges the parts',
                        fix="name the repository with --image REGISTRY/REPO, and pass -t to orch release")
     part = Path(request.part or ".")
     if part.exists() and not part.is_dir():
         raise BadInput(f'--part "{request.part}" is a file; it names the directory the part record goes in',
                        fix="pass a directory (made if missing), e.g. --part parts")
-    rules = request.tag_rules or tuple(t for t in profile.tags or () if is_tag_rule(t))
-    tagging = plan_tags(literal=(), rules=rules, images=request.images, flavor=request.flavor, meta=request.meta,
+    rules = request.tags.rules or tuple(t for t in profile.tags or () if is_tag_rule(t))
+    tagging = plan_tags(literal=(), rules=rules, images=request.tags.images, flavor=request.tags.flavor, meta=request.meta,
                         profile=profile, git=git, now=now, need_tags=False) if rules or request.meta else Tagging(())
-    names = image_names(request.images or profile.images or ()) or [
+    names = image_names(request.tags.images or profile.images or ()) or [
         t for t in (*tagging.tags, *(profile.tags or ())) if not is_tag_rule(t) and "{" not in t]
     repositories = list(dict.fromkeys(parse_reference(n, default_tag=None).name for n in names))
     if len(repositories) != 1:
@@ -210,11 +203,11 @@ def _builder(request: BuildRequest, profile: Profile, strategy: str
     """The profile's builder plan, the builder the build names, and why auto starts per platform.
     --builder names an existing builder, as in buildx; a profile's builder is created when missing."""
     builder_plan = None
-    if profile.builder and not request.builder:
+    if profile.builder and not request.builder.name:
         from orchestrator.docker.builder_plan import plan_builder
 
         builder_plan = plan_builder(profile.builder)
-    builder = request.builder or (builder_plan.name if builder_plan else None)
+    builder = request.builder.name or (builder_plan.name if builder_plan else None)
     if builder_plan and builder_plan.routes_by_context:
         if strategy == "single":
             raise BadInput(f'builder "{builder_plan.name}" lists nodes that are separate daemons (docker driver); '

@@ -7,51 +7,39 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from orchestrator.builds.options import BuilderOptions, OutputOptions, SigningOptions, TagOptions, VerificationOptions
 from orchestrator.cli.build_options import (
     Annotations,
     Arguments,
+    AsJson,
     Bake,
     BakeSet,
     BuildArgs,
     BuildContexts,
-    Builder,
     Cache,
     CacheFrom,
     CacheTo,
-    Deep,
     DryRun,
     File,
-    Flavor,
-    Images,
-    InstallEmulators,
     Jobs,
     Labels,
     Merge,
     Meta,
-    MetadataFile,
     NoCache,
     OciLayout,
-    OutputEnv,
     Part,
     Platforms,
     ProfileName,
     Progress,
     Provenance,
     Push,
-    Report,
     Sbom,
     Secrets,
-    Sign,
-    SignKey,
-    SignRecursive,
     Strategy,
-    TagRules,
-    Tags,
-    Tlog,
     given_buildx,
     with_buildx_options,
+    with_groups,
 )
-from orchestrator.cli.build_options import AsJson as AsJsonOption
 from orchestrator.cli.output import print_json, print_table
 from orchestrator.errors import OrchError
 
@@ -61,20 +49,19 @@ if TYPE_CHECKING:
     from orchestrator.builds.result import BuildResult
 
 
+# The groups (tags, builder, outputs, verification, signing) are defined once in cli/options.py:
+# with_groups puts their options where their parameters stand, and passes their dataclasses.
 @with_buildx_options
-def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName = None, file: File = None,
-          tag: Tags = [], image: Images = [], tag_rule: TagRules = [], flavor: Flavor = [],  # noqa: B006
-          meta: Meta = None, platform: Platforms = [], build_arg: BuildArgs = [], secret: Secrets = [],  # noqa: B006
-          push: Push = False, builder: Builder = None, install_emulators: InstallEmulators = None,
-          oci_layout: OciLayout = None, strategy: Strategy = None, merge: Merge = None, jobs: Jobs = None,
-          no_cache: NoCache = False, dry_run: DryRun = False, metadata_file: MetadataFile = None,
-          progress: Progress = "auto", report: Report = None, output_env: OutputEnv = None,
-          as_json: AsJsonOption = False, deep: Deep = False, label: Labels = [],  # noqa: B006
-          annotation: Annotations = [], cache_from: CacheFrom = [], cache_to: CacheTo = [],  # noqa: B006
-          cache: Cache = None,
+@with_groups
+def build(ctx: typer.Context, *, arguments: Arguments = None, profile: ProfileName = None, file: File = None,
+          tags: TagOptions, meta: Meta = None, platform: Platforms = [], build_arg: BuildArgs = [],  # noqa: B006
+          secret: Secrets = [], push: Push = False, builder: BuilderOptions, oci_layout: OciLayout = None,  # noqa: B006
+          strategy: Strategy = None, merge: Merge = None, jobs: Jobs = None, no_cache: NoCache = False,
+          dry_run: DryRun = False, outputs: OutputOptions, progress: Progress = "auto", as_json: AsJson = False,
+          verification: VerificationOptions, label: Labels = [], annotation: Annotations = [],  # noqa: B006
+          cache_from: CacheFrom = [], cache_to: CacheTo = [], cache: Cache = None,  # noqa: B006
           build_context: BuildContexts = [], provenance: Provenance = None, sbom: Sbom = None,  # noqa: B006
-          bake: Bake = [], bake_set: BakeSet = [], part: Part = None, sign: Sign = False,  # noqa: B006
-          sign_key: SignKey = None, tlog: Tlog = None, sign_recursive: SignRecursive = False,
+          bake: Bake = [], bake_set: BakeSet = [], part: Part = None, signing: SigningOptions,  # noqa: B006
           **buildx: Any) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
@@ -91,47 +78,39 @@ def build(ctx: typer.Context, arguments: Arguments = None, profile: ProfileName 
         preload("orchestrator.registry.client")  # for the registry check, while the plan is made
     request = BuildRequest(
         profile=profile or os.environ.get("ORCH_PROFILE") or None, context=arguments[0] if arguments else None,
-        dockerfile=file, tags=tuple(tag), platforms=tuple(platform or [p for p in [os.environ.get("ORCH_PLATFORMS")]
-                                                                       if p]),
-        build_args=tuple(build_arg), push=push, builder=builder, install_emulators=install_emulators,
-        oci_layout=str(oci_layout) if oci_layout else None, strategy=strategy, merge=merge, jobs=jobs,
-        no_cache=no_cache, secrets=tuple(secret), metadata_file=str(metadata_file) if metadata_file else None,
-        deep=deep, buildx=given_buildx(buildx), labels=tuple(label), annotations=tuple(annotation),
+        dockerfile=file, platforms=tuple(platform or [p for p in [os.environ.get("ORCH_PLATFORMS")] if p]),
+        build_args=tuple(build_arg), push=push, oci_layout=str(oci_layout) if oci_layout else None,
+        strategy=strategy, merge=merge, jobs=jobs, no_cache=no_cache, secrets=tuple(secret),
+        buildx=given_buildx(buildx), labels=tuple(label), annotations=tuple(annotation),
         cache_from=tuple(cache_from), cache_to=tuple(cache_to), cache=cache, build_contexts=tuple(build_context),
-        provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, images=tuple(image),
-        tag_rules=tuple(tag_rule), flavor=tuple(flavor), meta=meta, part=str(part) if part is not None else None,
-        sign=sign, sign_key=sign_key, tlog=tlog, sign_recursive=sign_recursive)
-    _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress, report=report, output_env=output_env)
+        provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, meta=meta,
+        part=str(part) if part is not None else None, tags=tags, builder=builder, outputs=outputs,
+        verification=verification, signing=signing)
+    _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress)
 
 
 def _release(ctx: typer.Context, given: dict[str, Any], buildx: dict[str, Any]) -> None:
     """`--bake`: a release of the bake files' targets; options that only a single build takes are named."""
     from orchestrator.cli import passthrough
+    from orchestrator.cli.options import TAGS
     from orchestrator.cli.release import release
     from orchestrator.errors import BadInput
 
     if passthrough.BUILDX_ARGS:
         raise BadInput("words after -- go to buildx build, not to bake", fix="put them in the bake file")
-    taken = ("arguments", "bake", "bake_set", "push", "dry_run", "as_json", "deep", "no_cache", "builder",
-             "install_emulators", "metadata_file", "output_env", "report", "progress", "sign", "sign_key", "tlog",
-             "sign_recursive")
-    ignored = {f"--{name.replace('_', '-')}": value for name, value in given.items() if name not in taken}
+    taken = ("arguments", "bake", "bake_set", "push", "dry_run", "as_json", "verification", "no_cache", "builder",
+             "outputs", "progress", "signing")
+    ignored: dict[str, Any] = {}
+    for name, value in given.items():
+        if name == "tags":
+            ignored.update(TAGS.given(value))
+        elif name not in taken:
+            ignored[f"--{name.replace('_', '-')}"] = value
     ignored.update({f"--{key.replace('_', '-')}": value for key, value in buildx.items()})
     release(ctx, tuple(given["bake"]), tuple(given["arguments"] or ()), tuple(given["bake_set"]),
-            push=given["push"], dry_run=given["dry_run"], as_json=given["as_json"], deep=given["deep"],
-            no_cache=given["no_cache"], builder=given["builder"],
-            install_emulators=bool(given["install_emulators"]), metadata_file=given["metadata_file"],
-            output_env=given["output_env"], report=given["report"], ignored=ignored,
-            signing=_signing(given["sign"], given["sign_key"], given["tlog"], given["sign_recursive"]))
-
-
-def _signing(sign: bool, key: str | None, tlog: bool | None, recursive: bool) -> Any:
-    """--sign's settings for a bake release, checked before anything is built."""
-    if not sign:
-        return None
-    from orchestrator.publish.signing import Signing
-
-    return Signing.asked(key, tlog, recursive)
+            push=given["push"], dry_run=given["dry_run"], as_json=given["as_json"],
+            deep=given["verification"].deep, no_cache=given["no_cache"], builder=given["builder"],
+            outputs=given["outputs"], ignored=ignored, signing=given["signing"].signing())
 
 
 def _refuse_alone(arguments: list[str] | None, bake_set: list[str]) -> None:
@@ -144,8 +123,7 @@ def _refuse_alone(arguments: list[str] | None, bake_set: list[str]) -> None:
                        fix="pass one directory; targets are named with --bake FILE TARGET...")
 
 
-def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json: bool, progress: str,
-           report: Path | None, output_env: Path | None) -> None:
+def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json: bool, progress: str) -> None:
     from orchestrator.builds.inputs import check_metadata_file
     from orchestrator.builds.request import plan_build
     from orchestrator.docker.runner import Engine
@@ -157,8 +135,10 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
     if not dry_run:
         from orchestrator.docker import probe
 
-        probe.prefetch(Engine(), request.builder)  # asked while the plan is made
+        probe.prefetch(Engine(), request.builder.name)  # asked while the plan is made
     plan = plan_build(request)
+    report, output_env, metadata_file = (Path(path) if path else None for path in (
+        request.outputs.report, request.outputs.output_env, request.outputs.metadata_file))
     for path, option in ((output_env, "--output-env"), (report, "--report")):
         if path and not dry_run:
             check_metadata_file(str(path), option)
@@ -174,7 +154,6 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
             for command in (*plan.builder_lines(), *plan.commands()):
                 typer.echo(command)
         return
-    metadata_file = Path(request.metadata_file) if request.metadata_file else None
     try:
         result, seconds = _run(ctx, plan, progress)
     except OrchError as failed:  # a failed build reports too: exactly when people need it

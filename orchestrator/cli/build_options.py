@@ -1,8 +1,11 @@
-"""`orch build`'s options, each declared once as a typed alias the command lists, and buildx's
+"""Options as typer declares them: those defined once in cli/options.py (the groups, and whole
+commands such as `orch release`) turned into typer parameters by `with_groups` and
+`with_options`; `orch build`'s own options, each a typed alias the command lists; and buildx's
 pass-through options added from their table (model.buildx_options) by `with_buildx_options`."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +14,7 @@ from typing import Annotated, Any, List, TypeVar
 import typer
 
 from orchestrator.cli import complete
+from orchestrator.cli.options import AS_JSON, DRY_RUN, GROUPS, PLATFORMS, PROFILE, Group, Item, Option, flat
 from orchestrator.model.buildx_options import BUILDX_OPTIONS, BuildxOption
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,24 +23,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 Arguments = Annotated[List[str] | None, typer.Argument(  # noqa: UP006
     metavar="[CONTEXT | TARGET...]", help="Build context (default: the profile's, else .); with --bake, the targets "
     "and groups to release (default: bake's default group).")]
-ProfileName = Annotated[str | None, typer.Option(
-    "--profile", "-p", help="Profile name or YAML path.", autocompletion=complete.profile_names)]
+_TYPES: dict[str, Any] = {"text": str | None, "path": Path | None, "int": int | None, "list": List[str],  # noqa: UP006
+                          "flag": bool, "switch": bool | None}
+_COMPLETIONS = {"profiles": complete.profile_names, "platforms": complete.platform_names}
+
+
+def declared(option: Option) -> Any:
+    """`option` as typer declares it."""
+    names = (f"{option.names[0]}/{option.negative}", *option.names[1:]) if option.negative else option.names
+    return typer.Option(*names, help=option.help, metavar=option.metavar, envvar=option.envvar,
+                        autocompletion=_COMPLETIONS.get(option.complete or ""))
+
+
+def parameter(option: Option) -> inspect.Parameter:
+    """`option` as a keyword parameter of a Typer command, named by its key."""
+    annotation = str if option.kind == "text" and option.default is not None else _TYPES[option.kind]
+    default = list(option.initial) if option.kind == "list" else option.initial
+    return inspect.Parameter(option.key, inspect.Parameter.KEYWORD_ONLY, default=default,
+                             annotation=Annotated[annotation, declared(option)])
+
+
+ProfileName = Annotated[str | None, declared(PROFILE)]
+Platforms = Annotated[List[str], declared(PLATFORMS)]  # noqa: UP006
+DryRun = Annotated[bool, declared(DRY_RUN)]
+AsJson = Annotated[bool, declared(AS_JSON)]
 File = Annotated[str | None, typer.Option("--file", "-f", help="Dockerfile (relative to the current directory).")]
-Tags = Annotated[List[str], typer.Option(  # noqa: UP006
-    "--tag", "-t", help="Image tag to publish, as written; may be repeated.")]
-Images = Annotated[List[str], typer.Option(  # noqa: UP006
-    "--image", help="A repository the tag rules tag (metadata-action's images); may be repeated.")]
-TagRules = Annotated[List[str], typer.Option(  # noqa: UP006
-    "--tag-rule", help="A metadata-action tag rule, e.g. type=semver,pattern={{major}}.{{minor}}; may be repeated "
-    "(with --image; without rules, metadata-action's defaults: branch, tag, pr, schedule).")]
-Flavor = Annotated[List[str], typer.Option(  # noqa: UP006
-    "--flavor", help="A metadata-action flavor line: latest=auto|true|false, prefix=..., suffix=....")]
 Meta = Annotated[str | None, typer.Option(
     "--meta", metavar="env|FILE", help="Tags, labels and annotations from docker/metadata-action's output: env "
     "reads $DOCKER_METADATA_OUTPUT_JSON, FILE its JSON or bake file.")]
-Platforms = Annotated[List[str], typer.Option(  # noqa: UP006
-    "--platform", autocompletion=complete.platform_names,
-    help="Platforms, comma-separated; may be repeated. Overrides the profile's.")]
 BuildArgs = Annotated[List[str], typer.Option(  # noqa: UP006
     "--build-arg", help="KEY=VALUE; may be repeated. Values of names that look secret (PASSWORD, TOKEN, KEY...) "
     "are masked in output; use --secret for them.")]
@@ -44,10 +58,6 @@ Secrets = Annotated[List[str], typer.Option(  # noqa: UP006
     "--secret", help="A build secret, as buildx takes it: id=NAME,env=VAR or id=NAME,src=FILE (read with RUN "
     "--mount=type=secret,id=NAME); may be repeated.")]
 Push = Annotated[bool, typer.Option("--push", help="Build, verify, stage by digest, verify again, then move the tags.")]
-Builder = Annotated[str | None, typer.Option("--builder", help="buildx builder to use.")]
-InstallEmulators = Annotated[bool | None, typer.Option(
-    "--install-emulators/--no-install-emulators",
-    help="Install missing QEMU handlers (privileged tonistiigi/binfmt run) instead of stopping.")]
 OciLayout = Annotated[Path | None, typer.Option(
     "--oci-layout", metavar="DIR", help="Without --push: write the multi-platform image to this OCI layout "
     "directory (read it with orch inspect oci-layout://DIR).")]
@@ -62,35 +72,12 @@ Jobs = Annotated[int | None, typer.Option(
     "--jobs", "-j", help="Per-arch builds at once (default: 2 per builder node, at least 2).")]
 NoCache = Annotated[bool, typer.Option(
     "--no-cache", help="Build without BuildKit's cache, and rebuild every platform on the per-arch path.")]
-DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan as the exact commands; run nothing.")]
-MetadataFile = Annotated[Path | None, typer.Option(
-    "--metadata-file", help="Write the result JSON here.")]
 Progress = Annotated[str, typer.Option(
     "--progress", help="auto (a live view per platform on a terminal, plain lines in CI and when piped), tty, "
     "plain or quiet.")]
-Report = Annotated[Path | None, typer.Option(
-    "--report", metavar="FILE.html", help="Write a self-contained HTML report: a timeline per platform (emulated "
-    "steps marked), the verification, the tags before and after.")]
-OutputEnv = Annotated[Path | None, typer.Option(
-    "--output-env", metavar="FILE", help="Write ORCH_DIGEST, ORCH_IMAGE, ORCH_TAGS, ORCH_PLATFORMS as a dotenv "
-    "file (GitLab's artifacts:reports:dotenv). On GitHub Actions the step outputs and summary are written anyway.")]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the plan (with --dry-run) or the result as JSON.")]
 Part = Annotated[Path | None, typer.Option(
     "--part", metavar="DIR", help="One runner's part of a release: stage the verified result by digest in the "
     "--image repository, move no tag, and write its record into DIR for `orch release` to merge.")]
-Sign = Annotated[bool, typer.Option(
-    "--sign", help="Sign the verified index with cosign before any tag moves (a key pair: --sign-key, password in "
-    "COSIGN_PASSWORD; without a key, keyless with the CI's identity token and --tlog).")]
-SignKey = Annotated[str | None, typer.Option(
-    "--sign-key", metavar="KEY", envvar="ORCH_SIGN_KEY",
-    help="The cosign private key (a file `cosign generate-key-pair` wrote, or a KMS URI) for --sign.")]
-SignRecursive = Annotated[bool, typer.Option(
-    "--sign-recursive", help="With --sign: sign each platform's manifest too, not only the index (cosign's "
-    "--recursive).")]
-Tlog = Annotated[bool | None, typer.Option(
-    "--tlog/--no-tlog", help="Upload the signature to the transparency log (default: off with a key, since it "
-    "publishes the registry name and digest; keyless signing needs it).")]
-Deep = Annotated[bool, typer.Option("--deep", help="Verify down to each image's binaries before any tag moves.")]
 Labels = Annotated[List[str], typer.Option("--label", help="KEY=VALUE image label; may be repeated.")]  # noqa: UP006
 Annotations = Annotated[List[str], typer.Option(  # noqa: UP006
     "--annotation", help="[LEVEL:]KEY=VALUE; without a level, on the index and each manifest.")]
@@ -119,6 +106,42 @@ def _parameter(option: BuildxOption) -> inspect.Parameter:
     declared = typer.Option(option.flag, help=option.help, metavar=option.metavar)
     return inspect.Parameter(option.key, inspect.Parameter.KEYWORD_ONLY, default=default,
                              annotation=Annotated[annotation, declared])
+
+
+def with_options(*items: Item) -> Callable[[F], F]:
+    """The command also takes `items`' options (after its own), each as a keyword argument named
+    by the option's key, collected by its `**given`: the caller turns them into values with
+    `options.values`, as the fast path does."""
+    def declare(command: F) -> F:
+        signature = inspect.signature(command, eval_str=True)
+        kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        command.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *(parameter(option) for option in flat(items))])
+        return command
+    return declare
+
+
+def with_groups(command: F) -> F:
+    """Each parameter of `command` typed as a group's dataclass (SigningOptions, TagOptions...)
+    becomes that group's options, in its place; the command gets the dataclass."""
+    signature = inspect.signature(command, eval_str=True)
+    groups = {p.name: group for p in signature.parameters.values() if (group := _group(p.annotation))}
+    parameters: list[inspect.Parameter] = []
+    for p in signature.parameters.values():
+        parameters += [parameter(option) for option in groups[p.name].options] if p.name in groups else [p]
+
+    @functools.wraps(command)
+    def run(*args: Any, **given: Any) -> Any:
+        for name, group in groups.items():
+            given[name] = group.of({option.key: given.pop(option.key) for option in group.options})
+        return command(*args, **given)
+
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    return run  # type: ignore[return-value]
+
+
+def _group(annotation: Any) -> Group | None:
+    return next((group for group in GROUPS if group.make is annotation), None)
 
 
 def with_buildx_options(command: F) -> F:

@@ -4,62 +4,65 @@
 every multi-runner release; typer costs about a third of their time. Only an exact, simple form
 is taken here (known options, each with its value; for release, also -q/-v first); anything else
 (--help, other global options, a misspelt flag) returns None and goes through typer, which parses
-it and reports errors as usual. Both call the same cores (cli/verify_run.py, cli/release_run.py).
+it and reports errors as usual. Both read the same option tables (cli/options.py: names,
+defaults, environment variables) and call the same cores (cli/verify_run.py, cli/release_run.py).
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any
 
+from orchestrator.cli.options import RELEASE, VERIFY, Item, Option, flat, from_environment
 from orchestrator.cli.release_run import ReleaseArgs, run_release_parts
 
 if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for it
     from orchestrator.cli.verify_run import VerifyArgs
 
-_VERIFY_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile",
-                  "--config-mismatch": "config_mismatch", "--key": "key",
-                  "--require-attestations": "require_attestations", "--certificate-identity": "identity",
-                  "--certificate-oidc-issuer": "issuer"}
-_VERIFY_FLAGS = {"--strict": "strict", "--deep": "deep", "--json": "as_json", "--allow-duplicates": "allow_duplicates"}
+
+def table(items: tuple[Item, ...]) -> dict[str, tuple[Option, Any]]:
+    """Each name a command's options answer to (a switch's off name too): the option, and for a
+    flag or switch the value the name gives (None: the name takes the next word)."""
+    names: dict[str, tuple[Option, Any]] = {}
+    for option in flat(items):
+        flag = option.kind in ("flag", "switch")
+        names.update({name: (option, True if flag else None) for name in option.names})
+        if option.negative:
+            names[option.negative] = (option, False)
+    return names
 
 
-_RELEASE_VALUES = {"--platform": "platforms", "--profile": "profile", "-p": "profile", "-t": "tags", "--tag": "tags",
-                   "--tag-rule": "tag_rules", "--image": "images", "--flavor": "flavor", "--report": "report",
-                   "--output-env": "output_env", "--metadata-file": "metadata_file", "--sign-key": "sign_key"}
-_RELEASE_FLAGS = {"--deep": "deep", "--dry-run": "dry_run", "--json": "as_json", "--sign": "sign"}
-_RELEASE_LISTS = ("platforms", "tags", "tag_rules", "images", "flavor")
-
-
-def _options(words: list[str], takes_value: dict[str, str], flags: dict[str, str], lists: tuple[str, ...]
-             ) -> tuple[dict[str, object], list[str]] | None:
-    """Options by name (`--name value` or `--name=value`; a name in `lists` may be repeated) and
-    the words that are no option; None when anything is unknown, doubled or missing its value."""
-    values: dict[str, object] = {key: [] for key in lists}
+def parse(words: list[str], items: tuple[Item, ...]) -> tuple[dict[str, Any], list[str]] | None:
+    """Options by key (`--name value` or `--name=value`; a list may be repeated), those not given
+    from their environment variable or default, and the words that are no option; None when
+    anything is unknown, doubled or missing its value."""
+    names = table(items)
+    given: dict[str, Any] = {}
     positional: list[str] = []
     rest = list(words)
     while rest:
         word = rest.pop(0)
         name, has_value, value = word.partition("=")
-        if name in takes_value:
+        option, flag_value = names.get(name, (None, None))
+        if option is not None and flag_value is None:
             if not has_value:
                 if not rest or rest[0].startswith("-"):
                     return None
                 value = rest.pop(0)
-            key = takes_value[name]
-            if key in lists:
-                cast("list[str]", values[key]).append(value)
-            elif key in values:
+            if option.kind == "list":
+                given.setdefault(option.key, []).append(value)
+            elif option.key in given:
                 return None  # given twice: let typer decide
             else:
-                values[key] = value
-        elif word in flags and not has_value:
-            values[flags[word]] = True
+                given[option.key] = value
+        elif option is not None and not has_value:
+            given[option.key] = flag_value
         elif not word.startswith("-"):
             positional.append(word)
         else:
             return None
-    return {key: tuple(v) if key in lists else v for key, v in values.items()}, positional  # type: ignore[arg-type]
+    return {option.key: given[option.key] if option.key in given else from_environment(option)
+            for option in flat(items)}, positional
 
 
 def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
@@ -73,25 +76,25 @@ def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
         return None
     if os.environ.get("ORCH_LOG_FORMAT", "auto") not in ("", "auto", "console", "json"):
         return None  # typer says what is wrong with it
-    parsed = _options(argv[1:], _RELEASE_VALUES, _RELEASE_FLAGS, _RELEASE_LISTS)
+    parsed = parse(argv[1:], RELEASE)
     if parsed is None or not parsed[1]:
         return None
-    values, directories = parsed
-    return ReleaseArgs(directories=tuple(directories), **values, quiet=quiet), verbose  # type: ignore[arg-type]
+    given, directories = parsed
+    return ReleaseArgs.of(directories, given, quiet=quiet), verbose
 
 
 def verify_args(argv: list[str]) -> VerifyArgs | None:
-    """`verify REF [--platform LIST]... [--profile P] [--config-mismatch M] [--strict] [--deep]
-    [--allow-duplicates] [--json] [--key PUB] ...`, or None for anything else."""
+    """`verify REF [options]` (its options as `orch verify --help` lists them), or None for
+    anything else."""
     if len(argv) < 2 or argv[0] != "verify":
         return None
-    parsed = _options(argv[1:], _VERIFY_VALUES, _VERIFY_FLAGS, ("platforms",))
+    parsed = parse(argv[1:], VERIFY)
     if parsed is None or len(parsed[1]) != 1:
         return None
-    values, (ref,) = parsed
+    given, (ref,) = parsed
     from orchestrator.cli.verify_run import VerifyArgs
 
-    return VerifyArgs(ref=ref, **values)  # type: ignore[arg-type]
+    return VerifyArgs.of(ref, given)
 
 
 def run(argv: list[str]) -> int | None:

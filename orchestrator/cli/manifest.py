@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any, List
 
 import typer
 
+from orchestrator.builds.options import SigningOptions, VerificationOptions
+from orchestrator.cli.build_options import with_groups
 from orchestrator.cli.output import print_json, print_table
 
 if TYPE_CHECKING:
@@ -16,7 +18,10 @@ app = typer.Typer(help="Assemble lists from images that already exist (manifest-
                   no_args_is_help=True)
 
 
+# --deep and the signing options are the groups every command that verifies or signs takes
+# (cli/options.py), put in place by with_groups.
 @app.command("create")
+@with_groups
 def create(
     spec: Path | None = typer.Option(  # noqa: UP007
         None, "--spec", help="manifest-tool YAML: image, tags, annotations, manifests (each image + platform: os, "
@@ -38,11 +43,9 @@ def create(
                                      "entry for the spec's platform."),
     keep_order: bool = typer.Option(False, "--keep-order", help="Keep the spec's order instead of orch's (lower "
                                     "ARM variants first)."),
-    deep: bool = typer.Option(False, "--deep", help="Also check each image's binary against its listed platform."),
-    sign: bool = typer.Option(False, "--sign", help="Sign the verified list with cosign before any tag moves."),
-    sign_key: str | None = typer.Option(  # noqa: UP007
-        None, "--sign-key", envvar="ORCH_SIGN_KEY", help="The cosign private key for --sign (password in "
-        "COSIGN_PASSWORD)."),
+    *,
+    verification: VerificationOptions,
+    signing: SigningOptions,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the steps; read and change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print the result (or, with --dry-run, the plan) as JSON."),
 ) -> None:
@@ -74,15 +77,7 @@ def create(
             _print_notes(loaded.notes)
             typer.echo("\n".join(lines))
         return
-    _run(loaded, options, deep, as_json, _signing(sign, sign_key))
-
-
-def _signing(sign: bool, key: str | None) -> Any:
-    if not sign:
-        return None
-    from orchestrator.publish.signing import Signing
-
-    return Signing.asked(key)
+    _run(loaded, options, verification.deep, as_json, signing.signing())
 
 
 def _print_notes(notes: tuple[str, ...] | list[str]) -> None:

@@ -4,17 +4,19 @@ any tag of any of them moves."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from orchestrator.cli.output import print_json, print_table
 
+if TYPE_CHECKING:
+    from orchestrator.builds.options import BuilderOptions, OutputOptions
+
 
 def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...], *,
-            push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: str | None,
-            install_emulators: bool, metadata_file: Path | None, output_env: Path | None, report: Path | None,
-            ignored: dict[str, Any], signing: Any = None) -> None:
+            push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: BuilderOptions,
+            outputs: OutputOptions, ignored: dict[str, Any], signing: Any = None) -> None:
     from orchestrator.builds.inputs import build_time, check_metadata_file
     from orchestrator.docker import probe
     from orchestrator.docker.runner import Engine
@@ -31,16 +33,18 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     if not (push or dry_run):
         raise BadInput("orch build --bake publishes a release: add --push (or --dry-run to see the plan)",
                        fix="to build locally without publishing, run docker buildx bake itself")
+    metadata_file, output_env, report = (Path(path) if path else None for path in (
+        outputs.metadata_file, outputs.output_env, outputs.report))
     if metadata_file:
         check_metadata_file(str(metadata_file))
     for path, option in ((output_env, "--output-env"), (report, "--report")):
         if path:
             check_metadata_file(str(path), option)
     engine = Engine()
-    caps = probe.capabilities(engine, builder, version=True)
+    caps = probe.capabilities(engine, builder.name, version=True)
     resolved = tuple(targets_from(resolve(engine, files, targets, sets)))
     plan = ReleasePlan(resolved, files, stage_directory(int(build_time().timestamp())), deep=deep,
-                       no_cache=no_cache, builder=builder, install_emulators=install_emulators,
+                       no_cache=no_cache, builder=builder.name, install_emulators=bool(builder.install_emulators),
                        fs_entitlements=caps.bake_needs_fs_entitlements, nodes=node_routes(caps, resolved),
                        signing=signing)
     if dry_run:

@@ -4,11 +4,13 @@ the fast path (cli/fast.py) both call `run_release_parts`, so they print the sam
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.builds.options import OutputOptions, SigningOptions, TagOptions, VerificationOptions
+from orchestrator.cli.options import RELEASE, values
 from orchestrator.cli.output import echo, print_json, print_table
 from orchestrator.errors import OrchError
 
@@ -18,19 +20,19 @@ class ReleaseArgs:
     directories: tuple[str, ...]
     profile: str | None = None
     platforms: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    tag_rules: tuple[str, ...] = ()
-    images: tuple[str, ...] = ()
-    flavor: tuple[str, ...] = ()
-    deep: bool = False
+    tags: TagOptions = TagOptions()
+    verification: VerificationOptions = VerificationOptions()
     dry_run: bool = False
     as_json: bool = False
-    report: str | None = None
-    output_env: str | None = None
-    metadata_file: str | None = None
+    outputs: OutputOptions = OutputOptions()
+    signing: SigningOptions = SigningOptions()
     quiet: bool = False
-    sign: bool = False
-    sign_key: str | None = None
+
+    @classmethod
+    def of(cls, directories: Iterable[str | Path], given: Mapping[str, Any], *, quiet: bool = False) -> ReleaseArgs:
+        """The arguments from what a parser gave, by option key: the Typer command and the fast
+        path both come here, with the options of one table (options.RELEASE)."""
+        return cls(tuple(str(d) for d in directories), **values(RELEASE, given), quiet=quiet)
 
 
 def run_release_parts(args: ReleaseArgs) -> int:
@@ -48,18 +50,16 @@ def run_release_parts(args: ReleaseArgs) -> int:
         loaded = load(args.profile)
     else:
         loaded = Profile(name="adhoc", source="(command line)")
-    for path, option in ((args.metadata_file, "--metadata-file"), (args.output_env, "--output-env"),
-                         (args.report, "--report")):
+    outputs = args.outputs
+    for path, option in ((outputs.metadata_file, "--metadata-file"), (outputs.output_env, "--output-env"),
+                         (outputs.report, "--report")):
         if path and not args.dry_run:
             check_metadata_file(path, option)
-    signing = None
-    if args.sign:
-        from orchestrator.publish.signing import Signing
-
-        signing = Signing.asked(args.sign_key or os.environ.get("ORCH_SIGN_KEY"))
+    tags = args.tags
     request = ReleaseRequest(args.directories, tuple(parse_all(args.platforms) if args.platforms
                                                      else loaded.platforms or ()),
-                             loaded, args.tags, args.tag_rules, args.images, args.flavor, args.deep, signing)
+                             loaded, tags.literal, tags.rules, tags.images, tags.flavor, args.verification.deep,
+                             args.signing.signing())
     try:
         plan = plan_release(request, now=datetime.now(timezone.utc))
         if args.dry_run:
@@ -79,14 +79,14 @@ def run_release_parts(args: ReleaseArgs) -> int:
 def _report_failure(failed: OrchError, args: ReleaseArgs) -> None:
     from orchestrator.report.ci import report_parts_release
 
-    document = {"ok": False, "digest": None, "tags": [], "asked_tags": list(args.tags), "platforms": [],
+    document = {"ok": False, "digest": None, "tags": [], "asked_tags": list(args.tags.literal), "platforms": [],
                 "error": failed.message, "failed": [{"platform": p, "step": s}
                                                     for p, s in (getattr(failed, "failed", None) or {}).items()]}
-    report_parts_release(document, output_env=args.output_env)
-    if args.report:
+    report_parts_release(document, output_env=args.outputs.output_env)
+    if args.outputs.report:
         from orchestrator.report.html import html_report
 
-        Path(args.report).write_text(html_report(document).replace("orch build", "orch release"))
+        Path(args.outputs.report).write_text(html_report(document).replace("orch build", "orch release"))
 
 
 def _run(plan: Any, args: ReleaseArgs) -> None:
@@ -98,13 +98,13 @@ def _run(plan: Any, args: ReleaseArgs) -> None:
     for note in plan.replaced:
         console.say(f"orch: {note}")
     document = run_release(plan, console.say)
-    report_parts_release(document, output_env=args.output_env)
-    if args.report:
+    report_parts_release(document, output_env=args.outputs.output_env)
+    if args.outputs.report:
         from orchestrator.report.html import html_report
 
-        Path(args.report).write_text(html_report(document))
-    if args.metadata_file:
-        Path(args.metadata_file).write_text(json.dumps(document, indent=2) + "\n")
+        Path(args.outputs.report).write_text(html_report(document))
+    if args.outputs.metadata_file:
+        Path(args.outputs.metadata_file).write_text(json.dumps(document, indent=2) + "\n")
     if args.as_json:
         print_json(document)
         return

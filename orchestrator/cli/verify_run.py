@@ -7,10 +7,12 @@ accept the same values and print the same output.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.builds.options import VerificationOptions
+from orchestrator.cli.options import VERIFY, values
 from orchestrator.cli.output import echo, print_json
 from orchestrator.errors import BadInput, ExitCode
 
@@ -31,12 +33,18 @@ class VerifyArgs:
     strict: bool = False
     config_mismatch: str = "fail"
     allow_duplicates: bool = False
-    deep: bool = False
+    verification: VerificationOptions = VerificationOptions()  # --deep
     as_json: bool = False
     key: str | None = None  # --key: a cosign signature by it must cover the digest
     require_attestations: str | None = None  # --require-attestations provenance,sbom
     identity: str | None = None  # keyless: --certificate-identity
     issuer: str | None = None  # keyless: --certificate-oidc-issuer
+
+    @classmethod
+    def of(cls, ref: str, given: Mapping[str, Any]) -> VerifyArgs:
+        """The arguments from what a parser gave, by option key: the Typer command and the fast
+        path both come here, with the options of one table (options.VERIFY)."""
+        return cls(ref=ref, **values(VERIFY, given))
 
 
 def chosen_platforms(texts: tuple[str, ...] | list[str], profile: str | None, missing: str) -> tuple[Platform, ...]:
@@ -89,7 +97,7 @@ def run_verify(args: VerifyArgs) -> int:
     else:
         inspection, where = reading.result(), source
     extra = []
-    if args.deep:
+    if args.verification.deep:
         from orchestrator.image.deep import check_binaries
 
         extra = check_binaries(inspection, where, strict=args.strict)
