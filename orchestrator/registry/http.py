@@ -221,7 +221,10 @@ class Connection:
                     import ssl  # only registries over TLS pay for it
 
                     context = ssl.create_default_context()
-                self.sock = context.wrap_socket(sock, server_hostname=self.host)
+                # The handshake after the wrap, so a cancel finds the socket it blocks on in self.sock
+                # (wrapping detaches the plain socket).
+                self.sock = context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+                self.sock.do_handshake()
             self.file = self.sock.makefile("rb")
         except BaseException:
             self.close()
