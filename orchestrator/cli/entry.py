@@ -31,9 +31,12 @@ def global_options_first(argv: list[str]) -> list[str]:
 
 def main() -> None:
     """The command, its threads ended with it on every path (workers.command: helpers cancelled,
-    everything joined), so the interpreter's own exit runs with no thread left."""
+    everything joined), so the interpreter's own exit runs with no thread left. Output goes
+    through streams a reader that left early cannot break (cli.output.keep_writing)."""
     from orchestrator import workers
+    from orchestrator.cli.output import keep_writing
 
+    keep_writing()
     with workers.command():
         _main()
 
