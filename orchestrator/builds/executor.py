@@ -12,6 +12,7 @@ run's layouts are removed whatever happens.
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
 from orchestrator.docker.steps import Step
-from orchestrator.errors import JobFailed
+from orchestrator.errors import JobFailed, OrchError
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
 from orchestrator.publish import blobstore
@@ -70,8 +71,12 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     """The profile's builder is ensured, the builder's capabilities probed once and the plan
     completed from them (builds.complete); from then on the plan is only run. The registry check
     runs beside all that (RegistryCheck)."""
+    with RegistryCheck(plan) if plan.push else nullcontext() as registry:  # closed (cancelled) on every path
+        return _checked_run(engine, plan, console, registry)
+
+
+def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: RegistryCheck | None) -> BuildResult:
     facts = _Facts(engine)
-    registry = RegistryCheck(plan) if plan.push else None
     with phase("checking the builder"):
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             info, builders = facts.get()
@@ -88,7 +93,14 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     if plan.starts_per_arch:
         if registry is not None:
             registry.before_build()
-        built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console)
+        try:
+            built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console)
+        except OrchError:
+            if registry is not None:
+                registry.after_build()  # builds stopped because the registry check failed say so
+            raise
+        if registry is not None:
+            registry.after_build()
     else:
         built = _single(engine, plan, publish, console, registry)
     return _publish(plan, built, console)

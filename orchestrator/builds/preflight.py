@@ -15,6 +15,7 @@ from orchestrator.errors import EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
+from orchestrator.workers import Helper
 
 
 def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builders: list[BuilderInfo]) -> BuildPlan:
@@ -48,11 +49,12 @@ def check_registries(plan: BuildPlan) -> None:
 
 
 class RegistryCheck:
-    """check_registries on a thread, started as soon as the plan exists. The build waits for
-    it a moment; a slower registry is checked while the build runs, and a failure stops the
-    build. Loopback registries answer in milliseconds, so there the build waits for the whole
-    check (bounded by the client's own timeouts) and a failure always comes before any build
-    step, however busy the machine is."""
+    """check_registries on a helper thread (workers.Helper), started as soon as the plan exists.
+    The build waits for it a moment; a slower registry is checked while the build runs, and a
+    failure stops the build. Loopback registries answer in milliseconds, so there the build waits
+    for the whole check (bounded by the client's own timeouts) and a failure always comes before
+    any build step, however busy the machine is. Its owner closes it on every path (`with`): a
+    check still running then is cancelled (its sockets shut down), not waited out."""
 
     BUDGET = 0.3  # seconds the build may wait for the check of a registry beyond this machine
 
@@ -61,8 +63,7 @@ class RegistryCheck:
         self.error: OrchError | None = None
         self.building = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        self._check = Helper(self._run, "orch-registry-check")
 
     def _run(self) -> None:
         try:
@@ -75,16 +76,25 @@ class RegistryCheck:
 
     def before_build(self) -> None:
         targets = ([self.plan.repository] if self.plan.repository else []) + list(self.plan.tags)
-        self._thread.join(None if all(t.is_loopback for t in targets) else self.BUDGET)
+        self._check.join(None if all(t.is_loopback for t in targets) else self.BUDGET)
         with self._lock:
             self._raise("no build was started")
             self.building = True
 
     def after_build(self) -> None:
         """Raise the check's failure (the build was stopped for it), if it failed."""
-        self._thread.join()
+        self._check.join()
         with self._lock:
             self._raise("the build was stopped")
+
+    def close(self) -> None:
+        self._check.close()
+
+    def __enter__(self) -> RegistryCheck:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def _raise(self, consequence: str) -> None:
         if self.error is not None:

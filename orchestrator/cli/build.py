@@ -40,8 +40,9 @@ from orchestrator.cli.build_options import (
     with_buildx_options,
     with_groups,
 )
-from orchestrator.cli.output import print_json, print_table
+from orchestrator.cli.output import print_json, print_table, stdout_failure, unwritten_error
 from orchestrator.errors import OrchError
+from orchestrator.logging import get_logger
 
 if TYPE_CHECKING:
     from orchestrator.builds.plan import BuildPlan
@@ -159,14 +160,33 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
     except OrchError as failed:  # a failed build reports too: exactly when people need it
         from orchestrator.builds.result import failure_json
 
-        _write_reports(failure_json(plan, failed), None, report=report, output_env=output_env,
-                       metadata_file=metadata_file)
-        raise
-    _write_reports(result.to_json(), seconds, report=report, output_env=output_env, metadata_file=metadata_file)
+        for what, why in _write_reports(failure_json(plan, failed), None, report=report, output_env=output_env,
+                                        metadata_file=metadata_file):
+            get_logger().warning("build.report_unwritten", output=what, reason=why.strerror or str(why))
+        raise  # the build's failure is the error to show
+    unwritten = _write_reports(result.to_json(), seconds, report=report, output_env=output_env,
+                               metadata_file=metadata_file)
     if as_json:
         print_json(result.to_json())
+        failure = stdout_failure()
+        if failure is not None:
+            unwritten.append(("--json (stdout)", failure))
     elif progress != "quiet":
         _summary(plan, result)
+    if unwritten:
+        raise unwritten_error(_done(plan, result), unwritten)
+
+
+def _done(plan: BuildPlan, result: BuildResult) -> str:
+    """What the build did, for an error that comes after it (an output not written)."""
+    if not plan.push:
+        return f"built {', '.join(str(p) for p in plan.platforms)} into {plan.local_image}"
+    if result.part:
+        return f"part {result.digest} staged in {plan.repository.name if plan.repository else ''} by digest"
+    moved = [m["tag"] for m in result.promotion if m["state"] == "moved"]
+    return (f"published {result.digest}; tags moved: {', '.join(moved) or 'none (all already there)'}"
+            + (f"; already there: {', '.join(m['tag'] for m in result.promotion if m['state'] != 'moved')}"
+               if len(moved) < len(result.promotion) and moved else ""))
 
 
 def _warn(warnings: tuple[str, ...]) -> None:
@@ -198,18 +218,21 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
 
 
 def _write_reports(document: dict[str, Any], seconds: float | None, *, report: Path | None, output_env: Path | None,
-                   metadata_file: Path | None) -> None:
-    from orchestrator.report.ci import report_build
+                   metadata_file: Path | None) -> list[tuple[str, OSError]]:
+    """Every output file written that can be; what could not (a full disk), not raised."""
+    from orchestrator.report.ci import attempt, report_build
 
-    report_build(document, output_env=str(output_env) if output_env else None, seconds=seconds)
+    unwritten = report_build(document, output_env=str(output_env) if output_env else None, seconds=seconds)
     if report:
         from orchestrator.report.html import html_report
 
-        report.write_text(html_report(document))
+        attempt(unwritten, f"--report {report}", lambda: report.write_text(html_report(document)))
     if metadata_file:
         import json
 
-        metadata_file.write_text(json.dumps(document, indent=2) + "\n")
+        attempt(unwritten, f"--metadata-file {metadata_file}",
+                lambda: metadata_file.write_text(json.dumps(document, indent=2) + "\n"))
+    return unwritten
 
 
 def _summary(plan: BuildPlan, result: BuildResult) -> None:

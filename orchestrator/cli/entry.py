@@ -30,39 +30,15 @@ def global_options_first(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    try:
+    """The command, its threads ended with it on every path (workers.command: helpers cancelled,
+    everything joined), so the interpreter's own exit runs with no thread left. Output goes
+    through streams a reader that left early cannot break (cli.output.keep_writing)."""
+    from orchestrator import workers
+    from orchestrator.cli.output import keep_writing
+
+    keep_writing()
+    with workers.command():
         _main()
-    except SystemExit as exc:
-        _leave(exc.code)
-    _leave(0)
-
-
-def _leave(code: object) -> None:
-    """Exit with `code`. Helper threads (the registry check, the builder probe, imports started
-    early) may still be at work when a command fails fast; an interpreter torn down around them
-    can crash (a failed build once ended in SIGSEGV, after its message). So the imports started
-    early finish first, and with other threads still alive the process ends without that
-    teardown, its output flushed: nothing orch writes is left to it (files are closed, layouts
-    removed, by then)."""
-    import threading
-
-    from orchestrator.workers import settle
-
-    if isinstance(code, str):
-        sys.stderr.write(code + "\n")
-        code = 1
-    status = code if isinstance(code, int) else 0 if code is None else 1
-    settle()
-    if threading.active_count() > 1:
-        import os
-
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):
-                pass
-        os._exit(status)
-    sys.exit(status)
 
 
 def _main() -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from orchestrator.cli.output import print_json, print_table
+from orchestrator.cli.output import print_json, print_table, stdout_failure, unwritten_error
 
 if TYPE_CHECKING:
     from orchestrator.builds.options import BuilderOptions, OutputOptions
@@ -56,26 +56,36 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     results = run_release(engine, plan, Console(quiet=quiet))
     document = {"targets": {r.name: r.to_json() for r in results}}
-    _write_reports(document, output_env=output_env, report=report, metadata_file=metadata_file)
+    unwritten = _write_reports(document, output_env=output_env, report=report, metadata_file=metadata_file)
     if as_json:
         print_json(document)
+        failure = stdout_failure()
+        if failure is not None:
+            unwritten.append(("--json (stdout)", failure))
     else:
         _summary(results)
+    if unwritten:
+        moved = [m["tag"] for r in results for m in r.promotion if m["state"] == "moved"]
+        raise unwritten_error(f"released {len(results)} image{'s' if len(results) != 1 else ''}; tags moved: "
+                              f"{', '.join(moved) or 'none (all already there)'}", unwritten)
 
 
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,
-                   metadata_file: Path | None) -> None:
-    from orchestrator.report.ci import report_release
+                   metadata_file: Path | None) -> list[tuple[str, OSError]]:
+    """Every output file written that can be; what could not (a full disk), not raised."""
+    from orchestrator.report.ci import attempt, report_release
 
-    report_release(document["targets"], output_env=str(output_env) if output_env else None)
+    unwritten = report_release(document["targets"], output_env=str(output_env) if output_env else None)
     if report:
         from orchestrator.report.html import release_report
 
-        report.write_text(release_report(document["targets"]))
+        attempt(unwritten, f"--report {report}", lambda: report.write_text(release_report(document["targets"])))
     if metadata_file:
         import json
 
-        metadata_file.write_text(json.dumps(document, indent=2) + "\n")
+        attempt(unwritten, f"--metadata-file {metadata_file}",
+                lambda: metadata_file.write_text(json.dumps(document, indent=2) + "\n"))
+    return unwritten
 
 
 def _summary(results: list[Any]) -> None:

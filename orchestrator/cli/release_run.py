@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.builds.options import OutputOptions, SigningOptions, TagOptions, VerificationOptions
 from orchestrator.cli.options import RELEASE, values
-from orchestrator.cli.output import echo, print_json, print_table
+from orchestrator.cli.output import echo, print_json, print_table, stdout_failure, unwritten_error
 from orchestrator.errors import OrchError
 
 
@@ -77,37 +77,56 @@ def run_release_parts(args: ReleaseArgs) -> int:
 
 
 def _report_failure(failed: OrchError, args: ReleaseArgs) -> None:
-    from orchestrator.report.ci import report_parts_release
+    from orchestrator.logging import get_logger
+    from orchestrator.report.ci import attempt, report_parts_release
 
     document = {"ok": False, "digest": None, "tags": [], "asked_tags": list(args.tags.literal), "platforms": [],
                 "error": failed.message, "failed": [{"platform": p, "step": s}
                                                     for p, s in (getattr(failed, "failed", None) or {}).items()]}
-    report_parts_release(document, output_env=args.outputs.output_env)
+    unwritten = report_parts_release(document, output_env=args.outputs.output_env)
     if args.outputs.report:
         from orchestrator.report.html import html_report
 
-        Path(args.outputs.report).write_text(html_report(document).replace("orch build", "orch release"))
+        report = args.outputs.report
+        attempt(unwritten, f"--report {report}",
+                lambda: Path(report).write_text(html_report(document).replace("orch build", "orch release")))
+    for what, why in unwritten:  # the release's failure is the error to show
+        get_logger().warning("release.report_unwritten", output=what, reason=why.strerror or str(why))
 
 
 def _run(plan: Any, args: ReleaseArgs) -> None:
     from orchestrator.release.parts_release import run_release
-    from orchestrator.report.ci import report_parts_release
+    from orchestrator.report.ci import attempt, report_parts_release
     from orchestrator.report.console import Console
 
     console = Console(quiet=args.quiet)
     for note in plan.replaced:
         console.say(f"orch: {note}")
     document = run_release(plan, console.say)
-    report_parts_release(document, output_env=args.outputs.output_env)
+    unwritten = report_parts_release(document, output_env=args.outputs.output_env)
     if args.outputs.report:
         from orchestrator.report.html import html_report
 
-        Path(args.outputs.report).write_text(html_report(document))
+        report = args.outputs.report
+        attempt(unwritten, f"--report {report}", lambda: Path(report).write_text(html_report(document)))
     if args.outputs.metadata_file:
-        Path(args.outputs.metadata_file).write_text(json.dumps(document, indent=2) + "\n")
+        metadata_file = args.outputs.metadata_file
+        attempt(unwritten, f"--metadata-file {metadata_file}",
+                lambda: Path(metadata_file).write_text(json.dumps(document, indent=2) + "\n"))
     if args.as_json:
         print_json(document)
-        return
+        failure = stdout_failure()
+        if failure is not None:
+            unwritten.append(("--json (stdout)", failure))
+    else:
+        _print(plan, document)
+    if unwritten:
+        moved = [m["tag"] for m in document["promotion"] if m["state"] == "moved"]
+        raise unwritten_error(f"released {document['digest']}; tags moved: {', '.join(moved) or 'none (all already there)'}",
+                              unwritten)
+
+
+def _print(plan: Any, document: dict[str, Any]) -> None:
     echo(f"released {document['digest']}: {len(plan.parts)} parts of {plan.repository.name}, verified")
     print_table([[row["platform"], row["digest"], row["runner"] or "", f"{row['seconds'] or 0:.1f} s"]
                  for row in document["platforms"]])

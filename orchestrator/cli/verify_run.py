@@ -6,8 +6,7 @@ accept the same values and print the same output.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from orchestrator.builds.options import VerificationOptions
 from orchestrator.cli.options import VERIFY, values
 from orchestrator.cli.output import echo, print_json
 from orchestrator.errors import BadInput, ExitCode
+from orchestrator.workers import Helper
 
 if TYPE_CHECKING:
     from orchestrator.image.verify import Verdict
@@ -70,15 +70,18 @@ def chosen_platforms(texts: tuple[str, ...] | list[str], profile: str | None, mi
 def run_verify(args: VerifyArgs) -> int:
     """Read, check, print; the exit code (0 verified, 1 a check failed). The registry read starts
     first, on a thread: what else verify needs is imported and parsed while it waits on the wire."""
-    from orchestrator.image.read import is_layout_ref, read_image, read_layout
+    from orchestrator.image.read import is_layout_ref, read_image
     from orchestrator.model.references import parse_reference
 
     if is_layout_ref(args.ref):
-        reading = None
-    else:
-        source = parse_reference(args.ref)
-        reading = _Background(lambda: read_image(source))
+        return _verify(args, None, None)
+    source = parse_reference(args.ref)
+    with Helper(lambda: read_image(source), "orch-verify-read") as reading:  # cancelled if verify fails first
+        return _verify(args, reading, source)
 
+
+def _verify(args: VerifyArgs, reading: Helper[Any] | None, source: Reference | None) -> int:
+    from orchestrator.image.read import read_layout
     from orchestrator.image.verify import VerifyOptions, verify
     from orchestrator.status import Status
 
@@ -92,7 +95,7 @@ def run_verify(args: VerifyArgs) -> int:
 
         kinds = parse_kinds(args.require_attestations)
     where: Layout | Reference
-    if reading is None:
+    if reading is None or source is None:
         inspection, where = read_layout(args.ref)
     else:
         inspection, where = reading.result(), source
@@ -118,7 +121,7 @@ def run_verify(args: VerifyArgs) -> int:
         print_json(verdict.to_json())
     else:
         print_findings(verdict)
-    if reading is not None:
+    if source is not None:
         _cut_short(source)
     from orchestrator.ci_env import on_github
 
@@ -156,28 +159,6 @@ def _cut_short(ref: Reference) -> None:
     for unfinished in journal.unfinished({ref.name}):
         echo(f"orch: warning: {unfinished.describe()}; the same "
              "build or release command moves the rest and repairs it", err=True)
-
-
-class _Background:
-    """A call on a thread of its own; result() waits and returns or raises what it did."""
-
-    def __init__(self, call: Callable[[], Any]) -> None:
-        self._outcome: list[Any] = []
-        self._thread = threading.Thread(target=self._run, args=(call,), daemon=True)
-        self._thread.start()
-
-    def _run(self, call: Callable[[], Any]) -> None:
-        try:
-            self._outcome.append((True, call()))
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
-            self._outcome.append((False, exc))
-
-    def result(self) -> Any:
-        self._thread.join()
-        ok, value = self._outcome[0]
-        if not ok:
-            raise value
-        return value
 
 
 def print_findings(verdict: Verdict) -> None:

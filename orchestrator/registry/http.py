@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
+from orchestrator import workers
+
 CHUNK = 1 << 16
 
 
@@ -198,23 +200,43 @@ class Connection:
         self.tls = tls  # makes the ssl.SSLContext (registry.reach.tls_context)
         self.sock: Any = None
         self.file: Any = None
+        self._forget: Callable[[], None] = lambda: None
 
     def _open(self) -> None:
+        workers.check()  # a cancelled check opens nothing more
         where = (self.proxy.host, self.proxy.port) if self.proxy else (self.host, self.port)
         sock = socket.create_connection(where, timeout=self.timeout)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.proxy and self.scheme == "https":
-            self._tunnel(sock)
-        if self.scheme == "https":
-            if self.tls is not None:
-                context = self.tls()
-            else:
-                import ssl  # only registries over TLS pay for it
-
-                context = ssl.create_default_context()
-            sock = context.wrap_socket(sock, server_hostname=self.host)
+        # Whoever owns this thread's work can unblock a read or write here by cancelling it: the
+        # socket is shut down, the call in progress fails, and the retry loop stops at its pause.
         self.sock = sock
-        self.file = sock.makefile("rb")
+        self._forget = workers.on_cancel(self._shut_down)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.proxy and self.scheme == "https":
+                self._tunnel(sock)
+            if self.scheme == "https":
+                if self.tls is not None:
+                    context = self.tls()
+                else:
+                    import ssl  # only registries over TLS pay for it
+
+                    context = ssl.create_default_context()
+                # The handshake after the wrap, so a cancel finds the socket it blocks on in self.sock
+                # (wrapping detaches the plain socket).
+                self.sock = context.wrap_socket(sock, server_hostname=self.host, do_handshake_on_connect=False)
+                self.sock.do_handshake()
+            self.file = self.sock.makefile("rb")
+        except BaseException:
+            self.close()
+            raise
+
+    def _shut_down(self) -> None:
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # not connected yet, or gone already
 
     def _tunnel(self, sock: socket.socket) -> None:
         """CONNECT through the proxy; TLS then runs inside the tunnel, end to end."""
@@ -285,6 +307,8 @@ class Connection:
                 return Response(self, status, Headers(pairs), method)
 
     def close(self) -> None:
+        self._forget()
+        self._forget = lambda: None
         for closable in (self.file, self.sock):
             if closable is not None:
                 try:

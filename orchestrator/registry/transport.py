@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
+from orchestrator import workers
 from orchestrator.errors import OrchError
 from orchestrator.model.references import Reference
 from orchestrator.registry import http, reach
@@ -79,7 +80,7 @@ _SCHEMES = "registries/schemes.json"
 
 class Transport:
     def __init__(self, ref: Reference, *, timeout: float | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = workers.pause) -> None:
         self.ref = ref
         self.max_body = _setting("ORCH_MAX_MANIFEST_BYTES", MAX_BODY, int)
         timeout = timeout if timeout is not None else _setting("ORCH_REGISTRY_STALL_SECONDS", STALL_SECONDS, float)
@@ -308,10 +309,11 @@ class Transport:
 
 
 def _tls_failures() -> tuple[type[BaseException], ...]:
-    """Evaluated only when an error is being matched: registries on loopback never import ssl."""
-    import ssl
-
-    return (ssl.SSLError, ssl.CertificateError)
+    """Evaluated only when an error is being matched. ssl is never imported here: a TLS error can
+    only come from an ssl module already loaded, and an import on a helper thread (a registry
+    check) is what a command ending at that moment must not meet."""
+    ssl = sys.modules.get("ssl")
+    return (ssl.SSLError, ssl.CertificateError) if ssl is not None else ()
 
 
 def _describe(exc: BaseException) -> str:

@@ -24,6 +24,17 @@ from orchestrator.ci_env import on_github, workflow_command
 
 MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 
+Unwritten = list[tuple[str, OSError]]  # what was not written (`--output-env out.env`), and why
+
+
+def attempt(unwritten: Unwritten, what: str, write: Callable[[], object]) -> None:
+    """Call `write()`; a failure (a full disk) is added to `unwritten`, not raised: every other
+    output is still written, and the command says once, after its work, what was not."""
+    try:
+        write()
+    except OSError as exc:
+        unwritten.append((what, exc))
+
 
 @contextmanager
 def group(say: Callable[[str], None], title: str) -> Iterator[None]:
@@ -230,13 +241,20 @@ def parts_release_markdown(document: Mapping[str, Any]) -> str:
     return "\n".join(lines + moves_markdown(document.get("promotion") or []))
 
 
-def report_parts_release(document: Mapping[str, Any], *, output_env: str | None) -> None:
-    """Everything a CI job gets from `orch release`: the outputs of a build, its own summary."""
+def report_parts_release(document: Mapping[str, Any], *, output_env: str | None) -> Unwritten:
+    """Everything a CI job gets from `orch release`: the outputs of a build, its own summary;
+    what could not be written."""
+    unwritten: Unwritten = []
     if output_env:
-        write_dotenv(output_env, dotenv_values(document))
+        attempt(unwritten, f"--output-env {output_env}", lambda: write_dotenv(output_env, dotenv_values(document)))
     if on_github():
-        github_outputs(build_values(document))
-        step_summary(parts_release_markdown(document))
+        _github(unwritten, build_values(document), parts_release_markdown(document))
+    return unwritten
+
+
+def _github(unwritten: Unwritten, values: Mapping[str, str], markdown: str) -> None:
+    attempt(unwritten, f"GITHUB_OUTPUT {os.environ.get('GITHUB_OUTPUT')}", lambda: github_outputs(values))
+    attempt(unwritten, f"GITHUB_STEP_SUMMARY {os.environ.get('GITHUB_STEP_SUMMARY')}", lambda: step_summary(markdown))
 
 
 def verify_markdown(document: Mapping[str, Any]) -> str:
@@ -258,29 +276,32 @@ def _short(digest: str | None) -> str:
     return f"`{digest[:19]}`" if digest else "(none)"
 
 
-def report_build(document: Mapping[str, Any], *, output_env: str | None, seconds: float | None = None) -> None:
-    """Everything a CI job gets from one build."""
+def report_build(document: Mapping[str, Any], *, output_env: str | None, seconds: float | None = None) -> Unwritten:
+    """Everything a CI job gets from one build; what could not be written."""
+    unwritten: Unwritten = []
     if output_env:
-        write_dotenv(output_env, dotenv_values(document))
+        attempt(unwritten, f"--output-env {output_env}", lambda: write_dotenv(output_env, dotenv_values(document)))
     if not on_github():
-        return
+        return unwritten
     from orchestrator.model.platform_match import detect_host
 
-    github_outputs(build_values(document))
-    step_summary(build_markdown(document, seconds=seconds, host=detect_host(os.uname().machine).platform))
+    _github(unwritten, build_values(document),
+            build_markdown(document, seconds=seconds, host=detect_host(os.uname().machine).platform))
+    return unwritten
 
 
-def report_release(targets: Mapping[str, Mapping[str, Any]], *, output_env: str | None) -> None:
+def report_release(targets: Mapping[str, Mapping[str, Any]], *, output_env: str | None) -> Unwritten:
+    unwritten: Unwritten = []
     if output_env:
         values = {}
         for name, result in targets.items():
             key = "ORCH_" + "".join(c if c.isalnum() else "_" for c in name.upper())
             values.update(dotenv_values({**result, "tags": [m["tag"] for m in result.get("promotion") or []]}, key))
-        write_dotenv(output_env, values)
+        attempt(unwritten, f"--output-env {output_env}", lambda: write_dotenv(output_env, values))
     if on_github():
-        github_outputs({"digests": json.dumps({n: r.get("digest") for n, r in targets.items()}),
-                        "metadata": json.dumps({"targets": targets}, indent=2)})
-        step_summary(release_markdown(targets))
+        _github(unwritten, {"digests": json.dumps({n: r.get("digest") for n, r in targets.items()}),
+                            "metadata": json.dumps({"targets": targets}, indent=2)}, release_markdown(targets))
+    return unwritten
 
 
 def report_verify(document: Mapping[str, Any]) -> None:
