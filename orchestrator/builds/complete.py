@@ -19,7 +19,7 @@ from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker import probe
 from orchestrator.docker.capabilities import Capabilities, Node
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Daemon, Engine
 from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
 from orchestrator.workers import parallel_map
@@ -156,7 +156,7 @@ def complete_nodes(engine: Engine, plan: BuildPlan, builders: list[BuilderInfo])
 
     def check(daemon: Daemon) -> tuple[Daemon, bool]:
         try:
-            return daemon, uses_containerd_image_store(Engine(daemon).info())
+            return daemon, probe.engine_facts(Engine(daemon)).containerd_store
         except OrchError as exc:
             stderr = getattr(exc, "stderr", "").strip()
             reason = stderr.splitlines()[-1] if stderr else exc.message

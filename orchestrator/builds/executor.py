@@ -24,7 +24,6 @@ from orchestrator.builds.preflight import RegistryCheck, ensure_builder
 from orchestrator.builds.timings import step_log
 from orchestrator.docker import probe, runner
 from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
 from orchestrator.docker.steps import Step
 from orchestrator.errors import JobFailed
@@ -70,16 +69,14 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     """The profile's builder is ensured, the builder's capabilities probed once and the plan
     completed from them (builds.complete); from then on the plan is only run. The registry check
     runs beside all that (RegistryCheck)."""
-    facts = _Facts(engine)
     registry = RegistryCheck(plan) if plan.push else None
     with phase("checking the builder"):
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
-            info, builders = facts.get()
-            plan = ensure_builder(engine, plan, info, builders)
+            plan = ensure_builder(engine, plan, probe.engine_facts(engine).info, probe.builders(engine))
         planned = len(plan.warnings)  # the CLI has said these already
         plan = complete(plan, probe.capabilities(engine, plan.builder))
         if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
-            plan = complete_nodes(engine, plan, facts.get()[1])
+            plan = complete_nodes(engine, plan, probe.builders(engine))
         for warning in plan.warnings[planned:]:  # what the builder's capabilities added
             get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):
@@ -225,19 +222,6 @@ def _new_result(plan: BuildPlan) -> BuildResult:
     from orchestrator.builds.result import BuildResult  # beside image.model: imported while buildx runs
 
     return BuildResult(plan)
-
-
-class _Facts:
-    """`docker info` and `buildx ls`, asked once, when first needed."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._facts: tuple[dict[str, Any], list[BuilderInfo]] | None = None
-
-    def get(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
-        if self._facts is None:
-            self._facts = self.engine.facts()
-        return self._facts
 
 
 def _stage_single(plan: BuildPlan, publish: Publish, digest: str | None) -> Staged:
