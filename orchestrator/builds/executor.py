@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.builds.argv import command_line
 from orchestrator.builds.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
-from orchestrator.builds.complete import complete, complete_nodes
+from orchestrator.builds.complete import ask_nodes, complete
 from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.builds.preflight import RegistryCheck, ensure_builder
@@ -74,9 +74,7 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             plan = ensure_builder(engine, plan, probe.engine_facts(engine).info, probe.builders(engine))
         planned = len(plan.warnings)  # the CLI has said these already
-        plan = complete(plan, probe.capabilities(engine, plan.builder))
-        if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
-            plan = complete_nodes(engine, plan, probe.builders(engine))
+        plan = complete(plan, probe.capabilities(engine, plan.builder), ask_nodes(engine, plan))
         for warning in plan.warnings[planned:]:  # what the builder's capabilities added
             get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):
