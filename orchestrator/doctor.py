@@ -11,9 +11,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.docker import probe
 from orchestrator.docker.builders import nodes_json, with_given_platforms
 from orchestrator.docker.emulation import BINFMT_DIR, BinfmtHandler, handler_state, read_handlers
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import OrchError
 from orchestrator.model.platform_table import qemu_handlers
@@ -64,6 +65,10 @@ def run_doctor(
     else:
         checks.append(_skipped("builders", "a running daemon with buildx"))
     if registry:
+        from orchestrator.registry import reach
+
+        # The registry is reached as the daemon doctor checks would reach it (its insecure registries).
+        reach.given_daemon_config(lambda: probe.engine_facts(engine).registry_config)
         checks.append(check_registry(registry))
     checks.append(_check_promotions())
     checks.append(_check_cosign())
@@ -113,15 +118,18 @@ def _check_client(engine: Engine) -> Check:
 
 def _check_daemon(engine: Engine) -> Check:
     try:
-        info = engine.info()
+        facts = probe.engine_facts(engine)
     except OrchError as exc:
         return Check("docker daemon", Status.fail, exc.message, exc.fix)
-    containerd_store = uses_containerd_image_store(info)
+    info, containerd_store = facts.info, facts.containerd_store
     details = {
         "version": info.get("ServerVersion"),
         "containerd_image_store": containerd_store,
         "storage_driver": info.get("Driver"),
         "architecture": info.get("Architecture"),
+        # What the registry check goes by (registry.reach), as docker does.
+        "insecure_registries": list(facts.insecure_registries),
+        "registry_mirrors": list(facts.mirrors),
     }
     summary = f"{details['version']} on {details['architecture']}, storage {details['storage_driver']}"
     if containerd_store:
@@ -185,7 +193,7 @@ def _check_emulation(handlers: list[BinfmtHandler] | None, machine: str) -> Chec
 
 def _check_builders(engine: Engine, emulation: Check) -> Check:
     try:
-        builders = with_given_platforms(engine, engine.builders())
+        builders = with_given_platforms(engine, probe.builders(engine))
     except OrchError as exc:
         return Check("builders", Status.fail, exc.message, exc.fix)
     rows = [

@@ -220,6 +220,28 @@ def test_a_registry_the_daemon_lists_as_insecure_is_spoken_to_in_plain_http(regi
 
 
 @pytest.mark.engine
+def test_doctor_reaches_a_registry_as_the_daemon_it_checks_would(registry: Registry, second_node: str,
+                                                                 tmp_path: Path) -> None:
+    """`orch doctor --context NODE`: the registry check goes by NODE's insecure-registries (from the
+    one `docker info` doctor asks), not by the current context's."""
+    proxy = ForwardProxy({INSECURE_ADDRESS: "127.0.0.1"})
+    try:
+        env = orch_env(HTTPS_PROXY=proxy.url, HTTP_PROXY=proxy.url, ORCH_CERTS_D=str(tmp_path / "none"))
+        address = f"{INSECURE_ADDRESS}:{registry.port}"
+        checks = {}
+        for context in ("default", second_node):
+            result = run_orch("doctor", "--context", context, "--registry", address, "--json", env=env)
+            checks[context] = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+        assert checks["default"]["registry"]["status"] == "fail"  # TLS required, and it does not speak TLS
+        assert checks[second_node]["registry"]["status"] == "ok", checks[second_node]["registry"]
+        assert checks[second_node]["registry"]["details"]["url"] == f"http://{address}/v2/"
+        assert "192.0.2.0/24" not in checks["default"]["docker daemon"]["details"]["insecure_registries"]
+        assert "192.0.2.0/24" in checks[second_node]["docker daemon"]["details"]["insecure_registries"]
+    finally:
+        proxy.stop()
+
+
+@pytest.mark.engine
 def test_a_registry_on_loopback_is_tried_in_tls_first_and_the_answer_kept(tmp_path, engine_ready) -> None:
     """An SSH tunnel to a TLS registry looks like localhost: orch speaks TLS to it, as docker
     does; a plain registry on loopback is spoken to in HTTP once TLS failed, and later runs go

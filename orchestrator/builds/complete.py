@@ -6,22 +6,26 @@ can do (docker.capabilities), and never again afterwards: the executor runs what
 What depends on an outcome (auto's per-platform fallback when some platforms fail) is the
 second step the plan already holds (`per_arch`), not an edit of the first.
 
+A builder whose nodes are separate daemons (docker driver) is completed here too, from what
+each node says (`ask_nodes`): its image store, and which builders nodes named as builders are.
+
 A dry run completes the plan the same way from facts that change nothing to ask (`buildx
-inspect` without bootstrap, `docker info`), or, where they cannot be had, from stated
-assumptions (`Capabilities.assumed`).
+inspect` without bootstrap, `docker info`, `buildx ls`, each node's `docker info`), or, where
+they cannot be had, from stated assumptions (`Capabilities.assumed`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker import probe
 from orchestrator.docker.capabilities import Capabilities, Node
-from orchestrator.docker.facts import BuilderInfo, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Daemon, Engine
 from orchestrator.errors import BadInput, EnvironmentMissing, OrchError
+from orchestrator.model.platform import format_platform
 from orchestrator.workers import parallel_map
 
 CLASSIC_STORE = "the daemon's builder (docker driver, without the containerd image store) builds one platform per call"
@@ -32,12 +36,23 @@ CLASSIC_STORE_FIX = ('enable it ({"features": {"containerd-snapshotter": true}} 
                      "per call with --strategy per-arch")
 
 
-def complete(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
-    """`plan` as this builder will run it."""
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the nodes of a builder whose nodes are separate daemons said (`ask_nodes`)."""
+
+    stores: dict[Daemon, bool] = field(default_factory=dict)  # each node's daemon: containerd image store?
+    builders: tuple[BuilderInfo, ...] = ()  # `buildx ls`, for nodes named as builders
+    status: dict[str, str] = field(default_factory=dict)  # node name -> "running", or why it was not asked
+    assumed: tuple[str, ...] = ()
+
+
+def complete(plan: BuildPlan, caps: Capabilities, nodes: NodeFacts | None = None) -> BuildPlan:
+    """`plan` as this builder will run it: from the builder's capabilities, or, on a builder whose
+    nodes are separate daemons, from what the nodes said."""
     if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
-        # Nodes that are daemons of their own: orch sends each platform to its node's builder
-        # (complete_nodes asks each), so the builder buildx would use here takes no part.
-        return plan
+        # Nodes that are daemons of their own: orch sends each platform to its node's builder, so
+        # the builder buildx would use here takes no part (a build kept locally runs here, as planned).
+        return _on_nodes(plan, caps, nodes or NodeFacts()) if plan.push else plan
     plan = replace(plan, capabilities=caps)
     if not plan.push:
         return _kept_locally(plan, caps)
@@ -125,7 +140,7 @@ def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:
         caps = assumed_capabilities(plan, "it does not exist yet; `orch build` creates it")
     except OrchError as exc:
         caps = assumed_capabilities(plan, f"no Docker engine answered ({exc.message})")
-    return complete(plan, caps)
+    return complete(plan, caps, ask_nodes(engine, plan, dry_run=True))
 
 
 def assumed_capabilities(plan: BuildPlan, why: str) -> Capabilities:
@@ -144,30 +159,68 @@ def assumed_capabilities(plan: BuildPlan, why: str) -> Capabilities:
                         assumed=(f'builder "{name}" is the docker driver on the containerd image store: {why}',))
 
 
-def complete_nodes(engine: Engine, plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:
-    """A builder whose nodes are separate daemons (docker driver): each node's builds go to its
-    daemon, every daemon must answer before anything is built (exit 3 naming the node), and a
-    daemon on the classic image store stages its builds under tags (publish.stage). Asked once,
-    here, with the rest of the plan's completion."""
-    if plan.builder_plan is None or not plan.builder_plan.routes_by_context:
-        return plan
-    plan = resolve_builder_nodes(plan, builders)
-    nodes: dict[Daemon, str | None] = {job.daemon: job.node for job in plan.per_arch if job.daemon}
-
-    def check(daemon: Daemon) -> tuple[Daemon, bool]:
+def ask_nodes(engine: Engine, plan: BuildPlan, *, dry_run: bool = False) -> NodeFacts | None:
+    """What `complete` needs of a builder whose nodes are separate daemons (None for any other
+    builder), read-only and once: each node's daemon (its image store: on the classic one its builds
+    go under staging tags, without attestations) and, for nodes named as builders, `buildx ls`.
+    Every daemon must answer before anything is built (exit 3 naming the node); a dry run says
+    what it assumed of one that does not."""
+    if plan.builder_plan is None or not plan.builder_plan.routes_by_context or not plan.push:
+        return None
+    assumed: list[str] = []
+    named = {n.name: n.builder for n in plan.builder_plan.nodes if n.builder}
+    listed: tuple[BuilderInfo, ...] = ()
+    if named:
         try:
-            return daemon, uses_containerd_image_store(Engine(daemon).info())
+            listed = tuple(probe.builders(engine))
+        except OrchError as exc:
+            if not dry_run:
+                raise
+            assumed.append(f"the builders nodes name were not listed ({exc.message}): each taken to be a "
+                           "builder of its own, used with --builder")
+            listed = tuple(BuilderInfo(name, "unknown") for name in sorted(set(named.values())))
+    known = {b.name: b.status for b in listed}
+    status = {node: known.get(builder, "unknown") for node, builder in named.items()}
+    resolved = resolve_builder_nodes(plan, list(listed))
+    nodes: dict[Daemon, str | None] = {job.daemon: job.node for job in resolved.per_arch if job.daemon}
+
+    def ask(daemon: Daemon) -> tuple[Daemon, bool | str]:
+        try:
+            return daemon, probe.engine_facts(Engine(daemon)).containerd_store
         except OrchError as exc:
             stderr = getattr(exc, "stderr", "").strip()
             reason = stderr.splitlines()[-1] if stderr else exc.message
+            if dry_run:
+                return daemon, reason
             raise EnvironmentMissing(f'build node "{nodes[daemon]}" ({daemon}) does not answer: {reason}',
                                      fix="start that daemon or builder, or check the node in the profile's "
                                          "builder.nodes (`docker context ls`, `docker buildx ls`)") from None
 
-    for daemon, containerd_store in parallel_map(check, list(nodes), len(nodes)):
+    stores = {}
+    for daemon, answer in parallel_map(ask, list(nodes), max(1, len(nodes))):
+        status[nodes[daemon] or str(daemon)] = "running" if isinstance(answer, bool) else "not answering"
+        if isinstance(answer, bool):
+            stores[daemon] = answer
+        else:
+            assumed.append(f'node "{nodes[daemon]}" ({daemon}) did not answer ({answer}): taken to be on the '
+                           "containerd image store; `orch build` stops there (exit 3) unless it answers")
+    return NodeFacts(stores, listed, status, tuple(assumed))
+
+
+def _on_nodes(plan: BuildPlan, caps: Capabilities, nodes: NodeFacts) -> BuildPlan:
+    """Each platform's build on its node's daemon or builder; a daemon on the classic image store
+    stages its builds under tags (publish.stage). The capabilities the plan keeps are the profile's
+    builder as its nodes answered, so a dry run names them and what it assumed."""
+    plan = resolve_builder_nodes(plan, list(nodes.builders))
+    for daemon, containerd_store in nodes.stores.items():
         if not containerd_store:
             plan = plan.staged_by_tag(daemon)
-    return plan
+    spec = plan.builder_plan
+    assert spec is not None
+    fanned = tuple(Node(n.name, n.builder or n.endpoint, nodes.status.get(n.name, "unknown"),
+                        given=tuple(format_platform(p) for p in n.platforms)) for n in spec.nodes)
+    return replace(plan, capabilities=Capabilities(spec.name, "docker", caps.buildx_version, fanned,
+                                                   assumed=nodes.assumed))
 
 
 def resolve_builder_nodes(plan: BuildPlan, builders: list[BuilderInfo]) -> BuildPlan:

@@ -18,14 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.builds.argv import command_line
 from orchestrator.builds.buildx_run import BuildFailed, fallback_reason, pushed_digest, run_buildx
-from orchestrator.builds.complete import complete, complete_nodes
+from orchestrator.builds.complete import ask_nodes, complete
 from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.builds.preflight import RegistryCheck, ensure_builder
 from orchestrator.builds.timings import step_log
 from orchestrator.docker import probe, runner
 from orchestrator.docker.emulation import ensure_emulators
-from orchestrator.docker.facts import BuilderInfo
 from orchestrator.docker.runner import Engine
 from orchestrator.docker.steps import Step
 from orchestrator.errors import JobFailed, OrchError
@@ -76,15 +75,11 @@ def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
 
 
 def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: RegistryCheck | None) -> BuildResult:
-    facts = _Facts(engine)
     with phase("checking the builder"):
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
-            info, builders = facts.get()
-            plan = ensure_builder(engine, plan, info, builders)
+            plan = ensure_builder(engine, plan, probe.engine_facts(engine).info, probe.builders(engine))
         planned = len(plan.warnings)  # the CLI has said these already
-        plan = complete(plan, probe.capabilities(engine, plan.builder))
-        if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
-            plan = complete_nodes(engine, plan, facts.get()[1])
+        plan = complete(plan, probe.capabilities(engine, plan.builder), ask_nodes(engine, plan))
         for warning in plan.warnings[planned:]:  # what the builder's capabilities added
             get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):
@@ -237,19 +232,6 @@ def _new_result(plan: BuildPlan) -> BuildResult:
     from orchestrator.builds.result import BuildResult  # beside image.model: imported while buildx runs
 
     return BuildResult(plan)
-
-
-class _Facts:
-    """`docker info` and `buildx ls`, asked once, when first needed."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._facts: tuple[dict[str, Any], list[BuilderInfo]] | None = None
-
-    def get(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
-        if self._facts is None:
-            self._facts = self.engine.facts()
-        return self._facts
 
 
 def _stage_single(plan: BuildPlan, publish: Publish, digest: str | None) -> Staged:

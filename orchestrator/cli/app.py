@@ -60,6 +60,7 @@ def main_callback(
         None, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
+    from orchestrator.cli.fast import registry_settings_from_the_daemon
     from orchestrator.logging import DEBUG, INFO, WARNING, configure
 
     if verbose and quiet:
@@ -67,6 +68,7 @@ def main_callback(
     level = DEBUG if verbose else WARNING if quiet else INFO
     configure(level=level, log_format=log_format)
     _state_warnings_to_the_log()
+    registry_settings_from_the_daemon()
     ctx.obj = {"quiet": quiet, "verbose": verbose}
 
 

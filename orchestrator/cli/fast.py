@@ -107,6 +107,7 @@ def run(argv: list[str]) -> int | None:
     from orchestrator.errors import OrchError
 
     interrupts.install()
+    registry_settings_from_the_daemon()
     as_json = verify.as_json if verify is not None else bool(release and release[0].as_json)
     try:
         if verify is not None:
@@ -130,3 +131,17 @@ def run(argv: list[str]) -> int | None:
         echo(f"orch: {exc.message}", err=True)
         return exc.exit_code
 
+
+def registry_settings_from_the_daemon() -> None:
+    """The registry client goes by the current daemon's registry settings (its insecure
+    registries), read from the one `docker info` of the run (docker.probe), only when TLS fails."""
+    from orchestrator.registry import reach
+
+    reach.given_daemon_config(_current_daemon_registry_config)
+
+
+def _current_daemon_registry_config() -> dict[str, Any]:
+    from orchestrator.docker import probe
+    from orchestrator.docker.runner import Engine
+
+    return probe.engine_facts(Engine()).registry_config

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from orchestrator.docker import probe
 from orchestrator.docker.builder_plan import BUILDKIT_IMAGE, RESERVED, BuilderPlan, plan_builder
 from orchestrator.docker.capabilities import parse_inspect
 from orchestrator.docker.emulation import BinfmtHandler, missing_emulators, read_handlers
@@ -130,9 +131,9 @@ def with_given_platforms(engine: Engine, builders: list[BuilderInfo]) -> list[Bu
 
 
 class BuilderManager:
-    """Builders against one engine. `docker info` and `buildx ls` are asked once and
-    reused (a build passes the ones its preflight already has); the listing is
-    asked again only after orch changed a builder."""
+    """Builders against one engine, from the engine's facts (docker.probe: `docker info` and
+    `buildx ls` asked once; a build passes the ones it already has); the listing is asked again
+    only after orch changed a builder."""
 
     def __init__(self, engine: Engine, *, info: dict[str, Any] | None = None,
                  builders: list[BuilderInfo] | None = None) -> None:
@@ -142,13 +143,12 @@ class BuilderManager:
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
-            self._info = self.engine.info()
+            self._info = probe.engine_facts(self.engine).info
         return self._info
 
     def builders(self) -> list[BuilderInfo]:
         if self._builders is None:
-            self.info()  # `buildx ls` exits 0 without a daemon (the builder shows "error"): ask the daemon first
-            self._builders = self.engine.builders()
+            self._builders = probe.builders(self.engine)
         return self._builders
 
     def find(self, name: str) -> BuilderInfo | None:
@@ -157,6 +157,7 @@ class BuilderManager:
     def _changed(self, *command: str) -> None:
         """Run a command that changes builders; the listing is stale after it."""
         self._builders = None
+        probe.builders_changed(self.engine)
         self.engine.cli(*command)
 
     def daemon_builder(self) -> str:
@@ -288,7 +289,7 @@ class BuilderManager:
                 status = info.status if info else "missing (no such builder)"
             else:
                 try:
-                    Engine(Daemon.at(node.endpoint)).info()
+                    probe.engine_facts(Engine(Daemon.at(node.endpoint)))
                     status = "running"
                 except (DockerCommandFailed, EnvironmentMissing) as exc:
                     status = f"not answering ({_last_line(exc) if isinstance(exc, DockerCommandFailed) else exc.message})"

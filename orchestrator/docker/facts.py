@@ -94,3 +94,35 @@ def uses_containerd_image_store(info: dict[str, Any]) -> bool:
         if key == "driver-type" and "containerd.snapshotter" in str(value):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """One daemon's `docker info`, asked once per run (docker.probe), and what orch reads of it:
+    the image store (what the docker driver can build), and the registry settings docker itself
+    goes by (insecure registries, mirrors), which the registry client is given."""
+
+    info: dict[str, Any]
+
+    @property
+    def containerd_store(self) -> bool:
+        return uses_containerd_image_store(self.info)
+
+    @property
+    def registry_config(self) -> dict[str, Any]:
+        """`docker info`'s RegistryConfig as the daemon prints it (what registry.reach.insecure_in reads)."""
+        config = self.info.get("RegistryConfig")
+        return config if isinstance(config, dict) else {}
+
+    @property
+    def insecure_registries(self) -> tuple[str, ...]:
+        """Registries and networks the daemon speaks to without verified TLS: its insecure CIDRs,
+        and the registries it lists as not secure."""
+        listed = [name for name, index in sorted((self.registry_config.get("IndexConfigs") or {}).items())
+                  if isinstance(index, dict) and index.get("Secure") is False]
+        return (*(self.registry_config.get("InsecureRegistryCIDRs") or ()), *listed)
+
+    @property
+    def mirrors(self) -> tuple[str, ...]:
+        """The daemon's registry mirrors (for Docker Hub)."""
+        return tuple(self.registry_config.get("Mirrors") or ())

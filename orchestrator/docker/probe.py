@@ -1,5 +1,12 @@
-"""Asking a builder what it can do (docker.capabilities), once per run, as cheaply as the answer
-allows, and started early so the asking overlaps planning.
+"""The one engine-facts probe: what a daemon says about itself (`docker info`), its builders
+(`buildx ls`) and what a builder can do (docker.capabilities), each asked at most once per run,
+as plain processes started early so the asking overlaps planning.
+
+Everything else is given these facts: capabilities complete the plan, the builders are ensured
+from the listing, doctor reports them, and the registry client is handed the daemon's registry
+settings (registry.reach) instead of running docker itself. `docker info` is asked once per
+daemon, whoever asks first (the capability probe, doctor, a node check, the registry's TLS
+fallback); the listing is asked again only after orch changed a builder (`builders_changed`).
 
 The daemon's own builder (docker driver) is what buildx uses when no builder is named: no
 --builder, no BUILDX_BUILDER, and `docker buildx use` has recorded none (buildx's `current` file
@@ -18,20 +25,50 @@ import threading
 from pathlib import Path
 
 from orchestrator.docker.capabilities import Capabilities, Node, capabilities_from, parse_version
-from orchestrator.docker.facts import checked_info, uses_containerd_image_store
+from orchestrator.docker.facts import BuilderInfo, EngineFacts, checked_info, parse_builders
 from orchestrator.docker.runner import NO_DOCKER_CLI, Engine
 from orchestrator.errors import BadInput
 
+INFO = ["info", "--format", "{{json .}}"]
+LIST = ["buildx", "ls", "--format", "json"]
+
 _started: dict[tuple[str, ...], _Probe] = {}
-_lock = threading.Lock()
+_daemons: dict[tuple[str, ...], _Daemon] = {}
+_lock = threading.RLock()  # a probe started under it asks for its daemon's record
 
 
-def prefetch(engine: Engine, builder: str | None, *, version: bool = False) -> None:
-    """Start asking now; `capabilities` with the same arguments collects the answer."""
+def engine_facts(engine: Engine) -> EngineFacts:
+    """The daemon's `docker info` (EnvironmentMissing when no daemon answers)."""
+    return _daemon(engine).facts()
+
+
+def builders(engine: Engine) -> list[BuilderInfo]:
+    """The builders `buildx ls` lists on this daemon's context (the daemon asked first: `buildx ls`
+    exits 0 without one, showing the builder as "error")."""
+    return _daemon(engine).builders()
+
+
+def builders_changed(engine: Engine) -> None:
+    """orch created or removed a builder: the next `builders` asks again."""
+    _daemon(engine).forget_builders()
+
+
+def forget() -> None:
+    """Drop every answer (a long-lived process whose daemons may have changed since)."""
+    with _lock:
+        _started.clear()
+        _daemons.clear()
+
+
+def prefetch(engine: Engine, builder: str | None, *, version: bool = False, listing: bool = False) -> None:
+    """Start asking now; `capabilities` with the same arguments collects the answer (and
+    `builders`, with `listing`, the builders)."""
     key = _key(engine, builder, version)
     with _lock:
         if key not in _started:
             _started[key] = _Probe(engine, builder, version)
+    if listing:
+        _daemon(engine).start_listing()
 
 
 def capabilities(engine: Engine, builder: str | None = None, *, version: bool = False) -> Capabilities:
@@ -42,8 +79,22 @@ def capabilities(engine: Engine, builder: str | None = None, *, version: bool = 
     return probe.collect()
 
 
+def _daemon_key(engine: Engine) -> tuple[str, ...]:
+    # The default daemon is whatever DOCKER_HOST / DOCKER_CONTEXT say when it is asked.
+    return (*engine.docker_command(), *(os.environ.get(name, "") for name in ("DOCKER_HOST", "DOCKER_CONTEXT",
+                                                                             "DOCKER_CONFIG")))
+
+
 def _key(engine: Engine, builder: str | None, version: bool) -> tuple[str, ...]:
-    return (*engine.docker_command(), builder or "", str(version))
+    return (*_daemon_key(engine), builder or "", str(version))
+
+
+def _daemon(engine: Engine) -> _Daemon:
+    key = _daemon_key(engine)
+    with _lock:
+        if key not in _daemons:
+            _daemons[key] = _Daemon(engine)
+        return _daemons[key]
 
 
 def recorded_builder() -> str | None:
@@ -60,45 +111,102 @@ def recorded_builder() -> str | None:
     return name if isinstance(name, str) and name else None
 
 
+class _Asked:
+    """One docker process, started at once; its answer is read once and kept."""
+
+    def __init__(self, engine: Engine, args: list[str]) -> None:
+        # buildx runs as the plugin itself (Engine.process_command): no docker CLI start in between.
+        command, env = engine.process_command(args)
+        self.shown = engine.docker_command() + args
+        self._lock = threading.RLock()  # a probe started under it asks for its daemon's record
+        self._answer: tuple[int, str, str] | None = None
+        try:
+            self._process: subprocess.Popen[str] | None = subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env)
+        except FileNotFoundError:
+            self._process = None
+
+    def answer(self) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr); NO_DOCKER_CLI when docker is not there."""
+        if self._process is None:
+            raise NO_DOCKER_CLI
+        with self._lock:
+            if self._answer is None:
+                out, err = self._process.communicate()
+                self._answer = (self._process.returncode, out, err)
+            return self._answer
+
+
+class _Daemon:
+    """What one daemon was asked: `docker info` and `buildx ls`, each started at most once."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._lock = threading.RLock()  # a probe started under it asks for its daemon's record
+        self._info: _Asked | None = None
+        self._listing: _Asked | None = None
+
+    def start_info(self) -> _Asked:
+        with self._lock:
+            if self._info is None:
+                self._info = _Asked(self.engine, INFO)
+            return self._info
+
+    def start_listing(self) -> _Asked:
+        with self._lock:
+            if self._listing is None:
+                self._listing = _Asked(self.engine, LIST)
+            return self._listing
+
+    def forget_builders(self) -> None:
+        with self._lock:
+            self._listing = None
+
+    def facts(self) -> EngineFacts:
+        asked = self.start_info()
+        code, out, err = asked.answer()
+        if code != 0:
+            raise self.engine.classify(asked.shown, code, err)
+        return EngineFacts(checked_info(json.loads(out)))
+
+    def builders(self) -> list[BuilderInfo]:
+        listing = self.start_listing()
+        self.facts()  # "no daemon" is the error to show first
+        code, out, err = listing.answer()
+        if code == 0:
+            return parse_builders(out)
+        if "--format" in err:  # buildx before 0.13 has no JSON listing
+            return self.engine.builders()
+        raise self.engine.classify(listing.shown, code, err)
+
+
 class _Probe:
-    """The processes of one probe, running; `collect` waits for them."""
+    """The processes of one capability probe, running; `collect` waits for them."""
 
     def __init__(self, engine: Engine, builder: str | None, version: bool) -> None:
         self.engine, self.builder = engine, builder
+        self.daemon = _daemon(engine)
         self.daemon_builder = builder is None and recorded_builder() is None
-        # buildx runs as the plugin itself (Engine.process_command): no docker CLI start in between.
-        self.commands = {"info": engine.process_command(["info", "--format", "{{json .}}"])}
+        self.daemon.start_info()
+        self.running: dict[str, _Asked] = {}
         if not self.daemon_builder:
-            self.commands["inspect"] = engine.process_command(["buildx", "inspect", *([builder] if builder else [])])
+            self.running["inspect"] = _Asked(engine, ["buildx", "inspect", *([builder] if builder else [])])
         if version:
-            self.commands["version"] = engine.process_command(["buildx", "version"])
-        try:
-            self.running = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                                   text=True, stdin=subprocess.DEVNULL, env=env)
-                            for name, (command, env) in self.commands.items()}
-        except FileNotFoundError:
-            self.running = {}
+            self.running["version"] = _Asked(engine, ["buildx", "version"])
 
     def collect(self) -> Capabilities:
-        if not self.running:
-            raise NO_DOCKER_CLI
-        out = {name: process.communicate() for name, process in self.running.items()}
-        if self.running["info"].returncode != 0:  # "no daemon" is the error to show first
-            raise self.engine.classify(self.engine.docker_command() + ["info"], self.running["info"].returncode,
-                                       out["info"][1])
-        info = checked_info(json.loads(out["info"][0]))
-        version = out["version"][0] if "version" in out else ""
+        facts = self.daemon.facts()  # "no daemon" is the error to show first
+        version = self.running["version"].answer()[1] if "version" in self.running else ""
         if self.daemon_builder:
             return Capabilities("default", "docker", parse_version(version), (Node("default", "default", "running"),),
-                                uses_containerd_image_store(info))
-        inspect, inspect_err = out["inspect"]
-        if self.running["inspect"].returncode != 0:
+                                facts.containerd_store)
+        code, inspect, inspect_err = self.running["inspect"].answer()
+        if code != 0:
             if "no builder" in inspect_err and "found" in inspect_err:
                 name = self.builder or recorded_builder()
                 source = "" if self.builder else (" (BUILDX_BUILDER)" if os.environ.get("BUILDX_BUILDER") else
                                                   " (recorded by `docker buildx use`)")
                 raise BadInput(f'unknown builder "{name}"{source}', fix="see `docker buildx ls`, or create it: "
                                f"docker buildx create --name {name}")
-            raise self.engine.classify(self.engine.docker_command() + ["buildx", "inspect"],
-                                       self.running["inspect"].returncode, inspect_err)
-        return capabilities_from(inspect, version, info)
+            raise self.engine.classify(self.running["inspect"].shown, code, inspect_err)
+        return capabilities_from(inspect, version, facts.info)

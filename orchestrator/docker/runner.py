@@ -1,4 +1,5 @@
-"""The one place orch runs docker: which daemon, the CLI calls, their errors.
+"""The one place orch runs docker: which daemon, the CLI calls, their errors. What the engine
+says about itself is asked once per run by docker.probe, through `process_command`.
 
 Every docker call goes through :class:`Engine`, which uses python-on-whales
 and fills its gaps (flags it lacks, output it drops) with raw CLI calls made
@@ -8,7 +9,7 @@ become ``OrchError`` subclasses with the command and stderr redacted.
 
 python-on-whales costs ~250 ms to import, and neither ``orch --help`` nor a
 build's critical path may pay for it: the build stream and the engine facts
-are plain processes, and python-on-whales is imported on first use (builder
+(docker.probe) are plain processes, and python-on-whales is imported on first use (builder
 management, merges, doctor), under a lock (per-arch builds call from several
 threads).
 """
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from orchestrator.docker.facts import NO_DAEMON_FIX, BuilderInfo, BuilderNodeInfo, checked_info, parse_builders
+from orchestrator.docker.facts import NO_DAEMON_FIX, BuilderInfo, BuilderNodeInfo, parse_builders
 from orchestrator.errors import DockerCommandFailed, EnvironmentMissing
 from orchestrator.redact import redact, redact_command
 
@@ -230,10 +231,6 @@ class Engine:
                     return stdout.splitlines()[0]
                 raise
 
-    def info(self) -> dict[str, Any]:
-        """`docker info` as JSON; raises EnvironmentMissing without a daemon."""
-        return checked_info(self.cli_json("info", "--format", "{{json .}}"))
-
     def buildx_version(self) -> str:
         return self.cli("buildx", "version").strip()
 
@@ -262,11 +259,8 @@ class Engine:
             env.pop("DOCKER_HOST", None)
         return [plugin, *args[1:]], env
 
-    def facts(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
-        """`docker info` and `buildx ls`, at once, as plain processes (no python-on-whales)."""
-        return PendingFacts(self).collect()
-
     def builders(self) -> list[BuilderInfo]:
+        """`buildx ls`, asked now (docker.probe.builders asks once per run and is what callers use)."""
         try:
             return parse_builders(self.cli("buildx", "ls", "--format", "json"))
         except DockerCommandFailed as exc:
@@ -290,31 +284,3 @@ class Engine:
             for b in sorted(builders, key=lambda b: b.name)  # buildx ls order is not stable
         ]
 
-
-class PendingFacts:
-    """`docker info` and `docker buildx ls`, running; `collect()` waits for both."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        base = engine.docker_command()
-        self.commands = [base + ["info", "--format", "{{json .}}"], base + ["buildx", "ls", "--format", "json"]]
-        try:
-            self.processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                              for c in self.commands]
-        except FileNotFoundError:
-            self.processes = []
-
-    def collect(self) -> tuple[dict[str, Any], list[BuilderInfo]]:
-        if not self.processes:
-            raise NO_DOCKER_CLI
-        (info_out, info_err), (ls_out, ls_err) = (p.communicate() for p in self.processes)
-        info_process, ls_process = self.processes
-        # info first: "no daemon" is the error to show.
-        if info_process.returncode != 0:
-            raise self.engine.classify(self.commands[0], info_process.returncode, info_err)
-        info = checked_info(json.loads(info_out))
-        if ls_process.returncode != 0:
-            if "--format" in ls_err:
-                return info, self.engine.builders()
-            raise self.engine.classify(self.commands[1], ls_process.returncode, ls_err)
-        return info, parse_builders(ls_out)

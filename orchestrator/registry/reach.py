@@ -10,9 +10,10 @@ and whether it may be spoken to without verified TLS.
   every `*.crt` is a CA trusted beside the system's, and `NAME.cert` with `NAME.key` is a client
   certificate.
 * Insecure registries: loopback (docker's default 127.0.0.0/8), and what the daemon reports in
-  `docker info` (a registry listed as not secure, or an address in an insecure CIDR). Asked only
-  when TLS has failed, which is also when docker falls back: first TLS without verification, then
-  plain HTTP.
+  `docker info` (a registry listed as not secure, or an address in an insecure CIDR), given by
+  the command that chose the daemon (`given_daemon_config`: the registry client runs no docker).
+  Asked only when TLS has failed, which is also when docker falls back: first TLS without
+  verification, then plain HTTP.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,16 +135,28 @@ def tls_context(netloc: str, *, verify: bool = True) -> Any:
     return context
 
 
+# Where the daemon's registry settings come from: given by the command that chose the daemon
+# (from docker.probe's one `docker info`), so the registry client runs no program itself and goes
+# by that daemon, not another. Asked only when TLS has failed. None: nothing given.
+_daemon_config: Callable[[], dict[str, Any]] | None = None
+
+
+def given_daemon_config(source: Callable[[], dict[str, Any]] | None) -> None:
+    """The daemon's RegistryConfig comes from `source` (called at most once per TLS failure)."""
+    global _daemon_config
+    _daemon_config = source
+
+
 def daemon_registry_config() -> dict[str, Any]:
-    """`docker info`'s RegistryConfig (the daemon's insecure-registries); {} without a daemon."""
-    import json
+    """The daemon's RegistryConfig (its insecure-registries) as given; {} when none was given, or
+    when the daemon does not answer."""
+    from orchestrator.errors import OrchError
 
-    from orchestrator.processes import output
-
-    printed = output(["docker", "info", "--format", "{{json .RegistryConfig}}"], timeout=20)
+    if _daemon_config is None:
+        return {}
     try:
-        config = json.loads(printed) if printed else {}
-    except ValueError:
+        config = _daemon_config()
+    except OrchError:
         return {}
     return config if isinstance(config, dict) else {}
 
