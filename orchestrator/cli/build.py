@@ -220,7 +220,7 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
 
 def _write_reports(document: dict[str, Any], seconds: float | None, *, report: Path | None, output_env: Path | None,
                    metadata_file: Path | None) -> None:
-    from orchestrator.report.ci import report_build
+    from orchestrator.report.ci_outputs import report_build
 
     report_build(document, output_env=str(output_env) if output_env else None, seconds=seconds)
     if report:

@@ -61,7 +61,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
 
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,
                    metadata_file: Path | None) -> None:
-    from orchestrator.report.ci import report_release
+    from orchestrator.report.ci_outputs import report_release
 
     report_release(document["targets"], output_env=str(output_env) if output_env else None)
     if report:

@@ -45,7 +45,7 @@ class PartRecord:
     platforms: tuple[Platform, ...]
     revision: str | None  # the commit the runner built
     labels: dict[str, str] = field(default_factory=dict)  # the labels orch set in each image's config
-    ci: dict[str, Any] | None = None  # provider, pipeline, job, attempt, runner (ci_env.ci_job)
+    ci: dict[str, Any] | None = None  # provider, pipeline, job, attempt, runner (ci_facts.ci_job)
     git: dict[str, Any] | None = None  # the checkout's facts (tags.gitinfo.git_record)
     builder: str | None = None
     seconds: float = 0.0  # the runner's build, verify and stage

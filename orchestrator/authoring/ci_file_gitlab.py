@@ -1,4 +1,4 @@
-"""GitLab CI files `orch init --ci gitlab` writes: one job that builds every platform, or
+"""CI file writer (authoring layer) for GitLab: the files `orch init --ci gitlab` writes: one job that builds every platform, or
 (`--runners native`) a `parallel:matrix` job per platform on a runner tag and one release.
 
 `rules:` push on the default branch and on tags, and build without pushing on merge requests
@@ -10,7 +10,7 @@ as an artifact, also when the build failed.
 
 from __future__ import annotations
 
-from orchestrator.authoring.ci_settings import CiSettings, secret_options
+from orchestrator.authoring.ci_file_settings import CiSettings, secret_options
 from orchestrator.authoring.runners import RunnerJob
 from orchestrator.model.platform import format_platform
 

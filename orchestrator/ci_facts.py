@@ -1,4 +1,4 @@
-"""Which CI service runs orch, read from the environment here and nowhere else, and the one
+"""CI facts (bottom layer, beside processes): which CI service runs orch, read from the environment here and nowhere else, and the one
 format GitHub's runner reads from a step's output: workflow commands (annotations, groups)."""
 
 from __future__ import annotations

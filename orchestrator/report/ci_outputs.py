@@ -1,4 +1,4 @@
-"""What a CI job gets from orch besides its exit code.
+"""CI outputs (report layer): what a CI job gets from orch besides its exit code.
 
 GitHub Actions (GITHUB_ACTIONS=true): step outputs appended to $GITHUB_OUTPUT, as
 docker/build-push-action gives them (`digest`, `metadata`) and more (`tags`, `platforms`,
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.ci_env import on_github, workflow_command
+from orchestrator.ci_facts import on_github, workflow_command
 
 MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 

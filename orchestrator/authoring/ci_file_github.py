@@ -1,14 +1,14 @@
-"""GitHub Actions workflows `orch init --ci github` writes: one job that builds every platform, or
+"""CI file writer (authoring layer) for GitHub: the workflows `orch init --ci github` writes: one job that builds every platform, or
 (`--runners native`) a job per platform on a runner that runs it and one release.
 
 Each installs orch (ORCH_INSTALL) before any login; pull requests build and push nothing (no
 login, no cache export, no release); every run keeps its HTML report as an artifact, also when
-the build failed. See authoring.ci_settings for the image, the install and the secrets.
+the build failed. See authoring.ci_file_settings for the image, the install and the secrets.
 """
 
 from __future__ import annotations
 
-from orchestrator.authoring.ci_settings import (
+from orchestrator.authoring.ci_file_settings import (
     GITHUB_IMAGE_STEP,
     CiSettings,
     registry_of,
