@@ -46,6 +46,7 @@ from orchestrator.workers import parallel_map
 
 BUILD_TIME_LABEL = "org.opencontainers.image.created"  # each runner's own clock: never compared
 REVISION_LABEL = "org.opencontainers.image.revision"
+VERSION_LABEL = "org.opencontainers.image.version"
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,16 @@ def _labels_agree(parts: Sequence[PartRecord]) -> None:
                                fix="build every part from the same profile, rules and --label options")
 
 
+def released_labels(parts: Sequence[PartRecord]) -> dict[str, str]:
+    """The labels every part carries (they agree, _labels_agree checked), as the release reports them;
+    the build time is each runner's own, so the earliest is given."""
+    labels = dict(parts[0].labels)
+    times = sorted(p.labels[BUILD_TIME_LABEL] for p in parts if p.labels.get(BUILD_TIME_LABEL))
+    if times:
+        labels[BUILD_TIME_LABEL] = times[0]
+    return labels
+
+
 def _release_git(cwd: Path, revision: str | None) -> Any:
     """The checkout the release runs in, if any, when it is at the parts' revision (the CI's
     commit counts as this checkout's, as in the runners' labels)."""
@@ -237,7 +248,9 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
     published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
                                fix="rebuild the part the verification names, then release again", signing=plan.signing)
     runners = {platform: part for part in plan.parts for platform in part.platforms}
-    return {"ok": True, "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
+    labels = released_labels(plan.parts)
+    return {"ok": True, "labels": labels, "annotations": dict(plan.annotations),
+            "version": labels.get(VERSION_LABEL), "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
             "staged": str(staged.ref), "tags": [t.as_given for t in plan.tags], "revision": plan.revision,
             "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
