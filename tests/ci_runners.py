@@ -327,3 +327,76 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 def load(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
+
+
+@dataclass
+class Pipeline:
+    """One GitLab pipeline: each job's artifacts, the latest try of each job name kept for `needs:`."""
+
+    document: dict[str, Any]
+    project: Path
+    work: Path
+    variables: dict[str, str]  # what GitLab predefines for this pipeline (CI_COMMIT_TAG, CI_COMMIT_SHA, ...)
+    env: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, Path] = field(default_factory=dict)  # job name -> its latest try's files
+    next_id: int = 1000
+
+    def job(self, name: str, matrix: dict[str, str] | None = None, prepare: Any = None) -> tuple[bool, str]:
+        spec = {**self.document[".orch"], **self.document[name]} if self.document[name].get("extends") == ".orch" \
+            else self.document[name]
+        self.next_id += 1
+        job_name = f"{name}: [{', '.join(matrix.values())}]" if matrix else name
+        workspace = self.work / f"job-{self.next_id}" / self.project.name  # /builds/GROUP/PROJECT, every job
+        shutil.copytree(self.project, workspace)
+        for need in spec.get("needs") or []:
+            for key, files in self.artifacts.items():
+                if key == need or key.startswith(f"{need}: "):
+                    shutil.copytree(files, workspace, dirs_exist_ok=True)
+        if prepare:
+            prepare(workspace)
+        variables = {**self.variables, "GITLAB_CI": "true", "CI": "true", "CI_JOB_ID": str(self.next_id),
+                     "CI_JOB_NAME": job_name, **{k: str(v) for k, v in (self.document.get("variables") or {}).items()},
+                     **(matrix or {})}
+        for rule in spec.get("rules") or []:
+            if _gitlab_rule(rule["if"], variables):
+                variables.update(rule.get("variables") or {})
+                break
+        variables = {key: _expand_dollars(value, variables) for key, value in variables.items()}
+        lines = [line for line in [*spec.get("before_script", []), *spec["script"]] if not _stand_in(line)]
+        ran = subprocess.run(["sh", "-ec", "\n".join(lines)], cwd=workspace, capture_output=True, text=True,
+                             timeout=900, env={**os.environ, **self.env, **variables,
+                                               "PATH": BIN + os.pathsep + os.environ["PATH"]})
+        kept = self.work / f"artifacts-{self.next_id}"
+        kept.mkdir()
+        for pattern in (spec.get("artifacts") or {}).get("paths") or []:
+            for found in workspace.glob(pattern.rstrip("/")):
+                target = kept / found.relative_to(workspace)
+                if found.is_dir():
+                    shutil.copytree(found, target)
+                else:
+                    shutil.copy(found, target)
+        self.artifacts[job_name] = kept  # a retry's artifacts replace the earlier try's
+        return ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def _stand_in(line: str) -> bool:
+    """Lines the stand-ins cover here: installing orch (the venv), apk, login, QEMU and buildx setup."""
+    return any(word in line for word in ("pip install", "apk add", "docker login", "tonistiigi/binfmt",
+                                         "docker buildx create"))
+
+
+def _expand_dollars(value: str, variables: dict[str, str]) -> str:
+    return re.sub(r"\$(\w+)", lambda m: variables.get(m.group(1), m.group(0)), str(value))
+
+
+def _gitlab_rule(condition: str, variables: dict[str, str]) -> bool:
+    """The `rules: if:` forms the generated files use: `$A || $B == $C`, `$X == "value"`."""
+    def term(text: str) -> bool:
+        text = text.strip()
+        if "==" in text:
+            left, right = (part.strip() for part in text.split("==", 1))
+            value = right.strip('"') if right.startswith('"') else variables.get(right.lstrip("$"), "")
+            return variables.get(left.lstrip("$"), "") == value
+        return bool(variables.get(text.lstrip("$")))
+
+    return any(term(part) for part in condition.split("||"))

@@ -140,3 +140,35 @@ def test_a_second_upload_of_an_artifact_name_is_refused_as_github_refuses_it(tmp
     with pytest.raises(Conflict, match="409"):
         run._upload({"name": "orch-report", "path": "orch-report.html"}, workspace)
     assert run._upload({"name": "orch-report", "path": "orch-report.html", "overwrite": True}, workspace)[0]
+
+
+@pytest.mark.engine
+def test_gitlab_retry_of_a_failed_leg_then_the_release_publishes(tmp_path: Path, rerun_registry: Registry) -> None:
+    from .ci_runners import Pipeline
+
+    image = f"{rerun_registry.host}/acme/svc"
+    directory, sha = flaky_project(tmp_path, "gitlab", image)
+    document = yaml.safe_load((directory / ".gitlab-ci.yml").read_text())
+    work = tmp_path / "gitlab"
+    work.mkdir()
+    pipeline = Pipeline(document, directory, work,
+                        {"CI_PIPELINE_ID": "77", "CI_COMMIT_TAG": "v1.2.3", "CI_COMMIT_SHA": sha,
+                         "CI_COMMIT_REF_NAME": "v1.2.3", "CI_DEFAULT_BRANCH": "main",
+                         "CI_PROJECT_URL": "https://gitlab.com/acme/svc", "CI_PIPELINE_SOURCE": "push"},
+                        env={"BUILDX_BUILDER": "", "ORCH_STATE_HOME": str(tmp_path / "state")})
+    matrix = [{k: v for k, v in leg.items() if k in ("PLATFORM", "SLUG", "RUNNER_TAG", "QEMU")}
+              for leg in document["image-build"]["parallel"]["matrix"]]
+    amd64, arm64 = matrix
+    ok, log = pipeline.job("image-build", amd64)
+    assert ok, log
+    ok, _ = pipeline.job("image-build", arm64, prepare=lose_flaky)
+    assert not ok  # the release waits on both legs: GitLab does not start it
+    ok, log = pipeline.job("image-build", arm64)  # Retry: a new job, its artifacts replace the failed try's
+    assert ok, log
+    ok, log = pipeline.job("image-release")
+    assert ok, log
+    assert tags(rerun_registry, "acme/svc") == sorted(["1.2", "1.2.3", "latest", f"sha-{sha[:7]}"])
+    ok, log = pipeline.job("image-release")  # and a retry of the release itself
+    assert ok, log
+    dotenv = (work / f"job-{pipeline.next_id}" / "svc" / "release.env").read_text()
+    assert "ORCH_RESULT=success" in dotenv and f"ORCH_IMAGE={image}:1.2.3" in dotenv
