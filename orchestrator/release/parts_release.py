@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.builds.merge import MergeEntry, index_of
+from orchestrator.ci_facts import inert
 from orchestrator.errors import BadInput, BuildStepFailed, JobFailed
 from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import phase
@@ -75,7 +76,7 @@ class PartsPlan:
     signing: Signing | None = None  # --sign: cosign signs the merged, verified index before any tag moves
 
     def commands(self) -> list[str]:
-        lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({p.runner})" for p in self.parts]
+        lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({inert(p.runner)})" for p in self.parts]
         lines += [f"# merge into one index in {self.repository.name} by digest (no tag), verify it"
                   + (" (--deep)" if self.deep else ""),
                   f"# then move {', '.join(str(t) for t in self.tags)} together, or none"]
@@ -90,8 +91,10 @@ class PartsPlan:
 
 
 def _part_json(part: PartRecord) -> dict[str, Any]:
+    """A part as the release shows it: what a person reads (runner, builder) made inert for a log."""
     return {"platforms": [format_platform(p) for p in part.platforms], "digest": part.digest, "file": part.path,
-            "runner": part.runner, "builder": part.builder, "seconds": part.seconds, "ci": part.ci}
+            "runner": inert(part.runner), "builder": inert(part.builder) if part.builder else None,
+            "seconds": part.seconds, "ci": part.ci}
 
 
 def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = None) -> PartsPlan:
@@ -170,7 +173,7 @@ def choose_parts(records: Sequence[PartRecord], expected: tuple[Platform, ...]
                                    "earlier attempt")
             later, older = (record, earlier) if record.attempt > earlier.attempt else (earlier, record)
             by_platform[platform] = later
-            replaced.append(f"{format_platform(platform)}: {later.runner} replaces attempt {older.attempt} "
+            replaced.append(f"{format_platform(platform)}: {inert(later.runner)} replaces attempt {older.attempt} "
                             f"({older.digest[:19]})")
     missing = [format_platform(p) for p in expected if p not in by_platform]
     if missing:
@@ -264,6 +267,8 @@ def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, 
     built = next((e for e in (part.entries if part else ()) if e.get("platform") == entry.label), {})
     return {"platform": entry.label, "digest": entry.digest,
             "config": format_platform(entry.config) if entry.config else None,
-            "runner": part.runner if part else None, "builder": part.builder if part else None,
-            "node": built.get("node"), "seconds": part.seconds if part else None, "steps": built.get("steps") or [],
+            "runner": inert(part.runner) if part else None,
+            "builder": inert(part.builder) if part and part.builder else None,
+            "node": inert(built["node"]) if built.get("node") else None,
+            "seconds": part.seconds if part else None, "steps": built.get("steps") or [],
             "emulated_seconds": built.get("emulated_seconds", 0.0)}
