@@ -315,3 +315,12 @@ def test_each_pinned_action_sha_is_its_tag_on_github() -> None:
         lines = dict(reversed(line.split("\t")) for line in ran.stdout.splitlines())
         answers[action] = lines.get(f"refs/tags/{pin.tag}^{{}}") or lines.get(f"refs/tags/{pin.tag}")
     assert answers == {action: pin.sha for action, pin in ACTIONS.items()}
+
+
+def test_a_legs_part_build_gives_no_warning_about_the_profiles_tag_rules(tmp_path: Path) -> None:
+    """Each leg passes the profile's own tag rules on for its labels; that is not "tags not used"."""
+    directory = project(tmp_path, "github", "--image", "localhost:5000/acme/svc", "--install", "orch-multiarch==0.1.0")
+    ran = orch("build", "--profile", "svc", "--platform", "linux/arm64", "--image", "localhost:5000/acme/svc",
+               "--push", "--part", "parts", "--dry-run", cwd=directory, env=ON_A_TAG["github"])
+    assert ran.returncode == 0, ran.stderr
+    assert "are not used" not in ran.stdout + ran.stderr and "::warning" not in ran.stdout + ran.stderr
