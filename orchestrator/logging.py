@@ -15,7 +15,7 @@ from collections.abc import MutableMapping
 from enum import Enum
 from typing import Any, TextIO, cast
 
-from orchestrator.ci_env import on_github, workflow_command
+from orchestrator.ci_facts import on_github, workflow_command
 from orchestrator.redact import redact
 
 # The stdlib's level numbers, without importing logging (~15 ms) on every start.

@@ -14,6 +14,7 @@ job's orch command lines parsed by orch itself (--dry-run)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ TOOLS = Path(__file__).parent / "tools"
 # GitHub-hosted runner labels newer than the actionlint the WebAssembly package carries (1.6.x,
 # which lists the labels of its day); orch's table uses them. Any other label finding fails.
 NEWER_LABELS = ("ubuntu-24.04-arm",)
+LEGS = "linux-amd64 linux-arm64 linux-arm-v7"  # every leg's cache suffix
 
 
 SECRET_DOCKERFILE = ("FROM scratch\nCOPY Dockerfile /\nRUN --mount=type=secret,id=npm-token true\n"
@@ -63,6 +65,7 @@ def actionlint(path: Path) -> list[dict]:
             if not (f["kind"] == "runner-label" and any(f'"{label}"' in f["message"] for label in NEWER_LABELS))]
 
 
+@pytest.mark.slow
 def test_the_github_workflow_runs_each_platform_on_its_runner_then_one_release(tmp_path: Path) -> None:
     directory = project(tmp_path, "github")
     path = directory / ".github" / "workflows" / "image.yml"
@@ -91,13 +94,18 @@ def test_the_github_workflow_runs_each_platform_on_its_runner_then_one_release(t
     command = plan.split("$(", 1)[1].split(")", 1)[0].split()
     matrix = json.loads(orch(*command[1:], cwd=directory).stdout)
     assert matrix["include"] == [
-        {"platform": "linux/amd64", "runner": "ubuntu-latest", "qemu": False, "slug": "linux-amd64"},
-        {"platform": "linux/arm64", "runner": "ubuntu-24.04-arm", "qemu": False, "slug": "linux-arm64"},
-        {"platform": "linux/arm/v7", "runner": "ubuntu-latest", "qemu": True, "slug": "linux-arm-v7"}]
+        {"platform": "linux/amd64", "runner": "ubuntu-latest", "qemu": False, "slug": "linux-amd64", "caches": LEGS},
+        {"platform": "linux/arm64", "runner": "ubuntu-24.04-arm", "qemu": False, "slug": "linux-arm64", "caches": LEGS},
+        {"platform": "linux/arm/v7", "runner": "ubuntu-latest", "qemu": True, "slug": "linux-arm-v7", "caches": LEGS}]
     # Each build job's command, as a pushing run expands it, is one orch understands.
-    build = next(s["run"] for s in jobs["build"]["steps"] if s.get("run", "").startswith("orch build"))
-    dry = run_as_a_runner_would(build, directory, {"matrix.platform": "linux/arm64"})
+    step = next(s for s in jobs["build"]["steps"] if s.get("id") == "build")
+    dry = run_as_a_runner_would(step["run"], directory, github_step_env(step, matrix["include"][1]))
     assert dry["part"] == "parts" and dry["platforms"] == ["linux/arm64"]
+    # Each leg writes a cache of its own and reads every leg's.
+    commands = " ".join(dry["commands"])
+    assert "--cache-to type=registry,ref=ghcr.io/acme/svc:buildcache-linux-arm64,mode=max" in commands
+    for leg in ("linux-amd64", "linux-arm64", "linux-arm-v7"):
+        assert f"--cache-from type=registry,ref=ghcr.io/acme/svc:buildcache-{leg}" in commands
     assert dry["tags"] == [] and "ghcr.io/acme/svc" in dry["staging"]  # a part: no tag, the CI's repository
     release = next(s for s in jobs["release"]["steps"] if s.get("id") == "release")["run"]
     assert release == 'orch release parts --profile svc --image "$ORCH_IMAGE" --report orch-report.html'
@@ -117,6 +125,7 @@ def test_an_edited_runners_table_moves_a_platform_to_its_own_runner(tmp_path: Pa
     assert bad.returncode == 2 and 'unknown platform "linux/armm"' in bad.stderr, bad.stderr
 
 
+@pytest.mark.slow
 def test_the_gitlab_pipeline_is_a_parallel_matrix_of_runner_tags_then_one_release(tmp_path: Path) -> None:
     directory = project(tmp_path, "gitlab")
     path = directory / ".gitlab-ci.yml"
@@ -155,26 +164,28 @@ ON_A_TAG = {  # a push of tag v1.2.3, as each CI describes it to its jobs
 }
 
 
-def run_as_a_runner_would(command: str, directory: Path, values: dict[str, str], pushing: bool = True,
-                          ci: str = "github") -> dict:
-    """A generated `orch build` line as the job's shell runs it when pushing (GitHub's expression
-    for the push case, the variables filled in), given to orch with --dry-run: its plan."""
-    import re
-
-    line = re.sub(r"\$\{\{ github\.event_name != 'pull_request' && '([^']*)' \|\| '' \}\}",
-                  lambda m: m.group(1) if pushing else "", command)
-    for name, value in {**values, "ORCH_IMAGE": "ghcr.io/acme/svc"}.items():
-        line = line.replace(f'"${{{{ {name} }}}}"', value).replace(f'"${name}"', value).replace(f"${name}", value)
-    import shlex
-
-    words = shlex.split(line)
-    assert words[:2] == ["orch", "build"], line
-    dry = orch(*words[1:], "--dry-run", "--json", cwd=directory,
-               env={"NPM_TOKEN": "t", "PIP_CONF": "c", **ON_A_TAG[ci]})
-    assert dry.returncode == 0, f"{line}\n{dry.stderr}"
+def run_as_a_runner_would(script: str, directory: Path, values: dict[str, str], ci: str = "github") -> dict:
+    """A generated build script as the job's shell runs it when pushing (the step's environment
+    given), with orch asked for --dry-run: its plan. No `${{ }}` may be left in it."""
+    assert "${{" not in script, script
+    wrapped = 'orch() { command orch "$@" --dry-run --json; }\n' + script
+    env = {**os.environ, "NPM_TOKEN": "t", "PIP_CONF": "c", **ON_A_TAG[ci], "ORCH_IMAGE": "ghcr.io/acme/svc",
+           **values, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+    dry = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", wrapped], cwd=directory, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert dry.returncode == 0, f"{script}\n{dry.stderr}"
     return json.loads(dry.stdout)
 
 
+def github_step_env(step: dict, matrix: dict | None = None) -> dict[str, str]:
+    """The step's `env:` as GitHub fills it in for a push (secrets aside)."""
+    from .ci_runners import expand_env
+
+    context = {"github": {"event_name": "push"}, "matrix": matrix or {}, "secrets": {}, "job": {"status": "success"}}
+    return {k: v for k, v in expand_env(step.get("env") or {}, context).items() if v}
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(("ci", "runners"), [("github", "single"), ("github", "native"), ("gitlab", "single"),
                                              ("gitlab", "native")])
 def test_every_file_installs_orch_itself_before_any_login_and_wires_the_dockerfiles_secrets(tmp_path, ci,
@@ -201,21 +212,25 @@ def test_every_file_installs_orch_itself_before_any_login_and_wires_the_dockerfi
     if ci == "github":
         step = next(step for job in document["jobs"].values() for step in job["steps"] if step.get("id") == "build")
         build = step["run"]
-        assert step["env"] == {"NPM_TOKEN": "${{ secrets.NPM_TOKEN }}", "PIP_CONF": "${{ secrets.PIP_CONF }}"}
+        secrets = {k: v for k, v in step["env"].items() if k.endswith(("_CONF", "_TOKEN"))}
+        assert secrets == {"NPM_TOKEN": "${{ secrets.NPM_TOKEN }}", "PIP_CONF": "${{ secrets.PIP_CONF }}"}
     else:
-        build = next(line for line in document["image-build"]["script"] if line.startswith("orch build"))
+        build = next(line for line in document["image-build"]["script"] if "orch build" in line)
     assert "--secret id=npm-token,env=NPM_TOKEN --secret id=pip.conf,env=PIP_CONF" in build
     if ci == "github":
         assert document["concurrency"]["group"] == "image-${{ github.ref }}"
         # No remote on GitHub here: the image is computed where the job runs, lower-cased.
         assert 'echo "ORCH_IMAGE=ghcr.io/${GITHUB_REPOSITORY,,}" >> "$GITHUB_ENV"' in text
-        plan = run_as_a_runner_would(build, directory, {"matrix.platform": "linux/arm64"})
+        leg = {"platform": "linux/arm64", "slug": "linux-arm64", "caches": "linux-amd64 linux-arm64"}
+        plan = run_as_a_runner_would(build, directory, github_step_env(step, leg))
     else:
         assert "$CI_REGISTRY_IMAGE" in text and "resource_group: image-$CI_COMMIT_REF_SLUG" in text
-        plan = run_as_a_runner_would(build.replace("$ORCH_PUSH", "--push --cache $ORCH_IMAGE:buildcache").replace(
-            "${ORCH_PUSH:+--part parts}", "--part parts"), directory, {"PLATFORM": "linux/arm64"}, ci="gitlab")
+        plan = run_as_a_runner_would(build, directory, {"PLATFORM": "linux/arm64", "SLUG": "linux-arm64",
+                                                        "ORCH_PUSH": "--push --cache ghcr.io/acme/svc:buildcache"},
+                                     ci="gitlab")
     assert plan["secrets"] == ["id=npm-token,env=NPM_TOKEN", "id=pip.conf,env=PIP_CONF"]
-    assert "--cache-to type=registry,ref=ghcr.io/acme/svc:buildcache" in " ".join(plan["commands"])
+    cache = "buildcache-linux-arm64" if runners == "native" else "buildcache"
+    assert f"--cache-to type=registry,ref=ghcr.io/acme/svc:{cache}" in " ".join(plan["commands"])
     assert plan["part"] == ("parts" if runners == "native" else None)
     if runners == "single":  # the profile's rules, applied to the CI's repository
         assert plan["tags"] == [f"ghcr.io/acme/svc:{t}" for t in ("1.2.3", "1.2", f"sha-{SHA[:7]}", "latest")]
@@ -250,3 +265,62 @@ def test_install_takes_only_what_installs_the_same_orch_every_time(tmp_path: Pat
         assert result.returncode == 2 and f'--install "{spec}"' in result.stderr and "Traceback" not in result.stderr
     if spec.startswith("orch=="):
         assert '"orch" on the package index is another project' in result.stderr
+
+
+def zizmor(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "zizmor"), "--offline", "--format", "plain", str(path)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runners", ["single", "native"])
+@pytest.mark.parametrize("image", [(), ("--image", "registry.example.com/acme/svc")])
+def test_zizmor_finds_nothing_in_any_github_workflow(tmp_path: Path, runners: str, image: tuple[str, ...]) -> None:
+    directory = tmp_path / "svc"
+    directory.mkdir()
+    (directory / "Dockerfile").write_text(SECRET_DOCKERFILE)
+    made = orch("init", str(directory), "--ci", "github", "--runners", runners, *image,
+                "--install", "orch-multiarch==0.1.0")
+    assert made.returncode == 0, made.stderr
+    path = directory / ".github" / "workflows" / "image.yml"
+    checked = zizmor(path)
+    assert checked.returncode == 0 and "No findings to report" in checked.stdout + checked.stderr, \
+        checked.stdout + checked.stderr
+    text = path.read_text()
+    # Every action pinned by a full commit SHA, its release tag in a comment (as Dependabot keeps them).
+    import re
+
+    pinned = re.findall(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # (v\d+\.\d+\.\d+)$", text, re.M)
+    assert pinned and len(pinned) == text.count("uses: "), text
+    assert "persist-credentials: false" in text
+    assert all("${{" not in step.get("run", "") for job in yaml.safe_load(text)["jobs"].values()
+               for step in job["steps"])
+
+
+def test_each_pinned_action_sha_is_its_tag_on_github() -> None:
+    """Where GitHub answers: `git ls-remote` of each action gives the pinned SHA for the tag."""
+    from orchestrator.authoring.ci_file_actions import ACTIONS
+
+    answers = {}
+    for action, pin in ACTIONS.items():
+        try:
+            ran = subprocess.run(["git", "ls-remote", "--tags", f"https://github.com/{action}", pin.tag,
+                                  f"{pin.tag}^{{}}"], capture_output=True, text=True, timeout=20,
+                                 env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        except subprocess.TimeoutExpired:
+            pytest.skip("github.com cannot be reached from here: the pinned SHAs were not checked")
+        if ran.returncode != 0:
+            pytest.skip(f"github.com cannot be reached from here ({ran.stderr.strip()[:120]}): the pinned SHAs "
+                        "were not checked")
+        lines = dict(reversed(line.split("\t")) for line in ran.stdout.splitlines())
+        answers[action] = lines.get(f"refs/tags/{pin.tag}^{{}}") or lines.get(f"refs/tags/{pin.tag}")
+    assert answers == {action: pin.sha for action, pin in ACTIONS.items()}
+
+
+def test_a_legs_part_build_gives_no_warning_about_the_profiles_tag_rules(tmp_path: Path) -> None:
+    """Each leg passes the profile's own tag rules on for its labels; that is not "tags not used"."""
+    directory = project(tmp_path, "github", "--image", "localhost:5000/acme/svc", "--install", "orch-multiarch==0.1.0")
+    ran = orch("build", "--profile", "svc", "--platform", "linux/arm64", "--image", "localhost:5000/acme/svc",
+               "--push", "--part", "parts", "--dry-run", cwd=directory, env=ON_A_TAG["github"])
+    assert ran.returncode == 0, ran.stderr
+    assert "are not used" not in ran.stdout + ran.stderr and "::warning" not in ran.stdout + ran.stderr

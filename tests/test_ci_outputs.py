@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.report.ci import github_outputs, write_dotenv
+from orchestrator.report.ci_outputs import github_outputs, write_dotenv
 
 from .conftest import REPO, Registry
 from .registry_api import digest_at

@@ -8,6 +8,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -81,3 +82,43 @@ def test_any_journal_record_is_read_as_far_as_it_goes(record: object) -> None:
 def test_any_label_lines_give_labels_and_what_was_left_out(lines: list[str]) -> None:
     labels, dropped = label_lines(lines)
     assert len(labels) + len(dropped) <= len(lines) and all(key for key in labels)
+
+
+HOSTILE = st.text(alphabet=st.sampled_from(list("ab:<>&|`%\n\r\x1b[]()\u2028 ")) | st.characters(), max_size=40)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None)
+@given(HOSTILE, HOSTILE, HOSTILE, HOSTILE, st.one_of(st.integers(-3, 5), st.text(max_size=3), st.floats()))
+def test_any_part_fields_reach_the_summary_and_log_inert(builder: str, node: str, job: str, runner: str,
+                                                         attempt: object) -> None:
+    """Whatever a part's builder, node, job and runner say, the release's summary holds no raw < or >
+    from them and its log lines no control character or leading `::`; a wrong type is BadInput."""
+    from orchestrator.release.parts_release import _part_json, _platform_row
+    from orchestrator.report.ci_outputs import parts_release_markdown
+
+    document = {"kind": "orch-part", "format": 1, "repository": "localhost:5000/a/b", "digest": "sha256:" + "a" * 64,
+                "platforms": ["linux/amd64"], "builder": builder, "ci": {"provider": "github", "pipeline": "1",
+                                                                          "job": job, "attempt": attempt,
+                                                                          "runner": runner},
+                "entries": [{"platform": "linux/amd64", "node": node}]}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "part.json"
+        path.write_text(json.dumps(document))
+        try:
+            record = read_part(path)
+        except BadInput as refused:
+            assert "is damaged" in refused.message
+            return
+
+    class Entry:
+        label, digest, config = "linux/amd64", "sha256:" + "a" * 64, None
+        shown_platform = record.platforms[0]
+
+    row = _platform_row(Entry(), {record.platforms[0]: record})
+    shown = _part_json(record)
+    for text in (row["runner"], row["builder"] or "", row["node"] or "", shown["runner"]):
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text) and not text.lstrip().startswith("::")
+    markdown = parts_release_markdown({"digest": record.digest, "repository": "r", "parts": [shown],
+                                       "platforms": [row], "replaced": [row["runner"]]})
+    assert "<" not in markdown and ">" not in markdown

@@ -99,7 +99,7 @@ def test_the_generated_ci_workflows_are_what_their_runners_read(tmp_path: Path) 
                         "docker/setup-buildx-action", "docker/login-action"]  # orch installed before any login
     assert steps[2]["run"] == 'pip install "$ORCH_INSTALL"'
     assert workflow["env"] == {"ORCH_INSTALL": "orch-multiarch==0.1.0.dev0", "ORCH_IMAGE": "ghcr.io/acme/svc"}
-    assert steps[-2]["run"].startswith('orch build --profile svc --image "$ORCH_IMAGE" --report orch-report.html')
+    assert steps[-2]["run"].splitlines()[-1] == 'orch build --profile svc --image "$ORCH_IMAGE" --report orch-report.html "$@"'
     assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads `on` as true, as PyYAML does
 
     other = tmp_path / "svc2"

@@ -411,3 +411,56 @@ def test_the_fast_path_takes_release_as_written_in_ci_and_leaves_anything_else_t
                  ["release", "parts", "--profile", "a", "--profile", "b"], ["-q", "-v", "release", "parts"],
                  ["release", "parts", "--no-such"], ["build", "."]):
         assert release_args(argv) is None, argv
+
+
+# -- part records are data from another machine: checked whole, shown inert --------------------
+
+
+@pytest.mark.parametrize(("field", "value", "said"), [
+    ("ci", {"provider": "github", "pipeline": "1", "job": "build", "attempt": "2"}, 'ci.attempt is a string "2"'),
+    ("entries", [{"platform": "linux/amd64", "node": 7}], "entries[0].node is a number 7, not a string"),
+    ("entries", [{"platform": "linux/amd64", "steps": "RUN make"}], "entries[0].steps is a string"),
+    ("seconds", "NaN", "seconds is a string"),
+    ("builder", ["a"], "builder is a list, not a string"),
+    ("labels", {"a": 1}, "labels.a is a number 1, not a string"),
+    ("builder", "x" * 5000, "builder is 5000 characters long"),
+])
+def test_a_field_of_the_wrong_type_is_exit_2_naming_the_file_and_the_field(tmp_path, field, value, said) -> None:
+    three_parts(tmp_path)
+    damaged = part(tmp_path, "linux/s390x", "sha256:" + "e" * 64, **{field: value})
+    result = orch("release", str(tmp_path), "--platform", THREE + ",linux/s390x", "-t", f"{REPO_NAME}:1",
+                  "--json")
+    assert result.returncode == 2, result.stderr
+    assert f'part file "{damaged}" is damaged: {said}' in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ['{"seconds": NaN}', "[" * 100000 + "]" * 100000])
+def test_nan_and_deep_nesting_are_exit_2_not_a_traceback(tmp_path, text) -> None:
+    three_parts(tmp_path)
+    bad = tmp_path / "orch-part-x.json"
+    bad.write_text(text)
+    result = orch("release", str(tmp_path), "--platform", THREE, "-t", f"{REPO_NAME}:1", "--dry-run")
+    assert result.returncode == 2 and f'part file "{bad}"' in result.stderr and "Traceback" not in result.stderr
+
+
+def test_hostile_runner_and_builder_names_reach_the_log_and_summary_inert(tmp_path) -> None:
+    from orchestrator.report.ci_outputs import parts_release_markdown
+
+    hostile = "evil\n::error title=x::pwned\x1b[31m<script>alert(1)</script>"
+    part(tmp_path, "linux/amd64", A, builder=hostile,
+         ci={"provider": "github", "pipeline": "9", "job": hostile, "attempt": 1, "runner": hostile})
+    part(tmp_path, "linux/amd64", "sha256:" + "f" * 64, builder=hostile,
+         ci={"provider": "github", "pipeline": "9", "job": hostile, "attempt": 2, "runner": hostile})
+    part(tmp_path, "linux/arm64", B)
+    part(tmp_path, "linux/arm/v7", "sha256:" + "c" * 64)
+    result = orch("release", str(tmp_path), "--platform", THREE, "-t", f"{REPO_NAME}:1", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    for line in (result.stdout + result.stderr).splitlines():
+        assert not line.lstrip().startswith("::") and "\x1b" not in line, line
+    assert "evil ::error" in result.stdout  # shown, on one line
+    row = {"platform": "linux/amd64", "digest": A, "runner": hostile, "builder": hostile, "node": hostile,
+           "seconds": 1.0}
+    markdown = parts_release_markdown({"digest": A, "repository": REPO_NAME, "parts": [{}], "platforms": [row],
+                                       "replaced": [hostile]})
+    assert "<" not in markdown and ">" not in markdown and "\x1b" not in markdown
+    assert "&lt;script&gt;" in markdown

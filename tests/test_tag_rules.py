@@ -180,9 +180,9 @@ def _cases_of(group: str) -> list:
 
 @pytest.mark.parametrize("case", _cases_of("json"))
 def test_the_json_output_has_the_peers_tags_and_labels(case: dict) -> None:
-    """orch's `json` output (report.ci.build_values) on the case's facts: tags, tag-names and
+    """orch's `json` output (report.ci_outputs.build_values) on the case's facts: tags, tag-names and
     labels as the peer's (labels apart from LABEL_DIFFERENCES, checked above)."""
-    from orchestrator.report.ci import build_values
+    from orchestrator.report.ci_outputs import build_values
 
     main, tags = _orch_version_and_tags(case)
     ours = json.loads(build_values({"tags": tags, "labels": _orch_labels(case, main), "digest": None})["json"])

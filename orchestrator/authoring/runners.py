@@ -50,5 +50,7 @@ def runner_jobs(platforms: tuple[Platform, ...], ci: str, table: Mapping[str, st
 
 
 def github_matrix(jobs: tuple[RunnerJob, ...]) -> dict[str, Any]:
-    """The `strategy.matrix` a workflow reads with fromJSON."""
-    return {"include": [job.to_json() for job in jobs]}
+    """The `strategy.matrix` a workflow reads with fromJSON; `caches` names every leg's cache
+    suffix (each leg writes its own and reads them all)."""
+    caches = " ".join(platform_slug(job.platform) for job in jobs)
+    return {"include": [{**job.to_json(), "caches": caches} for job in jobs]}

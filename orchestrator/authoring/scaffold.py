@@ -6,7 +6,7 @@
   said so. `--platform` asks for others.
 * `orch.mk`, a Makefile include with image, push, verify and inspect targets and variables a
   caller overrides (IMAGE, TAG, PLATFORMS, PROFILE, ORCH, BUILD_ARGS, SECRETS).
-* CI files: authoring.ci_github and authoring.ci_gitlab.
+* CI files: authoring.ci_file_github and authoring.ci_file_gitlab.
 
 Nothing is overwritten unless asked (`force`).
 """
@@ -144,7 +144,7 @@ def profile_yaml(name: str, proposal: Proposal, dockerfile: str, image: str | No
 def makefile(profile: str, image: str, secrets: tuple[str, ...] = ()) -> str:
     """orch.mk; SECRETS starts with the Dockerfile's secret mounts, each read from an environment
     variable of its id's name in upper case."""
-    from orchestrator.authoring.ci_settings import secret_variable
+    from orchestrator.authoring.ci_file_settings import secret_variable
 
     wired = " ".join(f"id={s},env={secret_variable(s)}" for s in secrets)
     return f"""# Written by orch init. Include it from your Makefile (include orch.mk) or run make -f orch.mk.

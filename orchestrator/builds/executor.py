@@ -33,7 +33,7 @@ from orchestrator.logging import get_logger
 from orchestrator.publish import blobstore
 from orchestrator.publish.parts import write_part
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
-from orchestrator.report.ci import group
+from orchestrator.report.ci_outputs import group
 from orchestrator.report.console import Console
 from orchestrator.workers import preload
 
@@ -215,7 +215,7 @@ def part_document(plan: BuildPlan, result: BuildResult, seconds: float) -> dict[
     from datetime import datetime, timezone
 
     from orchestrator import __version__
-    from orchestrator.ci_env import ci_job
+    from orchestrator.ci_facts import ci_job
 
     labels = plan.labels
     document = result.to_json()

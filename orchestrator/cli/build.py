@@ -220,7 +220,7 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
 def _write_reports(document: dict[str, Any], seconds: float | None, *, report: Path | None, output_env: Path | None,
                    metadata_file: Path | None) -> list[tuple[str, OSError]]:
     """Every output file written that can be; what could not (a full disk), not raised."""
-    from orchestrator.report.ci import attempt, report_build
+    from orchestrator.report.ci_outputs import attempt, report_build
 
     unwritten = report_build(document, output_env=str(output_env) if output_env else None, seconds=seconds)
     if report:

@@ -10,7 +10,7 @@ import typer
 from orchestrator.cli.output import print_json
 
 if TYPE_CHECKING:
-    from orchestrator.authoring.ci_settings import CiSettings
+    from orchestrator.authoring.ci_file_settings import CiSettings
     from orchestrator.authoring.scaffold import Proposal
 
 
@@ -37,7 +37,7 @@ def init(
     """Write profiles/NAME.yaml (platforms: what every base image publishes), and with --makefile and --ci the
     Makefile include and workflow that run it. Never overwrites without --force."""
     from orchestrator.authoring import scaffold
-    from orchestrator.authoring.ci_settings import secret_ids
+    from orchestrator.authoring.ci_file_settings import secret_ids
     from orchestrator.errors import BadInput
 
     source = directory / dockerfile
@@ -57,7 +57,7 @@ def init(
 
 def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None:
     from orchestrator.authoring import scaffold
-    from orchestrator.authoring.ci_settings import check_install
+    from orchestrator.authoring.ci_file_settings import check_install
     from orchestrator.errors import BadInput
 
     if ci is not None and ci not in scaffold.CI_KINDS:
@@ -74,7 +74,7 @@ def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None
 
 
 def _settings(directory: Path, name: str, image: str | None, install: str | None, dockerfile: str) -> CiSettings:
-    from orchestrator.authoring.ci_settings import CiSettings, default_install, github_image, secret_ids
+    from orchestrator.authoring.ci_file_settings import CiSettings, default_install, github_image, secret_ids
 
     return CiSettings(name, image or github_image(directory), install or default_install(), secret_ids(dockerfile))
 
@@ -93,7 +93,7 @@ def _ci_files(directory: Path, ci: str, runners: str, settings: CiSettings, prop
               image: str | None) -> dict[Path, str]:
     """The workflow, and the profile again with the runners table (native) and the tag rules the
     CI's --image applies."""
-    from orchestrator.authoring import ci_github, ci_gitlab, scaffold
+    from orchestrator.authoring import ci_file_github, ci_file_gitlab, scaffold
     from orchestrator.authoring.runners import runner_jobs
     from orchestrator.model.platform import format_platform
 
@@ -103,10 +103,10 @@ def _ci_files(directory: Path, ci: str, runners: str, settings: CiSettings, prop
     files = {directory / "profiles" / f"{settings.profile}.yaml": profile}
     if ci == "github":
         files[directory / ".github" / "workflows" / "image.yml"] = \
-            ci_github.github_native(settings) if native else ci_github.github_single(settings)
+            ci_file_github.github_native(settings) if native else ci_file_github.github_single(settings)
     else:
         files[directory / ".gitlab-ci.yml"] = \
-            ci_gitlab.gitlab_native(settings, native) if native else ci_gitlab.gitlab_single(settings)
+            ci_file_gitlab.gitlab_native(settings, native) if native else ci_file_gitlab.gitlab_single(settings)
     return files
 
 

@@ -24,7 +24,7 @@ def progress_mode(value: str) -> str:
         raise BadInput(f'--progress "{value}" is not one of {", ".join(PROGRESS)}',
                        fix="pass --progress auto (a live view on a terminal, plain lines otherwise)")
     if value == "auto":
-        from orchestrator.ci_env import in_ci
+        from orchestrator.ci_facts import in_ci
 
         return "tty" if sys.stderr.isatty() and not in_ci() else "plain"
     return value

@@ -41,7 +41,7 @@ def print_error(exc: Any, *, as_json: bool = False) -> int:
     """An OrchError as the one line (and fix) a user sees; returns its exit code. With --json,
     scripts also get it on stdout as {"error", "fix", "exit_code"}."""
     echo(f"orch: error: {exc}", err=True)
-    from orchestrator.ci_env import on_github, workflow_command
+    from orchestrator.ci_facts import on_github, workflow_command
 
     if on_github():
         echo(workflow_command("error", str(exc)), err=True)

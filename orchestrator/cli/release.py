@@ -73,7 +73,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,
                    metadata_file: Path | None) -> list[tuple[str, OSError]]:
     """Every output file written that can be; what could not (a full disk), not raised."""
-    from orchestrator.report.ci import attempt, report_release
+    from orchestrator.report.ci_outputs import attempt, report_release
 
     unwritten = report_release(document["targets"], output_env=str(output_env) if output_env else None)
     if report:

@@ -78,7 +78,7 @@ def run_release_parts(args: ReleaseArgs) -> int:
 
 def _report_failure(failed: OrchError, args: ReleaseArgs) -> None:
     from orchestrator.logging import get_logger
-    from orchestrator.report.ci import attempt, report_parts_release
+    from orchestrator.report.ci_outputs import attempt, report_parts_release
 
     document = {"ok": False, "digest": None, "tags": [], "asked_tags": list(args.tags.literal), "platforms": [],
                 "error": failed.message, "failed": [{"platform": p, "step": s}
@@ -96,7 +96,7 @@ def _report_failure(failed: OrchError, args: ReleaseArgs) -> None:
 
 def _run(plan: Any, args: ReleaseArgs) -> None:
     from orchestrator.release.parts_release import run_release
-    from orchestrator.report.ci import attempt, report_parts_release
+    from orchestrator.report.ci_outputs import attempt, report_parts_release
     from orchestrator.report.console import Console
 
     console = Console(quiet=args.quiet)

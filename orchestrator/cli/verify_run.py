@@ -123,10 +123,10 @@ def _verify(args: VerifyArgs, reading: Helper[Any] | None, source: Reference | N
         print_findings(verdict)
     if source is not None:
         _cut_short(source)
-    from orchestrator.ci_env import on_github
+    from orchestrator.ci_facts import on_github
 
     if on_github():
-        from orchestrator.report.ci import report_verify
+        from orchestrator.report.ci_outputs import report_verify
 
         report_verify(verdict.to_json())
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)

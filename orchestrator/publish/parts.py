@@ -28,6 +28,7 @@ from orchestrator.errors import BadInput
 from orchestrator.model.platform import Platform, format_platform, platform_slug
 from orchestrator.model.platform_parse import parse
 from orchestrator.model.references import Reference, parse_reference
+from orchestrator.publish.part_check import check_record
 
 KIND = "orch-part"
 FORMAT = 1
@@ -45,7 +46,7 @@ class PartRecord:
     platforms: tuple[Platform, ...]
     revision: str | None  # the commit the runner built
     labels: dict[str, str] = field(default_factory=dict)  # the labels orch set in each image's config
-    ci: dict[str, Any] | None = None  # provider, pipeline, job, attempt, runner (ci_env.ci_job)
+    ci: dict[str, Any] | None = None  # provider, pipeline, job, attempt, runner (ci_facts.ci_job)
     git: dict[str, Any] | None = None  # the checkout's facts (tags.gitinfo.git_record)
     builder: str | None = None
     seconds: float = 0.0  # the runner's build, verify and stage
@@ -119,21 +120,28 @@ def read_part(path: Path) -> PartRecord:
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise refuse(f"is {size} bytes; a part record is at most {MAX_BYTES}")
-        document = json.loads(path.read_bytes())
+        document = json.loads(path.read_bytes(), parse_constant=_no_constant)
     except OSError as exc:
         raise refuse(f"cannot be read: {exc.strerror}") from None
+    except RecursionError:
+        raise refuse("is damaged: it nests too deeply to be a part record") from None
     except ValueError:
-        raise refuse("is not JSON") from None
+        raise refuse("is not JSON (or holds NaN or Infinity)") from None
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise refuse(f'is not a part record (no "kind": "{KIND}")')
     if document.get("format") != FORMAT:
         raise refuse(f'is format {document.get("format")!r}; this orch reads format {FORMAT}')
     try:
+        check_record(document)
         return _record(str(path), document)
     except (KeyError, TypeError, ValueError, BadInput) as exc:
         detail = exc.message if isinstance(exc, BadInput) else f"field {exc} is missing" \
             if isinstance(exc, KeyError) else str(exc)
         raise refuse(f"is damaged: {detail}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a part record holds")
 
 
 def _record(path: str, document: dict[str, Any]) -> PartRecord:

@@ -211,7 +211,7 @@ def _run(engine: Engine, plan: ReleasePlan, console: Console) -> list[TargetResu
     Path(plan.stage_dir).mkdir(parents=True, exist_ok=True)
     Path(plan.resolved_file).write_text(json.dumps(plan.resolved(), indent=2))
     from orchestrator.builds.timings import step_log
-    from orchestrator.report.ci import group
+    from orchestrator.report.ci_outputs import group
 
     built = plan.bake_targets()
     steps = {name: _platform_log(plan, platform) if platform else step_log(target.platforms)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.builds.merge import MergeEntry, index_of
+from orchestrator.ci_facts import inert
 from orchestrator.errors import BadInput, BuildStepFailed, JobFailed
 from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import phase
@@ -46,6 +47,7 @@ from orchestrator.workers import parallel_map
 
 BUILD_TIME_LABEL = "org.opencontainers.image.created"  # each runner's own clock: never compared
 REVISION_LABEL = "org.opencontainers.image.revision"
+VERSION_LABEL = "org.opencontainers.image.version"
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class PartsPlan:
     signing: Signing | None = None  # --sign: cosign signs the merged, verified index before any tag moves
 
     def commands(self) -> list[str]:
-        lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({p.runner})" for p in self.parts]
+        lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({inert(p.runner)})" for p in self.parts]
         lines += [f"# merge into one index in {self.repository.name} by digest (no tag), verify it"
                   + (" (--deep)" if self.deep else ""),
                   f"# then move {', '.join(str(t) for t in self.tags)} together, or none"]
@@ -89,8 +91,10 @@ class PartsPlan:
 
 
 def _part_json(part: PartRecord) -> dict[str, Any]:
+    """A part as the release shows it: what a person reads (runner, builder) made inert for a log."""
     return {"platforms": [format_platform(p) for p in part.platforms], "digest": part.digest, "file": part.path,
-            "runner": part.runner, "builder": part.builder, "seconds": part.seconds, "ci": part.ci}
+            "runner": inert(part.runner), "builder": inert(part.builder) if part.builder else None,
+            "seconds": part.seconds, "ci": part.ci}
 
 
 def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = None) -> PartsPlan:
@@ -169,7 +173,7 @@ def choose_parts(records: Sequence[PartRecord], expected: tuple[Platform, ...]
                                    "earlier attempt")
             later, older = (record, earlier) if record.attempt > earlier.attempt else (earlier, record)
             by_platform[platform] = later
-            replaced.append(f"{format_platform(platform)}: {later.runner} replaces attempt {older.attempt} "
+            replaced.append(f"{format_platform(platform)}: {inert(later.runner)} replaces attempt {older.attempt} "
                             f"({older.digest[:19]})")
     missing = [format_platform(p) for p in expected if p not in by_platform]
     if missing:
@@ -188,6 +192,16 @@ def _labels_agree(parts: Sequence[PartRecord]) -> None:
                 raise BadInput(f'the parts disagree on label {key}: "{first.labels.get(key)}" ({first.label}) and '
                                f'"{part.labels.get(key)}" ({part.label})',
                                fix="build every part from the same profile, rules and --label options")
+
+
+def released_labels(parts: Sequence[PartRecord]) -> dict[str, str]:
+    """The labels every part carries (they agree, _labels_agree checked), as the release reports them;
+    the build time is each runner's own, so the earliest is given."""
+    labels = dict(parts[0].labels)
+    times = sorted(p.labels[BUILD_TIME_LABEL] for p in parts if p.labels.get(BUILD_TIME_LABEL))
+    if times:
+        labels[BUILD_TIME_LABEL] = times[0]
+    return labels
 
 
 def _release_git(cwd: Path, revision: str | None) -> Any:
@@ -237,7 +251,9 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
     published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
                                fix="rebuild the part the verification names, then release again", signing=plan.signing)
     runners = {platform: part for part in plan.parts for platform in part.platforms}
-    return {"ok": True, "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
+    labels = released_labels(plan.parts)
+    return {"ok": True, "labels": labels, "annotations": dict(plan.annotations),
+            "version": labels.get(VERSION_LABEL), "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
             "staged": str(staged.ref), "tags": [t.as_given for t in plan.tags], "revision": plan.revision,
             "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
@@ -251,6 +267,8 @@ def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, 
     built = next((e for e in (part.entries if part else ()) if e.get("platform") == entry.label), {})
     return {"platform": entry.label, "digest": entry.digest,
             "config": format_platform(entry.config) if entry.config else None,
-            "runner": part.runner if part else None, "builder": part.builder if part else None,
-            "node": built.get("node"), "seconds": part.seconds if part else None, "steps": built.get("steps") or [],
+            "runner": inert(part.runner) if part else None,
+            "builder": inert(part.builder) if part and part.builder else None,
+            "node": inert(built["node"]) if built.get("node") else None,
+            "seconds": part.seconds if part else None, "steps": built.get("steps") or [],
             "emulated_seconds": built.get("emulated_seconds", 0.0)}

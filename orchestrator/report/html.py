@@ -1,7 +1,7 @@
 """`orch build --report FILE.html`: one self-contained page (inline CSS and SVG, nothing fetched)
 with a timeline per platform (each step a bar, emulated steps marked, cache hits shown), the
 verification findings and the tags before -> after. The same facts, shorter, go to the GitHub
-step summary (report.ci)."""
+step summary (report.ci_outputs)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from orchestrator.ci_env import on_github, on_gitlab
+from orchestrator.ci_facts import on_github, on_gitlab
 from orchestrator.errors import BadInput
 from orchestrator.model.tagrules import RefContext
 from orchestrator.processes import outputs_at_once

@@ -65,6 +65,8 @@ def plan_tags(*, literal: tuple[str, ...], rules: tuple[str, ...], images: tuple
 
 def _set_aside(profile: Profile, literal: tuple[str, ...], rules: tuple[str, ...], meta: str | None,
                images: tuple[str, ...]) -> tuple[str, ...]:
+    own_rules = tuple(t for t in profile.tags or () if is_tag_rule(t))
+    rules = () if own_rules and tuple(rules) == own_rules else rules  # the profile's own rules, passed on (--part)
     given = [name for name, value in (("-t", literal), ("--tag-rule", rules), ("--meta", meta)) if value]
     if profile.tags and given:
         verb = "names" if len(given) == 1 else "name"

@@ -1,4 +1,4 @@
-"""GitLab CI files `orch init --ci gitlab` writes: one job that builds every platform, or
+"""CI file writer (authoring layer) for GitLab: the files `orch init --ci gitlab` writes: one job that builds every platform, or
 (`--runners native`) a `parallel:matrix` job per platform on a runner tag and one release.
 
 `rules:` push on the default branch and on tags, and build without pushing on merge requests
@@ -10,9 +10,9 @@ as an artifact, also when the build failed.
 
 from __future__ import annotations
 
-from orchestrator.authoring.ci_settings import CiSettings, secret_options
+from orchestrator.authoring.ci_file_settings import CiSettings, secret_options
 from orchestrator.authoring.runners import RunnerJob
-from orchestrator.model.platform import format_platform
+from orchestrator.model.platform import format_platform, platform_slug
 
 PARTS = "parts"
 
@@ -75,10 +75,16 @@ image-build:
 
 def gitlab_native(settings: CiSettings, jobs: tuple[RunnerJob, ...]) -> str:
     matrix = "".join(f"""      - PLATFORM: {format_platform(job.platform)}
+        SLUG: {platform_slug(job.platform)}
         RUNNER_TAG: {job.runner}
         QEMU: "{'yes' if job.qemu else 'no'}"
 """ for job in jobs)
-    part = f'${{ORCH_PUSH:+--part {PARTS}}}'
+    caches = " ".join(platform_slug(job.platform) for job in jobs)
+    # Pushing: a part (no tag); this leg's own cache written, every leg's read.
+    leg = ('set -- --platform "$PLATFORM"; if [ -n "$ORCH_PUSH" ]; then set -- "$@" --push --part '
+           f'{PARTS} --cache-to "type=registry,ref=$ORCH_IMAGE:buildcache-$SLUG,mode=max"; for leg in {caches}; '
+           'do set -- "$@" --cache-from "type=registry,ref=$ORCH_IMAGE:buildcache-$leg"; done; fi; '
+           + _build_line(settings).replace(" $ORCH_PUSH", "") + ' "$@"')
     return _common(settings, f"""each platform built on a runner that runs it natively (the profile's
 # runners: table; `orch profiles runners {settings.profile} --ci gitlab` prints it again after an edit),
 # verified and staged by digest with no tag; then one release merges the parts, verifies the index
@@ -92,7 +98,7 @@ image-build:
 {matrix}  script:
     - if [ "$QEMU" = yes ]; then docker run --privileged --rm tonistiigi/binfmt --install all; fi
     - docker buildx create --use --driver docker-container
-    - {_build_line(settings, '--platform "$PLATFORM"', part)}
+    - {leg}
   artifacts:
     when: always
     expire_in: 1 day

@@ -1,4 +1,4 @@
-"""What the CI files `orch init --ci` writes need to know, decided once: how orch is installed,
+"""CI file writers' settings (authoring layer): what the files `orch init --ci` writes need to know, decided once: how orch is installed,
 the image the CI publishes, and the build secrets the Dockerfile mounts.
 
 * orch is installed from its own distribution, `orch-multiarch` (the name `orch` on the package

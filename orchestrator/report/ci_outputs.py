@@ -1,4 +1,4 @@
-"""What a CI job gets from orch besides its exit code.
+"""CI outputs (report layer): what a CI job gets from orch besides its exit code.
 
 GitHub Actions (GITHUB_ACTIONS=true): step outputs appended to $GITHUB_OUTPUT, as
 docker/build-push-action gives them (`digest`, `metadata`) and more (`tags`, `platforms`,
@@ -12,6 +12,7 @@ GitLab CI and anything that reads dotenv: `--output-env FILE` writes ORCH_DIGEST
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import sys
@@ -20,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
-from orchestrator.ci_env import on_github, workflow_command
+from orchestrator.ci_facts import inert, on_github, workflow_command
 
 MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 
@@ -147,8 +148,10 @@ def findings_markdown(verification: Mapping[str, Any] | None) -> str:
     return "| | check | platform | finding |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+def _cell(text: object) -> str:
+    """Data in a Markdown table cell (or line): HTML escaped (no raw < > & from data), one line,
+    its pipes and backticks inert."""
+    return html.escape(inert(text)).replace("|", "\\|").replace("`", "&#96;")
 
 
 def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None, host: Any = None) -> str:
@@ -176,9 +179,10 @@ def build_markdown(document: Mapping[str, Any], *, seconds: float | None = None,
             except BadInput:  # an exotic entry: said to be emulated
                 native = False
         where = "native" if native else "emulated (QEMU)"
-        how = f"{platform.get('state') or 'built'}, " + (f"on {platform['node']}, " if platform.get("node") else "") + where
-        lines.append(f"| {platform['platform']} | `{(platform.get('digest') or 'not pushed')[:19]}` | "
-                     f"{platform.get('config') or '?'} | "
+        how = f"{_cell(platform.get('state') or 'built')}, " + (
+            f"on {_cell(platform['node'])}, " if platform.get("node") else "") + where
+        lines.append(f"| {_cell(platform['platform'])} | `{_digest(platform.get('digest') or 'not pushed')}` | "
+                     f"{_cell(platform.get('config') or '?')} | "
                      f"{how} | {_platform_time(platform)} |")
     from orchestrator.report.html import timeline_markdown
 
@@ -205,10 +209,10 @@ def failure_markdown(document: Mapping[str, Any], seconds: float | None = None, 
     failed = document.get("failed") or []
     if failed:
         lines += ["| platform | failed at |", "|---|---|"]
-        lines += [f"| {f.get('platform') or '(all)'} | `{_cell(f.get('step') or '?')}` |" for f in failed]
+        lines += [f"| {_cell(f.get('platform') or '(all)')} | {_cell(f.get('step') or '?')} |" for f in failed]
     error = str(document.get("error") or "").splitlines()
     if error:
-        lines += ["", "```", *error[:20], "```"]
+        lines += ["", "<pre>", *(_cell(line) for line in error[:20]), "</pre>"]
     asked = document.get("asked_tags") or []
     if asked:
         lines += ["", "Tags left where they were: " + ", ".join(f"`{t}`" for t in asked)]
@@ -233,9 +237,10 @@ def parts_release_markdown(document: Mapping[str, Any]) -> str:
              + (f" at `{revision[:12]}`" if revision else "") + ", merged and verified; every tag moved together",
              "", "| platform | digest | runner | builder | runner's time |", "|---|---|---|---|---|"]
     for row in document.get("platforms") or []:
-        lines.append(f"| {row['platform']} | `{(row.get('digest') or '')[:19]}` | {_cell(row.get('runner') or '')} | "
-                     f"{row.get('builder') or ''}{' (' + row['node'] + ')' if row.get('node') else ''} | "
-                     f"{row.get('seconds') or 0:.1f} s |")
+        node = f" ({_cell(row['node'])})" if row.get("node") else ""
+        lines.append(f"| {_cell(row['platform'])} | `{_digest(row.get('digest') or '')}` | "
+                     f"{_cell(row.get('runner') or '')} | {_cell(row.get('builder') or '')}{node} | "
+                     f"{_seconds(row.get('seconds'))} |")
     lines += [f"\nNote: {_cell(note)}" for note in document.get("replaced") or []]
     lines += ["", findings_markdown(document.get("verification"))]
     return "\n".join(lines + moves_markdown(document.get("promotion") or []))
@@ -270,6 +275,15 @@ def release_markdown(targets: Mapping[str, Mapping[str, Any]]) -> str:
         lines.append(f"| {name} | `{(result.get('digest') or '')[:19]}` | {platforms} | "
                      f"{result.get('emulated_seconds', 0):.1f} s | {tags} |")
     return "\n".join(lines)
+
+
+def _digest(text: object) -> str:
+    """A digest's first 19 characters, in a code span: nothing but [a-z0-9:] kept."""
+    return "".join(c for c in str(text)[:19] if c.isalnum() or c == ":")
+
+
+def _seconds(value: object) -> str:
+    return f"{value:.1f} s" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
 
 
 def _short(digest: str | None) -> str:

@@ -1,10 +1,13 @@
-"""Which CI service runs orch, read from the environment here and nowhere else, and the one
+"""CI facts (bottom layer, beside processes): which CI service runs orch, read from the environment here and nowhere else, and the one
 format GitHub's runner reads from a step's output: workflow commands (annotations, groups)."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def on_github(environ: Mapping[str, str] | None = None) -> bool:
@@ -26,6 +29,14 @@ def in_ci(environ: Mapping[str, str] | None = None) -> bool:
 def escape_workflow(text: str) -> str:
     """A message as a workflow command's data: %, CR and LF escaped as the runner expects."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def inert(text: object) -> str:
+    """Text from outside (a part record, a registry) made safe to print in a CI log: control
+    characters (newlines, CR, ESC: terminal escapes) become spaces, so it never starts a line, and
+    a leading `::` is broken, so GitHub's runner never reads it as a workflow command."""
+    flat = _CONTROL.sub(" ", str(text))
+    return "\u200b" + flat if flat.lstrip().startswith("::") else flat
 
 
 def workflow_command(kind: str, message: str, title: str = "orch") -> str:

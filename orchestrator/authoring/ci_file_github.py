@@ -1,14 +1,25 @@
-"""GitHub Actions workflows `orch init --ci github` writes: one job that builds every platform, or
+"""CI file writer (authoring layer) for GitHub: the workflows `orch init --ci github` writes: one job that builds every platform, or
 (`--runners native`) a job per platform on a runner that runs it and one release.
 
 Each installs orch (ORCH_INSTALL) before any login; pull requests build and push nothing (no
 login, no cache export, no release); every run keeps its HTML report as an artifact, also when
-the build failed. See authoring.ci_settings for the image, the install and the secrets.
+the build failed. See authoring.ci_file_settings for the image, the install and the secrets.
+
+What a real CI's life asks of them:
+* re-runs: every artifact a job uploads again on a re-run is either named for the attempt (the
+  reports) or overwritten (each leg's part), so "re-run failed jobs" and "re-run all jobs" upload
+  where attempt 1 already did; the release takes the latest attempt of each leg;
+* a registry cache per native leg, `IMAGE:buildcache-OS-ARCH[-VARIANT]`, written by that leg and
+  read by every leg, so legs never overwrite each other's;
+* security-lint clean (zizmor's default persona): actions pinned by commit
+  (authoring.ci_file_actions), checkout credentials not persisted, and every value from the
+  event, the matrix or a secret passed to `run:` scripts through `env:`, never expanded in them.
 """
 
 from __future__ import annotations
 
-from orchestrator.authoring.ci_settings import (
+from orchestrator.authoring.ci_file_actions import uses
+from orchestrator.authoring.ci_file_settings import (
     GITHUB_IMAGE_STEP,
     CiSettings,
     registry_of,
@@ -41,12 +52,18 @@ env:
 """
 
 
+def _checkout() -> str:
+    return f"""      - uses: {uses("actions/checkout")}
+        with: {{persist-credentials: false}}
+"""
+
+
 def _setup(settings: CiSettings) -> str:
     """Python and orch first (before any login), then the image when it is the CI's own."""
     image = "" if settings.image else f"""      - name: the image, ghcr.io/OWNER/REPO in lower case
         run: {GITHUB_IMAGE_STEP}
 """
-    return f"""      - uses: actions/setup-python@v5
+    return f"""      - uses: {uses("actions/setup-python")}
         with: {{python-version: "3.12"}}
       - run: pip install "$ORCH_INSTALL"
 {image}"""
@@ -59,32 +76,32 @@ def _login(settings: CiSettings) -> str:
     else:  # another registry: the repository's secrets hold its account
         who = "username: ${{ secrets.REGISTRY_USERNAME }}\n          password: ${{ secrets.REGISTRY_PASSWORD }}"
     server = "" if registry == "docker.io" else f"\n          registry: {registry}"
-    return f"""      - uses: docker/login-action@v3
+    return f"""      - uses: {uses("docker/login-action")}
         if: ${{{{ {PUSHING} }}}}
         with:{server}
           {who}
 """
 
 
-def _secrets_env(settings: CiSettings) -> str:
-    if not settings.secrets:
-        return ""
-    lines = "".join(f"\n          {secret_variable(s)}: ${{{{ secrets.{secret_variable(s)} }}}}" for s in settings.secrets)
-    return f"\n        env:{lines}"
+def _step_env(settings: CiSettings, values: dict[str, str]) -> str:
+    """The build step's environment: what its script reads, secrets included (never `${{ }}` in it)."""
+    values = {"PUSHING": f"${{{{ {PUSHING} }}}}", **values}
+    values.update({secret_variable(s): f"${{{{ secrets.{secret_variable(s)} }}}}" for s in settings.secrets})
+    return "\n        env:" + "".join(f"\n          {key}: {value}" for key, value in values.items())
 
 
-def _build_command(settings: CiSettings, platform: str = "", part: bool = False) -> str:
-    words = [f"orch build --profile {settings.profile}", platform, '--image "$ORCH_IMAGE"',
-             "--report orch-report.html", secret_options(settings)]
-    pushing = '--push --cache "$ORCH_IMAGE:buildcache"' + (f" --part {PARTS}" if part else "")
-    return " ".join(w for w in words if w) + f"\n          ${{{{ {PUSHING} && '{pushing}' || '' }}}}"
+def _orch_build(settings: CiSettings) -> str:
+    words = [f"orch build --profile {settings.profile}", '--image "$ORCH_IMAGE"', "--report orch-report.html",
+             secret_options(settings), '"$@"']
+    return " ".join(w for w in words if w)
 
 
 def _report(name: str) -> str:
-    return f"""      - uses: actions/upload-artifact@v4
+    """The HTML report, also when the build failed; named for the attempt, so a re-run uploads its own."""
+    return f"""      - uses: {uses("actions/upload-artifact")}
         if: ${{{{ always() }}}}
         with:
-          name: {name}
+          name: {name}-attempt-${{{{ github.run_attempt }}}}
           path: orch-report.html
           if-no-files-found: ignore
 """
@@ -96,12 +113,12 @@ def github_single(settings: CiSettings) -> str:
     runs-on: ubuntu-latest
     permissions: {{contents: read, packages: write}}
     steps:
-      - uses: actions/checkout@v4
-{_setup(settings)}      - uses: docker/setup-qemu-action@v3
-      - uses: docker/setup-buildx-action@v3
-{_login(settings)}      - id: build{_secrets_env(settings)}
-        run: >
-          {_build_command(settings)}
+{_checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
+      - uses: {uses("docker/setup-buildx-action")}
+{_login(settings)}      - id: build{_step_env(settings, {})}
+        run: |
+          if [ "$PUSHING" = true ]; then set -- --push --cache "$ORCH_IMAGE:buildcache"; fi
+          {_orch_build(settings)}
 {_report("orch-report")}"""
 
 
@@ -114,8 +131,7 @@ def github_native(settings: CiSettings) -> str:
     outputs:
       matrix: ${{{{ steps.runners.outputs.matrix }}}}
     steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
+{_checkout()}      - uses: {uses("actions/setup-python")}
         with: {{python-version: "3.12"}}
       - run: pip install "$ORCH_INSTALL"
       - id: runners
@@ -124,6 +140,7 @@ def github_native(settings: CiSettings) -> str:
 
 
 def _native_build(settings: CiSettings) -> str:
+    leg = {"PLATFORM": "${{ matrix.platform }}", "SLUG": "${{ matrix.slug }}", "CACHES": "${{ matrix.caches }}"}
     return f"""  build:
     needs: plan
     name: build ${{{{ matrix.platform }}}}
@@ -133,14 +150,19 @@ def _native_build(settings: CiSettings) -> str:
       fail-fast: false
       matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}
     steps:
-      - uses: actions/checkout@v4
-{_setup(settings)}      - uses: docker/setup-qemu-action@v3
+{_checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
         if: ${{{{ matrix.qemu }}}}
-      - uses: docker/setup-buildx-action@v3
-{_login(settings)}      - id: build{_secrets_env(settings)}
-        run: >
-          {_build_command(settings, '--platform "${{ matrix.platform }}"', part=True)}
-      - uses: actions/upload-artifact@v4
+      - uses: {uses("docker/setup-buildx-action")}
+{_login(settings)}      - id: build{_step_env(settings, leg)}
+        # Pushing: a part (no tag), this leg's own cache written, every leg's read.
+        run: |
+          set -- --platform "$PLATFORM"
+          if [ "$PUSHING" = true ]; then
+            set -- "$@" --push --part {PARTS} --cache-to "type=registry,ref=$ORCH_IMAGE:buildcache-$SLUG,mode=max"
+            for leg in $CACHES; do set -- "$@" --cache-from "type=registry,ref=$ORCH_IMAGE:buildcache-$leg"; done
+          fi
+          {_orch_build(settings)}
+      - uses: {uses("actions/upload-artifact")}
         if: ${{{{ {PUSHING} }}}}
         with:
           name: orch-part-${{{{ matrix.slug }}}}
@@ -160,9 +182,9 @@ def _native_release(settings: CiSettings) -> str:
     outputs:
       digest: ${{{{ steps.release.outputs.digest }}}}
       tags: ${{{{ steps.release.outputs.tags }}}}
+      version: ${{{{ steps.release.outputs.version }}}}
     steps:
-      - uses: actions/checkout@v4
-{_setup(settings)}      - uses: actions/download-artifact@v4
+{_checkout()}{_setup(settings)}      - uses: {uses("actions/download-artifact")}
         with:
           pattern: orch-part-*
           path: {PARTS}
