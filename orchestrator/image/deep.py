@@ -27,6 +27,7 @@ from orchestrator.image.read import Source
 from orchestrator.image.verify import Finding
 from orchestrator.model.platform import format_platform
 from orchestrator.model.references import Reference
+from orchestrator.registry.bounds import HEADER_READ, MAX_BINARY_READ, MAX_LINKS
 from orchestrator.registry.client import Registry, RepositoryView
 from orchestrator.registry.verified import SizeBound
 from orchestrator.status import Status
@@ -34,9 +35,6 @@ from orchestrator.workers import parallel_map
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BIN_DIRS = ("bin", "usr/bin", "sbin", "usr/sbin", "usr/local/bin")
-MAX_READ = 64 * 1024 * 1024  # a binary larger than this is checked by its header only
-HEADER_READ = 64 * 1024
-MAX_LINKS = 8
 CONCURRENCY = 8
 
 
@@ -139,7 +137,7 @@ def _hit(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str, parent: s
         return path, _Hit("link", target=_norm(member.linkname))
     if member.isfile():
         handle = archive.extractfile(member)
-        limit = MAX_READ if member.size <= MAX_READ else HEADER_READ
+        limit = MAX_BINARY_READ if member.size <= MAX_BINARY_READ else HEADER_READ
         return path, _Hit("file", data=handle.read(limit) if handle else b"")
     return None
 

@@ -14,13 +14,13 @@ from orchestrator.errors import JobFailed
 from orchestrator.image.model import Inspection, image_descriptors, inspection_of
 from orchestrator.model.mediatypes import INDEX_TYPES
 from orchestrator.model.references import Reference
+from orchestrator.registry.bounds import MAX_INDEX_ENTRIES
 from orchestrator.registry.client import Registry, RepositoryView
 from orchestrator.registry.layout import PREFIX, Layout, is_layout_ref, split_layout_ref
 from orchestrator.registry.verified import well_formed
 from orchestrator.workers import parallel_map
 
 CONCURRENCY = 8
-MAX_ENTRIES = 1024  # an index lists tens of images; thousands is a broken or hostile registry
 BROKEN_INDEX_FIX = "the index is broken: rebuild or re-push it (and check what serves it)"
 
 
@@ -75,15 +75,15 @@ def read_from(source: Source, ref: str, media_type: str, digest: str | None,
 
 
 def check_index(ref: str, document: dict[str, Any]) -> None:
-    """An index's entries, checked before any is fetched: a list of at most MAX_ENTRIES
+    """An index's entries, checked before any is fetched: a list of at most MAX_INDEX_ENTRIES
     descriptors, each with a well-formed digest, a media type and size of the right kinds."""
     entries = document.get("manifests")
     if entries is None:
         return
     if not isinstance(entries, list):
         raise JobFailed(f"{ref}: the index's manifests is not a list", fix=BROKEN_INDEX_FIX)
-    if len(entries) > MAX_ENTRIES:
-        raise JobFailed(f"{ref}: the index lists {len(entries)} entries; orch reads at most {MAX_ENTRIES}",
+    if len(entries) > MAX_INDEX_ENTRIES:
+        raise JobFailed(f"{ref}: the index lists {len(entries)} entries; orch reads at most {MAX_INDEX_ENTRIES}",
                         fix=BROKEN_INDEX_FIX)
     for number, entry in enumerate(entries, 1):
         problem = descriptor_problem(entry)

@@ -23,19 +23,13 @@ from orchestrator.errors import OrchError
 from orchestrator.model.references import Reference
 from orchestrator.registry import http, reach
 from orchestrator.registry.auth import Credentials, credentials_for
+from orchestrator.registry.bounds import ANSWER_STALLS, MAX_RETRY_AFTER, max_answer_bytes, stall_seconds
 from orchestrator.registry.errors import HTTPStatusError, RegistryError, unauthorized, unreachable, untrusted
 
-# What one answer may be, unless streamed (blobs): a manifest is at most 4 MiB in the distribution
-# spec, and configs, tokens and error bodies are far smaller. Raised with ORCH_MAX_MANIFEST_BYTES.
-MAX_BODY = 4 * 1024 * 1024
-# How long a registry may go silent (each read of the socket), and how long one answer that is not
-# streamed may take in all: ORCH_REGISTRY_STALL_SECONDS, and ten times it.
-STALL_SECONDS = 20.0
 REDIRECTS = (301, 302, 303, 307, 308)
 RETRY_STATUS = (429, 500, 502, 503, 504)
 ATTEMPTS = 4
 BACKOFF = (0.2, 0.6, 1.5)  # seconds before attempts 2, 3, 4
-MAX_RETRY_AFTER = 5.0
 # Connection-level trouble worth another try: refused, reset, timed out, cut off mid-body.
 TRANSIENT = (OSError,)
 
@@ -82,8 +76,8 @@ class Transport:
     def __init__(self, ref: Reference, *, timeout: float | None = None,
                  sleep: Callable[[float], None] = workers.pause) -> None:
         self.ref = ref
-        self.max_body = _setting("ORCH_MAX_MANIFEST_BYTES", MAX_BODY, int)
-        timeout = timeout if timeout is not None else _setting("ORCH_REGISTRY_STALL_SECONDS", STALL_SECONDS, float)
+        self.max_body = max_answer_bytes()
+        timeout = timeout if timeout is not None else stall_seconds()
         self.base = registry_url(ref)
         self.host = ref.registry
         self.verify_tls = True  # False once the daemon says this registry is insecure and TLS failed
@@ -148,7 +142,7 @@ class Transport:
 
     def _bounded(self, response: http.Response, what: str) -> bytes:
         try:
-            return response.read_bounded(self.max_body, self.timeout * 10)
+            return response.read_bounded(self.max_body, self.timeout * ANSWER_STALLS)
         except http.TooLarge:
             raise RegistryError(f"registry {self.host} answered {what} with more than {self.max_body} bytes, the "
                                 "most orch reads of a manifest, config or answer (the distribution spec's manifest "
@@ -327,19 +321,6 @@ def challenge_fields(params: str) -> dict[str, str]:
     """`realm="https://auth",service="registry",scope="repository:a:pull"` as a dict (RFC 7235)."""
     return {m.group(1).lower(): (m.group(2).replace('\\"', '"') if m.group(2) is not None else m.group(3))
             for m in _FIELD.finditer(params)}
-
-
-def _setting(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
-    """A bound from the environment, when it is a positive number; else the default."""
-    import os
-
-    try:
-        value = kind(os.environ.get(name) or default)
-    except ValueError:
-        from orchestrator.errors import BadInput
-
-        raise BadInput(f'{name} "{os.environ.get(name)}" is not a number', fix=f"set it to {default}, say") from None
-    return value if value > 0 else default
 
 
 def _check_path(host: str, path: str) -> None:
