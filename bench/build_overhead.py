@@ -38,7 +38,7 @@ ORCH_SCRIPT = [str(Path(sys.executable).parent / "orch")]  # the console script,
 SCRIPT = str(REPO / "bench" / "publish-script.sh")
 
 
-def alternate(a: list[str], b: list[str], rounds: int, before=None) -> tuple[list[float], list[float]]:  # noqa: ANN001
+def alternate(a: list[str], b: list[str], rounds: int, before=None) -> tuple[list[float], list[float]]:
     """a and b in turn, after a warm-up of each: their times, round by round."""
     prepare = before or (lambda: None)
     for command in (a, b):

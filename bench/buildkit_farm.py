@@ -48,7 +48,7 @@ def nodes_of(builder: str) -> list[str]:
             if line.startswith("Endpoint:") and "unix://" in line]
 
 
-def pruner(endpoints: list[str]):  # noqa: ANN201
+def pruner(endpoints: list[str]):
     buildctl = str(STATE / "buildkit" / "bin" / "buildctl")
 
     def prune() -> None:

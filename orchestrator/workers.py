@@ -78,7 +78,7 @@ class Scope:
         for callback in callbacks:
             try:
                 callback()
-            except Exception:  # noqa: BLE001, S110 - unblocking is best effort; the join that follows is not
+            except Exception:  # unblocking is best effort; the join that follows is not
                 pass
 
 
@@ -147,7 +147,7 @@ class Helper(Generic[R]):
         with within(self.scope):
             try:
                 self._outcome.append((True, call()))
-            except BaseException as exc:  # noqa: BLE001 - raised again in the owner's thread
+            except BaseException as exc:  # raised again in the owner's thread
                 self._outcome.append((False, exc))
 
     def join(self, timeout: float | None = None) -> bool:
@@ -204,7 +204,7 @@ def run_workers(work: Callable[[], None], count: int) -> None:
         with within(scope):
             try:
                 work()
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
 
     threads = [threading.Thread(target=guarded, name=f"orch-build-{i}", daemon=True) for i in range(count)]
@@ -237,7 +237,7 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, *, fail_fas
                 if not (fail_fast and errors):
                     with within(scope):
                         results[index] = fn(items[index])
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
             finally:
                 slots.release()

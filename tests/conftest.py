@@ -217,7 +217,7 @@ def start_registry(workdir: Path, htpasswd: Path | None = None) -> Registry:
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n  delete:\n    enabled: true\n"
         f"http:\n  addr: 127.0.0.1:{port}\n" + auth
     )
-    log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(root / "registry.log", "wb")  # closed with the process
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
     registry = Registry(host=f"localhost:{port}", port=port, root=root, process=process)
     def answers() -> bool:

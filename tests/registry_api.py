@@ -31,7 +31,7 @@ def _base(where: Any) -> str:
     return f"http://127.0.0.1:{where}" if isinstance(where, int) else where.rstrip("/")
 
 
-def _open(request: urllib.request.Request, base: str):  # noqa: ANN202
+def _open(request: urllib.request.Request, base: str):
     return urllib.request.urlopen(request, timeout=10, context=TLS_CONTEXTS.get(base))
 
 

@@ -204,7 +204,7 @@ def orch(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> sub
         ([], "orch build --bake publishes a release: add --push"),
     ],
 )
-def test_bake_refuses_what_the_bake_file_decides_and_a_build_without_push(tmp_path: Path, args, says) -> None:  # noqa: ANN001
+def test_bake_refuses_what_the_bake_file_decides_and_a_build_without_push(tmp_path: Path, args, says) -> None:
     (tmp_path / "docker-bake.hcl").write_text('target "app" {\n  tags = ["r.test/app:1"]\n}\n')
     result = orch("build", "--bake", str(tmp_path / "docker-bake.hcl"), *args)
     assert result.returncode == 2 and says in result.stderr and "Traceback" not in result.stderr

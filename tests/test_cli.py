@@ -127,7 +127,7 @@ def test_environment_defaults_for_platforms_and_profile() -> None:
     assert run("verify", "localhost:9/a/b:1", env={"ORCH_PLATFORMS": "linux/arm64"}).returncode == 3
 
 
-def test_profiles_validate_reports_every_problem_with_its_line(tmp_path) -> None:  # noqa: ANN001
+def test_profiles_validate_reports_every_problem_with_its_line(tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text('name: bad\nplatforms: [linux/arm64, linux/armv9]\nstrategy: fastest\ncolour: blue\n'
                    'tags: ["{nope}"]\n')

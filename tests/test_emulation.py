@@ -44,7 +44,7 @@ PROGRESS = [
 ]
 
 
-def _native_on_amd64(platform) -> bool:  # noqa: ANN001
+def _native_on_amd64(platform) -> bool:
     return platform.architecture in ("amd64", "386")
 
 

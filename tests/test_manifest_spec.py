@@ -80,7 +80,7 @@ def test_what_the_spec_names_is_kept_and_what_it_leaves_out_is_known() -> None:
                           "and containerd write it (clients treat the two alike; manifest-tool keeps the variant)",)
 
 
-def _with(path: tuple, value) -> dict:  # noqa: ANN001
+def _with(path: tuple, value) -> dict:
     doc = json.loads(json.dumps(GOOD))
     where = doc
     for key in path[:-1]:
@@ -107,7 +107,7 @@ def _with(path: tuple, value) -> dict:  # noqa: ANN001
         ({**GOOD, "annotations": ["a=b"]}, "annotations: expected a mapping of names to text"),
     ],
 )
-def test_bad_specs_name_the_place_and_the_fix(doc, says: str) -> None:  # noqa: ANN001
+def test_bad_specs_name_the_place_and_the_fix(doc, says: str) -> None:
     with pytest.raises(BadInput) as caught:
         spec_from_document(doc, "list.yaml")
     assert says in str(caught.value)
@@ -142,7 +142,7 @@ def test_from_args_fills_the_template_as_manifest_tool_does() -> None:
         (None, "linux/riscv64", "linux/riscv64", "no platform in the spec: the config's"),
     ],
 )
-def test_the_listed_platform_is_the_specs_with_the_rest_from_the_config(written, config, listed, why) -> None:  # noqa: ANN001
+def test_the_listed_platform_is_the_specs_with_the_rest_from_the_config(written, config, listed, why) -> None:
     doc = {"image": "localhost:5000/app:1.0", "manifests": [{"image": "localhost:5000/app:x", "platform": written}]}
     entry = spec_from_document(doc, "list.yaml").entries[0]
     assert format_all(listed_platform(entry, parse(config), "here")) == listed, why
@@ -183,7 +183,7 @@ def test_orchs_order_is_said_and_keep_order_keeps_the_specs() -> None:
         ("oci", [DOCKER_MANIFEST], False, OCI_INDEX),
     ],
 )
-def test_the_list_type_is_what_is_asked_else_what_the_sources_are(requested, types, annotated, expected) -> None:  # noqa: ANN001
+def test_the_list_type_is_what_is_asked_else_what_the_sources_are(requested, types, annotated, expected) -> None:
     children = [_child(p, media_type=t) for p, t in zip(["linux/amd64", "linux/arm64"], types, strict=False)]
     assert list_media_type(requested, children, (("a", "b"),) if annotated else ()) == expected
 

@@ -260,7 +260,7 @@ class _Gate(http.server.ThreadingHTTPServer):
 class _GateHandler(http.server.BaseHTTPRequestHandler):
     server: _Gate
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         if self.path == self.server.held and not self.server.reached.is_set():
             self.server.reached.set()
             self.server.open.wait(timeout=600)

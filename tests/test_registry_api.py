@@ -44,7 +44,7 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
     seen = Recorder()
 
     class Storage(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.requests.append((self.server.server_port, "GET", self.path, self.headers.get("Authorization")))
             body = CONFIG_BYTES
             self.send_response(200)
@@ -68,7 +68,7 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             port = self.server.server_port
             auth = self.headers.get("Authorization")
             seen.requests.append((port, "GET", self.path, auth))
@@ -89,7 +89,7 @@ def servers() -> Iterator[tuple[str, str, Recorder]]:
             else:
                 self.reply(200, MANIFEST, Docker_Content_Digest=MANIFEST_DIGEST)
 
-        def do_POST(self) -> None:  # noqa: N802 - the OAuth2 token endpoint (refresh_token grant)
+        def do_POST(self) -> None:  # the OAuth2 token endpoint (refresh_token grant)
             body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
             seen.requests.append((self.server.server_port, "POST", self.path, self.headers.get("Authorization")))
             seen.forms.append(dict(urllib.parse.parse_qsl(body)))
@@ -313,7 +313,7 @@ def _helper(tmp_path, monkeypatch: pytest.MonkeyPatch, name: str, answers: dict[
         ({"credHelpers": {"r.test": "tok"}}, ("<token>", "rt-helper", True)),
     ],
 )
-def test_credentials_are_looked_up_in_dockers_order(tmp_path, monkeypatch, config, expected) -> None:  # noqa: ANN001
+def test_credentials_are_looked_up_in_dockers_order(tmp_path, monkeypatch, config, expected) -> None:
     from orchestrator.registry.auth import credentials_for
 
     _helper(tmp_path, monkeypatch, "one", {"r.test": {"Username": "from-one", "Secret": "s1"}})

@@ -46,7 +46,7 @@ INSECURE_ADDRESS = "192.0.2.10"  # TEST-NET-1: in the second node's insecure-reg
         ("https", "11.1.2.3:5000", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "10.0.0.0/8"}, "p:1"),
     ],
 )
-def test_which_proxy_a_registry_is_reached_through(scheme: str, netloc: str, environ: dict, expected) -> None:  # noqa: ANN001
+def test_which_proxy_a_registry_is_reached_through(scheme: str, netloc: str, environ: dict, expected) -> None:
     found = proxy_for(scheme, netloc, environ)
     assert (str(found) if found else None) == expected
 
@@ -103,7 +103,7 @@ def start_tls_registry(workdir: Path, pki: Path) -> Registry:
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {pki / 'server.crt'}\n"
         f"    key: {pki / 'server.key'}\n    clientcas: [{pki / 'ca.crt'}]\n")
-    log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed with the process
+    log = open(root / "registry.log", "wb")  # closed with the process
     process = subprocess.Popen(["docker-registry", "serve", str(root / "config.yml")], stdout=log, stderr=log)
     import ssl
 

@@ -13,11 +13,11 @@ from orchestrator.cli.output import print_json
 
 def advise(
     file: Path = typer.Option(Path("Dockerfile"), "--file", "-f", help="The Dockerfile to read."),
-    profile: str | None = typer.Option(None, "--profile", "-p", help="Take the platforms from this profile.",  # noqa: UP007
+    profile: str | None = typer.Option(None, "--profile", "-p", help="Take the platforms from this profile.",
                                        autocompletion=complete.profile_names),
-    platform: List[str] = typer.Option([], "--platform", autocompletion=complete.platform_names,  # noqa: UP006
+    platform: List[str] = typer.Option([], "--platform", autocompletion=complete.platform_names,
                                        help="Target platforms, comma-separated (default: the profile's)."),
-    write: Path | None = typer.Option(  # noqa: UP007
+    write: Path | None = typer.Option(
         None, "--write", metavar="FILE", help="Write the Dockerfile with every rewrite applied to FILE."),
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON."),
 ) -> None:

@@ -12,7 +12,7 @@ import sys
 # start, most of `orch --help`'s budget. TYPER_USE_RICH=1 brings it back.
 os.environ.setdefault("TYPER_USE_RICH", "0")
 
-import typer  # noqa: E402 - must follow the setting above
+import typer
 
 from orchestrator import __version__
 from orchestrator.cli import advise as advise_command
@@ -56,7 +56,7 @@ def main_callback(
         LogFormat.auto, "--log-format", envvar="ORCH_LOG_FORMAT",
         help="Log style on stderr: auto or console (lines for people), json (one JSON object per line)."
     ),
-    version: bool | None = typer.Option(  # noqa: UP007 - typer needs Optional on 3.10
+    version: bool | None = typer.Option(  # typer needs Optional on 3.10
         None, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:

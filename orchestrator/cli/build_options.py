@@ -20,10 +20,10 @@ from orchestrator.model.buildx_options import BUILDX_OPTIONS, BuildxOption
 F = TypeVar("F", bound=Callable[..., Any])
 
 # typing machinery that typer uses (UP006/UP007 would rewrite them).
-Arguments = Annotated[List[str] | None, typer.Argument(  # noqa: UP006
+Arguments = Annotated[List[str] | None, typer.Argument(
     metavar="[CONTEXT | TARGET...]", help="Build context (default: the profile's, else .); with --bake, the targets "
     "and groups to release (default: bake's default group).")]
-_TYPES: dict[str, Any] = {"text": str | None, "path": Path | None, "int": int | None, "list": List[str],  # noqa: UP006
+_TYPES: dict[str, Any] = {"text": str | None, "path": Path | None, "int": int | None, "list": List[str],
                           "flag": bool, "switch": bool | None}
 _COMPLETIONS = {"profiles": complete.profile_names, "platforms": complete.platform_names}
 
@@ -44,17 +44,17 @@ def parameter(option: Option) -> inspect.Parameter:
 
 
 ProfileName = Annotated[str | None, declared(PROFILE)]
-Platforms = Annotated[List[str], declared(PLATFORMS)]  # noqa: UP006
+Platforms = Annotated[List[str], declared(PLATFORMS)]
 DryRun = Annotated[bool, declared(DRY_RUN)]
 AsJson = Annotated[bool, declared(AS_JSON)]
 File = Annotated[str | None, typer.Option("--file", "-f", help="Dockerfile (relative to the current directory).")]
 Meta = Annotated[str | None, typer.Option(
     "--meta", metavar="env|FILE", help="Tags, labels and annotations from docker/metadata-action's output: env "
     "reads $DOCKER_METADATA_OUTPUT_JSON, FILE its JSON or bake file.")]
-BuildArgs = Annotated[List[str], typer.Option(  # noqa: UP006
+BuildArgs = Annotated[List[str], typer.Option(
     "--build-arg", help="KEY=VALUE; may be repeated. Values of names that look secret (PASSWORD, TOKEN, KEY...) "
     "are masked in output; use --secret for them.")]
-Secrets = Annotated[List[str], typer.Option(  # noqa: UP006
+Secrets = Annotated[List[str], typer.Option(
     "--secret", help="A build secret, as buildx takes it: id=NAME,env=VAR or id=NAME,src=FILE (read with RUN "
     "--mount=type=secret,id=NAME); may be repeated.")]
 Push = Annotated[bool, typer.Option("--push", help="Build, verify, stage by digest, verify again, then move the tags.")]
@@ -78,29 +78,29 @@ Progress = Annotated[str, typer.Option(
 Part = Annotated[Path | None, typer.Option(
     "--part", metavar="DIR", help="One runner's part of a release: stage the verified result by digest in the "
     "--image repository, move no tag, and write its record into DIR for `orch release` to merge.")]
-Labels = Annotated[List[str], typer.Option("--label", help="KEY=VALUE image label; may be repeated.")]  # noqa: UP006
-Annotations = Annotated[List[str], typer.Option(  # noqa: UP006
+Labels = Annotated[List[str], typer.Option("--label", help="KEY=VALUE image label; may be repeated.")]
+Annotations = Annotated[List[str], typer.Option(
     "--annotation", help="[LEVEL:]KEY=VALUE; without a level, on the index and each manifest.")]
-CacheFrom = Annotated[List[str], typer.Option("--cache-from", help="Cache source, as buildx takes it.")]  # noqa: UP006
-CacheTo = Annotated[List[str], typer.Option("--cache-to", help="Cache export, as buildx takes it.")]  # noqa: UP006
+CacheFrom = Annotated[List[str], typer.Option("--cache-from", help="Cache source, as buildx takes it.")]
+CacheTo = Annotated[List[str], typer.Option("--cache-to", help="Cache export, as buildx takes it.")]
 Cache = Annotated[str | None, typer.Option(
     "--cache", metavar="REF", help="A registry cache read and written (mode=max) at REF; builds of one platform "
     "use REF-OS-ARCH[-VARIANT] of their own, so nodes never overwrite each other's. Replaces the profile's cache.")]
-BuildContexts = Annotated[List[str], typer.Option(  # noqa: UP006
+BuildContexts = Annotated[List[str], typer.Option(
     "--build-context", help="NAME=PATH or NAME=docker-image://REF: a named context.")]
 Provenance = Annotated[str | None, typer.Option(
     "--provenance", help="true, false, mode=min or mode=max (default: the profile's, else mode=min).")]
 Sbom = Annotated[bool | None, typer.Option("--sbom/--no-sbom", help="Attach an SBOM attestation.")]
-Bake = Annotated[List[str], typer.Option(  # noqa: UP006
+Bake = Annotated[List[str], typer.Option(
     "--bake", metavar="FILE", help="Bake file(s) (HCL, JSON, compose), resolved by `docker buildx bake --print`: "
     "every target is built, verified, and then all their tags move together, or none.")]
-BakeSet = Annotated[List[str], typer.Option(  # noqa: UP006
+BakeSet = Annotated[List[str], typer.Option(
     "--set", help="With --bake: override a target value, as bake's --set (e.g. app.platform=linux/arm64, "
     "*.args.V=1).")]
 
 
 def _parameter(option: BuildxOption) -> inspect.Parameter:
-    kinds: dict[str, tuple[Any, Any]] = {"text": (str | None, None), "list": (List[str], []),  # noqa: UP006
+    kinds: dict[str, tuple[Any, Any]] = {"text": (str | None, None), "list": (List[str], []),
                                          "flag": (bool, False)}
     annotation, default = kinds[option.kind]
     declared = typer.Option(option.flag, help=option.help, metavar=option.metavar)

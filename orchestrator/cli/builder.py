@@ -15,20 +15,20 @@ if TYPE_CHECKING:
 app = typer.Typer(help="buildx builders: ensure (reuse or create), create, ls, rm.", no_args_is_help=True)
 
 # Options `ensure` and `create` share, declared once.
-BuilderName = Annotated[str | None, typer.Argument(help="Builder name (default: the profile's, else 'orch').")]  # noqa: UP007
-ProfileName = Annotated[str | None, typer.Option(  # noqa: UP007
+BuilderName = Annotated[str | None, typer.Argument(help="Builder name (default: the profile's, else 'orch').")]
+ProfileName = Annotated[str | None, typer.Option(
     "--profile", "-p", help="Take the builder (driver, nodes) and platforms from this profile.")]
-Driver = Annotated[str | None, typer.Option(  # noqa: UP007
+Driver = Annotated[str | None, typer.Option(
     "--driver", help="docker-container (default), remote or kubernetes; docker = the daemon's own.")]
-DriverOpts = Annotated[List[str] | None, typer.Option("--driver-opt", help="KEY=VALUE; may be repeated.")]  # noqa: UP006,UP007
-BuildkitdConfig = Annotated[str | None, typer.Option(  # noqa: UP007
+DriverOpts = Annotated[List[str] | None, typer.Option("--driver-opt", help="KEY=VALUE; may be repeated.")]
+BuildkitdConfig = Annotated[str | None, typer.Option(
     "--buildkitd-config", metavar="FILE", help="A buildkitd.toml for the nodes the driver starts (not remote ones).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the commands; run nothing.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
 
 
-def _plan(name: str | None, profile: str | None, driver: str | None,  # noqa: UP007
-          driver_opt: List[str] | None, buildkitd_config: str | None = None,  # noqa: UP006,UP007
+def _plan(name: str | None, profile: str | None, driver: str | None,
+          driver_opt: List[str] | None, buildkitd_config: str | None = None,
           ) -> tuple[BuilderPlan, Profile | None]:
     from orchestrator.docker.builder_plan import plan_builder
     from orchestrator.errors import BadInput
@@ -65,7 +65,7 @@ def ensure(
     driver: Driver = None,
     driver_opt: DriverOpts = None,
     buildkitd_config: BuildkitdConfig = None,
-    platform: List[str] = typer.Option([], "--platform", help="Platforms it must build (default: the profile's)."),  # noqa: UP006
+    platform: List[str] = typer.Option([], "--platform", help="Platforms it must build (default: the profile's)."),
     dry_run: DryRun = False,
     as_json: AsJson = False,
 ) -> None:

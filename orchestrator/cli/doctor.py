@@ -8,10 +8,10 @@ from orchestrator.errors import ExitCode
 
 
 def doctor(
-    registry: str | None = typer.Option(  # noqa: UP007
+    registry: str | None = typer.Option(
         None, "--registry", metavar="HOST:PORT", help="Also check that this registry answers."
     ),
-    context: str | None = typer.Option(None, "--context", help="Docker context to check."),  # noqa: UP007
+    context: str | None = typer.Option(None, "--context", help="Docker context to check."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check the docker daemon, buildx, QEMU emulation, builders and a registry; say how to fix what fails."""

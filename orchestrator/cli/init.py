@@ -16,18 +16,18 @@ if TYPE_CHECKING:
 
 def init(
     directory: Path = typer.Argument(Path("."), help="The project directory (with its Dockerfile)."),
-    profile: str | None = typer.Option(None, "--profile", help="Profile name (default: the directory's)."),  # noqa: UP007
-    image: str | None = typer.Option(  # noqa: UP007
+    profile: str | None = typer.Option(None, "--profile", help="Profile name (default: the directory's)."),
+    image: str | None = typer.Option(
         None, "--image", help="Repository to publish to (default: localhost:5000/NAME for the profile and orch.mk; in "
         "CI files the CI's own registry: ghcr.io/OWNER/REPO on GitHub, $CI_REGISTRY_IMAGE on GitLab)."),
     dockerfile: str = typer.Option("Dockerfile", "--file", "-f", help="The Dockerfile, relative to the directory."),
-    platform: List[str] = typer.Option(  # noqa: UP006
+    platform: List[str] = typer.Option(
         [], "--platform", help="Platforms to build (default: what every base image publishes, of linux/amd64, "
         "linux/arm64 and linux/arm/v7; the others are named)."),
-    ci: str | None = typer.Option(None, "--ci", help="Also write a CI workflow: github or gitlab."),  # noqa: UP007
+    ci: str | None = typer.Option(None, "--ci", help="Also write a CI workflow: github or gitlab."),
     runners: str = typer.Option("single", "--runners", help="With --ci: single (one job builds every platform) or "
                                 "native (one job per platform on a runner that runs it, then one orch release)."),
-    install: str | None = typer.Option(  # noqa: UP007
+    install: str | None = typer.Option(
         None, "--install", help="With --ci: what the CI installs orch from: a pinned requirement, a wheel URL or a "
         "git URL at a commit (default: orch-multiarch at this orch's version)."),
     makefile: bool = typer.Option(False, "--makefile", help="Also write orch.mk (image, push, verify, inspect)."),

@@ -23,19 +23,19 @@ app = typer.Typer(help="Assemble lists from images that already exist (manifest-
 @app.command("create")
 @with_groups
 def create(
-    spec: Path | None = typer.Option(  # noqa: UP007
+    spec: Path | None = typer.Option(
         None, "--spec", help="manifest-tool YAML: image, tags, annotations, manifests (each image + platform: os, "
         "architecture, variant, osversion, osfeatures; what is left out comes from the image's config)."),
     from_args: bool = typer.Option(False, "--from-args", help="Build the spec from --platforms, --template and "
                                    "--target instead of a file."),
-    platforms: List[str] = typer.Option([], "--platforms", help="With --from-args: platforms, comma-separated."),  # noqa: UP006
-    template: str | None = typer.Option(  # noqa: UP007
+    platforms: List[str] = typer.Option([], "--platforms", help="With --from-args: platforms, comma-separated."),
+    template: str | None = typer.Option(
         None, "--template", help="With --from-args: each image's reference, with ARCH, OS and VARIANT replaced."),
-    target: str | None = typer.Option(None, "--target", help="With --from-args: the list's reference."),  # noqa: UP007
-    tags: List[str] = typer.Option([], "--tags", help="With --from-args: more tags for the list."),  # noqa: UP006
-    annotations: List[str] = typer.Option(  # noqa: UP006
+    target: str | None = typer.Option(None, "--target", help="With --from-args: the list's reference."),
+    tags: List[str] = typer.Option([], "--tags", help="With --from-args: more tags for the list."),
+    annotations: List[str] = typer.Option(
         [], "--annotations", help="With --from-args: key=value annotations of the OCI index."),
-    list_type: str | None = typer.Option(  # noqa: UP007
+    list_type: str | None = typer.Option(
         None, "--type", help="docker (a Docker manifest list) or oci (an OCI index). Default: an OCI index when "
         "every image is OCI or there are annotations, else a Docker list."),
     whole_index: bool = typer.Option(False, "--whole-index", help="A source that is an index gives every image "

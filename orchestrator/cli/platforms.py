@@ -48,7 +48,7 @@ def table(
 
 @app.command()
 def resolve(
-    names: List[str] = typer.Argument(..., help="Platform names in any scheme; commas allowed."),  # noqa: UP006
+    names: List[str] = typer.Argument(..., help="Platform names in any scheme; commas allowed."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Resolve any alias (arm32v7, armhf, armv7l, aarch64, x86_64, ...) to its OCI platform."""

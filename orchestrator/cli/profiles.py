@@ -50,7 +50,7 @@ def show(
 
 @app.command()
 def validate(
-    files: List[Path] = typer.Argument(..., help="Profile files (or names) to check."),  # noqa: UP006
+    files: List[Path] = typer.Argument(..., help="Profile files (or names) to check."),
 ) -> None:
     """Check profile files; print each problem with file, line and key. Exit 2 if any is invalid."""
     from orchestrator.errors import BadInput, ExitCode
@@ -106,8 +106,8 @@ def runners(
 
 @app.command("export-bake")
 def export_bake(
-    names: List[str] = typer.Argument(..., help="Profiles (names or YAML paths); one bake target each."),  # noqa: UP006
-    output: Path | None = typer.Option(  # noqa: UP007
+    names: List[str] = typer.Argument(..., help="Profiles (names or YAML paths); one bake target each."),
+    output: Path | None = typer.Option(
         None, "--output", "-o", help="Write the docker-bake.json here (default: print it)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:

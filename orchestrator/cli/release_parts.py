@@ -11,7 +11,7 @@ import typer
 from orchestrator.cli.build_options import with_options
 from orchestrator.cli.options import RELEASE
 
-PartDirs = Annotated[List[Path], typer.Argument(  # noqa: UP006
+PartDirs = Annotated[List[Path], typer.Argument(
     help="Directories of part records (`orch build --part DIR` on each runner; CI artifacts, downloaded).",
     show_default=False)]
 

@@ -225,7 +225,7 @@ class Engine:
         with self._translated_errors():
             try:
                 return str(run(self.client.client_config.docker_cmd + ["version", "--format", "{{.Client.Version}}"]))
-            except Exception as exc:  # noqa: BLE001 - re-raised below unless stdout helps
+            except Exception as exc:  # re-raised below unless stdout helps
                 stdout = (getattr(exc, "stdout", None) or "").strip()
                 if stdout:
                     return stdout.splitlines()[0]

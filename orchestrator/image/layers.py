@@ -87,7 +87,7 @@ class LayerStream:
                                f"{exc.found[:19]})") from None
         except (OSError, EOFError, zlib.error, ValueError) as exc:
             raise UnreadableLayer(f"layer {self.digest[:19]}: {_said(exc)}") from None
-        except Exception as exc:  # noqa: BLE001 - zstandard.ZstdError, without importing it for gzip layers
+        except Exception as exc:  # zstandard.ZstdError, without importing it for gzip layers
             raise UnreadableLayer(f"layer {self.digest[:19]}: {_said(exc)}") from None
         self._hash.update(data)
         return data

@@ -48,7 +48,7 @@ class Unfinished:
         for tag, before in self.tags:
             try:
                 now = head(tag)
-            except Exception as exc:  # noqa: BLE001 - a registry down must not hide the rest
+            except Exception as exc:  # a registry down must not hide the rest
                 now = f"(unreadable: {exc})"
             state = "moved" if now == self.digest else "not moved" if now == before else "moved elsewhere since"
             lines.append(f"{tag} -> {now or '(no such tag)'} ({state})")
@@ -126,7 +126,7 @@ def _entries(record: Any) -> list[Unfinished]:
             out.append(Unfinished("", str(promotion["digest"]), tags, int(record["pid"]), float(record["started"]),
                                   host if isinstance(host, str) else None,
                                   pid_started if isinstance(pid_started, int) else None))
-        except Exception:  # noqa: BLE001 - KeyError, TypeError, ValueError, BadInput from a damaged record
+        except Exception:  # KeyError, TypeError, ValueError, BadInput from a damaged record
             continue
     return out
 
