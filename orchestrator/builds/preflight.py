@@ -1,6 +1,8 @@
-"""Before a build starts: the builder it needs (reused, created, or fallen back to), and what
-would stop the single buildx call (an unknown builder, a missing emulator, a builder that
-takes one platform per call)."""
+"""Before and beside a build: the builder it needs (reused, created, or fallen back to), and the
+registry check (every repository the publish writes to answers and takes this user's push),
+which runs on a helper thread beside planning and the build, and stops the build when it fails.
+What a builder can do (one call or one platform per call, a missing emulator) is judged where the
+plan is completed (builds.complete), from the probe's facts."""
 
 from __future__ import annotations
 
