@@ -29,7 +29,7 @@ def init(
                                 "native (one job per platform on a runner that runs it, then one orch release)."),
     install: str | None = typer.Option(  # noqa: UP007
         None, "--install", help="With --ci: what the CI installs orch from: a pinned requirement, a wheel URL or a "
-        "git URL at a commit (default: orch-multiarch at this orch's version)."),
+        "git URL at a commit (default: orch-multiarch at this orch's version, when it is a release)."),
     makefile: bool = typer.Option(False, "--makefile", help="Also write orch.mk (image, push, verify, inspect)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
@@ -57,7 +57,7 @@ def init(
 
 def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None:
     from orchestrator.authoring import scaffold
-    from orchestrator.authoring.ci_file_settings import check_install
+    from orchestrator.authoring.ci_file_settings import check_install, default_install
     from orchestrator.errors import BadInput
 
     if ci is not None and ci not in scaffold.CI_KINDS:
@@ -71,6 +71,8 @@ def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None
                            fix="add --ci github or --ci gitlab")
     if install is not None:
         check_install(install)
+    elif ci is not None:
+        default_install()  # a development build has no version to pin: it says so before anything is read
 
 
 def _settings(directory: Path, name: str, image: str | None, install: str | None, dockerfile: str) -> CiSettings:
