@@ -115,13 +115,13 @@ def test_the_github_workflow_runs_each_platform_on_its_runner_then_one_release(t
 def test_an_edited_runners_table_moves_a_platform_to_its_own_runner(tmp_path: Path) -> None:
     directory = project(tmp_path, "github")
     profile = directory / "profiles" / "svc.yaml"
-    profile.write_text(profile.read_text().replace("runners:\n", "runners:\n  linux/arm/v7: [self-hosted, pi]\n"))
+    profile.write_text(profile.read_text().replace("  github:\n", "  github:\n    linux/arm/v7: [self-hosted, pi]\n"))
     bad = orch("profiles", "runners", "svc", cwd=directory)
-    assert bad.returncode == 2 and "runners.linux/arm/v7" in bad.stderr, bad.stderr  # a label, not a list
-    profile.write_text(profile.read_text().replace("  linux/arm/v7: [self-hosted, pi]\n", "  armhf: rpi-4\n"))
+    assert bad.returncode == 2 and "runners.github.linux/arm/v7" in bad.stderr, bad.stderr  # a label, not a list
+    profile.write_text(profile.read_text().replace("    linux/arm/v7: [self-hosted, pi]\n", "    armhf: rpi-4\n"))
     matrix = json.loads(orch("profiles", "runners", "svc", "--json", cwd=directory).stdout)["include"]
     assert {m["platform"]: (m["runner"], m["qemu"]) for m in matrix}["linux/arm/v7"] == ("rpi-4", False)
-    profile.write_text(profile.read_text().replace("  armhf: rpi-4\n", "  linux/armm: rpi-4\n"))
+    profile.write_text(profile.read_text().replace("    armhf: rpi-4\n", "    linux/armm: rpi-4\n"))
     bad = orch("profiles", "runners", "svc", cwd=directory)
     assert bad.returncode == 2 and 'unknown platform "linux/armm"' in bad.stderr, bad.stderr
 
