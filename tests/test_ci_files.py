@@ -31,6 +31,7 @@ TOOLS = Path(__file__).parent / "tools"
 # which lists the labels of its day); orch's table uses them. Any other label finding fails.
 NEWER_LABELS = ("ubuntu-24.04-arm",)
 LEGS = "linux-amd64 linux-arm64 linux-arm-v7"  # every leg's cache suffix
+RELEASED = ("--install", "orch-multiarch==0.1.0")  # this checkout's orch is a development build: no pin of its own
 
 
 SECRET_DOCKERFILE = ("FROM scratch\nCOPY Dockerfile /\nRUN --mount=type=secret,id=npm-token true\n"
@@ -42,7 +43,7 @@ def project(tmp_path: Path, ci: str, *extra: str, runners: str = "native", name:
     directory.mkdir(exist_ok=True)
     (directory / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
     made = orch("init", str(directory), "--ci", ci, "--runners", runners, *(extra or ("--image", "ghcr.io/acme/svc")),
-                "--force")
+                *(() if "--install" in extra else RELEASED), "--force")
     assert made.returncode == 0, made.stderr
     return directory
 
@@ -114,13 +115,13 @@ def test_the_github_workflow_runs_each_platform_on_its_runner_then_one_release(t
 def test_an_edited_runners_table_moves_a_platform_to_its_own_runner(tmp_path: Path) -> None:
     directory = project(tmp_path, "github")
     profile = directory / "profiles" / "svc.yaml"
-    profile.write_text(profile.read_text().replace("runners:\n", "runners:\n  linux/arm/v7: [self-hosted, pi]\n"))
+    profile.write_text(profile.read_text().replace("  github:\n", "  github:\n    linux/arm/v7: [self-hosted, pi]\n"))
     bad = orch("profiles", "runners", "svc", cwd=directory)
-    assert bad.returncode == 2 and "runners.linux/arm/v7" in bad.stderr, bad.stderr  # a label, not a list
-    profile.write_text(profile.read_text().replace("  linux/arm/v7: [self-hosted, pi]\n", "  armhf: rpi-4\n"))
+    assert bad.returncode == 2 and "runners.github.linux/arm/v7" in bad.stderr, bad.stderr  # a label, not a list
+    profile.write_text(profile.read_text().replace("    linux/arm/v7: [self-hosted, pi]\n", "    armhf: rpi-4\n"))
     matrix = json.loads(orch("profiles", "runners", "svc", "--json", cwd=directory).stdout)["include"]
     assert {m["platform"]: (m["runner"], m["qemu"]) for m in matrix}["linux/arm/v7"] == ("rpi-4", False)
-    profile.write_text(profile.read_text().replace("  armhf: rpi-4\n", "  linux/armm: rpi-4\n"))
+    profile.write_text(profile.read_text().replace("    armhf: rpi-4\n", "    linux/armm: rpi-4\n"))
     bad = orch("profiles", "runners", "svc", cwd=directory)
     assert bad.returncode == 2 and 'unknown platform "linux/armm"' in bad.stderr, bad.stderr
 
@@ -193,7 +194,7 @@ def test_every_file_installs_orch_itself_before_any_login_and_wires_the_dockerfi
     directory = tmp_path / "svc"
     directory.mkdir()
     (directory / "Dockerfile").write_text(SECRET_DOCKERFILE)
-    assert orch("init", str(directory), "--ci", ci, "--runners", runners).returncode == 0
+    assert orch("init", str(directory), "--ci", ci, "--runners", runners, *RELEASED).returncode == 0
     path = directory / (".github/workflows/image.yml" if ci == "github" else ".gitlab-ci.yml")
     text = path.read_text()
     if ci == "github":
@@ -202,7 +203,7 @@ def test_every_file_installs_orch_itself_before_any_login_and_wires_the_dockerfi
     assert checked.returncode == 0, checked.stdout + checked.stderr
     document = yaml.safe_load(text)
     variables = document["env"] if ci == "github" else document["variables"]
-    assert variables["ORCH_INSTALL"] == "orch-multiarch==0.1.0.dev0"
+    assert variables["ORCH_INSTALL"] == "orch-multiarch==0.1.0"
     installs = [line.strip() for line in text.splitlines() if "pip install" in line]
     assert installs and all(line.endswith('"$ORCH_INSTALL"') for line in installs), installs  # nothing else
     for job in (document["jobs"].values() if ci == "github" else [document[".orch"]]):
@@ -243,7 +244,7 @@ def test_the_github_image_comes_from_the_checkouts_remote_lowercased(tmp_path: P
     subprocess.run(["git", "init", "-q", str(directory)], check=True)
     subprocess.run(["git", "-C", str(directory), "remote", "add", "origin", "git@github.com:Acme-Corp/Web.App.git"],
                    check=True)
-    assert orch("init", str(directory), "--ci", "github").returncode == 0
+    assert orch("init", str(directory), "--ci", "github", *RELEASED).returncode == 0
     workflow = yaml.safe_load((directory / ".github" / "workflows" / "image.yml").read_text())
     assert workflow["env"]["ORCH_IMAGE"] == "ghcr.io/acme-corp/web.app"
 
@@ -265,6 +266,34 @@ def test_install_takes_only_what_installs_the_same_orch_every_time(tmp_path: Pat
         assert result.returncode == 2 and f'--install "{spec}"' in result.stderr and "Traceback" not in result.stderr
     if spec.startswith("orch=="):
         assert '"orch" on the package index is another project' in result.stderr
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_a_development_build_pins_nothing_it_cannot_install(tmp_path: Path, ci: str) -> None:
+    """This checkout's orch is 0.1.0.dev0: no index holds it, so the file would never install."""
+    from orchestrator import __version__
+
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    result = orch("init", str(tmp_path), "--ci", ci)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert f'development or local build ("{__version__}")' in result.stderr
+    assert "only a released version" in result.stderr and "fix: pass --install SPEC" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dockerfile"]  # nothing written
+    assert orch("init", str(tmp_path), "--ci", ci, "--install", "orch-multiarch==0.1.0").returncode == 0
+
+
+@pytest.mark.parametrize(("version", "pinned"), [
+    ("1.2.0", True), ("1.2.0rc1", True), ("2.0.post1", True), ("0.1.0.dev0", False), ("1.2.0+g1a2b3c", False),
+    ("1.2.0.dev3+dirty", False)])
+def test_only_a_released_version_is_a_default_pin(version: str, pinned: bool) -> None:
+    from orchestrator.authoring.ci_file_settings import default_install
+    from orchestrator.errors import BadInput
+
+    if pinned:
+        assert default_install(version) == f"orch-multiarch=={version}"
+    else:
+        with pytest.raises(BadInput, match="pass --install SPEC"):
+            default_install(version)
 
 
 def zizmor(path: Path) -> subprocess.CompletedProcess:

@@ -91,21 +91,22 @@ def test_the_generated_ci_workflows_are_what_their_runners_read(tmp_path: Path) 
     directory = tmp_path / "svc"
     directory.mkdir()
     (directory / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
-    assert orch("init", str(directory), "--ci", "github", "--image", "ghcr.io/acme/svc").returncode == 0
+    assert orch("init", str(directory), "--ci", "github", "--image", "ghcr.io/acme/svc",
+                "--install", "orch-multiarch==0.1.0").returncode == 0
     workflow = yaml.safe_load((directory / ".github" / "workflows" / "image.yml").read_text())
     steps = workflow["jobs"]["image"]["steps"]
     uses = [step.get("uses", "").split("@")[0] for step in steps]
     assert uses[:6] == ["actions/checkout", "actions/setup-python", "", "docker/setup-qemu-action",
                         "docker/setup-buildx-action", "docker/login-action"]  # orch installed before any login
     assert steps[2]["run"] == 'pip install "$ORCH_INSTALL"'
-    assert workflow["env"] == {"ORCH_INSTALL": "orch-multiarch==0.1.0.dev0", "ORCH_IMAGE": "ghcr.io/acme/svc"}
+    assert workflow["env"] == {"ORCH_INSTALL": "orch-multiarch==0.1.0", "ORCH_IMAGE": "ghcr.io/acme/svc"}
     assert steps[-2]["run"].splitlines()[-1] == 'orch build --profile svc --image "$ORCH_IMAGE" --report orch-report.html "$@"'
     assert workflow[True]["push"]["tags"] == ["v*"]  # YAML 1.1 reads `on` as true, as PyYAML does
 
     other = tmp_path / "svc2"
     other.mkdir()
     (other / "Dockerfile").write_text("FROM scratch\n")
-    assert orch("init", str(other), "--ci", "gitlab").returncode == 0
+    assert orch("init", str(other), "--ci", "gitlab", "--install", "orch-multiarch==0.1.0").returncode == 0
     pipeline = yaml.safe_load((other / ".gitlab-ci.yml").read_text())
     job = pipeline["image-build"]
     assert pipeline[".orch"]["services"] == ["docker:27-dind"] and job["artifacts"]["reports"]["dotenv"] == "build.env"

@@ -5,6 +5,8 @@ the image the CI publishes, and the build secrets the Dockerfile mounts.
   index is another, unrelated project), pinned to the version that wrote the file, in one
   variable (ORCH_INSTALL) and before any registry login, so no code but orch's runs with the
   token. `--install SPEC` takes another pinned requirement, a wheel URL or a git URL at a commit.
+  A development or local build (`0.1.0.dev0`, `1.2.0+g1234`) was never published: its version
+  is no pin, so such a build asks for `--install`.
 * The image: `--image`, else the CI's own registry: on GitHub `ghcr.io/OWNER/REPO` lowercased
   (from the checkout's GitHub remote when `orch init` runs, else computed in a step from
   GITHUB_REPOSITORY), on GitLab `$CI_REGISTRY_IMAGE`.
@@ -26,6 +28,8 @@ SQUATTED = ("orch",)  # names on the package index that are not this project
 GITHUB_IMAGE_STEP = 'echo "ORCH_IMAGE=ghcr.io/${GITHUB_REPOSITORY,,}" >> "$GITHUB_ENV"'
 _PINNED = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9,._-]+\])?==[A-Za-z0-9.!+_-]+$")
 _WHEEL = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]* @ )?https://\S+\.whl(?:#sha256=[0-9a-f]{64})?$")
+# A version the package index can hold: PEP 440 without a development or local part.
+_RELEASED = re.compile(r"^(\d+!)?\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$")
 _GIT = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]* @ )?git\+https://\S+@[0-9a-f]{40}(?:#\S*)?$")
 INSTALL_FIX = (f"pass a pinned requirement ({DISTRIBUTION}==1.2.0), a wheel URL (https://.../x.whl) or a git URL "
                "at a commit (git+https://host/org/orch@<40-hex sha>)")
@@ -38,13 +42,16 @@ class CiSettings:
     install: str  # what pip installs
     secrets: tuple[str, ...] = ()  # the secret ids the Dockerfile mounts
 
-    @property
-    def install_default(self) -> bool:
-        return self.install == default_install()
 
 
-def default_install() -> str:
-    return f"{DISTRIBUTION}=={__version__}"
+def default_install(version: str = __version__) -> str:
+    """`orch-multiarch==VERSION` for a released version; BadInput for a development or local build,
+    whose version the package index does not hold."""
+    if not _RELEASED.match(version):
+        raise BadInput(f'this orch is a development or local build ("{version}"), never published as '
+                       f"{DISTRIBUTION}=={version}: the CI file can pin only a released version",
+                       fix=f"pass --install SPEC: {INSTALL_FIX.removeprefix('pass ')}")
+    return f"{DISTRIBUTION}=={version}"
 
 
 def check_install(spec: str) -> str:
@@ -53,7 +60,7 @@ def check_install(spec: str) -> str:
     pinned = _PINNED.match(spec)
     if pinned and pinned.group("name").lower().replace("_", "-") in SQUATTED:
         raise BadInput(f'--install "{spec}": "{pinned.group("name")}" on the package index is another project, '
-                       "not orch", fix=f"install {DISTRIBUTION} (pip install {default_install()})")
+                       "not orch", fix=f"install {DISTRIBUTION} (pip install {DISTRIBUTION}==1.2.0)")
     if pinned or _WHEEL.match(spec) or _GIT.match(spec):
         return spec
     raise BadInput(f'--install "{spec}" is not pinned: a CI job must install the same orch on every run',

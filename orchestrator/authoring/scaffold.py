@@ -121,22 +121,22 @@ def propose(dockerfile: str, asked: tuple[str, ...] = ()) -> Proposal:
 
 
 def profile_yaml(name: str, proposal: Proposal, dockerfile: str, image: str | None,
-                 runners: dict[str, str] | None = None, rules: bool = False) -> str:
+                 runners: dict[str, dict[str, str]] | None = None, rules: bool = False) -> str:
     """The profile; with `image`, its repository, and with it or `rules` (a CI passes --image) the
-    tag rules people use with metadata-action."""
+    tag rules people use with metadata-action; `runners`, a table per CI."""
+    from orchestrator.authoring.profile_edit import RUNNERS_COMMENT, TAG_RULES, table_lines
+
     platforms = "\n".join(f"  - {format_platform(p)}" for p in proposal.platforms)
     lines = [f"# Written by orch init: {proposal.note}.", f"name: {name}", "platforms:", platforms]
     if runners is not None:
-        lines += ["# One runner per platform (CI): the runner that runs each platform natively; the others build",
-                  "# under QEMU on the CI's amd64 runner. Add your own (self-hosted labels or runner tags).",
-                  "runners:", *(f"  {platform}: {label}" for platform, label in runners.items())]
+        lines += [*RUNNERS_COMMENT.splitlines(), "runners:",
+                  *(line for ci, table in runners.items() for line in [f"  {ci}:", *table_lines(table, "    ")])]
     if dockerfile != "Dockerfile":
         lines.append(f"dockerfile: {dockerfile}")
     if image:
         lines.append(f"images: [{image}]")
     if image or rules:
-        lines += ["tags:", '  - "type=semver,pattern={{version}}"', '  - "type=semver,pattern={{major}}.{{minor}}"',
-                  '  - "type=ref,event=branch"', '  - "type=sha"']
+        lines += ["tags:", *TAG_RULES]
     lines += ["attestations: {provenance: mode=min}", ""]
     return "\n".join(lines)
 
@@ -177,9 +177,10 @@ inspect:  ## each entry's platform beside its config's
 """
 
 
-def write_all(files: dict[Path, str], force: bool) -> None:
-    """Every file or none: an existing one stops it all before anything is written."""
-    existing = [path for path in files if path.exists()]
+def write_all(files: dict[Path, str], force: bool, replaced: set[Path] | frozenset[Path] = frozenset()) -> None:
+    """Every file or none: an existing one stops it all before anything is written (but those
+    `replaced`, edited in place)."""
+    existing = [path for path in files if path.exists() and path not in replaced]
     if existing and not force:
         raise BadInput(f'"{existing[0]}" exists; orch init does not overwrite it', fix="pass --force to replace it")
     for path, text in files.items():

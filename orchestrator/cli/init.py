@@ -12,6 +12,7 @@ from orchestrator.cli.output import print_json
 if TYPE_CHECKING:
     from orchestrator.authoring.ci_file_settings import CiSettings
     from orchestrator.authoring.scaffold import Proposal
+    from orchestrator.profiles.model import Profile
 
 
 def init(
@@ -29,13 +30,15 @@ def init(
                                 "native (one job per platform on a runner that runs it, then one orch release)."),
     install: str | None = typer.Option(
         None, "--install", help="With --ci: what the CI installs orch from: a pinned requirement, a wheel URL or a "
-        "git URL at a commit (default: orch-multiarch at this orch's version)."),
+        "git URL at a commit (default: orch-multiarch at this orch's version, when it is a release)."),
     makefile: bool = typer.Option(False, "--makefile", help="Also write orch.mk (image, push, verify, inspect)."),
-    force: bool = typer.Option(False, "--force", help="Overwrite files that exist."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files that exist (with --ci, the profile too: "
+                               "without it, --ci adds the CI's runners table to an existing profile, the rest kept)."),
     as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:
     """Write profiles/NAME.yaml (platforms: what every base image publishes), and with --makefile and --ci the
-    Makefile include and workflow that run it. Never overwrites without --force."""
+    Makefile include and workflow that run it. Never overwrites without --force; --ci on a project whose
+    profile exists adds that CI's file and runners table, the profile's platforms and the rest kept."""
     from orchestrator.authoring import scaffold
     from orchestrator.authoring.ci_file_settings import secret_ids
     from orchestrator.errors import BadInput
@@ -46,18 +49,44 @@ def init(
     _check_ci_options(ci, runners, install)
     name = scaffold.check_name(profile or directory.resolve().name.lower())
     text = source.read_text()
-    proposal = scaffold.propose(text, tuple(platform))
+    path = directory / "profiles" / f"{name}.yaml"
+    current = _current(path) if ci is not None and not force and path.is_file() else None
+    proposal = _kept(path, current, tuple(platform)) if current else scaffold.propose(text, tuple(platform))
     files = _files(directory, name, proposal, dockerfile, image, makefile, secret_ids(text))
+    if current is not None:
+        del files[path]
     if ci is not None:
-        settings = _settings(directory, name, image, install, text)
-        files.update(_ci_files(directory, ci, runners, settings, proposal, dockerfile, image))
-    scaffold.write_all(files, force)
+        settings = _settings(directory, ci, name, image, install, text)
+        files.update(_ci_files(directory, ci, runners, settings, proposal, dockerfile, image, current))
+    scaffold.write_all(files, force, replaced={path} if current else set())
     _report(name, proposal, files, image or scaffold.default_image(name), makefile, as_json)
+
+
+def _current(path: Path) -> Profile:
+    """The profile `orch init --ci` adds a CI to, as written (its `extends` not merged)."""
+    from orchestrator.profiles import load_file
+
+    return load_file(path)
+
+
+def _kept(path: Path, current: Profile, asked: tuple[str, ...]) -> Proposal:
+    """The platforms of an existing profile (or --platform's): no base image is read."""
+    from orchestrator.authoring.scaffold import Proposal
+    from orchestrator.errors import BadInput
+    from orchestrator.model.platform_match import order
+    from orchestrator.model.platform_parse import parse_all
+
+    if asked:
+        return Proposal(tuple(order(parse_all(asked))), (), "asked with --platform")
+    if not current.platforms:
+        raise BadInput(f'"{path}" names no platforms: the CI file builds the profile\'s platforms',
+                       fix=f"add platforms: to {path}, or pass --platform")
+    return Proposal(current.platforms, (), f"the platforms of {path}")
 
 
 def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None:
     from orchestrator.authoring import scaffold
-    from orchestrator.authoring.ci_file_settings import check_install
+    from orchestrator.authoring.ci_file_settings import check_install, default_install
     from orchestrator.errors import BadInput
 
     if ci is not None and ci not in scaffold.CI_KINDS:
@@ -71,12 +100,17 @@ def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None
                            fix="add --ci github or --ci gitlab")
     if install is not None:
         check_install(install)
+    elif ci is not None:
+        default_install()  # a development build has no version to pin: it says so before anything is read
 
 
-def _settings(directory: Path, name: str, image: str | None, install: str | None, dockerfile: str) -> CiSettings:
+def _settings(directory: Path, ci: str, name: str, image: str | None, install: str | None,
+              dockerfile: str) -> CiSettings:
+    """GitLab's image is $CI_REGISTRY_IMAGE (its jobs log in there) unless --image names one, whatever the remote."""
     from orchestrator.authoring.ci_file_settings import CiSettings, default_install, github_image, secret_ids
 
-    return CiSettings(name, image or github_image(directory), install or default_install(), secret_ids(dockerfile))
+    found = image or (github_image(directory) if ci == "github" else None)
+    return CiSettings(name, found, install or default_install(), secret_ids(dockerfile))
 
 
 def _files(directory: Path, name: str, proposal: Proposal, dockerfile: str, image: str | None,
@@ -90,22 +124,28 @@ def _files(directory: Path, name: str, proposal: Proposal, dockerfile: str, imag
 
 
 def _ci_files(directory: Path, ci: str, runners: str, settings: CiSettings, proposal: Proposal, dockerfile: str,
-              image: str | None) -> dict[Path, str]:
-    """The workflow, and the profile again with the runners table (native) and the tag rules the
-    CI's --image applies."""
-    from orchestrator.authoring import ci_file_github, ci_file_gitlab, scaffold
-    from orchestrator.authoring.runners import runner_jobs
+              image: str | None, current: Profile | None) -> dict[Path, str]:
+    """The workflow, and the profile with this CI's runners table (native) and the tag rules the
+    CI's --image applies: written anew, or the existing one edited (authoring.profile_edit)."""
+    from orchestrator.authoring import ci_file_github, ci_file_gitlab, profile_edit, scaffold
+    from orchestrator.authoring.runners import GITHUB_FILE, GITLAB_FILE, runner_jobs, runner_table
     from orchestrator.model.platform import format_platform
 
-    native = runner_jobs(proposal.platforms, ci, None) if runners == "native" else None
+    path = directory / "profiles" / f"{settings.profile}.yaml"
+    kept = runner_table(current.runners, ci, directory) if current else None
+    native = runner_jobs(proposal.platforms, ci, kept) if runners == "native" else None
     table = {format_platform(j.platform): j.runner for j in native if not j.qemu} if native else None
-    profile = scaffold.profile_yaml(settings.profile, proposal, dockerfile, image, runners=table, rules=True)
-    files = {directory / "profiles" / f"{settings.profile}.yaml": profile}
+    if current is None:
+        profile = scaffold.profile_yaml(settings.profile, proposal, dockerfile, image,
+                                        runners={ci: table} if table is not None else None, rules=True)
+    else:
+        profile = profile_edit.profile_with_ci(path, current, ci, None if kept is not None else table, directory)
+    files = {path: profile} if current is None or profile != path.read_text() else {}
     if ci == "github":
-        files[directory / ".github" / "workflows" / "image.yml"] = \
+        files[directory / GITHUB_FILE] = \
             ci_file_github.github_native(settings) if native else ci_file_github.github_single(settings)
     else:
-        files[directory / ".gitlab-ci.yml"] = \
+        files[directory / GITLAB_FILE] = \
             ci_file_gitlab.gitlab_native(settings, native) if native else ci_file_gitlab.gitlab_single(settings)
     return files
 

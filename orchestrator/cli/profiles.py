@@ -84,10 +84,10 @@ def runners(
     as_json: bool = typer.Option(False, "--json", help="Print the matrix a GitHub workflow reads with fromJSON."),
 ) -> None:
     """The CI runner that builds each of the profile's platforms when each gets a runner of its own: the
-    profile's `runners:`, else the CI's hosted ones, else its amd64 runner under QEMU."""
+    profile's `runners:` table for this CI, else the CI's hosted ones, else its amd64 runner under QEMU."""
     import json
 
-    from orchestrator.authoring.runners import CI_RUNNERS, github_matrix, runner_jobs
+    from orchestrator.authoring.runners import CI_RUNNERS, github_matrix, profile_project, runner_jobs, runner_table
     from orchestrator.errors import BadInput
     from orchestrator.profiles import load
 
@@ -96,7 +96,7 @@ def runners(
     profile = load(name)
     if not profile.platforms:
         raise BadInput(f'profile "{profile.name}" names no platforms', fix="add platforms: to the profile")
-    jobs = runner_jobs(profile.platforms, ci, profile.runners)
+    jobs = runner_jobs(profile.platforms, ci, runner_table(profile.runners, ci, profile_project(profile.source)))
     if as_json:
         typer.echo(json.dumps(github_matrix(jobs), separators=(",", ":")))  # one line: $GITHUB_OUTPUT
         return

@@ -71,18 +71,22 @@ def run_release_parts(args: ReleaseArgs) -> int:
         _run(plan, args)
     except OrchError as failed:
         if not args.dry_run:  # CI outputs and the summary say it failed, and where
-            _report_failure(failed, args)
+            _report_failure(failed, args, request.platforms)
         raise
     return 0
 
 
-def _report_failure(failed: OrchError, args: ReleaseArgs) -> None:
+def _report_failure(failed: OrchError, args: ReleaseArgs, platforms: tuple[Any, ...]) -> None:
+    """The failure in the CI outputs, summary and report: where it failed (release.parts_release
+    names the platforms and the step; before the registry is read, the release's platforms and
+    `checking the parts`)."""
     from orchestrator.logging import get_logger
+    from orchestrator.model.platform import format_platform
     from orchestrator.report.ci_outputs import attempt, report_parts_release
 
+    where = getattr(failed, "failed", None) or {",".join(format_platform(p) for p in platforms): "checking the parts"}
     document = {"ok": False, "digest": None, "tags": [], "asked_tags": list(args.tags.literal), "platforms": [],
-                "error": failed.message, "failed": [{"platform": p, "step": s}
-                                                    for p, s in (getattr(failed, "failed", None) or {}).items()]}
+                "error": failed.message, "failed": [{"platform": p, "step": s} for p, s in where.items()]}
     unwritten = report_parts_release(document, output_env=args.outputs.output_env)
     if args.outputs.report:
         from orchestrator.report.html import html_report

@@ -20,12 +20,21 @@ from orchestrator.profiles.model import (
 )
 
 if TYPE_CHECKING:  # what __getattr__ gives, as the type checker should see it
-    from orchestrator.profiles.loader import available, bundled_dir, load, load_file, locate, merge, search_path
+    from orchestrator.profiles.loader import (
+        available,
+        bundled_dir,
+        load,
+        load_file,
+        load_text,
+        locate,
+        merge,
+        search_path,
+    )
     from orchestrator.profiles.schema import json_schema
 
 # Reading profiles (YAML, validation, the search path) is loaded on first use: a command given no
 # profile (orch release -t ..., orch verify --platform ...) never pays for it.
-_LOADER = ("available", "bundled_dir", "load", "load_file", "locate", "merge", "search_path")
+_LOADER = ("available", "bundled_dir", "load", "load_file", "load_text", "locate", "merge", "search_path")
 
 
 def __getattr__(name: str) -> Any:
@@ -41,5 +50,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "DRIVERS", "MERGES", "STRATEGIES", "TAG_FIELDS", "Attestations", "BuilderNode", "BuilderSpec", "Profile",
-    "ProfileError", "available", "bundled_dir", "json_schema", "load", "load_file", "locate", "merge", "search_path",
+    "ProfileError", "available", "bundled_dir", "json_schema", "load", "load_file", "load_text", "locate", "merge", "search_path",
 ]

@@ -123,6 +123,13 @@ def load_file(path: Path) -> Profile:
     return profile_from_document(doc, default_name=path.stem)
 
 
+def load_text(text: str, path: Path) -> Profile:
+    """A profile's text as the file `path` would hold it, validated, without resolving `extends`."""
+    from orchestrator.profiles.yamldoc import document_of
+
+    return profile_from_document(document_of(text, _shown(path)), default_name=path.stem)
+
+
 def load(ref: str, dirs: list[Path] | None = None,
          _reader: Callable[[Path], Profile] = load_file) -> Profile:
     """A profile by name or path, with its `extends` chain merged in."""

@@ -102,8 +102,9 @@ class Profile:
     merge: str | None = None
     builder: BuilderSpec | None = None
     install_emulators: bool | None = None
-    # CI runners by platform for `orch init --runners native`: a GitHub runs-on label or a GitLab runner tag.
-    runners: Mapping[str, str] | None = None
+    # CI runners by platform for `orch init --runners native`: a GitHub runs-on label or a GitLab runner tag;
+    # {github: {PLATFORM: LABEL}, gitlab: {...}}, or one flat {PLATFORM: LABEL} (authoring.runners.runner_table).
+    runners: Mapping[str, Any] | None = None
     # Signing with cosign (--sign): {sign: true, key: PATH, tlog: false, recursive: false}
     signing: Mapping[str, Any] | None = None
     # The chain of files this profile was merged from, child last.

@@ -9,12 +9,13 @@ from typing import Any
 from orchestrator.model.buildx_options import BUILDX_OPTIONS
 from orchestrator.profiles.model import DRIVERS, MERGES, STRATEGIES, TAG_FIELDS
 
+RUNNER_CIS = ("github", "gitlab")  # the keys of a per-CI runners table
 OPTION_KINDS = {"text": "str", "list": "str_list", "flag": "bool"}  # a buildx option's kind as a profile field
 
 
 @dataclass(frozen=True)
 class FieldSpec:
-    kind: str  # str, bool, str_list, str_map, platform_list, enum, provenance, object, object_list
+    kind: str  # str, bool, str_list, str_map, platform_list, enum, provenance, object, object_list, runners
     help: str
     choices: tuple[str, ...] = ()
     children: Mapping[str, FieldSpec] | None = None
@@ -87,10 +88,12 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
     "builder": FieldSpec("object", "The buildx builder to use or create.", children=BUILDER_FIELDS),
     "install_emulators": FieldSpec("bool", "Install missing QEMU handlers (tonistiigi/binfmt) without asking."),
     "signing": FieldSpec("object", "Signing with cosign before any tag moves (--sign).", children=SIGNING_FIELDS),
-    "runners": FieldSpec("str_map", "CI runners by platform, for one runner per platform (orch init --runners "
-                         "native): a GitHub runs-on label or a GitLab runner tag that runs the platform natively, "
-                         "e.g. {linux/arm64: ubuntu-24.04-arm}. Platforms not listed build under QEMU on the "
-                         "CI's amd64 runner."),
+    "runners": FieldSpec("runners", "CI runners by platform, for one runner per platform (orch init --runners "
+                         "native), one table per CI: {github: {linux/arm64: ubuntu-24.04-arm}, gitlab: "
+                         "{linux/arm64: saas-linux-small-arm64}}, a GitHub runs-on label or a GitLab runner tag that "
+                         "runs the platform natively. Platforms not listed build under QEMU on the CI's amd64 runner. "
+                         "A flat table (no github:/gitlab: level) is the table of the CI whose file the project has "
+                         "(GitHub where it has both or neither).", choices=RUNNER_CIS),
 }
 
 
@@ -109,6 +112,10 @@ def json_schema() -> dict[str, Any]:
             out.update(type="object", additionalProperties={"type": ["string", "number", "boolean"]})
         elif spec.kind == "enum":
             out.update(type="string", enum=list(spec.choices))
+        elif spec.kind == "runners":  # a table per CI, or one flat table
+            table = {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}}
+            out["anyOf"] = [{"type": "object", "additionalProperties": False,
+                             "properties": {ci: table for ci in spec.choices}}, table]
         elif spec.kind == "provenance":
             out["anyOf"] = [{"type": "boolean"}, {"type": "string", "enum": ["mode=min", "mode=max"]}]
         elif spec.kind == "object":

@@ -81,7 +81,8 @@ class _Validator:
                                     f"allowed keys here: {allowed}"))
                 continue
             try:
-                out[key] = self.value(item, key_path, spec[key])
+                check = self.runners if spec[key].kind == "runners" else self.value
+                out[key] = check(item, key_path, spec[key])
             except ProfileError as exc:
                 self.note(exc)
         for key in required:
@@ -91,6 +92,21 @@ class _Validator:
             names = " or ".join(f'"{key}"' for key in one_of)
             self.note(self.fail(path, f"give exactly one of {names}", f"e.g. `{one_of[0]}: ...`"))
         return out
+
+    def runners(self, value: Any, path: str, spec: FieldSpec) -> dict[str, Any] | None:
+        """A table per CI ({github: {PLATFORM: LABEL}, gitlab: {...}}) or one flat table."""
+        table = FieldSpec("str_map", spec.help)
+        if not isinstance(value, dict) or not any(key in spec.choices for key in value):
+            return self.value(value, path, table)  # type: ignore[no-any-return]
+        tables: dict[str, Any] = {}
+        for key, item in value.items():
+            if key not in spec.choices:
+                self.note(self.fail(f"{path}.{key}", f'"{key}" is not a CI: a table per CI has only '
+                                    f'{" and ".join(spec.choices)} under {path}',
+                                    f"move it under {path}.github or {path}.gitlab"))
+                continue
+            tables[key] = {} if item is None else self.value(item, f"{path}.{key}", table)
+        return tables
 
     def value(self, value: Any, path: str, spec: FieldSpec) -> Any:
         kind = spec.kind
@@ -193,20 +209,24 @@ def _check_flavor_and_images(validator: _Validator, values: dict[str, Any]) -> N
 
 
 def _check_runners(validator: _Validator, values: dict[str, Any]) -> None:
-    """`runners:` keys are platforms (any alias), each once."""
+    """`runners:` keys are platforms (any alias), each once in each CI's table."""
     from orchestrator.model.platform_parse import parse
+    from orchestrator.profiles.schema import RUNNER_CIS
 
-    seen: dict[Any, str] = {}
-    for key in values.get("runners") or {}:
-        try:
-            platform = parse(key)
-        except BadInput as exc:
-            validator.note(validator.fail(f"runners.{key}", exc.message, exc.fix))
-            continue
-        if platform in seen:
-            validator.note(validator.fail(f"runners.{key}", f'"{key}" is the platform "{seen[platform]}" is',
-                                          "keep one of the two"))
-        seen[platform] = key
+    runners = values.get("runners") or {}
+    nested = any(key in RUNNER_CIS for key in runners)
+    for path, table in ((f"runners.{ci}", t) for ci, t in runners.items()) if nested else [("runners", runners)]:
+        seen: dict[Any, str] = {}
+        for key in table:
+            try:
+                platform = parse(key)
+            except BadInput as exc:
+                validator.note(validator.fail(f"{path}.{key}", exc.message, exc.fix))
+                continue
+            if platform in seen:
+                validator.note(validator.fail(f"{path}.{key}", f'"{key}" is the platform "{seen[platform]}" is',
+                                              "keep one of the two"))
+            seen[platform] = key
 
 
 def _check_cache_entries(validator: _Validator, values: dict[str, Any]) -> None:

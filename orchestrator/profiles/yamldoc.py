@@ -50,8 +50,6 @@ def read_yaml(path: Path, shown: str) -> Document:
 
 
 def _parse(path: Path, shown: str, size: int) -> Document:
-    import yaml
-
     if size > MAX_PROFILE_BYTES:
         raise ProfileError(shown, None, "", f"file is {size} bytes; a profile may be at most {MAX_PROFILE_BYTES}",
                            fix="a profile is a short YAML mapping: check that this is the right file")
@@ -59,6 +57,13 @@ def _parse(path: Path, shown: str, size: int) -> Document:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ProfileError(shown, None, "", "file is not UTF-8 text", fix="save the profile as UTF-8 YAML") from None
+    return document_of(text, shown)
+
+
+def document_of(text: str, shown: str) -> Document:
+    """A profile's text, read as a profile file is (orch init checks an edit with it before writing)."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

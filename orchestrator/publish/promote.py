@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.errors import JobFailed, OrchError
+from orchestrator.errors import EnvironmentMissing, JobFailed, OrchError
 from orchestrator.interrupts import deferred, phase
 from orchestrator.logging import get_logger
 from orchestrator.model.references import Reference
@@ -111,8 +111,12 @@ def current_digests(tags: tuple[Reference, ...]) -> list[str | None]:
     try:
         return parallel_map(lambda tag: Registry.of(tag).head_digest(tag), list(tags), 8)
     except OrchError as exc:
-        raise JobFailed(f"could not read where the tags point now ({exc.message}); no tag was changed",
-                        fix=exc.fix) from None
+        raise _as(exc, f"could not read where the tags point now ({exc.message}); no tag was changed") from None
+
+
+def _as(cause: OrchError, message: str) -> OrchError:
+    """`message` as an error of the cause's kind: an unreachable registry stays exit 3 (EnvironmentMissing)."""
+    return (EnvironmentMissing if isinstance(cause, EnvironmentMissing) else JobFailed)(message, fix=cause.fix)
 
 
 def promote(staged: Staged, tags: tuple[Reference, ...], befores: list[str | None] | None = None, *,
@@ -145,7 +149,9 @@ def promote_all(releases: list[tuple[Staged, tuple[Reference, ...], list[str | N
         except OrchError as exc:
             for move in (m for p in promotions for m in p.tags):
                 move.after = move.before
-            raise PromotionFailed(promotions, f"copying {promotion.digest}: {exc.message}") from None
+            failed = PromotionFailed(promotions, f"copying {promotion.digest}: {exc.message}")
+            failed.exit_code = exc.exit_code if isinstance(exc, EnvironmentMissing) else failed.exit_code
+            raise failed from None
     if signing is not None:
         with phase("signing the verified index"):
             for (staged, tags, _), promotion in zip(releases, promotions, strict=True):
@@ -207,7 +213,7 @@ def _copy_to_tag_repositories(staged: Staged, tags: tuple[Reference, ...], regis
             copy_image(source, staged.index.digest, target, repository,
                        mount_from=staged.repository.repository if host == staged.repository.registry else None)
         except OrchError as exc:
-            raise JobFailed(f"to {host}/{repository}: {exc.message}", fix=exc.fix) from None
+            raise _as(exc, f"to {host}/{repository}: {exc.message}") from None
 
 
 def _sign_everywhere(staged: Staged, tags: tuple[Reference, ...], signing: Signing,

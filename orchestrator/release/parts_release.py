@@ -15,6 +15,12 @@ before the registry is read, and refuses to publish what it cannot vouch for:
 * the labels orch set on each runner (from the same rules) must agree, the build time aside;
 * each part's digest must be in the repository (exit 1 otherwise).
 
+A failed release names where it failed, for the CI outputs `failed-platform` and `failed-step`:
+the platforms of the parts concerned (every platform of the release when the failure is the
+release's), and the step (`no part`, `part not in the registry`, `reading the parts`, `merging
+the parts`, `verifying and signing the merged index`, `moving the tags`); the error keeps its
+exit code (an unreachable registry is exit 3).
+
 The merged index lists the parts in orch's order (the expected platforms made first-match
 safe), is staged by digest, verified from the registry (--deep when asked), and only then are
 the tags moved, with the tag rules applied here, to the revision the parts were built from.
@@ -22,7 +28,8 @@ the tags moved, with the tag rules applied here, to the revision the parts were 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +37,7 @@ from typing import Any
 
 from orchestrator.builds.merge import MergeEntry, index_of
 from orchestrator.ci_facts import inert
-from orchestrator.errors import BadInput, BuildStepFailed, JobFailed
+from orchestrator.errors import BadInput, BuildStepFailed, OrchError
 from orchestrator.image.verify import VerifyOptions
 from orchestrator.interrupts import phase
 from orchestrator.model.platform import Platform, format_platform
@@ -237,19 +244,22 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
         except ImageNotFound:
             return None
 
-    with phase("reading the parts"):
+    with _step("reading the parts", plan.platforms):
         sources = parallel_map(read, list(plan.parts), 4)
     absent = [part for part, source in zip(plan.parts, sources, strict=True) if source is None]
     if absent:
-        raise JobFailed("the registry does not hold " + "; ".join(
+        raise BuildStepFailed("the registry does not hold " + "; ".join(
             f"{part.label} ({repository.name}@{part.digest}, from {part.path})" for part in absent)
-            + "; no tag was changed", fix="rerun that runner's job (its push did not land), then the release")
+            + "; no tag was changed", failed={part.label: "part not in the registry" for part in absent},
+            fix="rerun that runner's job (its push did not land), then the release")
     entries = [MergeEntry(repository.with_digest(part.digest), part.platforms[0]) for part in plan.parts]
-    with phase("merging the parts"):
+    with _step("merging the parts", plan.platforms):
         staged = stage_index(repository, index_of(engine or DockerOnDemand(), [s for s in sources if s is not None], entries,
                                                   plan.annotations))
-    published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
-                               fix="rebuild the part the verification names, then release again", signing=plan.signing)
+    with _step("verifying and signing the merged index", plan.platforms):
+        published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
+                                   fix="rebuild the part the verification names, then release again",
+                                   signing=plan.signing)
     runners = {platform: part for part in plan.parts for platform in part.platforms}
     labels = released_labels(plan.parts)
     return {"ok": True, "labels": labels, "annotations": dict(plan.annotations),
@@ -259,6 +269,22 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
             "verification": published.verdict.to_json(), "promotion": published.promotion.to_json(),
             "signature": published.signature, "signatures": published.signatures}
+
+
+@contextmanager
+def _step(what: str, platforms: tuple[Platform, ...]) -> Iterator[None]:
+    """A step of the release: an error from it that names no platform names the release's, and
+    the step (`moving the tags` when the promotion failed); its class, and exit code, kept."""
+    from orchestrator.publish.promote import PromotionFailed
+
+    with phase(what):
+        try:
+            yield
+        except OrchError as exc:
+            if not getattr(exc, "failed", None):
+                step = "moving the tags" if isinstance(exc, PromotionFailed) else what
+                exc.failed = {",".join(format_platform(p) for p in platforms): step}  # type: ignore[attr-defined]
+            raise
 
 
 def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, Any]:
