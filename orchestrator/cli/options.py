@@ -95,6 +95,10 @@ PROFILE = Option("profile", ("--profile", "-p"), "text", "Profile name or YAML p
 PLATFORMS = Option("platform", ("--platform",), "list", "Platforms, comma-separated; may be repeated. Overrides "
                    "the profile's.", complete="platforms", field="platforms")
 DRY_RUN = Option("dry_run", ("--dry-run",), "flag", "Print the plan as the exact commands; run nothing.")
+REPRODUCIBLE = Option("reproducible", ("--reproducible",), "flag", "One commit, one digest per platform on any builder "
+                      "of one BuildKit version: every timestamp at SOURCE_DATE_EPOCH, else the commit's time, "
+                      "rewritten in the layers too; the BuildKit version recorded (check with orch verify "
+                      "--reproduce).")
 AS_JSON = Option("as_json", ("--json",), "flag", "Print the plan (with --dry-run) or the result as JSON.")
 
 # -- the groups -------------------------------------------------------------------------------
