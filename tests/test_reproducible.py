@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from orchestrator.builds.reproducible import BUILDKIT_LABEL, resolve_epoch
 from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.docker.capabilities import Capabilities, Node
 from orchestrator.errors import BadInput
+from orchestrator.image.layerdiff import diff_layers
 
 from .conftest import Registry
 
@@ -145,3 +148,80 @@ def test_the_daemon_s_own_builder_reproduces_itself_in_an_oci_layout(tmp_path: P
                         if "platform" in m and m["platform"].get("architecture") != "unknown"})
     assert len(digests[0]) == 2
     assert digests[0] == digests[1]
+
+
+# -- the layer diff (no engine) ---------------------------------------------------------
+
+
+def tar_of(files: dict[str, tuple[bytes, int]]) -> io.BytesIO:
+    """An uncompressed tar of name -> (content, mtime)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, (data, mtime) in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def test_layer_diff_names_added_removed_and_changed_paths_with_sizes() -> None:
+    before = tar_of({"etc/kept": (b"same", 1), "app/old.txt": (b"old", 1), "app/hello.txt": (b"hi\n", 1),
+                     "app/touched": (b"t", 1)})
+    after = tar_of({"etc/kept": (b"same", 1), "app/new.txt": (b"new!", 1), "app/hello.txt": (b"changed\n", 1),
+                    "app/touched": (b"t", 2)})
+    lines = [change.line() for change in diff_layers(before, after)]
+    assert lines == [
+        "changed  /app/hello.txt  (3 -> 8 bytes; content, size)",
+        "added    /app/new.txt  (4 bytes)",
+        "removed  /app/old.txt  (3 bytes)",
+        "changed  /app/touched  (1 bytes; mtime, mtime 1 -> 2)",
+    ]
+
+
+def test_identical_layers_have_no_changes() -> None:
+    files = {"a": (b"1", 5), "b/c": (b"22", 6)}
+    assert diff_layers(tar_of(files), tar_of(files)) == []
+
+
+# -- orch verify --reproduce on the engine --------------------------------------------------
+
+
+@pytest.mark.engine
+def test_verify_reproduce_equal_changed_file_and_other_commit(tmp_path: Path, registry: Registry,
+                                                              buildkit_builders: dict[str, str]) -> None:
+    app = git_app(tmp_path / "app")
+    builder = buildkit_builders["docker-container"]
+    tag = registry.ref("repro/verify", "1")
+    built = orch("build", "--reproducible", "--platform", "linux/amd64,linux/arm64", "-t", tag, "--push",
+                 "--builder", builder, ".", cwd=app)
+    assert built.returncode == 0, built.stderr
+
+    same = orch("verify", tag, "--reproduce", ".", "--builder", builder, cwd=app)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "reproduced: every platform's digest is equal" in same.stdout
+
+    (app / "hello.txt").write_text("hello, changed\n")  # uncommitted: the work tree is rebuilt as it is
+    changed = orch("verify", tag, "--reproduce", ".", "--builder", builder, cwd=app)
+    assert changed.returncode == 1, changed.stdout + changed.stderr
+    assert "FAIL  linux/amd64" in changed.stdout and "FAIL  linux/arm64" in changed.stdout
+    assert "changed  /hello.txt  (6 -> 15 bytes; content, size)" in changed.stdout
+
+    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "next"], cwd=app,
+                   check=True, capture_output=True)
+    other = orch("verify", tag, "--reproduce", ".", "--builder", builder, cwd=app)
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert "but the image was built from" in other.stderr
+
+
+@pytest.mark.engine
+def test_verify_reproduce_refuses_an_image_not_built_reproducibly(tmp_path: Path, registry: Registry,
+                                                                  buildkit_builders: dict[str, str]) -> None:
+    app = git_app(tmp_path / "app")
+    tag = registry.ref("repro/plain", "1")
+    built = orch("build", "--platform", "linux/amd64", "-t", tag, "--push", "--builder",
+                 buildkit_builders["docker-container"], ".", cwd=app)
+    assert built.returncode == 0, built.stderr
+    refused = orch("verify", tag, "--reproduce", ".", cwd=app)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "was not built reproducibly" in refused.stderr

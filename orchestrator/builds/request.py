@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,7 @@ class BuildRequest:
     meta: str | None = None  # --meta env|FILE: metadata-action's output
     part: str | None = None  # --part DIR: stage by digest, move no tag, record the part for `orch release`
     reproducible: bool = False  # --reproducible (or the profile's `reproducible: true`): builds.reproducible
+    source_date_epoch: int | None = None  # the epoch to build at (orch verify --reproduce: the image's own)
     # the option groups other commands share (cli/options.py)
     tags: TagOptions = TagOptions()  # -t, --image, --tag-rule, --flavor
     builder: BuilderOptions = BuilderOptions()
@@ -97,7 +98,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     git = None if is_remote(context) else read_git(context_path)
     reproducible = request.reproducible or bool(profile.reproducible)
     if reproducible:  # every timestamp at the commit's time (or SOURCE_DATE_EPOCH)
-        now = reproducible_time(git, context)
+        now = reproducible_time(git, context) if request.source_date_epoch is None else \
+            datetime.fromtimestamp(request.source_date_epoch, timezone.utc)
     repository: Reference | None
     if request.part is not None:
         tagging, repository = part_tagging(request, profile, git, now)

@@ -173,5 +173,11 @@ VERIFY: tuple[Item, ...] = (
            "identity (GitHub Actions: https://token.actions.githubusercontent.com).", field="issuer"),
     Option("require_attestations", ("--require-attestations",), "text", "provenance and/or sbom, comma-separated: "
            "each platform must have BuildKit's attestation of that kind in the index.", metavar="KINDS"),
+    Option("reproduce", ("--reproduce",), "path", "Rebuild each platform from this context as the image records it "
+           "(orch build --reproducible) and compare digests: exit 1 naming the first differing layer and the files "
+           "that differ; exit 2 for another commit, an image not built reproducibly, another BuildKit version.",
+           metavar="CONTEXT"),
+    Option("builder", ("--builder",), "text", "With --reproduce: the buildx builder to rebuild on (default: the "
+           "current one)."),
 )
 
