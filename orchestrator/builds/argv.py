@@ -44,7 +44,8 @@ def buildx_build_argv(spec: BuildSpec, *, shown: bool = False) -> tuple[str, ...
     args.append(f"--provenance={spec.provenance}")
     if spec.sbom is not None:
         args.append(f"--sbom={'true' if spec.sbom else 'false'}")
-    args += ["--output", spec.output.render(), "--metadata-file", spec.metadata_file, "--progress", spec.progress]
+    output = spec.output.render() + (",rewrite-timestamp=true" if spec.rewrite_timestamp else "")
+    args += ["--output", output, "--metadata-file", spec.metadata_file, "--progress", spec.progress]
     args += masked_extra(spec.extra_args) if shown else spec.extra_args
     args.append(spec.context)
     return tuple(args)

@@ -49,6 +49,11 @@ class NodeFacts:
 def complete(plan: BuildPlan, caps: Capabilities, nodes: NodeFacts | None = None) -> BuildPlan:
     """`plan` as this builder will run it: from the builder's capabilities, or, on a builder whose
     nodes are separate daemons, from what the nodes said."""
+    done = _complete(plan, caps, nodes)
+    return _recorded_buildkit(done, caps) if plan.spec.rewrite_timestamp else done
+
+
+def _complete(plan: BuildPlan, caps: Capabilities, nodes: NodeFacts | None) -> BuildPlan:
     if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
         # Nodes that are daemons of their own: orch sends each platform to its node's builder, so
         # the builder buildx would use here takes no part (a build kept locally runs here, as planned).
@@ -63,6 +68,37 @@ def complete(plan: BuildPlan, caps: Capabilities, nodes: NodeFacts | None = None
     if caps.push_by_digest:
         return plan.pushed_by_digest()  # no layout on disk: buildx pushes with no tag
     return plan
+
+
+REPRODUCIBLE_LOCAL_FIX = ("write an OCI layout instead (--oci-layout DIR; read it with orch inspect "
+                          "oci-layout://DIR), publish it (--push), or use a docker-container builder (--builder)")
+
+
+def _recorded_buildkit(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
+    """--reproducible: refuse the outputs that cannot rewrite timestamps (the daemon's own image
+    exporter: "conflicts with unpack"), and record in each image the BuildKit that builds it."""
+    if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
+        raise BadInput(f'--reproducible is not yet taken on builder "{plan.builder_plan.name}", whose nodes are '
+                       "separate daemons (their BuildKit versions are not asked)",
+                       fix="use a docker-container or remote builder, or drop --reproducible")
+    from orchestrator.builds.reproducible import BUILDKIT_LABEL, buildkit_name
+
+    if caps.driver == "docker":
+        image = plan.spec.output.type == "image" and not plan.push
+        staged = any(job.spec.output.type == "registry" for job in plan.per_arch)
+        if image or staged:
+            where = "a build into the daemon's image store" if image else \
+                "a build staged under a tag from the classic image store"
+            raise BadInput(f"--reproducible: {where} cannot rewrite timestamps (the daemon's own BuildKit refuses "
+                           "rewrite-timestamp on its image exporter: it conflicts with unpack)",
+                           fix=REPRODUCIBLE_LOCAL_FIX if image else CLASSIC_STORE_FIX)
+
+    def version(node_name: str | None) -> str:
+        node = next((n for n in caps.nodes if n.name == node_name), caps.nodes[0] if caps.nodes else None)
+        return buildkit_name(node.buildkit if node else None, caps.driver, caps.server_version)
+
+    jobs = tuple(replace(job, spec=job.spec.with_label(BUILDKIT_LABEL, version(job.node))) for job in plan.per_arch)
+    return replace(plan, spec=plan.spec.with_label(BUILDKIT_LABEL, version(None)), per_arch=jobs)
 
 
 def _kept_locally(plan: BuildPlan, caps: Capabilities) -> BuildPlan:

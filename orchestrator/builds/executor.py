@@ -187,7 +187,8 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
     result.index_media_type, result.index_size = built.staged.index.media_type, len(built.staged.index.body)
     # The per-arch path has read the staged list back from the registry already.
     published = publish_staged(built.staged, plan.tags, VerifyOptions(expected=plan.platforms),
-                               inspection=built.inspection, deep=plan.deep, say=console.say, signing=plan.signing)
+                               inspection=built.inspection, deep=plan.deep, say=console.say, signing=plan.signing,
+                               reproducible=plan.spec.rewrite_timestamp)
     result.signatures = published.signatures
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)

@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +73,8 @@ class BuildRequest:
     extra_args: tuple[str, ...] = ()  # after `--`
     meta: str | None = None  # --meta env|FILE: metadata-action's output
     part: str | None = None  # --part DIR: stage by digest, move no tag, record the part for `orch release`
+    reproducible: bool = False  # --reproducible (or the profile's `reproducible: true`): builds.reproducible
+    source_date_epoch: int | None = None  # the epoch to build at (orch verify --reproduce: the image's own)
     # the option groups other commands share (cli/options.py)
     tags: TagOptions = TagOptions()  # -t, --image, --tag-rule, --flavor
     builder: BuilderOptions = BuilderOptions()
@@ -94,6 +96,10 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     context_path, dockerfile = resolve_sources(context, request.dockerfile or profile.dockerfile,
                                                from_cli=bool(request.dockerfile), cwd=cwd)
     git = None if is_remote(context) else read_git(context_path)
+    reproducible = request.reproducible or bool(profile.reproducible)
+    if reproducible:  # every timestamp at the commit's time (or SOURCE_DATE_EPOCH)
+        now = reproducible_time(git, context) if request.source_date_epoch is None else \
+            datetime.fromtimestamp(request.source_date_epoch, timezone.utc)
     repository: Reference | None
     if request.part is not None:
         tagging, repository = part_tagging(request, profile, git, now)
@@ -111,6 +117,8 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
                  labels={**oci_labels(git, now, version=tagging.version), **tagging.labels},
                  annotations=tagging.annotations,
                  where=ref_context(git, now=now) if any("{{" in line for line in request.labels) else None)
+    if reproducible:
+        spec = made_reproducible(spec, int(now.timestamp()))
     if request.outputs.metadata_file:
         check_metadata_file(request.outputs.metadata_file)
     jobs: tuple[PlatformJob, ...] = ()
@@ -134,6 +142,26 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.verification.deep,
         part=request.part, git=git_record(git), signing=signing_of(request, profile),
     )
+
+
+def reproducible_time(git: GitInfo | None, context: str) -> datetime:
+    from orchestrator.builds.reproducible import epoch_time, resolve_epoch
+
+    return epoch_time(resolve_epoch(os.environ, git.commit_date if git else None, where=context))
+
+
+def made_reproducible(spec: BuildSpec, epoch: int) -> BuildSpec:
+    """SOURCE_DATE_EPOCH as a build arg (BuildKit's times), rewrite-timestamp on every output, and
+    what `orch verify --reproduce` needs recorded as labels (the created label is at `epoch` already)."""
+    from dataclasses import replace
+
+    from orchestrator.builds.reproducible import recorded_labels
+
+    args = {**dict(spec.build_args), "SOURCE_DATE_EPOCH": str(epoch)}
+    target = dict(spec.buildx).get("target")
+    labels = {**recorded_labels(epoch, args, spec.secret_build_args, str(target) if target else None),
+              **dict(spec.labels)}
+    return replace(spec, build_args=tuple(args.items()), labels=tuple(labels.items()), rewrite_timestamp=True)
 
 
 def signing_of(request: BuildRequest, profile: Profile) -> Signing | None:

@@ -97,6 +97,7 @@ class BuildSpec:
     daemon: Daemon | None = None  # a node's own daemon (fan-out); None: the current context
     no_cache: bool = False
     progress: str = "plain"
+    rewrite_timestamp: bool = False  # --reproducible: every file's mtime clamped to SOURCE_DATE_EPOCH, on every output
 
     # -- transformations ---------------------------------------------------
 
@@ -115,6 +116,9 @@ class BuildSpec:
         """For builders that cannot attach them (the docker driver on the classic store) and for
         `docker manifest create`, which takes only plain manifests."""
         return replace(self, provenance="false", sbom=False)
+
+    def with_label(self, key: str, value: str) -> BuildSpec:
+        return replace(self, labels=(*((k, v) for k, v in self.labels if k != key), (key, value)))
 
     def on_builder(self, name: str | None) -> BuildSpec:
         return replace(self, builder=name)
@@ -160,7 +164,7 @@ class BuildSpec:
             "secrets": self.secrets, "build_contexts": self.build_contexts, "extra_args": self.extra_args,
             "provenance": self.provenance, "sbom": self.sbom, "builder": self.builder,
             "daemon": list(self.daemon.flags()) if self.daemon else [], "no_cache": self.no_cache,
-            "context_hash": context_hash,
+            "rewrite_timestamp": self.rewrite_timestamp, "context_hash": context_hash,
         }
         import hashlib
 

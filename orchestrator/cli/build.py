@@ -33,6 +33,7 @@ from orchestrator.cli.build_options import (
     Progress,
     Provenance,
     Push,
+    Reproducible,
     Sbom,
     Secrets,
     Strategy,
@@ -63,7 +64,7 @@ def build(ctx: typer.Context, *, arguments: Arguments = None, profile: ProfileNa
           cache_from: CacheFrom = [], cache_to: CacheTo = [], cache: Cache = None,  # noqa: B006
           build_context: BuildContexts = [], provenance: Provenance = None, sbom: Sbom = None,  # noqa: B006
           bake: Bake = [], bake_set: BakeSet = [], part: Part = None, signing: SigningOptions,  # noqa: B006
-          **buildx: Any) -> None:
+          reproducible: Reproducible = False, **buildx: Any) -> None:
     """Build every platform in ONE buildx invocation (or one per platform, merged); with --push, verify before any
     tag moves."""
     if bake:  # first, while the only names here are the options
@@ -86,7 +87,7 @@ def build(ctx: typer.Context, *, arguments: Arguments = None, profile: ProfileNa
         cache_from=tuple(cache_from), cache_to=tuple(cache_to), cache=cache, build_contexts=tuple(build_context),
         provenance=provenance, sbom=sbom, extra_args=passthrough.BUILDX_ARGS, meta=meta,
         part=str(part) if part is not None else None, tags=tags, builder=builder, outputs=outputs,
-        verification=verification, signing=signing)
+        verification=verification, signing=signing, reproducible=reproducible)
     _build(ctx, request, dry_run=dry_run, as_json=as_json, progress=progress)
 
 
@@ -99,6 +100,9 @@ def _release(ctx: typer.Context, given: dict[str, Any], buildx: dict[str, Any]) 
 
     if passthrough.BUILDX_ARGS:
         raise BadInput("words after -- go to buildx build, not to bake", fix="put them in the bake file")
+    if given["reproducible"]:
+        raise BadInput("--reproducible is not yet taken with --bake", fix="build each target with orch build "
+                       "--reproducible (set SOURCE_DATE_EPOCH for all of them), or drop --reproducible")
     taken = ("arguments", "bake", "bake_set", "push", "dry_run", "as_json", "verification", "no_cache", "builder",
              "outputs", "progress", "signing")
     ignored: dict[str, Any] = {}
@@ -255,9 +259,13 @@ def _summary(plan: BuildPlan, result: BuildResult) -> None:
                  for p in result.platforms])
     for signature in result.signatures:
         typer.echo(f"  signed with cosign before any tag moved: {signature}")
+    if result.promotion and all(move.get("note") and move["state"] == "unchanged" for move in result.promotion):
+        typer.echo("  nothing moved: every platform's manifest is what the tags already hold (an unchanged commit, "
+                   "built reproducibly; only the attestations differ)")
     for move in result.promotion:
         typer.echo(f"  tag {move['tag']}: " + (f"moved from {move['before']}" if move["before"] else "new")
-                   if move["state"] == "moved" else f"  tag {move['tag']}: already there")
+                   if move["state"] == "moved" else f"  tag {move['tag']}: already there"
+                   + (f" ({move['before']})" if move.get("note") else ""))
     for kept in result.staging_kept:
         typer.echo(f"  staging tag {kept} kept: the registry cannot delete tags, and the classic image store "
                    "pushes only to a name (the containerd image store stages by digest and leaves nothing)")

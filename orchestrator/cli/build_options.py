@@ -14,7 +14,18 @@ from typing import Annotated, Any, List, TypeVar
 import typer
 
 from orchestrator.cli import complete
-from orchestrator.cli.options import AS_JSON, DRY_RUN, GROUPS, PLATFORMS, PROFILE, Group, Item, Option, flat
+from orchestrator.cli.options import (
+    AS_JSON,
+    DRY_RUN,
+    GROUPS,
+    PLATFORMS,
+    PROFILE,
+    REPRODUCIBLE,
+    Group,
+    Item,
+    Option,
+    flat,
+)
 from orchestrator.model.buildx_options import BUILDX_OPTIONS, BuildxOption
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +58,7 @@ ProfileName = Annotated[str | None, declared(PROFILE)]
 Platforms = Annotated[List[str], declared(PLATFORMS)]
 DryRun = Annotated[bool, declared(DRY_RUN)]
 AsJson = Annotated[bool, declared(AS_JSON)]
+Reproducible = Annotated[bool, declared(REPRODUCIBLE)]
 File = Annotated[str | None, typer.Option("--file", "-f", help="Dockerfile (relative to the current directory).")]
 Meta = Annotated[str | None, typer.Option(
     "--meta", metavar="env|FILE", help="Tags, labels and annotations from docker/metadata-action's output: env "

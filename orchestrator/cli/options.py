@@ -95,6 +95,10 @@ PROFILE = Option("profile", ("--profile", "-p"), "text", "Profile name or YAML p
 PLATFORMS = Option("platform", ("--platform",), "list", "Platforms, comma-separated; may be repeated. Overrides "
                    "the profile's.", complete="platforms", field="platforms")
 DRY_RUN = Option("dry_run", ("--dry-run",), "flag", "Print the plan as the exact commands; run nothing.")
+REPRODUCIBLE = Option("reproducible", ("--reproducible",), "flag", "One commit, one digest per platform on any builder "
+                      "of one BuildKit version: every timestamp at SOURCE_DATE_EPOCH, else the commit's time, "
+                      "rewritten in the layers too; the BuildKit version recorded (check with orch verify "
+                      "--reproduce).")
 AS_JSON = Option("as_json", ("--json",), "flag", "Print the plan (with --dry-run) or the result as JSON.")
 
 # -- the groups -------------------------------------------------------------------------------
@@ -169,5 +173,11 @@ VERIFY: tuple[Item, ...] = (
            "identity (GitHub Actions: https://token.actions.githubusercontent.com).", field="issuer"),
     Option("require_attestations", ("--require-attestations",), "text", "provenance and/or sbom, comma-separated: "
            "each platform must have BuildKit's attestation of that kind in the index.", metavar="KINDS"),
+    Option("reproduce", ("--reproduce",), "path", "Rebuild each platform from this context as the image records it "
+           "(orch build --reproducible) and compare digests: exit 1 naming the first differing layer and the files "
+           "that differ; exit 2 for another commit, an image not built reproducibly, another BuildKit version.",
+           metavar="CONTEXT"),
+    Option("builder", ("--builder",), "text", "With --reproduce: the buildx builder to rebuild on (default: the "
+           "current one)."),
 )
 

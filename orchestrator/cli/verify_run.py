@@ -39,6 +39,8 @@ class VerifyArgs:
     require_attestations: str | None = None  # --require-attestations provenance,sbom
     identity: str | None = None  # keyless: --certificate-identity
     issuer: str | None = None  # keyless: --certificate-oidc-issuer
+    reproduce: str | None = None  # --reproduce CONTEXT: rebuild and compare digests (builds.reproduce)
+    builder: str | None = None  # --builder, with --reproduce
 
     @classmethod
     def of(cls, ref: str, given: Mapping[str, Any]) -> VerifyArgs:
@@ -73,6 +75,8 @@ def run_verify(args: VerifyArgs) -> int:
     from orchestrator.image.read import is_layout_ref, read_image
     from orchestrator.model.references import parse_reference
 
+    if args.reproduce is not None or args.builder is not None:
+        return run_reproduce(args)
     if is_layout_ref(args.ref):
         return _verify(args, None, None)
     source = parse_reference(args.ref)
@@ -130,6 +134,35 @@ def _verify(args: VerifyArgs, reading: Helper[Any] | None, source: Reference | N
 
         report_verify(verdict.to_json())
     return int(ExitCode.OK if verdict.ok else ExitCode.FAILED)
+
+
+def run_reproduce(args: VerifyArgs) -> int:
+    """--reproduce: every platform rebuilt and compared (0 equal, 1 a platform differs)."""
+    from orchestrator.image.read import is_layout_ref
+    from orchestrator.model.references import parse_reference
+
+    if args.reproduce is None:
+        raise BadInput("--builder goes with --reproduce CONTEXT (the builder to rebuild on)",
+                       fix=f"orch verify {args.ref} --reproduce . --builder {args.builder}")
+    if is_layout_ref(args.ref):
+        raise BadInput(f'--reproduce compares with a pushed image, not "{args.ref}"',
+                       fix="push it (orch build --reproducible --push) and verify REGISTRY/REPO:TAG")
+    from orchestrator.builds.reproduce import reproduce
+
+    outcome = reproduce(parse_reference(args.ref), args.reproduce, args.builder)
+    if args.as_json:
+        print_json({"ref": outcome.ref, "builder": outcome.builder, "buildkit": outcome.buildkit,
+                    "commit": outcome.commit, "reproduced": outcome.ok, "platforms": [
+                        {"platform": p.platform, "image": p.recorded, "rebuilt": p.rebuilt, "equal": p.equal,
+                         "layer": p.layer, "note": p.note,
+                         "changes": [{"path": c.path, "what": c.what, "details": c.details,
+                                      "size_before": c.before.size if c.before else None,
+                                      "size_after": c.after.size if c.after else None} for c in p.changes]}
+                        for p in outcome.platforms]})
+    else:
+        for line in outcome.lines():
+            echo(line)
+    return int(ExitCode.OK if outcome.ok else ExitCode.FAILED)
 
 
 def _signature(inspection: Any, where: Any, args: VerifyArgs) -> Any:

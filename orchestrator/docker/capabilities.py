@@ -43,6 +43,7 @@ class Capabilities:
     # The daemon's image store, for the docker driver (None: not asked, another driver).
     containerd_store: bool | None = None
     assumed: tuple[str, ...] = ()  # what a dry run took for granted instead of asking
+    server_version: str | None = None  # the daemon's version, for the docker driver (its BuildKit is the daemon's)
 
     @property
     def multi_node(self) -> bool:
@@ -111,7 +112,7 @@ class Capabilities:
                        "buildkit": n.buildkit} for n in self.nodes],
             "containerd_store": self.containerd_store, "push_by_digest": self.push_by_digest,
             "export_oci": self.export_oci, "load": self.load, "cache_export": self.cache_export,
-            "assumed": list(self.assumed),
+            "server_version": self.server_version, "assumed": list(self.assumed),
         }
 
 
@@ -160,4 +161,6 @@ def parse_version(text: str) -> tuple[int, int, int]:
 def capabilities_from(inspect: str, version: str, info: dict[str, Any] | None) -> Capabilities:
     name, driver, nodes = parse_inspect(inspect)
     return Capabilities(builder=name, driver=driver, buildx_version=parse_version(version), nodes=nodes,
-                        containerd_store=uses_containerd_image_store(info) if driver == "docker" and info else None)
+                        containerd_store=uses_containerd_image_store(info) if driver == "docker" and info else None,
+                        server_version=str(info.get("ServerVersion") or "") or None if driver == "docker" and info
+                        else None)

@@ -199,7 +199,7 @@ class _Probe:
         version = self.running["version"].answer()[1] if "version" in self.running else ""
         if self.daemon_builder:
             return Capabilities("default", "docker", parse_version(version), (Node("default", "default", "running"),),
-                                facts.containerd_store)
+                                facts.containerd_store, server_version=str(facts.info.get("ServerVersion") or "") or None)
         code, inspect, inspect_err = self.running["inspect"].answer()
         if code != 0:
             if "no builder" in inspect_err and "found" in inspect_err:

@@ -102,6 +102,7 @@ class Profile:
     merge: str | None = None
     builder: BuilderSpec | None = None
     install_emulators: bool | None = None
+    reproducible: bool | None = None  # one commit, one digest per platform (orch build --reproducible)
     # CI runners by platform for `orch init --runners native`: a GitHub runs-on label or a GitLab runner tag;
     # {github: {PLATFORM: LABEL}, gitlab: {...}}, or one flat {PLATFORM: LABEL} (authoring.runners.runner_table).
     runners: Mapping[str, Any] | None = None

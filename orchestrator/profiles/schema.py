@@ -87,6 +87,8 @@ PROFILE_FIELDS: dict[str, FieldSpec] = {
                        "or manifest (docker manifest create/annotate/push: a Docker manifest list).", MERGES),
     "builder": FieldSpec("object", "The buildx builder to use or create.", children=BUILDER_FIELDS),
     "install_emulators": FieldSpec("bool", "Install missing QEMU handlers (tonistiigi/binfmt) without asking."),
+    "reproducible": FieldSpec("bool", "One commit, one digest per platform: every timestamp at the commit's time "
+                              "(or SOURCE_DATE_EPOCH), rewritten in the layers too (--reproducible)."),
     "signing": FieldSpec("object", "Signing with cosign before any tag moves (--sign).", children=SIGNING_FIELDS),
     "runners": FieldSpec("runners", "CI runners by platform, for one runner per platform (orch init --runners "
                          "native), one table per CI: {github: {linux/arm64: ubuntu-24.04-arm}, gitlab: "

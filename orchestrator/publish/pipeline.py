@@ -18,7 +18,7 @@ from orchestrator.image.read import read_image, read_layout
 from orchestrator.image.verify import Verdict, VerifyOptions, verify
 from orchestrator.interrupts import phase
 from orchestrator.model.references import Reference
-from orchestrator.publish.promote import Promotion, current_digests, promote
+from orchestrator.publish.promote import UNCHANGED, Promotion, TagMove, current_digests, promote
 from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import Staged
 from orchestrator.registry.layout import PREFIX
@@ -90,17 +90,48 @@ def verify_staged(staged: Staged, options: VerifyOptions, *, inspection: Inspect
         return inspection, _judge(str(staged.ref), inspection, options, staged.ref if deep else None, fix)
 
 
+SAME_PLATFORMS = "every platform's manifest is the same (a reproducible build of an unchanged commit): not moved"
+
+
+def platform_digests(inspection: Inspection) -> dict[str, str]:
+    return {entry.label: entry.digest for entry in inspection.entries}
+
+
+def _same_platforms(held: Inspection, tags: tuple[Reference, ...], befores: list[str | None]) -> bool:
+    """Every tag holds an index whose platforms' manifests are exactly `held`'s."""
+    if any(before is None for before in befores):
+        return False
+    wanted = platform_digests(held)
+    for tag, before in zip(tags, befores, strict=True):
+        try:
+            if platform_digests(read_image(tag.with_digest(before or ""))) != wanted:
+                return False
+        except JobFailed:
+            return False
+    return True
+
+
 def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyOptions, *,
                    inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX,
-                   say: Callable[[str], None] | None = None, signing: Signing | None = None) -> Published:
+                   say: Callable[[str], None] | None = None, signing: Signing | None = None,
+                   reproducible: bool = False) -> Published:
     """Verify `staged` as the registry holds it (`inspection`: already read from there), place it
     in every repository `tags` name and sign it in each when asked (before any tag moves: a tag
     never points at an unsigned index), then move `tags` to it. `say` hears how the
-    verification and the signing went."""
+    verification and the signing went. `reproducible`: when every tag already holds an index of
+    the same platforms' manifests (only the attestations differ, as they do on every build), no
+    tag moves and each says so."""
     with phase("verifying the staged index"):
         befores, held = both(lambda: current_digests(tags), lambda: inspection or read_image(staged.ref))
         verdict = _judge(str(staged.ref), held, options, staged.ref if deep else None, fix)
     if say is not None:
         say(f"orch: verifying {len(held.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")
+    same = reproducible and bool(tags) and _same_platforms(held, tags, befores)
+    if same:
+        if say is not None:
+            say(f"orch: every platform's manifest is what {', '.join(map(str, tags))} already hold: nothing moved")
+        promotion = Promotion(held.digest or "", [
+            TagMove(tag, before, after=before, state=UNCHANGED, note=SAME_PLATFORMS) for tag, before in zip(tags, befores, strict=True)])
+        return Published(staged, held, verdict, promotion)
     promotion = promote(staged, tags, befores, signing=signing, say=say)
     return Published(staged, held, verdict, promotion)
