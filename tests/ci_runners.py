@@ -13,6 +13,14 @@ true` (actions/upload-artifact@bbbca2dd action.yml, input `overwrite`); download
 `pattern` and `merge-multiple` puts every matching artifact's files in `path`; checkout gives a
 fresh copy of the project; the others (setup-python, QEMU, buildx, login) change nothing here:
 orch is the project's own venv, the builder is the engine's, the registry needs no login.
+For the building blocks (action.yml, the reusable workflow): a `uses:` of an action given in
+`Run.actions` runs that composite action's own steps (`inputs` from its defaults and `with:`,
+GITHUB_ACTION_PATH its directory, its `outputs:` from its steps'); checkout with `repository:`
+and `path:` copies `Run.repositories[repository]` there; every job gets a fresh RUNNER_TEMP;
+a script that installs orch with pip is the project's venv (a venv it makes under RUNNER_TEMP is
+a link to it); a reusable workflow's `inputs` and `secrets` are `Run.inputs` and `Run.secrets`;
+ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN (from `Run.id_token`) reach only jobs whose
+`permissions:` grant `id-token: write`, as GitHub gives them.
 
 GitLab: a job is `before_script` then `script`, each line in one shell that stops at the first
 failure, with the file's `variables:` and those of the first `rules:` entry that holds; a retried
@@ -56,6 +64,11 @@ class Run:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> its outputs (last attempt)
     results: dict[str, str] = field(default_factory=dict)  # job (leg) -> success | failure | skipped
     run_id: str = "4242"
+    actions: dict[str, Path] = field(default_factory=dict)  # OWNER/REPO -> a composite action run for real
+    repositories: dict[str, Path] = field(default_factory=dict)  # OWNER/REPO -> what checkout copies
+    inputs: dict[str, Any] = field(default_factory=dict)  # a reusable workflow's inputs (defaults added)
+    secrets: dict[str, str] = field(default_factory=dict)
+    id_token: dict[str, str] = field(default_factory=dict)  # ACTIONS_ID_TOKEN_REQUEST_URL and _TOKEN
 
     def job(self, name: str, attempt: int, matrix: dict[str, Any] | None = None,
             prepare: Any = None) -> JobResult:
@@ -74,7 +87,11 @@ class Run:
                  ("GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
         for path in files.values():
             path.write_text("")
-        env = {**os.environ, **self.env, **self.event, "GITHUB_ACTIONS": "true", "CI": "true",
+        temp = workspace.parent / f"{workspace.name}.temp"
+        temp.mkdir()
+        permissions = spec.get("permissions") or {}
+        token = self.id_token if isinstance(permissions, dict) and permissions.get("id-token") == "write" else {}
+        env = {**token, "RUNNER_TEMP": str(temp), **os.environ, **self.env, **self.event, "GITHUB_ACTIONS": "true", "CI": "true",
                "GITHUB_RUN_ID": self.run_id, "GITHUB_RUN_ATTEMPT": str(attempt), "GITHUB_JOB": name,
                "GITHUB_WORKSPACE": str(workspace), "RUNNER_NAME": leg,
                "PATH": BIN + os.pathsep + os.environ["PATH"], **{k: str(v) for k, v in files.items()}}
@@ -103,10 +120,13 @@ class Run:
         return JobResult(status, job_outputs, logs, files["GITHUB_STEP_SUMMARY"].read_text())
 
     def _context(self, attempt: int, matrix: dict[str, Any] | None, name: str) -> dict[str, Any]:
+        inputs = {name: value.get("default") for name, value in
+                  (((self.workflow.get("on") or self.workflow.get(True) or {}).get("workflow_call") or {}).get("inputs") or {}).items()}
         github = {"event_name": self.event["GITHUB_EVENT_NAME"], "ref": self.event["GITHUB_REF"],
                   "sha": self.event["GITHUB_SHA"], "repository": self.event["GITHUB_REPOSITORY"],
                   "actor": "acme-bot", "run_attempt": str(attempt), "run_id": self.run_id}
-        return {"github": github, "matrix": matrix or {}, "steps": {}, "secrets": {"GITHUB_TOKEN": "token"},
+        return {"github": github, "matrix": matrix or {}, "steps": {},
+                "secrets": {"GITHUB_TOKEN": "token", **self.secrets}, "inputs": {**inputs, **self.inputs},
                 "needs": {need: self.outputs.get(need, {}) for need in _needs(self.workflow["jobs"][name])},
                 "job": {"status": "success"}}
 
@@ -118,14 +138,23 @@ class Run:
             if "${{" in script:
                 raise AssertionError(f"an expression inside run: {script!r}")
             if "pip install" in script:  # orch is the project's own venv here
+                if "$RUNNER_TEMP/orch-venv" in script:
+                    (Path(step_env["RUNNER_TEMP"]) / "orch-venv").symlink_to(sys.prefix)
                 return True, "(installed: the project's venv)"
             ran = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
                                  cwd=workspace, env=step_env, capture_output=True, text=True, timeout=900)
             return ran.returncode == 0, f"$ {script}\n{ran.stdout}{ran.stderr}"
         action = step["uses"].split("@", 1)[0]
         given = expand(step.get("with") or {}, context)
+        if action in self.actions:
+            return self._composite(self.actions[action], given, step_env, context, workspace, files)
         if action == "actions/checkout":
             assert given.get("persist-credentials") is False, step
+            if given.get("repository"):
+                source = self.repositories[given["repository"]]
+                shutil.copytree(source, workspace / given["path"],
+                                ignore=shutil.ignore_patterns(".venv", ".git", "node_modules", "*_cache"))
+                return True, f"checkout {given['repository']}@{given.get('ref')} into {given['path']}"
             return True, "checkout"
         if action == "actions/upload-artifact":
             return self._upload(given, workspace)
@@ -137,6 +166,34 @@ class Run:
                 shutil.copytree(self.artifacts[name], destination, dirs_exist_ok=True)
             return True, f"downloaded {matching}"
         return True, f"{action} (stand-in)"
+
+    def _composite(self, directory: Path, given: dict[str, Any], env: dict[str, str], context: dict[str, Any],
+                   workspace: Path, files: dict[str, Path]) -> tuple[bool, str]:
+        """A composite action's steps, each as a job's step, in the caller's job; then its outputs."""
+        action = load(directory / "action.yml")
+        inputs = {name: _text(given[name]) if name in given else _text(spec.get("default"))
+                  for name, spec in (action.get("inputs") or {}).items()}
+        inner = {**context, "inputs": inputs, "steps": {}}
+        inner_env = {**env, "GITHUB_ACTION_PATH": str(directory)}
+        logs, ok = [], True
+        for inner_step in action["runs"]["steps"]:
+            inner["job"] = {"status": "success" if ok else "failure"}
+            if not evaluate(inner_step.get("if", "success()"), inner):
+                continue
+            assert "run" not in inner_step or inner_step.get("shell") == "bash", inner_step
+            done, log = self._step(inner_step, inner_env, inner, workspace, files)
+            logs.append(log)
+            outputs = read_env_file(files["GITHUB_OUTPUT"])
+            files["GITHUB_OUTPUT"].write_text("")
+            if inner_step.get("id"):
+                inner["steps"][inner_step["id"]] = {"outputs": outputs}
+            ok = ok and done
+        values = {name: _text(expand(spec["value"], inner)) for name, spec in (action.get("outputs") or {}).items()}
+        with files["GITHUB_OUTPUT"].open("a") as out:  # what the caller's steps.ID.outputs read
+            for name, value in values.items():
+                delimiter = f"EOF{uuid.uuid4().hex}"
+                out.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+        return ok, "\n".join(logs)
 
     def _upload(self, given: dict[str, Any], workspace: Path) -> tuple[bool, str]:
         name = given["name"]
@@ -196,7 +253,7 @@ def expand(values: Any, context: dict[str, Any]) -> Any:
         return {key: expand(value, context) for key, value in values.items()}
     if not isinstance(values, str) or "${{" not in values:
         return values
-    whole = re.fullmatch(r"\$\{\{(.*?)\}\}", values.strip(), re.S)
+    whole = re.fullmatch(r"\$\{\{((?:(?!\}\}).)*)\}\}", values.strip(), re.S)  # one expression, nothing else
     if whole:
         return evaluate(whole.group(1), context)
     return re.sub(r"\$\{\{(.*?)\}\}", lambda m: _text(evaluate(m.group(1), context)), values)
@@ -342,8 +399,11 @@ class Pipeline:
     next_id: int = 1000
 
     def job(self, name: str, matrix: dict[str, str] | None = None, prepare: Any = None) -> tuple[bool, str]:
-        spec = {**self.document[".orch"], **self.document[name]} if self.document[name].get("extends") == ".orch" \
-            else self.document[name]
+        base = self.document[name].get("extends")
+        spec = {**self.document[base], **self.document[name]} if base else self.document[name]
+        if base:  # extends merges hashes key by key
+            spec["variables"] = {**(self.document[base].get("variables") or {}),
+                                 **(self.document[name].get("variables") or {})}
         self.next_id += 1
         job_name = f"{name}: [{', '.join(matrix.values())}]" if matrix else name
         workspace = self.work / f"job-{self.next_id}" / self.project.name  # /builds/GROUP/PROJECT, every job
@@ -356,11 +416,14 @@ class Pipeline:
             prepare(workspace)
         variables = {**self.variables, "GITLAB_CI": "true", "CI": "true", "CI_JOB_ID": str(self.next_id),
                      "CI_JOB_NAME": job_name, **{k: str(v) for k, v in (self.document.get("variables") or {}).items()},
-                     **(matrix or {})}
+                     **{k: str(v) for k, v in (spec.get("variables") or {}).items()}, **(matrix or {})}
         for rule in spec.get("rules") or []:
             if _gitlab_rule(rule["if"], variables):
                 variables.update(rule.get("variables") or {})
                 break
+        else:
+            if spec.get("rules"):
+                return True, "skipped: no rule holds, so the job is not in the pipeline"
         variables = {key: _expand_dollars(value, variables) for key, value in variables.items()}
         lines = [line for line in [*spec.get("before_script", []), *spec["script"]] if not _stand_in(line)]
         ran = subprocess.run(["sh", "-ec", "\n".join(lines)], cwd=workspace, capture_output=True, text=True,
@@ -390,13 +453,42 @@ def _expand_dollars(value: str, variables: dict[str, str]) -> str:
 
 
 def _gitlab_rule(condition: str, variables: dict[str, str]) -> bool:
-    """The `rules: if:` forms the generated files use: `$A || $B == $C`, `$X == "value"`."""
+    """The `rules: if:` forms the generated files use: `$A || $B == $C`, `$X == "value"`,
+    `$X != "value"`, `&&` binding tighter than `||`."""
     def term(text: str) -> bool:
         text = text.strip()
-        if "==" in text:
-            left, right = (part.strip() for part in text.split("==", 1))
-            value = right.strip('"') if right.startswith('"') else variables.get(right.lstrip("$"), "")
-            return variables.get(left.lstrip("$"), "") == value
+        for op in ("!=", "=="):
+            if op in text:
+                left, right = (part.strip() for part in text.split(op, 1))
+                value = right.strip('"') if right.startswith('"') else variables.get(right.lstrip("$"), "")
+                return (variables.get(left.lstrip("$"), "") == value) == (op == "==")
         return bool(variables.get(text.lstrip("$")))
 
-    return any(term(part) for part in condition.split("||"))
+    return any(all(term(part) for part in either.split("&&")) for either in condition.split("||"))
+
+
+def component(path: Path, given: dict[str, Any], context: dict[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A CI/CD component as `include: component:` makes it: its `spec:` header document, then the
+    jobs document with every `$[[ inputs.NAME ]]` and `$[[ component.FIELD ]]` filled in (inputs
+    from `given`, else their defaults; a required input missing fails as GitLab fails the include).
+    Returns (header, jobs)."""
+    header_text, body = path.read_text().split("\n---\n", 1)
+    header = yaml.safe_load(header_text)
+    spec = header["spec"]
+    values = {}
+    for name, declared in (spec.get("inputs") or {}).items():
+        if name not in given and "default" not in (declared or {}):
+            raise AssertionError(f"`{name}` input: required value not provided")
+        values[name] = given.get(name, (declared or {}).get("default"))
+
+    def fill(match: re.Match[str]) -> str:
+        kind, name = match.group(1), match.group(2)
+        if kind == "component":
+            assert name in (spec.get("component") or []), f"component.{name} is not in spec:component"
+            return context[name]
+        value = values[name]
+        if isinstance(value, (list, dict)):
+            return json.dumps(value)
+        return _text(value)
+
+    return header, yaml.safe_load(re.sub(r"\$\[\[\s*(inputs|component)\.([\w-]+)\s*\]\]", fill, body))
