@@ -9,7 +9,7 @@ BASE     ?= $(REGISTRY)/orch/busybox:stable
 DEMO_PLATFORMS ?= linux/amd64,linux/arm64,linux/arm/v6,linux/arm/v7,linux/386,linux/ppc64le,linux/s390x
 ORCH      = $(VENV)/bin/orch
 
-.PHONY: venv tools engine demo test test-builders test-ci-builders unit lint bench clean
+.PHONY: venv tools engine demo test test-builders test-ci-builders unit lint docs bench clean
 
 venv: $(VENV)/.installed
 
@@ -78,6 +78,10 @@ lint: venv
 	$(VENV)/bin/ruff check orchestrator tests bench scripts
 	$(VENV)/bin/python scripts/check-structure.py
 	$(VENV)/bin/mypy
+
+# docs/commands.md, generated from the CLI (tests/test_docs.py fails when it is out of date).
+docs: venv
+	bash scripts/command-reference.sh $(VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) .pytest_cache
