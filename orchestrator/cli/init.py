@@ -31,6 +31,10 @@ def init(
     install: str | None = typer.Option(
         None, "--install", help="With --ci: what the CI installs orch from: a pinned requirement, a wheel URL or a "
         "git URL at a commit (default: orch-multiarch at this orch's version, when it is a release)."),
+    sign: str | None = typer.Option(
+        None, "--sign", help="With --ci: the job that moves tags signs the image with cosign: keyless (the CI's "
+        "identity token; the certificate names the workflow) or key (a key pair in the CI's secrets "
+        "COSIGN_PRIVATE_KEY and COSIGN_PASSWORD). See docs/ci.md for the matching verify commands."),
     makefile: bool = typer.Option(False, "--makefile", help="Also write orch.mk (image, push, verify, inspect)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that exist (with --ci, the profile too: "
                                "without it, --ci adds the CI's runners table to an existing profile, the rest kept)."),
@@ -46,7 +50,7 @@ def init(
     source = directory / dockerfile
     if not source.is_file():
         raise BadInput(f'no Dockerfile at "{source}"', fix="run orch init in a directory with a Dockerfile, or pass -f")
-    _check_ci_options(ci, runners, install)
+    _check_ci_options(ci, runners, install, sign)
     name = scaffold.check_name(profile or directory.resolve().name.lower())
     text = source.read_text()
     path = directory / "profiles" / f"{name}.yaml"
@@ -56,7 +60,7 @@ def init(
     if current is not None:
         del files[path]
     if ci is not None:
-        settings = _settings(directory, ci, name, image, install, text)
+        settings = _settings(directory, ci, name, image, install, text, sign)
         files.update(_ci_files(directory, ci, runners, settings, proposal, dockerfile, image, current))
     scaffold.write_all(files, force, replaced={path} if current else set())
     _report(name, proposal, files, image or scaffold.default_image(name), makefile, as_json)
@@ -84,9 +88,9 @@ def _kept(path: Path, current: Profile, asked: tuple[str, ...]) -> Proposal:
     return Proposal(current.platforms, (), f"the platforms of {path}")
 
 
-def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None:
+def _check_ci_options(ci: str | None, runners: str, install: str | None, sign: str | None) -> None:
     from orchestrator.authoring import scaffold
-    from orchestrator.authoring.ci_file_settings import check_install, default_install
+    from orchestrator.authoring.ci_file_settings import check_install, check_sign, default_install
     from orchestrator.errors import BadInput
 
     if ci is not None and ci not in scaffold.CI_KINDS:
@@ -94,7 +98,10 @@ def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None
     if runners not in ("single", "native"):
         raise BadInput(f'--runners "{runners}" is not single or native',
                        fix="pass --runners native for one runner per platform, or leave it out")
-    for given, option in ((runners == "native", "--runners native"), (install is not None, "--install")):
+    if sign is not None:
+        check_sign(sign)
+    for given, option in ((runners == "native", "--runners native"), (install is not None, "--install"),
+                          (sign is not None, f"--sign {sign}")):
         if given and ci is None:
             raise BadInput(f"{option} says how the CI workflow builds; no --ci was given",
                            fix="add --ci github or --ci gitlab")
@@ -105,12 +112,12 @@ def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None
 
 
 def _settings(directory: Path, ci: str, name: str, image: str | None, install: str | None,
-              dockerfile: str) -> CiSettings:
+              dockerfile: str, sign: str | None = None) -> CiSettings:
     """GitLab's image is $CI_REGISTRY_IMAGE (its jobs log in there) unless --image names one, whatever the remote."""
     from orchestrator.authoring.ci_file_settings import CiSettings, default_install, github_image, secret_ids
 
     found = image or (github_image(directory) if ci == "github" else None)
-    return CiSettings(name, found, install or default_install(), secret_ids(dockerfile))
+    return CiSettings(name, found, install or default_install(), secret_ids(dockerfile), sign)
 
 
 def _files(directory: Path, name: str, proposal: Proposal, dockerfile: str, image: str | None,
