@@ -56,6 +56,7 @@ class Run:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> its outputs (last attempt)
     results: dict[str, str] = field(default_factory=dict)  # job (leg) -> success | failure | skipped
     run_id: str = "4242"
+    secrets: dict[str, str] = field(default_factory=dict)  # the repository's secrets (GITHUB_TOKEN aside)
 
     def job(self, name: str, attempt: int, matrix: dict[str, Any] | None = None,
             prepare: Any = None) -> JobResult:
@@ -106,7 +107,7 @@ class Run:
         github = {"event_name": self.event["GITHUB_EVENT_NAME"], "ref": self.event["GITHUB_REF"],
                   "sha": self.event["GITHUB_SHA"], "repository": self.event["GITHUB_REPOSITORY"],
                   "actor": "acme-bot", "run_attempt": str(attempt), "run_id": self.run_id}
-        return {"github": github, "matrix": matrix or {}, "steps": {}, "secrets": {"GITHUB_TOKEN": "token"},
+        return {"github": github, "matrix": matrix or {}, "steps": {}, "secrets": {"GITHUB_TOKEN": "token", **self.secrets},
                 "needs": {need: self.outputs.get(need, {}) for need in _needs(self.workflow["jobs"][name])},
                 "job": {"status": "success"}}
 
