@@ -25,9 +25,9 @@ from __future__ import annotations
 from orchestrator.authoring.ci_file_actions import uses
 from orchestrator.authoring.ci_file_settings import (
     GITHUB_IMAGE_STEP,
-    CiSettings,
     SIGN_KEY,
     SIGN_PASSWORD,
+    CiSettings,
     registry_of,
     secret_options,
     secret_variable,
@@ -38,28 +38,32 @@ PARTS = "parts"
 PUSHING = "github.event_name != 'pull_request'"
 
 
-def _header(settings: CiSettings, what: str) -> str:
-    image = f'\n  ORCH_IMAGE: "{settings.image}"' if settings.image else ""
-    return f"""# Written by orch init: {what}
-name: image
+# When every generated workflow runs, and the workflow's token: read-only unless a job says more.
+TRIGGERS = """name: image
 on:
   push:
     branches: [main]
     tags: ["v*"]
   pull_request:
 concurrency:
-  group: image-${{{{ github.ref }}}}
-  cancel-in-progress: ${{{{ github.event_name == 'pull_request' }}}}
+  group: image-${{ github.ref }}
+  cancel-in-progress: ${{ github.event_name == 'pull_request' }}
 permissions:
   contents: read
-env:
+"""
+
+
+def _header(settings: CiSettings, what: str) -> str:
+    image = f'\n  ORCH_IMAGE: "{settings.image}"' if settings.image else ""
+    return f"""# Written by orch init: {what}
+{TRIGGERS}env:
   # What installs orch: its distribution on the package index, pinned to the version that wrote this
   # file (change it here: another version, a wheel URL or a git URL at a commit).
   ORCH_INSTALL: "{settings.install}"{image}
 """
 
 
-def _checkout() -> str:
+def checkout() -> str:
     return f"""      - uses: {uses("actions/checkout")}
         with: {{persist-credentials: false}}
 """
@@ -76,7 +80,7 @@ def _setup(settings: CiSettings) -> str:
 {image}"""
 
 
-def _login(settings: CiSettings) -> str:
+def login(settings: CiSettings) -> str:
     registry = registry_of(settings.image) if settings.image else "ghcr.io"
     if registry == "ghcr.io":
         who = "username: ${{ github.actor }}\n          password: ${{ secrets.GITHUB_TOKEN }}"
@@ -149,9 +153,9 @@ def github_single(settings: CiSettings) -> str:
     runs-on: ubuntu-latest
     permissions: {_permissions(settings, signs=True)}
     steps:
-{_checkout()}{_setup(settings)}{_cosign(settings, PUSHING)}      - uses: {uses("docker/setup-qemu-action")}
+{checkout()}{_setup(settings)}{_cosign(settings, PUSHING)}      - uses: {uses("docker/setup-qemu-action")}
       - uses: {uses("docker/setup-buildx-action")}
-{_login(settings)}      - id: build{_step_env(settings, {}, signs=True)}
+{login(settings)}      - id: build{_step_env(settings, {}, signs=True)}
         run: |
           if [ "$PUSHING" = true ]; then set -- {_pushing(settings)}; fi
           {_orch_build(settings)}
@@ -172,7 +176,7 @@ def github_native(settings: CiSettings) -> str:
     outputs:
       matrix: ${{{{ steps.runners.outputs.matrix }}}}
     steps:
-{_checkout()}      - uses: {uses("actions/setup-python")}
+{checkout()}      - uses: {uses("actions/setup-python")}
         with: {{python-version: "3.12"}}
       - run: pip install "$ORCH_INSTALL"
       - id: runners
@@ -191,10 +195,10 @@ def _native_build(settings: CiSettings) -> str:
       fail-fast: false
       matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}
     steps:
-{_checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
+{checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
         if: ${{{{ matrix.qemu }}}}
       - uses: {uses("docker/setup-buildx-action")}
-{_login(settings)}      - id: build{_step_env(settings, leg)}
+{login(settings)}      - id: build{_step_env(settings, leg)}
         # Pushing: a part (no tag), this leg's own cache written, every leg's read.
         run: |
           set -- --platform "$PLATFORM"
@@ -225,12 +229,12 @@ def _native_release(settings: CiSettings) -> str:
       tags: ${{{{ steps.release.outputs.tags }}}}
       version: ${{{{ steps.release.outputs.version }}}}
     steps:
-{_checkout()}{_setup(settings)}{_cosign(settings)}      - uses: {uses("actions/download-artifact")}
+{checkout()}{_setup(settings)}{_cosign(settings)}      - uses: {uses("actions/download-artifact")}
         with:
           pattern: orch-part-*
           path: {PARTS}
           merge-multiple: true
-{_login(settings)}      - id: release{_env_lines(_signing_env(settings))}
+{login(settings)}      - id: release{_env_lines(_signing_env(settings))}
         run: {_release_line(settings)}
 {_report("orch-report-release")}"""
 

@@ -140,10 +140,15 @@ image-release:
     - if: $CI_COMMIT_TAG || $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
       variables: {{ORCH_PUSH: "--push"{_sign_variable(settings)}}}
   script:
-{_cosign_line(settings)}    - orch release {PARTS} --profile {settings.profile} --image "$ORCH_IMAGE" --report orch-report.html --output-env release.env{" $ORCH_SIGN" if settings.sign else ""}
+{_cosign_line(settings)}    - {_release_line(settings)}
   artifacts:
     when: always
     paths: [orch-report.html]
     reports:
       dotenv: release.env
 """
+
+
+def _release_line(settings: CiSettings) -> str:
+    line = f'orch release {PARTS} --profile {settings.profile} --image "$ORCH_IMAGE" --report orch-report.html'
+    return line + " --output-env release.env" + (" $ORCH_SIGN" if settings.sign else "")
