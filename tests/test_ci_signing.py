@@ -58,7 +58,7 @@ def test_github_keyless_gives_the_identity_token_to_the_signing_job_alone(tmp_pa
     command = next(s for s in steps if s.get("id") in ("build", "release"))["run"]
     assert "--sign" in command and "--sign-key" not in command and "COSIGN_PRIVATE_KEY" not in text
     if runners == "single":  # a pull request builds, pushes and signs nothing
-        assert f'if [ "$PUSHING" = true ]; then set -- --push --cache "$ORCH_IMAGE:buildcache" --sign; fi' in command
+        assert 'if [ "$PUSHING" = true ]; then set -- --push --cache "$ORCH_IMAGE:buildcache" --sign; fi' in command
         assert installer[0]["if"] == PUSH
     else:
         assert command.endswith("--report orch-report.html --sign")
