@@ -13,7 +13,11 @@ What a real CI's life asks of them:
   read by every leg, so legs never overwrite each other's;
 * security-lint clean (zizmor's default persona): actions pinned by commit
   (authoring.ci_file_actions), checkout credentials not persisted, and every value from the
-  event, the matrix or a secret passed to `run:` scripts through `env:`, never expanded in them.
+  event, the matrix or a secret passed to `run:` scripts through `env:`, never expanded in them;
+* signing (`--sign`) only in the job that moves tags (the single job, or the release): cosign
+  installed there (sigstore/cosign-installer), `id-token: write` on that job alone (keyless), or
+  the key pair's secrets in that step's `env:` (key). Keyless certificates name the workflow:
+  `https://github.com/OWNER/REPO/.github/workflows/image.yml@REF` (docs/ci.md).
 """
 
 from __future__ import annotations
@@ -21,38 +25,45 @@ from __future__ import annotations
 from orchestrator.authoring.ci_file_actions import uses
 from orchestrator.authoring.ci_file_settings import (
     GITHUB_IMAGE_STEP,
+    SIGN_KEY,
+    SIGN_PASSWORD,
     CiSettings,
     registry_of,
     secret_options,
     secret_variable,
+    sign_options,
 )
 
 PARTS = "parts"
 PUSHING = "github.event_name != 'pull_request'"
 
 
-def _header(settings: CiSettings, what: str) -> str:
-    image = f'\n  ORCH_IMAGE: "{settings.image}"' if settings.image else ""
-    return f"""# Written by orch init: {what}
-name: image
+# When every generated workflow runs, and the workflow's token: read-only unless a job says more.
+TRIGGERS = """name: image
 on:
   push:
     branches: [main]
     tags: ["v*"]
   pull_request:
 concurrency:
-  group: image-${{{{ github.ref }}}}
-  cancel-in-progress: ${{{{ github.event_name == 'pull_request' }}}}
+  group: image-${{ github.ref }}
+  cancel-in-progress: ${{ github.event_name == 'pull_request' }}
 permissions:
   contents: read
-env:
+"""
+
+
+def _header(settings: CiSettings, what: str) -> str:
+    image = f'\n  ORCH_IMAGE: "{settings.image}"' if settings.image else ""
+    return f"""# Written by orch init: {what}
+{TRIGGERS}env:
   # What installs orch: its distribution on the package index, pinned to the version that wrote this
   # file (change it here: another version, a wheel URL or a git URL at a commit).
   ORCH_INSTALL: "{settings.install}"{image}
 """
 
 
-def _checkout() -> str:
+def checkout() -> str:
     return f"""      - uses: {uses("actions/checkout")}
         with: {{persist-credentials: false}}
 """
@@ -69,7 +80,7 @@ def _setup(settings: CiSettings) -> str:
 {image}"""
 
 
-def _login(settings: CiSettings) -> str:
+def login(settings: CiSettings) -> str:
     registry = registry_of(settings.image) if settings.image else "ghcr.io"
     if registry == "ghcr.io":
         who = "username: ${{ github.actor }}\n          password: ${{ secrets.GITHUB_TOKEN }}"
@@ -83,11 +94,40 @@ def _login(settings: CiSettings) -> str:
 """
 
 
-def _step_env(settings: CiSettings, values: dict[str, str]) -> str:
+def _permissions(settings: CiSettings, signs: bool = False) -> str:
+    """The job's token: packages to push; an identity token only for the job that signs keyless."""
+    return "{contents: read, packages: write" + (", id-token: write}" if signs and settings.sign == "keyless" else "}")
+
+
+def _cosign(settings: CiSettings, condition: str = "") -> str:
+    """cosign, for the job that signs (pinned as every action is)."""
+    if not settings.sign:
+        return ""
+    when = f"\n        if: ${{{{ {condition} }}}}" if condition else ""
+    return f"      - uses: {uses('sigstore/cosign-installer')}{when}\n"
+
+
+def _env_lines(values: dict[str, str]) -> str:
+    return "\n        env:" + "".join(f"\n          {key}: {value}" for key, value in values.items()) if values else ""
+
+
+def _signing_env(settings: CiSettings, only_pushing: bool = False) -> dict[str, str]:
+    """The key pair's secrets, for the step that signs with a key (cosign reads both from the environment);
+    `only_pushing`: empty on pull requests, which build and sign nothing."""
+    if settings.sign != "key":
+        return {}
+    if only_pushing:
+        return {name: f"${{{{ {PUSHING} && secrets.{name} || '' }}}}" for name in (SIGN_KEY, SIGN_PASSWORD)}
+    return {name: f"${{{{ secrets.{name} }}}}" for name in (SIGN_KEY, SIGN_PASSWORD)}
+
+
+def _step_env(settings: CiSettings, values: dict[str, str], signs: bool = False) -> str:
     """The build step's environment: what its script reads, secrets included (never `${{ }}` in it)."""
     values = {"PUSHING": f"${{{{ {PUSHING} }}}}", **values}
     values.update({secret_variable(s): f"${{{{ secrets.{secret_variable(s)} }}}}" for s in settings.secrets})
-    return "\n        env:" + "".join(f"\n          {key}: {value}" for key, value in values.items())
+    if signs:
+        values.update(_signing_env(settings, only_pushing=True))
+    return _env_lines(values)
 
 
 def _orch_build(settings: CiSettings) -> str:
@@ -111,15 +151,20 @@ def github_single(settings: CiSettings) -> str:
     return _header(settings, "every platform in one build, verified before any tag moves.") + f"""jobs:
   image:
     runs-on: ubuntu-latest
-    permissions: {{contents: read, packages: write}}
+    permissions: {_permissions(settings, signs=True)}
     steps:
-{_checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
+{checkout()}{_setup(settings)}{_cosign(settings, PUSHING)}      - uses: {uses("docker/setup-qemu-action")}
       - uses: {uses("docker/setup-buildx-action")}
-{_login(settings)}      - id: build{_step_env(settings, {})}
+{login(settings)}      - id: build{_step_env(settings, {}, signs=True)}
         run: |
-          if [ "$PUSHING" = true ]; then set -- --push --cache "$ORCH_IMAGE:buildcache"; fi
+          if [ "$PUSHING" = true ]; then set -- {_pushing(settings)}; fi
           {_orch_build(settings)}
 {_report("orch-report")}"""
+
+
+def _pushing(settings: CiSettings) -> str:
+    words = ['--push --cache "$ORCH_IMAGE:buildcache"', sign_options(settings)]
+    return " ".join(w for w in words if w)
 
 
 def github_native(settings: CiSettings) -> str:
@@ -131,7 +176,7 @@ def github_native(settings: CiSettings) -> str:
     outputs:
       matrix: ${{{{ steps.runners.outputs.matrix }}}}
     steps:
-{_checkout()}      - uses: {uses("actions/setup-python")}
+{checkout()}      - uses: {uses("actions/setup-python")}
         with: {{python-version: "3.12"}}
       - run: pip install "$ORCH_INSTALL"
       - id: runners
@@ -145,15 +190,15 @@ def _native_build(settings: CiSettings) -> str:
     needs: plan
     name: build ${{{{ matrix.platform }}}}
     runs-on: ${{{{ matrix.runner }}}}
-    permissions: {{contents: read, packages: write}}
+    permissions: {_permissions(settings)}
     strategy:
       fail-fast: false
       matrix: ${{{{ fromJSON(needs.plan.outputs.matrix) }}}}
     steps:
-{_checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
+{checkout()}{_setup(settings)}      - uses: {uses("docker/setup-qemu-action")}
         if: ${{{{ matrix.qemu }}}}
       - uses: {uses("docker/setup-buildx-action")}
-{_login(settings)}      - id: build{_step_env(settings, leg)}
+{login(settings)}      - id: build{_step_env(settings, leg)}
         # Pushing: a part (no tag), this leg's own cache written, every leg's read.
         run: |
           set -- --platform "$PLATFORM"
@@ -178,17 +223,23 @@ def _native_release(settings: CiSettings) -> str:
     needs: build
     if: ${{{{ {PUSHING} }}}}
     runs-on: ubuntu-latest
-    permissions: {{contents: read, packages: write}}
+    permissions: {_permissions(settings, signs=True)}
     outputs:
       digest: ${{{{ steps.release.outputs.digest }}}}
       tags: ${{{{ steps.release.outputs.tags }}}}
       version: ${{{{ steps.release.outputs.version }}}}
     steps:
-{_checkout()}{_setup(settings)}      - uses: {uses("actions/download-artifact")}
+{checkout()}{_setup(settings)}{_cosign(settings)}      - uses: {uses("actions/download-artifact")}
         with:
           pattern: orch-part-*
           path: {PARTS}
           merge-multiple: true
-{_login(settings)}      - id: release
-        run: orch release {PARTS} --profile {settings.profile} --image "$ORCH_IMAGE" --report orch-report.html
+{login(settings)}      - id: release{_env_lines(_signing_env(settings))}
+        run: {_release_line(settings)}
 {_report("orch-report-release")}"""
+
+
+def _release_line(settings: CiSettings) -> str:
+    words = [f"orch release {PARTS} --profile {settings.profile}", '--image "$ORCH_IMAGE"',
+             "--report orch-report.html", sign_options(settings)]
+    return " ".join(w for w in words if w)

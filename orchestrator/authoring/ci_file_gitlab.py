@@ -6,15 +6,41 @@
 any login; the image is `$CI_REGISTRY_IMAGE` unless `--image` named one; pushing jobs share a
 `resource_group`, so two pipelines never move the same tags at once; the HTML report is kept
 as an artifact, also when the build failed.
+
+Signing (`--sign`): the job that moves tags installs cosign (Alpine's package) and signs when it
+pushes (ORCH_SIGN, set by the pushing rule). Keyless: that job alone asks for an identity token,
+`id_tokens: SIGSTORE_ID_TOKEN` with aud sigstore, which cosign reads; its certificate names the
+pipeline file, `https://gitlab.com/GROUP/PROJECT//.gitlab-ci.yml@REF` (docs/ci.md). Key: the
+project's CI/CD variables COSIGN_PRIVATE_KEY and COSIGN_PASSWORD (`cosign generate-key-pair
+gitlab://GROUP/PROJECT` writes them), the key read by cosign from the environment.
 """
 
 from __future__ import annotations
 
-from orchestrator.authoring.ci_file_settings import CiSettings, secret_options
+from orchestrator.authoring.ci_file_settings import CiSettings, secret_options, sign_options
 from orchestrator.authoring.runners import RunnerJob
 from orchestrator.model.platform import format_platform, platform_slug
 
 PARTS = "parts"
+
+
+def _sign_variable(settings: CiSettings) -> str:
+    """ORCH_SIGN beside ORCH_PUSH in a pushing rule's variables: the signing options, when asked."""
+    return f', ORCH_SIGN: "{sign_options(settings)}"' if settings.sign else ""
+
+
+def _signing_job(settings: CiSettings) -> str:
+    """What the job that signs adds: keyless, its identity token for cosign (aud sigstore)."""
+    if settings.sign != "keyless":
+        return ""
+    return """  id_tokens:
+    SIGSTORE_ID_TOKEN:
+      aud: sigstore
+"""
+
+
+def _cosign_line(settings: CiSettings) -> str:
+    return "    - apk add --no-cache cosign\n" if settings.sign else ""
 
 
 def _common(settings: CiSettings, what: str) -> str:
@@ -39,7 +65,7 @@ variables:
     - if [ -n "$ORCH_PUSH" ]; then echo "$CI_REGISTRY_PASSWORD" | docker login -u "$CI_REGISTRY_USER" --password-stdin "$CI_REGISTRY"; fi
   rules:
     - if: $CI_COMMIT_TAG || $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
-      variables: {{ORCH_PUSH: "--push --cache $ORCH_IMAGE:buildcache"}}
+      variables: {{ORCH_PUSH: "--push --cache $ORCH_IMAGE:buildcache"{_sign_variable(settings)}}}
     - if: $CI_PIPELINE_SOURCE == "merge_request_event"
       variables: {{ORCH_PUSH: ""}}
   artifacts:
@@ -49,9 +75,10 @@ variables:
 """
 
 
-def _build_line(settings: CiSettings, platform: str = "", part: str = "") -> str:
-    words = [f"orch build --profile {settings.profile}", platform, '--image "$ORCH_IMAGE"',
-             "--report orch-report.html", secret_options(settings), "$ORCH_PUSH", part]
+def _build_line(settings: CiSettings, signs: bool = False) -> str:
+    words = [f"orch build --profile {settings.profile}", '--image "$ORCH_IMAGE"',
+             "--report orch-report.html", secret_options(settings), "$ORCH_PUSH",
+             "$ORCH_SIGN" if settings.sign and signs else ""]
     return " ".join(w for w in words if w)
 
 
@@ -61,10 +88,10 @@ image-build:
   extends: .orch
   stage: build
   resource_group: image-$CI_COMMIT_REF_SLUG
-  script:
-    - docker run --privileged --rm tonistiigi/binfmt --install all
+{_signing_job(settings)}  script:
+{_cosign_line(settings)}    - docker run --privileged --rm tonistiigi/binfmt --install all
     - docker buildx create --use --driver docker-container
-    - {_build_line(settings)} --output-env build.env
+    - {_build_line(settings, signs=True)} --output-env build.env
   artifacts:
     when: always
     paths: [orch-report.html]
@@ -109,14 +136,19 @@ image-release:
   stage: release
   needs: [image-build]
   resource_group: image-$CI_COMMIT_REF_SLUG
-  rules:
+{_signing_job(settings)}  rules:
     - if: $CI_COMMIT_TAG || $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
-      variables: {{ORCH_PUSH: "--push"}}
+      variables: {{ORCH_PUSH: "--push"{_sign_variable(settings)}}}
   script:
-    - orch release {PARTS} --profile {settings.profile} --image "$ORCH_IMAGE" --report orch-report.html --output-env release.env
+{_cosign_line(settings)}    - {_release_line(settings)}
   artifacts:
     when: always
     paths: [orch-report.html]
     reports:
       dotenv: release.env
 """
+
+
+def _release_line(settings: CiSettings) -> str:
+    line = f'orch release {PARTS} --profile {settings.profile} --image "$ORCH_IMAGE" --report orch-report.html'
+    return line + " --output-env release.env" + (" $ORCH_SIGN" if settings.sign else "")

@@ -12,6 +12,11 @@ the image the CI publishes, and the build secrets the Dockerfile mounts.
   GITHUB_REPOSITORY), on GitLab `$CI_REGISTRY_IMAGE`.
 * Every `RUN --mount=type=secret` id of the Dockerfile becomes `--secret id=ID,env=VAR`, VAR a CI
   secret (GitHub) or variable (GitLab) of the id's name in upper case.
+* Signing (`--sign keyless|key`): the job that moves tags signs the verified index with cosign.
+  Keyless uses the CI's identity token (GitHub's `id-token: write`, GitLab's `id_tokens:`
+  SIGSTORE_ID_TOKEN, aud sigstore); a key pair is read from COSIGN_PRIVATE_KEY and COSIGN_PASSWORD
+  (the names `cosign generate-key-pair github://OWNER/REPO` or `gitlab://PROJECT` writes), the key
+  handed to cosign as `env://COSIGN_PRIVATE_KEY`, so it never lands on the runner's disk.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ _WHEEL = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]* @ )?https://\S+\.whl(?:#sha
 # A version the package index can hold: PEP 440 without a development or local part.
 _RELEASED = re.compile(r"^(\d+!)?\d+(\.\d+)*((a|b|rc)\d+)?(\.post\d+)?$")
 _GIT = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._-]* @ )?git\+https://\S+@[0-9a-f]{40}(?:#\S*)?$")
+SIGN_KINDS = ("keyless", "key")
+SIGN_KEY = "COSIGN_PRIVATE_KEY"  # the CI secret (variable) holding the private key, for cosign's env://
+SIGN_PASSWORD = "COSIGN_PASSWORD"  # its password, where cosign reads it
 INSTALL_FIX = (f"pass a pinned requirement ({DISTRIBUTION}==1.2.0), a wheel URL (https://.../x.whl) or a git URL "
                "at a commit (git+https://host/org/orch@<40-hex sha>)")
 
@@ -41,6 +49,7 @@ class CiSettings:
     image: str | None  # None: the CI's own registry, computed where the job runs
     install: str  # what pip installs
     secrets: tuple[str, ...] = ()  # the secret ids the Dockerfile mounts
+    sign: str | None = None  # "keyless", "key" or None (no signing)
 
 
 
@@ -89,6 +98,21 @@ def secret_variable(secret_id: str) -> str:
 
 def secret_options(settings: CiSettings) -> str:
     return " ".join(f"--secret id={s},env={secret_variable(s)}" for s in settings.secrets)
+
+
+def sign_options(settings: CiSettings) -> str:
+    """What the signing job's orch command adds: nothing, `--sign` (keyless) or the key from the CI's secret."""
+    if settings.sign == "key":
+        return f"--sign --sign-key env://{SIGN_KEY}"
+    return "--sign" if settings.sign == "keyless" else ""
+
+
+def check_sign(sign: str) -> str:
+    if sign not in SIGN_KINDS:
+        raise BadInput(f'--sign "{sign}" is not keyless or key',
+                       fix="pass --sign keyless (the CI's identity token) or --sign key (a cosign key pair in the "
+                           "CI's secrets COSIGN_PRIVATE_KEY and COSIGN_PASSWORD)")
+    return sign
 
 
 def github_image(directory: Path) -> str | None:

@@ -10,6 +10,7 @@ import typer
 from orchestrator.cli.output import print_json
 
 if TYPE_CHECKING:
+    from orchestrator.authoring.ci_callers import Block
     from orchestrator.authoring.ci_file_settings import CiSettings
     from orchestrator.authoring.scaffold import Proposal
     from orchestrator.profiles.model import Profile
@@ -31,6 +32,16 @@ def init(
     install: str | None = typer.Option(
         None, "--install", help="With --ci: what the CI installs orch from: a pinned requirement, a wheel URL or a "
         "git URL at a commit (default: orch-multiarch at this orch's version, when it is a release)."),
+    sign: str | None = typer.Option(
+        None, "--sign", help="With --ci: the job that moves tags signs the image with cosign: keyless (the CI's "
+        "identity token; the certificate names the workflow) or key (a key pair in the CI's secrets "
+        "COSIGN_PRIVATE_KEY and COSIGN_PASSWORD). See docs/ci.md for the matching verify commands."),
+    use: str = typer.Option(
+        "inline", "--use", help="With --ci: what the CI file runs: inline (orch installed and run in the file), "
+        "or a short caller of orch's building block: action or reusable (GitHub), component (GitLab); with --from."),
+    pin: str | None = typer.Option(
+        None, "--from", help="With --use action|reusable|component: the repository and commit the caller pins, "
+        "OWNER/REPO@SHA (40 hex), the release tag after # for the comment beside it (OWNER/REPO@SHA#v1.2.0)."),
     makefile: bool = typer.Option(False, "--makefile", help="Also write orch.mk (image, push, verify, inspect)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files that exist (with --ci, the profile too: "
                                "without it, --ci adds the CI's runners table to an existing profile, the rest kept)."),
@@ -46,7 +57,8 @@ def init(
     source = directory / dockerfile
     if not source.is_file():
         raise BadInput(f'no Dockerfile at "{source}"', fix="run orch init in a directory with a Dockerfile, or pass -f")
-    _check_ci_options(ci, runners, install)
+    _check_ci_options(ci, runners, install, sign)
+    block = _block(ci, runners, install, sign, use, pin)
     name = scaffold.check_name(profile or directory.resolve().name.lower())
     text = source.read_text()
     path = directory / "profiles" / f"{name}.yaml"
@@ -56,8 +68,8 @@ def init(
     if current is not None:
         del files[path]
     if ci is not None:
-        settings = _settings(directory, ci, name, image, install, text)
-        files.update(_ci_files(directory, ci, runners, settings, proposal, dockerfile, image, current))
+        settings = _settings(directory, ci, name, image, install if block is None else "", text, sign)
+        files.update(_ci_files(directory, ci, runners, settings, proposal, dockerfile, image, current, block))
     scaffold.write_all(files, force, replaced={path} if current else set())
     _report(name, proposal, files, image or scaffold.default_image(name), makefile, as_json)
 
@@ -84,9 +96,9 @@ def _kept(path: Path, current: Profile, asked: tuple[str, ...]) -> Proposal:
     return Proposal(current.platforms, (), f"the platforms of {path}")
 
 
-def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None:
+def _check_ci_options(ci: str | None, runners: str, install: str | None, sign: str | None) -> None:
     from orchestrator.authoring import scaffold
-    from orchestrator.authoring.ci_file_settings import check_install, default_install
+    from orchestrator.authoring.ci_file_settings import check_sign
     from orchestrator.errors import BadInput
 
     if ci is not None and ci not in scaffold.CI_KINDS:
@@ -94,23 +106,55 @@ def _check_ci_options(ci: str | None, runners: str, install: str | None) -> None
     if runners not in ("single", "native"):
         raise BadInput(f'--runners "{runners}" is not single or native',
                        fix="pass --runners native for one runner per platform, or leave it out")
-    for given, option in ((runners == "native", "--runners native"), (install is not None, "--install")):
+    if sign is not None:
+        check_sign(sign)
+    for given, option in ((runners == "native", "--runners native"), (install is not None, "--install"),
+                          (sign is not None, f"--sign {sign}")):
         if given and ci is None:
             raise BadInput(f"{option} says how the CI workflow builds; no --ci was given",
                            fix="add --ci github or --ci gitlab")
+
+
+def _block(ci: str | None, runners: str, install: str | None, sign: str | None, use: str,
+           source: str | None) -> Block | None:
+    """The building block a caller pins (--use, --from), or None for the inline file, whose pin is checked here."""
+    from orchestrator import __version__
+    from orchestrator.authoring.ci_callers import check_use, parse_from
+    from orchestrator.authoring.ci_file_settings import check_install, default_install
+    from orchestrator.errors import BadInput
+
+    check_use(use, ci, runners, sign)
+    if ci is None or use == "inline":
+        if source is not None:
+            raise BadInput(f'--from "{source}" names what a caller pins; --use is inline',
+                           fix="pass --use action, reusable or component with --from, or leave --from out")
+        if install is not None:
+            check_install(install)
+        elif ci is not None:
+            default_install()  # a development build has no version to pin: it says so before anything is read
+        return None
     if install is not None:
-        check_install(install)
-    elif ci is not None:
-        default_install()  # a development build has no version to pin: it says so before anything is read
+        raise BadInput(f'--install "{install}" says how the inline file installs orch; --use {use} runs orch\'s '
+                       "building block, which installs itself", fix="leave --install out, or pass --use inline")
+    if source is None:
+        try:
+            default_install()
+        except BadInput:
+            raise BadInput(f'this orch is a development or local build ("{__version__}"): --use {use} can pin '
+                           "only a released orch's commit", fix="pass --from OWNER/REPO@SHA (40 hex, #TAG optional): "
+                           "the commit of the orch release the caller uses") from None
+        raise BadInput(f"--use {use} pins a commit of orch's repository, and this orch records none",
+                       fix=f"pass --from OWNER/REPO@SHA (40 hex), the commit of orch {__version__}'s release tag")
+    return parse_from(source, ci, use)
 
 
 def _settings(directory: Path, ci: str, name: str, image: str | None, install: str | None,
-              dockerfile: str) -> CiSettings:
+              dockerfile: str, sign: str | None = None) -> CiSettings:
     """GitLab's image is $CI_REGISTRY_IMAGE (its jobs log in there) unless --image names one, whatever the remote."""
     from orchestrator.authoring.ci_file_settings import CiSettings, default_install, github_image, secret_ids
 
     found = image or (github_image(directory) if ci == "github" else None)
-    return CiSettings(name, found, install or default_install(), secret_ids(dockerfile))
+    return CiSettings(name, found, default_install() if install is None else install, secret_ids(dockerfile), sign)
 
 
 def _files(directory: Path, name: str, proposal: Proposal, dockerfile: str, image: str | None,
@@ -124,7 +168,7 @@ def _files(directory: Path, name: str, proposal: Proposal, dockerfile: str, imag
 
 
 def _ci_files(directory: Path, ci: str, runners: str, settings: CiSettings, proposal: Proposal, dockerfile: str,
-              image: str | None, current: Profile | None) -> dict[Path, str]:
+              image: str | None, current: Profile | None, block: Block | None = None) -> dict[Path, str]:
     """The workflow, and the profile with this CI's runners table (native) and the tag rules the
     CI's --image applies: written anew, or the existing one edited (authoring.profile_edit)."""
     from orchestrator.authoring import ci_file_github, ci_file_gitlab, profile_edit, scaffold
@@ -141,13 +185,26 @@ def _ci_files(directory: Path, ci: str, runners: str, settings: CiSettings, prop
     else:
         profile = profile_edit.profile_with_ci(path, current, ci, None if kept is not None else table, directory)
     files = {path: profile} if current is None or profile != path.read_text() else {}
-    if ci == "github":
+    if block is not None:
+        files[directory / (GITHUB_FILE if ci == "github" else GITLAB_FILE)] = \
+            _caller(ci, settings, block, scaffold.platform_list(proposal.platforms), dockerfile, native is not None)
+    elif ci == "github":
         files[directory / GITHUB_FILE] = \
             ci_file_github.github_native(settings) if native else ci_file_github.github_single(settings)
     else:
         files[directory / GITLAB_FILE] = \
             ci_file_gitlab.gitlab_native(settings, native) if native else ci_file_gitlab.gitlab_single(settings)
     return files
+
+
+def _caller(ci: str, settings: CiSettings, block: Block, platforms: str, dockerfile: str, native: bool) -> str:
+    from orchestrator.authoring import ci_callers
+
+    if block.use == "component":
+        return ci_callers.gitlab_component(settings, block, platforms, native)
+    if block.use == "reusable":
+        return ci_callers.github_reusable(settings, block, platforms, native)
+    return ci_callers.github_action(settings, block, platforms, dockerfile)
 
 
 def _report(name: str, proposal: Proposal, files: dict[Path, str], repository: str, makefile: bool,
