@@ -114,7 +114,7 @@ def _section(document: Mapping[str, Any], title: str, end: float, seconds: float
         f"<h1>{escape(title)} <code>{escape(str(document.get('digest') or 'not published'))}</code></h1>",
         _facts(document, seconds), *_parts(document),
         f'<h2>Timeline per platform</h2><p class="legend">{legend()} <span class="muted">every lane on one axis: '
-        f"seconds after {'its runner' if document.get('parts') else 'the'} build started</span></p>",
+        f"seconds after {'each runner’s' if document.get('parts') else 'the'} build started</span></p>",
         *(_lane(p, end) for p in platforms),
         "<h2>Verification</h2><table><colgroup><col style='width:8%'><col style='width:18%'>"
         "<col style='width:16%'><col></colgroup><tr><th></th><th>check</th><th>platform</th><th>finding</th></tr>",
