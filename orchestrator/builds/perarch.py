@@ -122,6 +122,9 @@ class PerArchRun:
         self.record = StagedRecord(publish.repository, publish.repository.tag)
         self.staging_tags: list[Reference] = []  # pushed to on the classic image store (publish.stage)
         self.started: set[Platform] = set()  # platforms whose buildx command ran
+        # One clock for every platform's steps: the report draws them all on one axis, so a
+        # platform queued behind another starts where it really started.
+        self.origin = time.monotonic()
         self.stopped: set[Platform] = set()  # platforms whose node stopped answering: no step failed
         # What this machine lacks (exit 3: no room to stage a layout, ...) is no platform's failure.
         self.missing: list[EnvironmentMissing] = []
@@ -220,6 +223,7 @@ class PerArchRun:
         started = time.monotonic()
         engine = Engine(job.daemon) if job.daemon else self.engine
         steps = step_log((job.platform,), node=job.node, native_node=bool(job.node and job.native))
+        steps.started = self.origin
         self.started.add(job.platform)
         if job.layout:
             blobstore.seed(job.layout)

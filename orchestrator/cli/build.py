@@ -230,7 +230,7 @@ def _write_reports(document: dict[str, Any], seconds: float | None, *, report: P
     if report:
         from orchestrator.report.html import html_report
 
-        attempt(unwritten, f"--report {report}", lambda: report.write_text(html_report(document)))
+        attempt(unwritten, f"--report {report}", lambda: report.write_text(html_report(document, seconds=seconds)))
     if metadata_file:
         import json
 

@@ -3,6 +3,7 @@ any tag of any of them moves."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,9 +55,12 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
             typer.echo("\n".join(plan.commands()))
         return
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
+    started = time.monotonic()
     results = run_release(engine, plan, Console(quiet=quiet))
+    seconds = time.monotonic() - started
     document = {"targets": {r.name: r.to_json() for r in results}}
-    unwritten = _write_reports(document, output_env=output_env, report=report, metadata_file=metadata_file)
+    unwritten = _write_reports(document, output_env=output_env, report=report, metadata_file=metadata_file,
+                               seconds=seconds)
     if as_json:
         print_json(document)
         failure = stdout_failure()
@@ -71,7 +75,7 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
 
 
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,
-                   metadata_file: Path | None) -> list[tuple[str, OSError]]:
+                   metadata_file: Path | None, seconds: float | None = None) -> list[tuple[str, OSError]]:
     """Every output file written that can be; what could not (a full disk), not raised."""
     from orchestrator.report.ci_outputs import attempt, report_release
 
@@ -79,7 +83,8 @@ def _write_reports(document: dict[str, Any], *, output_env: Path | None, report:
     if report:
         from orchestrator.report.html import release_report
 
-        attempt(unwritten, f"--report {report}", lambda: report.write_text(release_report(document["targets"])))
+        attempt(unwritten, f"--report {report}", lambda: report.write_text(release_report(document["targets"],
+                                                                                     seconds=seconds)))
     if metadata_file:
         import json
 

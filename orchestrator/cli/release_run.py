@@ -4,6 +4,7 @@ the fast path (cli/fast.py) both call `run_release_parts`, so they print the sam
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,7 +94,7 @@ def _report_failure(failed: OrchError, args: ReleaseArgs, platforms: tuple[Any, 
 
         report = args.outputs.report
         attempt(unwritten, f"--report {report}",
-                lambda: Path(report).write_text(html_report(document).replace("orch build", "orch release")))
+                lambda: Path(report).write_text(html_report(document, what="orch release")))
     for what, why in unwritten:  # the release's failure is the error to show
         get_logger().warning("release.report_unwritten", output=what, reason=why.strerror or str(why))
 
@@ -106,13 +107,16 @@ def _run(plan: Any, args: ReleaseArgs) -> None:
     console = Console(quiet=args.quiet)
     for note in plan.replaced:
         console.say(f"orch: {note}")
+    started = time.monotonic()
     document = run_release(plan, console.say)
+    seconds = time.monotonic() - started
     unwritten = report_parts_release(document, output_env=args.outputs.output_env)
     if args.outputs.report:
         from orchestrator.report.html import html_report
 
         report = args.outputs.report
-        attempt(unwritten, f"--report {report}", lambda: Path(report).write_text(html_report(document)))
+        attempt(unwritten, f"--report {report}", lambda: Path(report).write_text(
+            html_report({**document, "commands": plan.commands()}, seconds=seconds, what="orch release")))
     if args.outputs.metadata_file:
         metadata_file = args.outputs.metadata_file
         attempt(unwritten, f"--metadata-file {metadata_file}",
