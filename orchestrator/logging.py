@@ -85,7 +85,7 @@ class _ToFile:
         import structlog
 
         self.file = file
-        self.render = structlog.dev.ConsoleRenderer(colors=False, pad_event=0)
+        self.render = structlog.dev.ConsoleRenderer(colors=False)
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         import structlog

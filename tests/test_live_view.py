@@ -219,3 +219,51 @@ def test_the_live_view_at_120_80_and_50_columns(registry: Registry, tmp_path: Pa
     finally:
         subprocess.run([*tmux, "wait-for", "-S", f"{session}-read"], capture_output=True)
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+# -- where the full log goes ------------------------------------------------------------------
+
+@pytest.fixture
+def own_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The logging module's settings for one test, structlog set up again as before after it."""
+    from orchestrator import logging as orch_logging
+
+    for name, value in (("_terminal_quiet", False), ("_file", None),
+                        ("_pending", {"level": orch_logging.INFO, "log_format": orch_logging.LogFormat.console})):
+        monkeypatch.setattr(orch_logging, name, value)
+    yield
+    if orch_logging._file is not None:
+        orch_logging._file.close()
+    monkeypatch.undo()
+    orch_logging._apply(orch_logging._applied_level, orch_logging._applied_format)
+
+
+def test_info_goes_to_the_log_file_and_warnings_to_the_terminal(own_logging: None, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli.live import log_to_file
+    from orchestrator.logging import get_logger
+
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path / "state"))
+    path = log_to_file()
+    assert path is not None and Path(path).parent == tmp_path / "state" / "logs"
+    get_logger().info("build.start", output="localhost:5000/x")
+    get_logger().warning("build.check_this", advice="look")
+    err = capsys.readouterr().err
+    assert "build.start" not in err and err.count("build.check_this") == 1 and len(err.splitlines()) == 1
+    kept = Path(path).read_text()
+    assert re.search(r"build.start +output=localhost:5000/x", kept) and "build.check_this" in kept
+
+
+def test_a_log_that_cannot_be_written_is_one_warning_and_the_build_goes_on(
+        own_logging: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli.live import log_to_file
+    from orchestrator.logging import get_logger
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path / "a-file"))  # not a directory
+    assert log_to_file() is None
+    get_logger().info("build.start")
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "build.log_unwritten" in err and "the build goes on" in err
+    assert "build.start" not in err
