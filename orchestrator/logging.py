@@ -6,6 +6,10 @@ on a terminal unless NO_COLOR is set; JSON lines only with ``--log-format json``
 workflow commands (``::warning::``), so they show as annotations. Every event
 passes through the redactor, so a secret that slips into an event never
 reaches the output.
+
+Under the live view (a terminal, default verbosity) the terminal gets warnings
+and errors only; every event also goes to a log file (`to_file`), which the
+command names when it ends.
 """
 
 from __future__ import annotations
@@ -53,13 +57,55 @@ def errors_only() -> None:
 
 
 _applied_level = INFO
+_applied_format = LogFormat.auto
+_terminal_quiet = False  # the terminal shows warnings and errors only (the live view draws there)
+_file: TextIO | None = None  # where every event goes then
+
+
+def to_file(path: str | None) -> str | None:
+    """From here on the terminal shows warnings and errors only, and every event (info too) goes
+    to the file at `path`, as plain lines. When it cannot be opened, why (the terminal is quiet all
+    the same: the events below WARNING are lost, never the command)."""
+    global _file, _terminal_quiet
+    _terminal_quiet, reason = True, None
+    if path is not None:
+        try:
+            _file = open(path, "a", encoding="utf-8")  # open until the process ends
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+    if _pending is None:
+        _apply(_applied_level, _applied_format)
+    return reason
+
+
+class _ToFile:
+    """Each event, rendered without colours, written to the log file; below WARNING it stops there."""
+
+    def __init__(self, file: TextIO | None) -> None:
+        import structlog
+
+        self.file = file
+        self.render = structlog.dev.ConsoleRenderer(colors=False)
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        import structlog
+
+        if self.file is not None:
+            try:
+                self.file.write(str(self.render(logger, method, dict(event))) + "\n")
+                self.file.flush()
+            except (OSError, ValueError):
+                pass  # a full disk loses the file's lines, never the build
+        if _LEVELS.get(str(event.get("level", method)), INFO) < WARNING:
+            raise structlog.DropEvent
+        return event
 
 
 def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
     import structlog
 
-    global _applied_level
-    _applied_level = level
+    global _applied_level, _applied_format
+    _applied_level, _applied_format = level, log_format
     import os
 
     use_json = log_format is LogFormat.json
@@ -73,6 +119,7 @@ def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_event,
+            *([_ToFile(_file)] if _terminal_quiet else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

