@@ -25,7 +25,8 @@ TAKES = {
     "signing": {"build", "release", "manifest create"},
 }
 # The same name, another meaning: `orch init --image` is the repository its generated files name.
-OTHER_MEANING = {("init", "--image"), ("verify", "--builder")}  # verify: the builder --reproduce rebuilds on
+OTHER_MEANING = {("init", "--image"), ("init", "--sign"),  # init --sign: how the CI files it writes sign
+                 ("verify", "--builder")}  # verify: the builder --reproduce rebuilds on
 
 
 # typer may bring a click of its own (typer._click): commands and options are told by their shape.
