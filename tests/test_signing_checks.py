@@ -1,6 +1,7 @@
 """Signing mistakes are refused before any build step, in under a second of orch's own: cosign
 missing, a key that is not a file, not a private key (the .pub given), not decrypted by
-COSIGN_PASSWORD (unset or wrong), and keyless signing with no OIDC token. Real runs of orch with
+COSIGN_PASSWORD (unset or wrong), and keyless signing with no OIDC token; `orch verify --key`
+with a key that checks nothing (exit 2, naming the file and what is wrong). Real runs of orch with
 Debian's cosign and key pairs from `cosign generate-key-pair`: the exit code, the one sentence
 quoting the file and its fix, and no build started (no buildx step line in the output)."""
 
@@ -131,3 +132,28 @@ def test_a_right_key_and_password_pass_the_check_in_under_a_second(key_pair: Pat
     assert checked[0] is not None and checked[0].key == str(key_pair / "cosign.key")
     monkeypatch.setenv("SIGSTORE_ID_TOKEN", "a.b.c")  # an ambient token (GitLab's id_tokens)
     assert SigningOptions(sign=True).signing() is not None
+
+
+@pytest.mark.parametrize("name, problem", [("gone.pub", "is not a file"),
+                                           ("cosign.key", "is a private key, and a signature is checked with the "
+                                                          "public one"),
+                                           ("notes.key", "is not a public key")])
+def test_verify_refuses_a_key_that_checks_nothing(key_pair: Path, name: str, problem: str) -> None:
+    key = str(key_pair / name)
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
+                           "linux/amd64", "--key", key], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f'orch: error: --key "{key}" {problem}' in done.stderr and "\n  fix: " in done.stderr
+    if name == "cosign.key":
+        assert f"({key_pair / 'cosign.pub'})" in done.stderr  # the public half, named
+    assert "fix: sign it" not in done.stdout + done.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_verify_refuses_an_unreadable_key(key_pair: Path, tmp_path: Path) -> None:
+    key = tmp_path / "cosign.pub"
+    shutil.copy(key_pair / "cosign.pub", key)
+    key.chmod(0)
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
+                           "linux/amd64", "--key", str(key)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 2 and f'--key "{key}" cannot be read (Permission denied)' in done.stderr, done.stderr

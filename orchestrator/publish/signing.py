@@ -156,13 +156,50 @@ def signature_tag(ref: Reference) -> str:
     return str(ref.with_tag(f"{(ref.digest or '').replace(':', '-')}.sig"))
 
 
+@dataclass(frozen=True)
+class Unverified:
+    """Why no valid signature covers a digest, and what to do: none at all (`signed` False), or
+    signatures that do not verify with this key or identity (`signed` True)."""
+
+    signed: bool
+    why: str
+    fix: str
+
+
+SIGN_FIX = "sign it: orch build ... --push --sign --sign-key KEY (or cosign sign --key KEY REPO@DIGEST)"
+
+
+def public_key(path: str) -> None:
+    """BadInput unless `path` is a public key (or certificate) a signature can be checked with;
+    a KMS URI (SCHEME://...) is cosign's to read."""
+    if "://" in path:
+        return
+    if not os.path.isfile(path):
+        raise BadInput(f'--key "{path}" is not a file', fix="pass the cosign.pub `cosign generate-key-pair` wrote")
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInput(f'--key "{path}" cannot be read ({exc.strerror or exc})',
+                       fix="make it readable by the user orch runs as, then rerun") from None
+    if "PRIVATE KEY-----" in head:
+        beside = str(Path(path).with_suffix(".pub")) if path.endswith(".key") else "the cosign.pub beside it"
+        raise BadInput(f'--key "{path}" is a private key, and a signature is checked with the public one',
+                       fix=f"pass the public key `cosign generate-key-pair` wrote with it ({beside}); "
+                           "keep the private key out of verification jobs")
+    if "-----BEGIN PUBLIC KEY-----" not in head and "-----BEGIN CERTIFICATE-----" not in head:
+        raise BadInput(f'--key "{path}" is not a public key (no PEM public key in it)',
+                       fix="pass the cosign.pub `cosign generate-key-pair` wrote (or a KMS URI)")
+
+
 def verify_signature(ref: Reference, key: str | None, *, identity: str | None = None, issuer: str | None = None,
-                     tlog: bool | None = None) -> str | None:
+                     tlog: bool | None = None) -> Unverified | None:
     """None when a valid signature covers `ref` (REPO@DIGEST): by `key`, or keyless by the
     certificate `identity` from the OIDC `issuer` (checked against the transparency log); else
-    why not."""
+    why not: no signature at all, or none by this signer."""
     args = [cosign(), "verify"]
     if key:
+        public_key(key)
         args += ["--key", key]
     else:
         if not (identity and issuer):
@@ -175,8 +212,21 @@ def verify_signature(ref: Reference, key: str | None, *, identity: str | None = 
     if ref.is_loopback:
         args.append("--allow-http-registry")
     done = run([*args, str(ref)], timeout=TIMEOUT)
-    signer = key or f"{identity} ({issuer})"
-    return None if done.returncode == 0 else f"no valid signature by {signer} covers {ref.digest}{_why(done)}"
+    if done.returncode == 0:
+        return None
+    signer = f'key "{key}"' if key else f"{identity} ({issuer})"
+    said = done.stderr or ""
+    if "no signatures found" in said:
+        return Unverified(False, f"not signed: no cosign signature covers {ref.digest}", SIGN_FIX)
+    if "no matching signatures" in said:
+        return Unverified(True, f"not signed by {signer}: {ref.digest} has cosign signatures, but none verifies "
+                                "with it",
+                          "check that --key is the public half of the key that signed it (cosign public-key --key "
+                          "KEY prints it), or sign it with this key's pair" if key else
+                          "check --certificate-identity and --certificate-oidc-issuer against the signer's "
+                          "certificate (cosign verify prints them), or sign it from this identity")
+    return Unverified(False, f"no valid signature by {signer} covers {ref.digest}{_why(done)}",
+                      "check the registry holds the signature and cosign can read it, then rerun; or " + SIGN_FIX)
 
 
 def _why(done: object) -> str:
