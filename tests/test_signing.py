@@ -65,7 +65,10 @@ def test_orch_signs_before_tags_move_and_both_clients_check_it(registry: Registr
     ok = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["ours.pub"]))
     assert ok.returncode == 0 and f"a valid cosign signature covers {digest}" in ok.stdout, ok.stdout
     wrong = orch("verify", tag, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["other.pub"]))
-    assert wrong.returncode == 1 and "no valid signature by" in wrong.stdout, wrong.stdout
+    # Signed, but by another key: said so, with a fix of its own (not "sign it").
+    assert wrong.returncode == 1 and f'not signed by key "{keys["other.pub"]}": {digest} has cosign signatures, but ' \
+        "none verifies with it" in wrong.stdout and "public half of the key that signed it" in wrong.stdout, wrong.stdout
+    assert "fix: sign it" not in wrong.stdout
     assert cosign_verify(by_digest, keys["other.pub"]).returncode != 0
 
 
@@ -85,7 +88,8 @@ def test_what_cosign_signed_verifies_with_orch_and_unsigned_or_other_digests_fai
     second = build(unsigned, "--label", "another=image")
     assert second.returncode == 0 and json.loads(second.stdout)["digest"] != digest
     refused = orch("verify", unsigned, "--platform", "linux/amd64,linux/arm64", "--key", str(keys["ours.pub"]))
-    assert refused.returncode == 1 and "no valid signature by" in refused.stdout
+    assert refused.returncode == 1 and "not signed: no cosign signature covers" in refused.stdout, refused.stdout
+    assert "fix: sign it" in refused.stdout
     assert cosign_verify(f"{registry.host}/peer/app@{json.loads(second.stdout)['digest']}",
                          keys["ours.pub"]).returncode != 0
 

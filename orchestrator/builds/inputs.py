@@ -77,6 +77,24 @@ def check_secret(text: str) -> str:
     return text
 
 
+SECRET_FILE_READ = 64 * 1024  # what of a --secret file is masked (a key, a token file, an .npmrc)
+
+
+def secret_value(text: str) -> str:
+    """What a checked `--secret` hands the build (its variable's value, or its file's text, the
+    first SECRET_FILE_READ bytes), to be masked wherever orch prints it: a step may print it."""
+    fields = dict(part.partition("=")[::2] for part in text.split(",") if part)
+    source = fields.get("src") or fields.get("source")
+    variable = fields.get("env") or (None if source else fields.get("id"))
+    if variable:
+        return os.environ.get(variable, "")
+    try:
+        with open(source or "", "rb") as file:
+            return file.read(SECRET_FILE_READ).decode("utf-8", errors="ignore")
+    except OSError:
+        return ""
+
+
 def is_remote(context: str) -> bool:
     return "://" in context
 

@@ -19,6 +19,7 @@ from orchestrator.builds.inputs import (
     is_remote,
     parse_build_args,
     resolve_sources,
+    secret_value,
 )
 from orchestrator.builds.nodes import assign_node
 from orchestrator.builds.options import BuilderOptions, OutputOptions, SigningOptions, TagOptions, VerificationOptions
@@ -119,6 +120,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
                  where=ref_context(git, now=now) if any("{{" in line for line in request.labels) else None)
     if reproducible:
         spec = made_reproducible(spec, int(now.timestamp()))
+    keep_secrets(spec)
     if request.outputs.metadata_file:
         check_metadata_file(request.outputs.metadata_file)
     jobs: tuple[PlatformJob, ...] = ()
@@ -162,6 +164,20 @@ def made_reproducible(spec: BuildSpec, epoch: int) -> BuildSpec:
     labels = {**recorded_labels(epoch, args, spec.secret_build_args, str(target) if target else None),
               **dict(spec.labels)}
     return replace(spec, build_args=tuple(args.items()), labels=tuple(labels.items()), rewrite_timestamp=True)
+
+
+def keep_secrets(spec: BuildSpec) -> None:
+    """The values a build hands its steps in secret (secret-looking build args, also those passed
+    through after --; each --secret's variable or file), masked from here on in everything orch
+    prints or writes: a failing step may print them, and BuildKit quotes the step it failed at."""
+    from orchestrator.redact import keep_secret, looks_secret
+
+    passed = [word.removeprefix("--build-arg=") for before, word in zip(("", *spec.extra_args), spec.extra_args,
+                                                                        strict=False)
+              if before == "--build-arg" or word.startswith("--build-arg=")]
+    keep_secret(*spec.secret_values, *(value for key, _, value in (word.partition("=") for word in passed)
+                                       if looks_secret(key)),
+                *(secret_value(text) for text in spec.secrets))
 
 
 def signing_of(request: BuildRequest, profile: Profile) -> Signing | None:

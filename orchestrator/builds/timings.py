@@ -14,6 +14,7 @@ from typing import Any
 from orchestrator.docker.steps import Step, StepLog, Timings
 from orchestrator.model.platform import Platform, format_platform
 from orchestrator.model.platform_match import can_run, detect_host
+from orchestrator.redact import mask
 from orchestrator.state import read_record, write_record
 
 # One line after a build where QEMU took at least this share of the step time, and this long.
@@ -46,7 +47,8 @@ def record(dockerfile: str | None, context: str, steps: Iterable[Step]) -> None:
     for step in steps:
         if step.cached or step.failed or not step.instruction.startswith("RUN"):
             continue
-        entry = table.setdefault(f"{step.stage or ''}\t{' '.join(step.instruction.split())}", {})
+        # BuildKit names a step with its build args expanded: a secret's value is masked here too
+        entry = table.setdefault(mask(f"{step.stage or ''}\t{' '.join(step.instruction.split())}"), {})
         entry[step.platform] = step.seconds
     if table:
         write_record(name, {"dockerfile": dockerfile or str(Path(context) / "Dockerfile"), "steps": table})

@@ -229,9 +229,12 @@ def _run(ctx: typer.Context, plan: BuildPlan, progress: str) -> tuple[BuildResul
 
 def _write_reports(document: dict[str, Any], seconds: float | None, *, report: Path | None, output_env: Path | None,
                    metadata_file: Path | None) -> list[tuple[str, OSError]]:
-    """Every output file written that can be; what could not (a full disk), not raised."""
+    """Every output file written that can be; what could not (a full disk), not raised. The
+    secret values the build was given are masked in all of them (redact.keep_secret)."""
+    from orchestrator.redact import mask_document
     from orchestrator.report.ci_outputs import attempt, report_build
 
+    document = mask_document(document)
     unwritten = report_build(document, output_env=str(output_env) if output_env else None, seconds=seconds)
     if report:
         from orchestrator.report.html import html_report

@@ -4,7 +4,8 @@ the typer-free fast paths (cli/fast.py) print exactly what the Typer commands pr
 A reader that goes away (`orch build ... | head -c 1`) must not stop a publish halfway: the
 console script writes both streams through `keep_writing`'s streams, which drop what nobody
 reads any more and remember a write that failed for another reason (a full disk under
-`--json > FILE`), so the command can say what was not written once its work is done.
+`--json > FILE`), so the command can say what was not written once its work is done. Every text written to them
+has the secret values orch knows of masked first (redact.keep_secret), whoever writes it.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ import sys
 from typing import Any
 
 from orchestrator.errors import JobFailed
+from orchestrator.redact import mask, mask_document
 
 
 def echo(text: str = "", *, err: bool = False) -> None:
     stream = sys.stderr if err else sys.stdout
-    stream.write(text + "\n")
+    stream.write(mask(text) + "\n")
 
 
 def print_json(document: Any) -> None:
-    echo(json.dumps(document, indent=2, sort_keys=False))
+    echo(json.dumps(mask_document(document), indent=2, sort_keys=False))
 
 
 def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
@@ -40,11 +42,11 @@ def print_table(rows: list[list[str]], header: list[str] | None = None) -> None:
 def print_error(exc: Any, *, as_json: bool = False) -> int:
     """An OrchError as the one line (and fix) a user sees; returns its exit code. With --json,
     scripts also get it on stdout as {"error", "fix", "exit_code"}."""
-    echo(f"orch: error: {exc}", err=True)
+    echo(f"orch: error: {mask(str(exc))}", err=True)
     from orchestrator.ci_facts import on_github, workflow_command
 
-    if on_github():
-        echo(workflow_command("error", str(exc)), err=True)
+    if on_github():  # masked before it is escaped for the annotation
+        echo(workflow_command("error", mask(str(exc))), err=True)
     if as_json:
         print_json({"error": exc.message, "fix": exc.fix, "exit_code": int(exc.exit_code)})
     return int(exc.exit_code)
@@ -89,6 +91,15 @@ class _Sink(io.RawIOBase):
             return size
 
 
+class _Masking(io.TextIOWrapper):
+    """A text stream that masks the secret values orch knows of in each text written (a whole
+    line, as everything orch prints is written)."""
+
+    def write(self, text: str) -> int:
+        super().write(mask(text))
+        return len(text)
+
+
 _sinks: dict[str, _Sink] = {}
 
 
@@ -103,7 +114,7 @@ def keep_writing() -> None:
         except (AttributeError, OSError, ValueError):
             continue  # no real descriptor (an embedding program's stream): left as it is
         sink = _sinks[name] = _Sink(fd)
-        setattr(sys, name, io.TextIOWrapper(io.BufferedWriter(sink), encoding=old.encoding, errors=old.errors,
+        setattr(sys, name, _Masking(io.BufferedWriter(sink), encoding=old.encoding, errors=old.errors,
                                             line_buffering=old.line_buffering or name == "stderr"))
 
 

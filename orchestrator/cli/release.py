@@ -76,9 +76,12 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
 
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,
                    metadata_file: Path | None, seconds: float | None = None) -> list[tuple[str, OSError]]:
-    """Every output file written that can be; what could not (a full disk), not raised."""
+    """Every output file written that can be; what could not (a full disk), not raised; known
+    secret values masked (redact.keep_secret)."""
+    from orchestrator.redact import mask_document
     from orchestrator.report.ci_outputs import attempt, report_release
 
+    document = mask_document(document)
     unwritten = report_release(document["targets"], output_env=str(output_env) if output_env else None)
     if report:
         from orchestrator.report.html import release_report

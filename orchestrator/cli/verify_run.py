@@ -93,6 +93,10 @@ def _verify(args: VerifyArgs, reading: Helper[Any] | None, source: Reference | N
         raise BadInput(f'--config-mismatch "{args.config_mismatch}" is not fail or warn', fix="pass fail or warn")
 
     expected = chosen_platforms(args.platforms, args.profile, "nothing to verify against")
+    if args.key:  # a key that cannot check anything is refused before the image is waited for
+        from orchestrator.publish.signing import public_key
+
+        public_key(args.key)
     kinds: tuple[str, ...] = ()
     if args.require_attestations is not None:
         from orchestrator.image.attestations import parse_kinds
@@ -167,7 +171,9 @@ def run_reproduce(args: VerifyArgs) -> int:
 
 def _signature(inspection: Any, where: Any, args: VerifyArgs) -> Any:
     """The "signature" finding: a valid cosign signature over the digest verified, by --key or
-    keyless by --certificate-identity from --certificate-oidc-issuer."""
+    keyless by --certificate-identity from --certificate-oidc-issuer. "Not signed" (no signature)
+    and "not signed by this key" (signatures by another) fail with fixes of their own; a key
+    that checks nothing (missing, unreadable, a private key) is exit 2."""
     from orchestrator.image.verify import Finding
     from orchestrator.model.references import Reference
     from orchestrator.publish.signing import verify_signature
@@ -179,7 +185,7 @@ def _signature(inspection: Any, where: Any, args: VerifyArgs) -> Any:
     problem = verify_signature(where.with_digest(inspection.digest), args.key, identity=args.identity,
                                issuer=args.issuer)
     if problem:
-        return Finding("signature", Status.fail, problem, None, "sign it: orch build ... --push --sign --sign-key KEY")
+        return Finding("signature", Status.fail, problem.why, None, problem.fix)
     signer = args.key or f"{args.identity} ({args.issuer})"
     return Finding("signature", Status.ok, f"signed by {signer}: a valid cosign signature covers {inspection.digest}",
                    None, None)

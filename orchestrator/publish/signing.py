@@ -13,13 +13,20 @@ Key pairs (`--sign-key`, or the profile's `signing.key`; the password from COSIG
 sign without the transparency log by default: an upload publishes the registry name and the
 digest to a public log (`--tlog` asks for it). Without a key, cosign signs keyless with the CI's
 identity token (GitHub's id-token: write), which needs the log: documented, untestable here.
+
+Everything that can be known before a build is checked when the signing is asked for (`Signing.
+asked`, while the plan is made): cosign there, the key a readable private key that COSIGN_PASSWORD
+decrypts (`cosign public-key`, which signs nothing), an identity token for keyless signing. A
+mistake is refused in under a second of orch's own, not after the build and the staging push.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.errors import BadInput, EnvironmentMissing, JobFailed
 from orchestrator.model.references import Reference
@@ -44,12 +51,17 @@ class Signing:
         return signing
 
     def check(self) -> None:
-        """What can be refused before anything is built: no cosign, a missing key file."""
-        cosign()
-        if self.key and "://" not in self.key and not os.path.isfile(self.key):
-            raise BadInput(f'--sign-key "{self.key}" is not a file', fix="pass the cosign.key `cosign generate-key-pair` wrote")
-        if self.key is None and not self.tlog:
-            raise BadInput("keyless signing (no --sign-key) needs the transparency log", fix="add --tlog, or pass --sign-key")
+        """What can be refused before anything is built, in well under a second: cosign there
+        (else exit 3); a key file that is readable, a private key, and that COSIGN_PASSWORD
+        decrypts (else exit 2; a KMS key, SCHEME://..., is cosign's to check); keyless, the
+        transparency log and an OIDC identity token to sign with (else exit 3)."""
+        program = cosign()
+        if self.key is None:
+            if not self.tlog:
+                raise BadInput("keyless signing (no --sign-key) needs the transparency log", fix="add --tlog, or pass --sign-key")
+            identity_token()
+        elif "://" not in self.key:
+            private_key(self.key, program)
 
     def argv(self, ref: Reference) -> list[str]:
         args = [cosign(), "sign", "--yes", f"--tlog-upload={'true' if self.tlog else 'false'}"]
@@ -60,6 +72,68 @@ class Signing:
         if self.recursive:
             args.append("--recursive")
         return [*args, str(ref)]
+
+
+def private_key(path: str, program: str) -> None:
+    """BadInput unless `path` is a private key cosign can sign with: decrypted without signing
+    (`cosign public-key`), with the password cosign will be given (COSIGN_PASSWORD)."""
+    if not os.path.isfile(path):
+        raise BadInput(f'--sign-key "{path}" is not a file', fix="pass the cosign.key `cosign generate-key-pair` wrote")
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInput(f'--sign-key "{path}" cannot be read ({exc.strerror or exc})',
+                       fix="make it readable by the user orch runs as, then rerun") from None
+    beside = str(Path(path).with_suffix(".key")) if path.endswith(".pub") else "the cosign.key beside it"
+    if "-----BEGIN PUBLIC KEY-----" in head or "-----BEGIN CERTIFICATE-----" in head:
+        raise BadInput(f'--sign-key "{path}" is a public key, which checks signatures but cannot make them',
+                       fix=f"pass the private key `cosign generate-key-pair` wrote with it ({beside})")
+    if "PRIVATE KEY-----" not in head:
+        raise BadInput(f'--sign-key "{path}" is not a cosign private key (no PEM private key in it)',
+                       fix="pass the cosign.key `cosign generate-key-pair` wrote (or a KMS URI)")
+    if "ENCRYPTED" in head and "COSIGN_PASSWORD" not in os.environ:
+        raise BadInput(f'--sign-key "{path}" is encrypted and COSIGN_PASSWORD is not set',
+                       fix="export COSIGN_PASSWORD with the password the key was made with, then rerun")
+    done = run([program, "public-key", "--key", path], timeout=60)
+    if done.returncode == 0:
+        return
+    if "decrypt" in (done.stderr or ""):
+        raise BadInput(f'COSIGN_PASSWORD does not decrypt --sign-key "{path}"',
+                       fix="set COSIGN_PASSWORD to the password the key was made with, then rerun")
+    raise BadInput(f'cosign cannot sign with --sign-key "{path}"{_why(done)}',
+                   fix="pass the cosign.key `cosign generate-key-pair` wrote (or a KMS URI)")
+
+
+# Where cosign finds an identity token without asking anyone: GitHub Actions' token service (a
+# job with `permissions: id-token: write`), a token in SIGSTORE_ID_TOKEN (GitLab's `id_tokens:`),
+# cosign's own file.
+GITHUB_TOKEN_SERVICE = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+TOKEN_FILE = "/var/run/sigstore/cosign/oidc-token"
+
+
+def identity_token() -> None:
+    """EnvironmentMissing unless keyless signing has an OIDC identity token here: an ambient one
+    (GitHub Actions, GitLab, SIGSTORE_ID_TOKEN) or, on a terminal, cosign's browser sign-in."""
+    from orchestrator.ci_facts import on_github, on_gitlab
+
+    if all(os.environ.get(name) for name in GITHUB_TOKEN_SERVICE) or os.environ.get("SIGSTORE_ID_TOKEN") \
+            or os.path.isfile(TOKEN_FILE):
+        return
+    without = "keyless signing (no --sign-key) needs an OIDC identity token"
+    if on_github():
+        raise EnvironmentMissing(f"{without}, and this GitHub Actions job gets none (ACTIONS_ID_TOKEN_REQUEST_URL "
+                                 "is not set)", fix="give the job `permissions: id-token: write`, or pass --sign-key KEY")
+    if on_gitlab():
+        raise EnvironmentMissing(f"{without}, and this GitLab job has none (SIGSTORE_ID_TOKEN is not set)",
+                                 fix="add `id_tokens: {SIGSTORE_ID_TOKEN: {aud: sigstore}}` to the job, "
+                                     "or pass --sign-key KEY")
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        return  # cosign signs in through the browser
+    raise EnvironmentMissing(f"{without}, and there is none here: no CI token, no SIGSTORE_ID_TOKEN, and no "
+                             "terminal for cosign's browser sign-in",
+                             fix="sign in CI (GitHub: `permissions: id-token: write`), set SIGSTORE_ID_TOKEN, "
+                                 "or pass --sign-key KEY")
 
 
 def cosign() -> str:
@@ -82,13 +156,50 @@ def signature_tag(ref: Reference) -> str:
     return str(ref.with_tag(f"{(ref.digest or '').replace(':', '-')}.sig"))
 
 
+@dataclass(frozen=True)
+class Unverified:
+    """Why no valid signature covers a digest, and what to do: none at all (`signed` False), or
+    signatures that do not verify with this key or identity (`signed` True)."""
+
+    signed: bool
+    why: str
+    fix: str
+
+
+SIGN_FIX = "sign it: orch build ... --push --sign --sign-key KEY (or cosign sign --key KEY REPO@DIGEST)"
+
+
+def public_key(path: str) -> None:
+    """BadInput unless `path` is a public key (or certificate) a signature can be checked with;
+    a KMS URI (SCHEME://...) is cosign's to read."""
+    if "://" in path:
+        return
+    if not os.path.isfile(path):
+        raise BadInput(f'--key "{path}" is not a file', fix="pass the cosign.pub `cosign generate-key-pair` wrote")
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInput(f'--key "{path}" cannot be read ({exc.strerror or exc})',
+                       fix="make it readable by the user orch runs as, then rerun") from None
+    if "PRIVATE KEY-----" in head:
+        beside = str(Path(path).with_suffix(".pub")) if path.endswith(".key") else "the cosign.pub beside it"
+        raise BadInput(f'--key "{path}" is a private key, and a signature is checked with the public one',
+                       fix=f"pass the public key `cosign generate-key-pair` wrote with it ({beside}); "
+                           "keep the private key out of verification jobs")
+    if "-----BEGIN PUBLIC KEY-----" not in head and "-----BEGIN CERTIFICATE-----" not in head:
+        raise BadInput(f'--key "{path}" is not a public key (no PEM public key in it)',
+                       fix="pass the cosign.pub `cosign generate-key-pair` wrote (or a KMS URI)")
+
+
 def verify_signature(ref: Reference, key: str | None, *, identity: str | None = None, issuer: str | None = None,
-                     tlog: bool | None = None) -> str | None:
+                     tlog: bool | None = None) -> Unverified | None:
     """None when a valid signature covers `ref` (REPO@DIGEST): by `key`, or keyless by the
     certificate `identity` from the OIDC `issuer` (checked against the transparency log); else
-    why not."""
+    why not: no signature at all, or none by this signer."""
     args = [cosign(), "verify"]
     if key:
+        public_key(key)
         args += ["--key", key]
     else:
         if not (identity and issuer):
@@ -101,8 +212,21 @@ def verify_signature(ref: Reference, key: str | None, *, identity: str | None = 
     if ref.is_loopback:
         args.append("--allow-http-registry")
     done = run([*args, str(ref)], timeout=TIMEOUT)
-    signer = key or f"{identity} ({issuer})"
-    return None if done.returncode == 0 else f"no valid signature by {signer} covers {ref.digest}{_why(done)}"
+    if done.returncode == 0:
+        return None
+    signer = f'key "{key}"' if key else f"{identity} ({issuer})"
+    said = done.stderr or ""
+    if "no signatures found" in said:
+        return Unverified(False, f"not signed: no cosign signature covers {ref.digest}", SIGN_FIX)
+    if "no matching signatures" in said:
+        return Unverified(True, f"not signed by {signer}: {ref.digest} has cosign signatures, but none verifies "
+                                "with it",
+                          "check that --key is the public half of the key that signed it (cosign public-key --key "
+                          "KEY prints it), or sign it with this key's pair" if key else
+                          "check --certificate-identity and --certificate-oidc-issuer against the signer's "
+                          "certificate (cosign verify prints them), or sign it from this identity")
+    return Unverified(False, f"no valid signature by {signer} covers {ref.digest}{_why(done)}",
+                      "check the registry holds the signature and cosign can read it, then rerun; or " + SIGN_FIX)
 
 
 def _why(done: object) -> str:

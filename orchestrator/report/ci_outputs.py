@@ -8,6 +8,9 @@ warnings as `::error::` / `::warning::` annotations.
 
 GitLab CI and anything that reads dotenv: `--output-env FILE` writes ORCH_DIGEST=... lines
 (one value per line, as `artifacts:reports:dotenv` takes them).
+
+Every document is reported with the secret values orch knows of masked (redact.keep_secret), before
+it is escaped for Markdown; each file's text is masked again as it is written.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.ci_facts import inert, on_github, workflow_command
+from orchestrator.redact import mask, mask_document
 
 MARKS = {"ok": "✅", "warn": "⚠️", "fail": "❌", "skip": "➖"}
 
@@ -65,20 +69,20 @@ def github_outputs(values: Mapping[str, str], path: str | None = None) -> None:
         else:
             lines.append(f"{name}={value}")
     with open(target, "a", encoding="utf-8") as file:
-        file.write("\n".join(lines) + "\n")
+        file.write(mask("\n".join(lines)) + "\n")
 
 
 def step_summary(markdown: str) -> None:
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
         with open(target, "a", encoding="utf-8") as file:
-            file.write(markdown.rstrip("\n") + "\n\n")
+            file.write(mask(markdown.rstrip("\n")) + "\n\n")
 
 
 def write_dotenv(path: str, values: Mapping[str, str]) -> None:
     """KEY=VALUE lines; a value never spans lines (dotenv reports take one line each)."""
     lines = [f"{key}={' '.join(str(value).split())}" for key, value in values.items()]
-    Path(path).write_text("\n".join(lines) + "\n")
+    Path(path).write_text(mask("\n".join(lines)) + "\n")
 
 
 # -- what a build, a release or a verification reports --------------------------
@@ -249,6 +253,7 @@ def parts_release_markdown(document: Mapping[str, Any]) -> str:
 def report_parts_release(document: Mapping[str, Any], *, output_env: str | None) -> Unwritten:
     """Everything a CI job gets from `orch release`: the outputs of a build, its own summary;
     what could not be written."""
+    document = mask_document(document)
     unwritten: Unwritten = []
     if output_env:
         attempt(unwritten, f"--output-env {output_env}", lambda: write_dotenv(output_env, dotenv_values(document)))
@@ -292,6 +297,7 @@ def _short(digest: str | None) -> str:
 
 def report_build(document: Mapping[str, Any], *, output_env: str | None, seconds: float | None = None) -> Unwritten:
     """Everything a CI job gets from one build; what could not be written."""
+    document = mask_document(document)
     unwritten: Unwritten = []
     if output_env:
         attempt(unwritten, f"--output-env {output_env}", lambda: write_dotenv(output_env, dotenv_values(document)))
@@ -305,6 +311,7 @@ def report_build(document: Mapping[str, Any], *, output_env: str | None, seconds
 
 
 def report_release(targets: Mapping[str, Mapping[str, Any]], *, output_env: str | None) -> Unwritten:
+    targets = mask_document(targets)
     unwritten: Unwritten = []
     if output_env:
         values = {}
@@ -319,6 +326,7 @@ def report_release(targets: Mapping[str, Mapping[str, Any]], *, output_env: str 
 
 
 def report_verify(document: Mapping[str, Any]) -> None:
+    document = mask_document(document)
     if not on_github():
         return
     step_summary(verify_markdown(document))
