@@ -121,6 +121,20 @@ def test_each_platform_has_its_own_clock_and_row() -> None:
     assert rows["linux/arm64"].split()[-1] == "building" and " 26s " in rows["linux/arm64"]
 
 
+def test_a_secret_a_step_names_is_masked_in_its_row_whatever_the_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row shows the start of a step's text: a build arg's value that BuildKit filled into the
+    step never shows there, not even cut short."""
+    from orchestrator import redact
+
+    monkeypatch.setattr(redact, "_known", ())  # this test's secret is forgotten after it
+    redact.keep_secret("s3cr3t-t0ken-value")
+    view = LiveConsole((parse("linux/amd64"),), clock=lambda: 1.0)
+    view.say("#7 [linux/amd64 3/3] RUN echo s3cr3t-t0ken-value > /etc/token")
+    for width in (50, 80, 120):
+        drawn = "\n".join(line for line, _ in view.lines(width))
+        assert "s3cr3t" not in drawn and "RUN echo" in drawn, drawn
+
+
 # -- a real build in tmux ---------------------------------------------------------------------
 
 ORCH = str(Path(sys.executable).parent / "orch")

@@ -19,6 +19,7 @@ from typing import Any
 from orchestrator.docker.steps import StepLog
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import Platform, format_platform
+from orchestrator.redact import mask
 from orchestrator.report.console import Console
 
 PROGRESS = ("auto", "tty", "plain", "quiet")
@@ -141,7 +142,10 @@ class LiveConsole(Console):
     # -- the Console interface -----------------------------------------------------
 
     def say(self, text: str) -> None:
-        """A buildx progress line moves a row, never scrolls; orch's own lines are printed."""
+        """A buildx progress line moves a row, never scrolls; orch's own lines are printed. Known
+        secret values are masked first: a row shows the start of a step's text, and rich wraps long
+        lines, so masking after either could show part of a secret."""
+        text = mask(text)
         prefixed = _PREFIX.match(text)
         if not (text.startswith("#") or (prefixed and prefixed.group("line").startswith("#"))):
             if text.strip() and not text.startswith("::"):
@@ -191,11 +195,11 @@ class LiveConsole(Console):
                     row.node = node.group(1) if node else row.node
                 else:
                     row.state = text.split()[0]
-                    row.note, row.ended = text[:70], row.ended or self.clock()
+                    row.note, row.ended = mask(text)[:70], row.ended or self.clock()
 
     def line(self, text: str) -> None:
         if self._live is not None:
-            self._live.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            self._live.console.print(mask(text), markup=False, highlight=False, soft_wrap=True)
         else:
             super().line(text)
 
