@@ -74,17 +74,23 @@ class Signing:
         return [*args, str(ref)]
 
 
+def _key_text(path: str, option: str, wanted: str) -> str:
+    """The head of a key file (64 KiB: a PEM key is a few hundred bytes); BadInput naming `option`
+    when it is not a file or cannot be read."""
+    if not os.path.isfile(path):
+        raise BadInput(f'{option} "{path}" is not a file', fix=f"pass the {wanted} `cosign generate-key-pair` wrote")
+    try:
+        with open(path, "rb") as file:
+            return file.read(64 * 1024).decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise BadInput(f'{option} "{path}" cannot be read ({exc.strerror or exc})',
+                       fix="make it readable by the user orch runs as, then rerun") from None
+
+
 def private_key(path: str, program: str) -> None:
     """BadInput unless `path` is a private key cosign can sign with: decrypted without signing
     (`cosign public-key`), with the password cosign will be given (COSIGN_PASSWORD)."""
-    if not os.path.isfile(path):
-        raise BadInput(f'--sign-key "{path}" is not a file', fix="pass the cosign.key `cosign generate-key-pair` wrote")
-    try:
-        with open(path, "rb") as file:
-            head = file.read(64 * 1024).decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise BadInput(f'--sign-key "{path}" cannot be read ({exc.strerror or exc})',
-                       fix="make it readable by the user orch runs as, then rerun") from None
+    head = _key_text(path, "--sign-key", "cosign.key")
     beside = str(Path(path).with_suffix(".key")) if path.endswith(".pub") else "the cosign.key beside it"
     if "-----BEGIN PUBLIC KEY-----" in head or "-----BEGIN CERTIFICATE-----" in head:
         raise BadInput(f'--sign-key "{path}" is a public key, which checks signatures but cannot make them',
@@ -174,14 +180,7 @@ def public_key(path: str) -> None:
     a KMS URI (SCHEME://...) is cosign's to read."""
     if "://" in path:
         return
-    if not os.path.isfile(path):
-        raise BadInput(f'--key "{path}" is not a file', fix="pass the cosign.pub `cosign generate-key-pair` wrote")
-    try:
-        with open(path, "rb") as file:
-            head = file.read(64 * 1024).decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise BadInput(f'--key "{path}" cannot be read ({exc.strerror or exc})',
-                       fix="make it readable by the user orch runs as, then rerun") from None
+    head = _key_text(path, "--key", "cosign.pub")
     if "PRIVATE KEY-----" in head:
         beside = str(Path(path).with_suffix(".pub")) if path.endswith(".key") else "the cosign.pub beside it"
         raise BadInput(f'--key "{path}" is a private key, and a signature is checked with the public one',
