@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from . import orch_processes
 from .waiting import wait_until
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -115,6 +116,7 @@ def _use_buildx(version: str) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    orch_processes.stop()
     private = os.environ.pop("ORCH_TEST_PRIVATE_CONFIG", None)
     if private:
         shutil.rmtree(private, ignore_errors=True)
@@ -175,6 +177,16 @@ def engine_ready() -> None:
 def _engine_marker_needs_engine(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("engine"):
         request.getfixturevalue("engine_ready")
+
+
+FORKING = orch_processes.forking  # ORCH_TEST_FORK=0: every orch run a new interpreter
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures, module-scoped ones too, are set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """orch runs are forked from a warm server (tests/orch_processes.py), except in the engine
+    suite: it runs orch as users do, a new interpreter each time."""
+    orch_processes.forking = FORKING and not item.get_closest_marker("engine")
 
 
 def free_port() -> int:

@@ -13,6 +13,7 @@ from orchestrator.model.platform import format_platform
 from orchestrator.profiles import ProfileError, available, json_schema, load
 from orchestrator.tags.gitinfo import render_tags
 
+from . import orch_processes
 from .conftest import REPO
 
 runner = CliRunner()
@@ -28,8 +29,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def orch(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
-                          cwd=cwd, env={**os.environ, **(env or {})})
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, env={**os.environ, **(env or {})})
 
 
 @pytest.mark.parametrize("name", BUNDLED)

@@ -22,6 +22,8 @@ from orchestrator.model.references import parse_reference
 from orchestrator.registry.auth import Credentials
 from orchestrator.registry.client import Registry
 
+from . import orch_processes
+
 TOKEN = "tok-3f9a"
 SECRET = "hunter2-registry"
 REFRESH_TOKEN = "refresh-7c1e-identity"
@@ -342,9 +344,7 @@ def test_a_reference_keeps_how_the_user_wrote_it_for_outputs() -> None:
     ("localhost:5000/" + "a" * 300 + ":1", "is 315 characters; at most 255 are allowed"),
 ])
 def test_ports_and_names_beyond_what_a_registry_takes_are_bad_input(text: str, said: str) -> None:
-    import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "inspect", text], capture_output=True, text=True,
-                            timeout=60)
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", "inspect", text], timeout=60)
     assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr
