@@ -141,6 +141,20 @@ def pytest_report_header(config: pytest.Config) -> str:
             + f"; buildx: {buildx or 'none'} (ORCH_TEST_BUILDX={TEST_BUILDX})")
 
 
+# Fixtures whose set-up takes a second or more: every test using one is marked slow (`make test`
+# runs it, `make unit` does not), whatever module it is in.
+SLOW_FIXTURES = {
+    "key_pair": "cosign generate-key-pair (scrypt), and cosign decrypting the key again in the test",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
