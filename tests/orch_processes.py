@@ -10,11 +10,14 @@ interpreter and its imports), a fork ~10 ms. Each run is still a process: nothin
 working directory) reaches the next one.
 
 Where a fork is not a new interpreter, and why no test of a command's outcome can tell:
-- the modules are imported before any test's environment is known. The ones that read the
-  environment on import: typer (TYPER_USE_RICH, which orchestrator.cli.app sets before, as in a
-  real run), structlog (NO_COLOR and FORCE_COLOR, for its defaults, which orch replaces) and
-  zstandard (its import policy); a run whose environment differs from the server's there, or in
-  any PYTHON* variable (read when an interpreter starts), gets a new interpreter instead;
+- every orch module and structlog are imported, before any test's environment is known, where a
+  new interpreter imports only what the command needs (orch looks in sys.modules once: TLS errors
+  are matched by ssl's classes when ssl is loaded, and only an ssl connection raises them). The
+  modules that read the environment on import: typer (TYPER_USE_RICH, which orchestrator.cli.app
+  sets before, as in a real run), structlog (NO_COLOR and FORCE_COLOR, for its defaults, which
+  orch replaces) and zstandard (its import policy); a run whose environment differs from the
+  server's there, or in any PYTHON* variable (read when an interpreter starts), gets a new
+  interpreter instead;
 - the end of a run joins its threads and runs atexit as the interpreter's end does, but skips
   tearing every module down (in a fork that would copy the server's heap: ~0.1 s);
 - all runs of one test process share one hash seed.
@@ -41,6 +44,9 @@ from typing import Any
 ORCH_SCRIPT = str(Path(sys.executable).parent / "orch")
 # Read by the server's modules on import, besides every PYTHON* variable (read at start).
 IMPORT_TIME_VARIABLES = ("TYPER_USE_RICH", "NO_COLOR", "FORCE_COLOR", "PYTHON_ZSTANDARD_IMPORT_POLICY")
+# What orch imports only when it runs, besides its own modules: structlog (with rich, asyncio and
+# ssl behind it) on the first line logged, ~0.3 s of every command that logs.
+LIBRARIES = ("structlog",)
 # Set per test by conftest.py: the engine suite runs real processes.
 forking = os.environ.get("ORCH_TEST_FORK", "1") != "0"
 
@@ -167,6 +173,8 @@ def _serve(fd: int) -> dict[str, Any] | None:
     for found in pkgutil.walk_packages(orchestrator.__path__, "orchestrator."):
         if not found.name.endswith("__main__"):
             importlib.import_module(found.name)
+    for library in LIBRARIES:
+        importlib.import_module(library)
     gc.freeze()  # the server's objects stay out of the children's collections: no copy on write
     client = socket.socket(fileno=fd)
     requests = client.makefile("rb")
