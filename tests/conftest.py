@@ -148,10 +148,17 @@ SLOW_FIXTURES = {
 }
 
 
+def _is_slow(item: pytest.Item) -> bool:
+    """Slow by rule: a fixture of SLOW_FIXTURES, or a property test (hypothesis runs a hundred
+    examples or more of it: seconds, and fuzzing, which the issue puts in `make test`)."""
+    return bool(SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ()))) or \
+        getattr(getattr(item, "obj", None), "is_hypothesis_test", False) is True
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+        if _is_slow(item):
             item.add_marker(pytest.mark.slow)
 
 

@@ -20,8 +20,6 @@ from orchestrator.publish.parts import read_part
 from orchestrator.registry.verified import load_json, well_formed
 from orchestrator.tags.tagging import label_lines
 
-pytestmark = pytest.mark.slow  # hypothesis runs a hundred examples or more of each: seconds a test
-
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
@@ -89,6 +87,7 @@ def test_any_label_lines_give_labels_and_what_was_left_out(lines: list[str]) -> 
 HOSTILE = st.text(alphabet=st.sampled_from(list("ab:<>&|`%\n\r\x1b[]()\u2028 ")) | st.characters(), max_size=40)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(HOSTILE, HOSTILE, HOSTILE, HOSTILE, st.one_of(st.integers(-3, 5), st.text(max_size=3),
                                                    st.floats(allow_nan=False, allow_infinity=False)))
