@@ -168,6 +168,7 @@ def _serve(fd: int) -> dict[str, Any] | None:
     import importlib
     import pkgutil
 
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)  # this checkout's orch, as the tests import it
     import orchestrator.cli.app  # first: it sets TYPER_USE_RICH before typer reads it
 
     for found in pkgutil.walk_packages(orchestrator.__path__, "orchestrator."):
