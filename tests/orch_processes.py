@@ -58,11 +58,15 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
     Without `input`, stdin is empty (subprocess.DEVNULL), never the test process's own."""
     argv = [os.fspath(word) for word in argv]
     environment = dict(os.environ if env is None else env)
-    server = _server() if forking and _entry(argv) is not None else None
-    if server is None or not server.serves(environment):
+    if _entry(argv) is None or not forked(environment):
         return subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=cwd, timeout=timeout,
                               **({"input": input} if input is not None else {"stdin": subprocess.DEVNULL}))
-    return server.run(argv, environment, os.path.abspath(cwd if cwd is not None else os.curdir), input, timeout)
+    return _server().run(argv, environment, os.path.abspath(cwd if cwd is not None else os.curdir), input, timeout)
+
+
+def forked(environment: Mapping[str, str]) -> bool:
+    """Whether an orch run with this environment is forked (else: a new interpreter)."""
+    return forking and _server().serves(environment)
 
 
 def _entry(argv: list[str]) -> tuple[str, str] | None:

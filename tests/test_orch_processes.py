@@ -47,4 +47,4 @@ def test_a_run_in_another_python_setting_gets_a_new_interpreter() -> None:
     """PYTHON* variables are read when an interpreter starts: a fork of the server cannot honour them."""
     run = orch_processes.run([*ORCH, "--version"], env={**os.environ, "PYTHONWARNINGS": "error"})
     assert run.returncode == 0 and run.stdout.startswith("orch ")
-    assert not orch_processes._server().serves({**os.environ, "PYTHONWARNINGS": "error"})
+    assert not orch_processes.forked({**os.environ, "PYTHONWARNINGS": "error"})
