@@ -136,6 +136,18 @@ def test_verify_reproduce_refuses_platforms_of_different_buildkit_versions() -> 
     assert "--platform linux/arm64 --builder B" in raised.value.fix
 
 
+def test_a_builder_of_separate_daemons_is_refused_naming_parts_as_the_way(tmp_path: Path) -> None:
+    app = git_app(tmp_path / "app")
+    (app / "orch.yaml").write_text(
+        "platforms: [linux/amd64, linux/arm64]\nbuilder:\n  driver: docker\n  nodes:\n"
+        "    - {name: main, endpoint: default, platforms: [linux/amd64]}\n"
+        "    - {name: pi, endpoint: orch-no-such-context, platforms: [linux/arm64]}\n")
+    result = orch("build", "--profile", str(app / "orch.yaml"), "--reproducible", "-t", f"{REPO_NAME}:1", "--push",
+                  "--dry-run", ".", cwd=app)
+    assert result.returncode == 2, result.stderr
+    assert "whose nodes are separate daemons" in result.stderr and "--part DIR), then orch release" in result.stderr
+
+
 # -- on the engine ---------------------------------------------------------------------
 
 
@@ -213,3 +225,4 @@ def test_native_runners_parts_equal_an_emulated_one_call_build_of_one_commit(
     shown = orch("release", str(parts), "--platform", "linux/amd64,linux/arm64", "-t", f"{repository}:1", cwd=app)
     assert shown.returncode == 0, shown.stderr[-3000:]
     assert "reproducible: SOURCE_DATE_EPOCH" in shown.stdout and "every platform built by BuildKit v0.26.3" in shown.stdout
+
