@@ -177,3 +177,14 @@ def test_a_job_wide_sign_key_variable_does_not_stop_builds_that_do_not_sign(monk
     monkeypatch.delenv("ORCH_SIGN_KEY")
     with pytest.raises(OrchError, match="which was not given"):
         signing_of(asked("/run/secrets/cosign.key"), unsigned)  # type: ignore[arg-type]
+
+
+def test_a_release_signs_as_its_profile_says(tmp_path: Path) -> None:
+    """A profile's `signing:` holds for `orch release` as for `orch build`: its key is checked before
+    the parts are read (a missing key file is the sentence about the key, not about the parts)."""
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "svc.yaml").write_text("platforms: [amd64, arm64]\nsigning:\n  sign: true\n  key: missing.key\n")
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "release", "parts", "--profile", "svc.yaml"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert 'orch: error: --sign-key "missing.key" is not a file' in done.stderr

@@ -60,7 +60,7 @@ def run_release_parts(args: ReleaseArgs) -> int:
     request = ReleaseRequest(args.directories, tuple(parse_all(args.platforms) if args.platforms
                                                      else loaded.platforms or ()),
                              loaded, tags.literal, tags.rules, tags.images, tags.flavor, args.verification.deep,
-                             args.signing.signing())
+                             args.signing.signing(loaded.signing))
     try:
         plan = plan_release(request, now=datetime.now(timezone.utc))
         if args.dry_run:
