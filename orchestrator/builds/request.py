@@ -283,9 +283,9 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
         annotations=tuple({**annotations, **(profile.annotations or {}),
                            **pairs(request.annotations, "--annotation")}.items()),
         cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from,
-                                                       *registry_cache(request, profile, "from"))),
+                                                       *registry_cache(request, profile, platforms, "from"))),
         cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to,
-                                                     *registry_cache(request, profile, "to"))),
+                                                     *registry_cache(request, profile, platforms, "to"))),
         provenance=provenance,
         sbom=request.sbom if request.sbom is not None else attestations.sbom if attestations else None,
         secrets=tuple(check_secret(s) for s in (*(profile.secrets or ()), *request.secrets)),
@@ -295,13 +295,20 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
     )
 
 
-def registry_cache(request: BuildRequest, profile: Profile, direction: str) -> tuple[str, ...]:
+def registry_cache(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ...],
+                   direction: str) -> tuple[str, ...]:
     """`--cache REF` (else the profile's `cache: {registry: REF}`) as buildx's cache entries: read
     from REF, written to it with mode=max. A build of one platform gets REF-PLATFORM of its own
-    (BuildSpec.for_platform), so nodes building side by side never overwrite each other's."""
+    (BuildSpec.for_platform), so nodes building side by side never overwrite each other's; so does
+    a part (--part), built on its own runner beside the other platforms' parts: it writes its own
+    ref and reads it and REF."""
     ref = request.cache or (profile.cache or {}).get("registry")
     if not ref:
         return ()
+    if request.part is not None and len(platforms) == 1:
+        own = f"{ref}-{platform_slug(platforms[0])}"
+        return (f"type=registry,ref={own}", f"type=registry,ref={ref}") if direction == "from" else (
+            f"type=registry,ref={own},mode=max",)
     return (f"type=registry,ref={ref}",) if direction == "from" else (f"type=registry,ref={ref},mode=max",)
 
 
