@@ -76,8 +76,11 @@ test-ci-builders: venv engine
 
 # The fast lane: every test that needs neither the engine (no root, no Docker) nor a second
 # or more of its own (marked slow), over both CPUs (pytest-xdist): at most 30 s on a 2-CPU machine.
+# The tests run orch forked from a warm process (tests/orch_processes.py), not a new interpreter
+# each time. Compiled bytecode is kept even where PYTHONDONTWRITEBYTECODE is set (container images
+# set it): compiling the tests and orch again in every process costs ~10 s of CPU a run.
 unit: venv tools
-	$(VENV)/bin/python -m pytest -m "not engine and not slow" -q -n 2
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/python -m pytest -m "not engine and not slow" -q -n 2
 
 # Layers and no import cycles (import-linter, contracts in pyproject.toml), ruff, the house
 # rules in scripts/check-structure.py (a docstring first, at most 400 lines a module), and

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from . import orch_processes
 from .waiting import wait_until
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -115,6 +116,7 @@ def _use_buildx(version: str) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    orch_processes.stop()
     private = os.environ.pop("ORCH_TEST_PRIVATE_CONFIG", None)
     if private:
         shutil.rmtree(private, ignore_errors=True)
@@ -182,6 +184,27 @@ def pytest_report_header(config: pytest.Config) -> str:
             + f"; buildx: {buildx or 'none'} (ORCH_TEST_BUILDX={TEST_BUILDX})")
 
 
+# Fixtures whose set-up takes a second or more: every test using one is marked slow (`make test`
+# runs it, `make unit` does not), whatever module it is in.
+SLOW_FIXTURES = {
+    "key_pair": "cosign generate-key-pair (scrypt), and cosign decrypting the key again in the test",
+}
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    """Slow by rule: a fixture of SLOW_FIXTURES, or a property test (hypothesis runs a hundred
+    examples or more of it: seconds, and fuzzing, which the issue puts in `make test`)."""
+    return bool(SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ()))) or \
+        getattr(getattr(item, "obj", None), "is_hypothesis_test", False) is True
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
@@ -218,6 +241,16 @@ def engine_ready() -> None:
 def _engine_marker_needs_engine(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("engine"):
         request.getfixturevalue("engine_ready")
+
+
+FORKING = orch_processes.forking  # ORCH_TEST_FORK=0: every orch run a new interpreter
+
+
+@pytest.hookimpl(tryfirst=True)  # before the test's fixtures, module-scoped ones too, are set up
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """orch runs are forked from a warm server (tests/orch_processes.py), except in the engine
+    suite: it runs orch as users do, a new interpreter each time."""
+    orch_processes.forking = FORKING and not item.get_closest_marker("engine")
 
 
 def free_port() -> int:

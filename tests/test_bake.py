@@ -20,6 +20,7 @@ from orchestrator.profiles import load
 from orchestrator.release.bake_files import attributes, export_bake, targets_from
 from orchestrator.release.bake_release import failed_targets
 
+from . import orch_processes
 from .conftest import ONE_CALL, REPO, TEST_BUILDER, Registry
 from .faultproxy import FaultProxy, Rule
 from .registry_api import digest_at, raw_manifest
@@ -193,8 +194,8 @@ def test_profiles_export_as_bake_targets_as_orch_builds_them() -> None:
 
 
 def orch(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, **(env or {})}, timeout=900)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd,
+                              env={**os.environ, **(env or {})}, timeout=900)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from orchestrator.docker.progress import failed_platforms, is_transient_push_fai
 from orchestrator.errors import BadInput
 from orchestrator.model.platform_parse import parse, parse_all
 
+from . import orch_processes
 from .conftest import ONE_CALL, REPO, sh
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -23,8 +24,8 @@ BASE_ARG = "BASE_IMAGE=localhost:5000/orch/busybox:stable"
 
 
 def orch(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd or REPO, timeout=900)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], env={**os.environ, **(env or {})},
+                              cwd=cwd or REPO, timeout=900)
 
 
 def index_digest(ref: str) -> str:

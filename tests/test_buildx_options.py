@@ -15,14 +15,15 @@ from orchestrator.builds.request import BuildRequest, plan_build
 from orchestrator.errors import BadInput
 from orchestrator.model.buildx_options import BY_KEY
 
+from . import orch_processes
 from .conftest import REPO
 
 BASE = "localhost:5000/orch/busybox:stable"
 
 
 def orch(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=600, env={k: v for k, v in os.environ.items() if not k.startswith("ORCH_P")})
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd,
+                              timeout=600, env={k: v for k, v in os.environ.items() if not k.startswith("ORCH_P")})
 
 
 def _argv(**request: object) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from orchestrator.report.ci_outputs import github_outputs, write_dotenv
 
+from . import orch_processes
 from .conftest import REPO, Registry
 from .registry_api import digest_at
 
@@ -49,8 +50,8 @@ def test_outputs_use_the_runners_forms_and_dotenv_keeps_one_line_per_value(tmp_p
 
 
 def orch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, **env}, timeout=900)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO,
+                              env={**os.environ, **env}, timeout=900)
 
 
 @pytest.mark.engine

@@ -8,6 +8,8 @@ from typer.testing import CliRunner
 from orchestrator import __version__
 from orchestrator.cli.app import app
 
+from . import orch_processes
+
 runner = CliRunner()
 
 
@@ -31,9 +33,7 @@ def test_help_does_not_import_python_on_whales() -> None:
 
 
 def test_verbose_and_quiet_together_is_bad_input() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "-v", "-q", "doctor"], capture_output=True, text=True
-    )
+    out = orch_processes.run([sys.executable, "-m", "orchestrator", "-v", "-q", "doctor"])
     assert out.returncode == 2, out.stderr
     assert "--verbose and --quiet" in out.stderr
     assert "Traceback" not in out.stderr
@@ -43,7 +43,7 @@ def test_doctor_without_a_daemon_exits_3_with_the_fix(monkeypatch: pytest.Monkey
     # A real docker CLI pointed at a socket nobody listens on: exactly what a
     # user without a running daemon sees.
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "doctor"], capture_output=True, text=True)
+    out = orch_processes.run([sys.executable, "-m", "orchestrator", "doctor"])
     assert out.returncode == 3, out.stdout + out.stderr
     assert "FAIL  docker daemon" in out.stdout
     assert "fix: start the Docker daemon" in out.stdout
@@ -52,9 +52,7 @@ def test_doctor_without_a_daemon_exits_3_with_the_fix(monkeypatch: pytest.Monkey
 
 def test_doctor_json_without_a_daemon(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
-    out = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "doctor", "--json"], capture_output=True, text=True
-    )
+    out = orch_processes.run([sys.executable, "-m", "orchestrator", "doctor", "--json"])
     assert out.returncode == 3, out.stderr
     report = json.loads(out.stdout)
     statuses = {check["name"]: check["status"] for check in report["checks"]}
@@ -68,9 +66,9 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
     from .conftest import REPO
 
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
-                          env={**{k: v for k, v in os.environ.items() if not k.startswith(("ORCH_P", "GITHUB_"))},
-                               **(env or {})}, timeout=60)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO,
+                              env={**{k: v for k, v in os.environ.items() if not k.startswith(("ORCH_P", "GITHUB_"))},
+                                   **(env or {})}, timeout=60)
 
 
 @pytest.mark.parametrize(

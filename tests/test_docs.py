@@ -7,9 +7,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import REPO
 
 
+@pytest.mark.slow  # a lint of the docs: a new interpreter renders every command's help, then a diff
 def test_the_command_reference_is_generated_from_the_cli() -> None:
     checked = subprocess.run(["bash", str(REPO / "scripts" / "command-reference.sh"), "--check", sys.executable],
                              capture_output=True, text=True, cwd=REPO, timeout=120)

@@ -89,7 +89,8 @@ HOSTILE = st.text(alphabet=st.sampled_from(list("ab:<>&|`%\n\r\x1b[]()\u2028 "))
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None)
-@given(HOSTILE, HOSTILE, HOSTILE, HOSTILE, st.one_of(st.integers(-3, 5), st.text(max_size=3), st.floats()))
+@given(HOSTILE, HOSTILE, HOSTILE, HOSTILE, st.one_of(st.integers(-3, 5), st.text(max_size=3),
+                                                   st.floats(allow_nan=False, allow_infinity=False)))
 def test_any_part_fields_reach_the_summary_and_log_inert(builder: str, node: str, job: str, runner: str,
                                                          attempt: object) -> None:
     """Whatever a part's builder, node, job and runner say, the release's summary holds no raw < or >

@@ -14,6 +14,7 @@ import yaml
 
 from orchestrator.authoring.scaffold import base_images
 
+from . import orch_processes
 from .conftest import REPO, Registry
 from .registry_api import digest_at
 
@@ -22,8 +23,7 @@ SEED = "localhost:5000/orch/busybox:stable"
 
 
 def orch(*args: str, cwd: Path = REPO, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([ORCH, *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})},
-                          timeout=900)
+    return orch_processes.run([ORCH, *args], cwd=cwd, env={**os.environ, **(env or {})}, timeout=900)
 
 
 def test_base_images_are_the_stages_that_run_on_the_target_platform() -> None:

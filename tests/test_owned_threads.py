@@ -96,6 +96,7 @@ def test_the_command_ends_its_pool_and_helpers_on_every_path() -> None:
     assert alive == [], f"threads left running: {alive}"
 
 
+@pytest.mark.slow  # four new interpreters, timed: what a fork of a warm one would not show
 def test_a_fast_failure_with_a_check_in_flight_ends_fast_with_no_thread_left(silent_registry: str,
                                                                               tmp_path: Path) -> None:
     """No daemon, and a registry check blocked on a registry that never answers: exit 3 at once,

@@ -11,6 +11,8 @@ from orchestrator.model.platform import format_all, format_platform
 from orchestrator.model.platform_match import Device, MatchPolicy, best_match, can_run, detect_host, lint_order, order
 from orchestrator.model.platform_parse import parse, parse_all
 
+from . import orch_processes
+
 runner = CliRunner()
 
 # input, normalized (format_all), a platform it must be able to run (or None)
@@ -237,11 +239,9 @@ def test_platforms_resolve_json() -> None:
 
 
 def test_platforms_resolve_unknown_exits_2_with_did_you_mean() -> None:
-    import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "platforms", "resolve", "armv7h"],
-                         capture_output=True, text=True)
+    out = orch_processes.run([sys.executable, "-m", "orchestrator", "platforms", "resolve", "armv7h"])
     assert out.returncode == 2
     assert 'unknown platform "armv7h"' in out.stderr and "did you mean" in out.stderr
     assert "Traceback" not in out.stderr
@@ -267,13 +267,11 @@ def test_platforms_host_says_how_it_decided() -> None:
                                   ["verify", "localhost:5000/a/b:1", "--platform", ""],
                                   ["build", "-f", "Dockerfile.example", "--platform", "", "--dry-run"]])
 def test_an_empty_platform_is_bad_input_everywhere(argv: list[str]) -> None:
-    import subprocess
     import sys
 
     from .conftest import REPO
 
-    result = subprocess.run([sys.executable, "-m", "orchestrator", *argv], capture_output=True, text=True, cwd=REPO,
-                            timeout=60)
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", *argv], cwd=REPO, timeout=60)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "empty" in result.stderr and "Traceback" not in result.stderr
 

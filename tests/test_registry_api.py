@@ -22,6 +22,8 @@ from orchestrator.model.references import parse_reference
 from orchestrator.registry.auth import Credentials
 from orchestrator.registry.client import Registry
 
+from . import orch_processes
+
 TOKEN = "tok-3f9a"
 SECRET = "hunter2-registry"
 REFRESH_TOKEN = "refresh-7c1e-identity"
@@ -288,11 +290,12 @@ def _helper(tmp_path, monkeypatch: pytest.MonkeyPatch, name: str, answers: dict[
     """A real credential helper program on PATH (docker-credential-NAME get), answering per registry."""
     import os
     import stat
+    import sys
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     program = bin_dir / f"docker-credential-{name}"
-    program.write_text("#!/usr/bin/env python3\nimport json, sys\n"
+    program.write_text(f"#!{sys.executable}\nimport json, sys\n"  # not env's python3: a pyenv shim costs 0.2 s
                        f"answers = {answers!r}\n"
                        "key = sys.stdin.read().strip()\n"
                        "if key not in answers:\n    print('credentials not found in native keychain'); sys.exit(1)\n"
@@ -342,9 +345,7 @@ def test_a_reference_keeps_how_the_user_wrote_it_for_outputs() -> None:
     ("localhost:5000/" + "a" * 300 + ":1", "is 315 characters; at most 255 are allowed"),
 ])
 def test_ports_and_names_beyond_what_a_registry_takes_are_bad_input(text: str, said: str) -> None:
-    import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "inspect", text], capture_output=True, text=True,
-                            timeout=60)
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", "inspect", text], timeout=60)
     assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr

@@ -17,6 +17,7 @@ import pytest
 
 from orchestrator.registry.reach import Proxy, insecure_in, proxy_for
 
+from . import orch_processes
 from .conftest import Registry, free_port
 from .forward_proxy import ForwardProxy
 from .registry_api import TLS_CONTEXTS, push_image
@@ -141,8 +142,7 @@ def run_orch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
     from .conftest import REPO
 
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=120)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO, env=env, timeout=120)
 
 
 def certs_d(tmp_path: Path, netloc: str, pki: Path, *, client: bool = True) -> Path:

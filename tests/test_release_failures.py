@@ -20,6 +20,7 @@ def outputs(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, di
     return ran, dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith((" ", "{", "}")))
 
 
+@pytest.mark.slow  # orch retries a registry that does not answer, with backoff: two seconds
 def test_an_unreachable_registry_is_exit_3_and_names_every_platform_and_the_step(tmp_path: Path) -> None:
     three_parts(tmp_path / "parts")  # in localhost:5999, where nothing listens
     ran, said = outputs(tmp_path, str(tmp_path / "parts"), "--platform", THREE, "-t", f"{parts.REPO_NAME}:1")

@@ -16,6 +16,7 @@ import pytest
 from orchestrator.report.html import html_report, release_report, totals
 from orchestrator.report.timeline import axis_end, placed, ticks
 
+from . import orch_processes
 from .conftest import REPO, Registry
 from .report_pages import CHROMEDRIVER, CHROMIUM, build_document, chromium, measure, release_document
 
@@ -135,8 +136,8 @@ def test_a_release_report_draws_each_runners_part_on_one_axis(tmp_path: Path) ->
 
 
 def orch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ}, timeout=900)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO, env={**os.environ},
+                              timeout=900)
 
 
 @pytest.mark.engine

@@ -22,6 +22,7 @@ from orchestrator.docker.capabilities import Capabilities, Node
 from orchestrator.errors import BadInput
 from orchestrator.image.layerdiff import diff_layers
 
+from . import orch_processes
 from .conftest import Registry
 
 COMMIT_TIME = "2024-01-02T03:04:05Z"
@@ -29,8 +30,8 @@ COMMIT_EPOCH = 1704164645  # the oracle: `date -d 2024-01-02T03:04:05Z +%s`
 
 
 def orch(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=900)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], env={**os.environ, **(env or {})},
+                              cwd=cwd, timeout=900)
 
 
 def git_app(root: Path, text: str = "hello\n",
@@ -102,10 +103,10 @@ def test_a_local_build_into_the_daemon_s_store_is_refused_with_the_fix(tmp_path:
 def test_outside_a_work_tree_without_source_date_epoch_exit_2(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", "--reproducible", "--dry-run",
-                             "--platform", "linux/amd64", "--oci-layout", str(tmp_path / "out"), "."],
-                            capture_output=True, text=True, env={**env, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)},
-                            cwd=tmp_path, timeout=120)
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", "build", "--reproducible", "--dry-run",
+                                 "--platform", "linux/amd64", "--oci-layout", str(tmp_path / "out"), "."],
+                                env={**env, "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)},
+                                cwd=tmp_path, timeout=120)
     assert result.returncode == 2, result.stderr
     assert "SOURCE_DATE_EPOCH is not set" in result.stderr
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from . import orch_processes
 from .conftest import IN_CI, REPO, Registry
 from .faultproxy import FaultProxy, Rule
 from .registry_api import digest_at
@@ -39,8 +40,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def orch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True, cwd=REPO,
-                          env={**os.environ, "COSIGN_PASSWORD": PASSWORD}, timeout=900)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO,
+                              env={**os.environ, "COSIGN_PASSWORD": PASSWORD}, timeout=900)
 
 
 def cosign_verify(ref: str, pub: Path) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ import pytest
 from orchestrator.builds.options import SigningOptions
 from orchestrator.errors import OrchError
 
+from . import orch_processes
 from .conftest import IN_CI, REPO
 
 PASSWORD = "correct horse"
@@ -44,11 +45,10 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def orch(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """`orch build` of the example, pushed and signed: it would build if the check let it."""
     clean = {k: v for k, v in os.environ.items() if k not in CI_VARIABLES}
-    return subprocess.run([sys.executable, "-m", "orchestrator", "build", "-f", "Dockerfile.example", "--platform",
-                           "linux/amd64", "--build-arg", "BASE_IMAGE=localhost:5000/orch/busybox:stable",
-                           "-t", "localhost:5000/signing-checks/app:1", "--push", "--progress", "plain", "--sign",
-                           *args], capture_output=True, text=True, cwd=REPO, env={**clean, **env}, stdin=subprocess.DEVNULL,
-                          timeout=300)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", "build", "-f", "Dockerfile.example", "--platform",
+                               "linux/amd64", "--build-arg", "BASE_IMAGE=localhost:5000/orch/busybox:stable",
+                               "-t", "localhost:5000/signing-checks/app:1", "--push", "--progress", "plain", "--sign",
+                               *args], cwd=REPO, env={**clean, **env}, timeout=300)
 
 
 def own_seconds(check: Callable[[], object]) -> float:
@@ -140,8 +140,8 @@ def test_a_right_key_and_password_pass_the_check_in_under_a_second(key_pair: Pat
                                            ("notes.key", "is not a public key")])
 def test_verify_refuses_a_key_that_checks_nothing(key_pair: Path, name: str, problem: str) -> None:
     key = str(key_pair / name)
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
-                           "linux/amd64", "--key", key], capture_output=True, text=True, cwd=REPO, timeout=120)
+    done = orch_processes.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
+                               "linux/amd64", "--key", key], cwd=REPO, timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
     assert f'orch: error: --key "{key}" {problem}' in done.stderr and "\n  fix: " in done.stderr
     if name == "cosign.key":
@@ -154,8 +154,8 @@ def test_verify_refuses_an_unreadable_key(key_pair: Path, tmp_path: Path) -> Non
     key = tmp_path / "cosign.pub"
     shutil.copy(key_pair / "cosign.pub", key)
     key.chmod(0)
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
-                           "linux/amd64", "--key", str(key)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    done = orch_processes.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
+                               "linux/amd64", "--key", str(key)], cwd=REPO, timeout=120)
     assert done.returncode == 2 and f'--key "{key}" cannot be read (Permission denied)' in done.stderr, done.stderr
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from . import orch_processes
 from .conftest import REPO
 
 
@@ -36,9 +37,8 @@ def checkout(tmp_path: Path) -> Path:
 
 def plan(checkout: Path, *args: str, env: dict[str, str] | None = None) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "CI_", "ORCH_P", "DOCKER_META"))}
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--platform", "linux/amd64",
-                             "--dry-run", "--json", *args], capture_output=True, text=True, cwd=REPO,
-                            env={**clean, **(env or {})}, timeout=60)
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--platform", "linux/amd64",
+                                 "--dry-run", "--json", *args], cwd=REPO, env={**clean, **(env or {})}, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -101,14 +101,12 @@ def test_metadata_actions_own_output_gives_tags_labels_and_annotations(checkout:
 
 
 def test_rules_without_images_and_a_bad_rule_in_a_profile_are_bad_input(checkout: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--platform",
-                             "linux/amd64", "--dry-run", "--tag-rule", "type=sha"], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--platform",
+                                 "linux/amd64", "--dry-run", "--tag-rule", "type=sha"], cwd=REPO, timeout=60)
     assert result.returncode == 2 and "tag rules need the repositories to tag" in result.stderr
     profile = checkout / "bad.yaml"
     profile.write_text("platforms: [linux/amd64]\nimages: [r/app]\ntags:\n  - type=semver\n")
-    validated = subprocess.run([sys.executable, "-m", "orchestrator", "profiles", "validate", str(profile)],
-                               capture_output=True, text=True, timeout=60)
+    validated = orch_processes.run([sys.executable, "-m", "orchestrator", "profiles", "validate", str(profile)], timeout=60)
     assert validated.returncode == 2 and "bad.yaml:4: tags[0]: " in validated.stderr and "has no pattern=" in \
         validated.stderr
 
@@ -130,17 +128,15 @@ def test_image_on_the_command_line_replaces_the_profiles_images_and_keeps_its_ru
                        "  - 'type=semver,pattern={{version}}'\n  - 'type=semver,pattern={{major}}.{{minor}}'\n"
                        "  - type=sha\n  - 'localhost:5000/app:{short_sha}-dev'\n")
     sha = subprocess.run(["git", "-C", str(checkout), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    result = subprocess.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--profile", str(profile),
-                             "--image", "ghcr.io/acme/app", "--dry-run", "--json"], capture_output=True, text=True,
-                            cwd=REPO, timeout=60, env={k: v for k, v in os.environ.items()
-                                                       if not k.startswith(("GITHUB_", "GITLAB_", "CI_"))})
+    result = orch_processes.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--profile", str(profile),
+                                 "--image", "ghcr.io/acme/app", "--dry-run", "--json"], cwd=REPO, timeout=60,
+                                env={k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "GITLAB_", "CI_"))})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["tags"] == [
         "ghcr.io/acme/app:1.2.3", "ghcr.io/acme/app:1.2", f"ghcr.io/acme/app:sha-{sha[:7]}", "ghcr.io/acme/app:latest"]
     # The template names its own repository: set aside, with a line saying so.
     assert "the profile's tag templates (localhost:5000/app:{short_sha}-dev) are not used: --image names" \
         in result.stderr
-    literal = subprocess.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--profile", str(profile),
-                              "-t", "localhost:5000/x:dev", "--dry-run"], capture_output=True, text=True, cwd=REPO,
-                             timeout=60)
+    literal = orch_processes.run([sys.executable, "-m", "orchestrator", "build", str(checkout), "--profile", str(profile),
+                                  "-t", "localhost:5000/x:dev", "--dry-run"], cwd=REPO, timeout=60)
     assert "the profile's tags (" in literal.stderr and "are not used: -t names the tags" in literal.stderr

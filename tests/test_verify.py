@@ -11,12 +11,12 @@ from orchestrator.image.verify import VerifyOptions, verify
 from orchestrator.model.platform_parse import parse
 from orchestrator.status import Status
 
+from . import orch_processes
 from .conftest import REPO, buildx_push, sh
 
 
 def orch(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=300)
+    return orch_processes.run([sys.executable, "-m", "orchestrator", *args], cwd=REPO, timeout=300)
 
 
 def findings(result: subprocess.CompletedProcess) -> list[dict]:
