@@ -79,7 +79,8 @@ def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: Re
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             plan = ensure_builder(engine, plan, probe.engine_facts(engine).info, probe.builders(engine))
         planned = len(plan.warnings)  # the CLI has said these already
-        plan = complete(plan, probe.capabilities(engine, plan.builder), ask_nodes(engine, plan))
+        caps = probe.capabilities(engine, plan.builder, nodes=plan.spec.rewrite_timestamp)
+        plan = complete(plan, caps, ask_nodes(engine, plan))
         for warning in plan.warnings[planned:]:  # what the builder's capabilities added
             get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):

@@ -140,7 +140,9 @@ def _build(ctx: typer.Context, request: BuildRequest, *, dry_run: bool, as_json:
     if not dry_run:
         from orchestrator.docker import probe
 
-        probe.prefetch(Engine(), request.builder.name)  # asked while the plan is made
+        # Asked while the plan is made; a BuildKit builder is read from buildx's configuration
+        # unless its nodes' BuildKit version is to be recorded.
+        probe.prefetch(Engine(), request.builder.name, nodes=request.reproducible)
     plan = plan_build(request)
     report, output_env, metadata_file = (Path(path) if path else None for path in (
         request.outputs.report, request.outputs.output_env, request.outputs.metadata_file))
