@@ -36,12 +36,18 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:  # answered before anything else is imported (~0.2 s of typer)
         _version()
         return
-    from orchestrator import workers
-    from orchestrator.cli.output import keep_writing
+    from orchestrator import codecache
 
-    keep_writing()
-    with workers.command():
-        _main()
+    codecache.install()  # before any module with a dataclass is imported
+    try:
+        from orchestrator import workers
+        from orchestrator.cli.output import keep_writing
+
+        keep_writing()
+        with workers.command():
+            _main()
+    finally:
+        codecache.save()
 
 
 def _version() -> None:
