@@ -128,6 +128,9 @@ class PerArchRun:
         self.stopped: set[Platform] = set()  # platforms whose node stopped answering: no step failed
         # What this machine lacks (exit 3: no room to stage a layout, ...) is no platform's failure.
         self.missing: list[EnvironmentMissing] = []
+        # Each platform's index as read from the registry after its build (to name its image): the
+        # merge composes the list from these instead of reading them again.
+        self.read: dict[str, ManifestBytes] = {}
 
     def run(self, reason: str | None) -> tuple[Staged, Inspection]:
         """Build what is missing, merge, check the merged list: the staged list and its inspection."""
@@ -166,7 +169,8 @@ class PerArchRun:
             raise failure_error(failed, self.stopped, len(plan.per_arch), kept if context_hash else None, plan.builder)
         digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}
         with phase("merging"):
-            staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(self.publish, digests), plan.annotations)
+            staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(self.publish, digests),
+                           plan.annotations, self.read)
             inspection = self.read_merged(staged)
         log.info("build.merged", method=plan.merge, digest=staged.index.digest, repository=self.repository.name)
         return staged, inspection
@@ -179,9 +183,11 @@ class PerArchRun:
         """The image manifest a per-platform index holds: the digest the published list (and the
         summary) names for this platform."""
         try:
-            return image_digest(Registry.of(self.repository).manifest_bytes(self.repository.with_digest(digest)))
+            index = Registry.of(self.repository).manifest_bytes(self.repository.with_digest(digest))
         except OrchError:
             return digest
+        self.read[digest] = index
+        return image_digest(index)
 
     def finish(self) -> list[Reference]:
         """After a promotion: forget the record, delete staging tags; those the registry keeps."""
