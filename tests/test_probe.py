@@ -118,6 +118,34 @@ def test_a_build_reads_a_buildkit_builder_from_buildx_configuration_and_asks_not
     assert probe.configured("TFARM") is None and probe.configured(None) is None
 
 
+def test_a_local_daemons_info_is_kept_for_its_life_and_asked_again_after_a_restart(
+        docker: FakeDocker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a daemon said of itself is kept with its socket and pid file: a later run on the same
+    daemon starts no `docker info`; a daemon started again (a new socket, a new pid file) is asked."""
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{run}/docker.sock")
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path / "state"))
+
+    def started(pid: int) -> None:  # what dockerd makes when it starts
+        (run / "docker.sock").unlink(missing_ok=True)
+        (run / "docker.sock").write_text("")
+        (run / "docker.pid").write_text(f"{pid}\n")
+
+    def info_asked() -> int:
+        probe.forget()  # a new run
+        assert probe.engine_facts(Engine()).containerd_store is True
+        return docker.asked()["info"]
+
+    started(100)
+    assert [info_asked(), info_asked()] == [1, 1]
+    started(101)
+    assert [info_asked(), info_asked()] == [2, 2]
+    docker.daemon("node-insecure")  # another daemon, at another address: asked, not taken for this one
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert [info_asked() for _ in range(2)] == [3, 4]
+
+
 def test_the_builders_are_listed_again_only_after_orch_changed_one(docker: FakeDocker) -> None:
     engine = Engine()
     probe.builders(engine)

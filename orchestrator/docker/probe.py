@@ -20,6 +20,13 @@ whatever needs what only the nodes say (a dry run shows their status, --reproduc
 their BuildKit version), is asked with `buildx inspect NAME` (no bootstrap: it changes nothing).
 `buildx version` is asked only where the version decides something (bake's filesystem
 entitlements) or is shown (a dry run).
+
+What a local daemon says of itself is kept in the state directory (`daemon-info.json`) with what
+identifies that daemon's life: its unix socket (device, inode, change time) and the pid file
+beside it (pid, change time). Both are made anew when the daemon starts, and the image store, the
+registry settings and the version can only change with a restart, so a later run on the same
+daemon reads the record instead of starting `docker info`. Another daemon (a context, a host
+other than a unix socket, no pid file beside the socket) is asked every run, as before.
 """
 
 from __future__ import annotations
@@ -167,19 +174,65 @@ class _Asked:
             return self._answer
 
 
+KEPT_INFO = "daemon-info.json"
+
+
+def daemon_life(engine: Engine) -> list[int] | None:
+    """What identifies the current life of the local daemon `engine` talks to: its socket's device,
+    inode and change time, and its pid file's pid and change time. None when that cannot be told
+    (a context or a host that is not a unix socket, no pid file beside the socket)."""
+    if engine.docker_command() != ["docker"] or os.environ.get("DOCKER_CONTEXT"):
+        return None
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://") or _current_context() not in (None, "default"):
+        return None
+    socket_path = Path(host[len("unix://"):])
+    try:
+        sock = socket_path.stat()
+        pid_file = socket_path.parent / "docker.pid"
+        pid = int(pid_file.read_text().strip() or 0)
+        written = pid_file.stat()
+    except (OSError, ValueError):
+        return None
+    return [sock.st_dev, sock.st_ino, sock.st_ctime_ns, pid, written.st_ctime_ns]
+
+
+def _current_context() -> str | None:
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    try:
+        current = json.loads(config.read_text()).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return current if isinstance(current, str) and current else None
+
+
+class _Kept:
+    """`docker info`'s answer as a run before this one had it from the same daemon life."""
+
+    def __init__(self, out: str) -> None:
+        self.shown = ["docker", *INFO]
+        self._out = out
+
+    def answer(self) -> tuple[int, str, str]:
+        return 0, self._out, ""
+
+
 class _Daemon:
     """What one daemon was asked: `docker info` and `buildx ls`, each started at most once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.RLock()  # a probe started under it asks for its daemon's record
-        self._info: _Asked | None = None
+        self._info: _Asked | _Kept | None = None
         self._listing: _Asked | None = None
+        self._life: list[int] | None = None
 
-    def start_info(self) -> _Asked:
+    def start_info(self) -> _Asked | _Kept:
         with self._lock:
             if self._info is None:
-                self._info = _Asked(self.engine, INFO)
+                self._life = daemon_life(self.engine)
+                kept = _kept_info(self._life) if self._life is not None else None
+                self._info = _Kept(kept) if kept is not None else _Asked(self.engine, INFO)
             return self._info
 
     def start_listing(self) -> _Asked:
@@ -197,7 +250,15 @@ class _Daemon:
         code, out, err = asked.answer()
         if code != 0:
             raise self.engine.classify(asked.shown, code, err)
-        return EngineFacts(checked_info(json.loads(out)))
+        facts = EngineFacts(checked_info(json.loads(out)))
+        if isinstance(asked, _Asked) and self._life is not None:
+            with self._lock:
+                life, self._life = self._life, None  # kept once
+            if life is not None:
+                from orchestrator.state import write_record
+
+                write_record(KEPT_INFO, {"life": life, "info": out})
+        return facts
 
     def builders(self) -> list[BuilderInfo]:
         listing = self.start_listing()
@@ -208,6 +269,15 @@ class _Daemon:
         if "--format" in err:  # buildx before 0.13 has no JSON listing
             return self.engine.builders()
         raise self.engine.classify(listing.shown, code, err)
+
+
+def _kept_info(life: list[int]) -> str | None:
+    from orchestrator.state import read_record
+
+    record = read_record(KEPT_INFO)
+    if isinstance(record, dict) and record.get("life") == life and isinstance(record.get("info"), str):
+        return str(record["info"])
+    return None
 
 
 class _Probe:
