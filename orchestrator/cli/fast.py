@@ -16,9 +16,9 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli.options import BUILD, BUILDX, RELEASE, VERIFY, Group, Item, Option, flat, from_environment
-from orchestrator.cli.release_run import ReleaseArgs, run_release_parts
 
-if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for it
+if TYPE_CHECKING:  # each loaded when its command is taken: the others do not pay for it
+    from orchestrator.cli.release_run import ReleaseArgs
     from orchestrator.cli.verify_run import VerifyArgs
 
 
@@ -82,6 +82,8 @@ def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
     if parsed is None or not parsed[1]:
         return None
     given, directories = parsed
+    from orchestrator.cli.release_run import ReleaseArgs
+
     return ReleaseArgs.of(directories, given, quiet=quiet), verbose
 
 
@@ -181,6 +183,8 @@ def run(argv: list[str]) -> int | None:
         from orchestrator.logging import get_logger
 
         state.warn = lambda text: get_logger().warning("state.unwritable", advice=text)
+        from orchestrator.cli.release_run import run_release_parts
+
         return run_release_parts(args)
     except OrchError as exc:
         return print_error(exc, as_json=as_json)
