@@ -97,6 +97,7 @@ def test_the_command_ends_its_pool_and_helpers_on_every_path() -> None:
     assert alive == [], f"threads left running: {alive}"
 
 
+@pytest.mark.usefixtures("daemons_own_builder")  # BuildKit's builders are read from buildx's config: no daemon asked
 def test_a_fast_failure_with_a_check_in_flight_ends_fast_with_no_thread_left(silent_registry: str,
                                                                               tmp_path: Path) -> None:
     """No daemon, and a registry check blocked on a registry that never answers: exit 3 at once,
@@ -119,6 +120,7 @@ def test_a_fast_failure_with_a_check_in_flight_ends_fast_with_no_thread_left(sil
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("daemons_own_builder")  # "no daemon" is the docker driver's failure
 def test_two_hundred_fast_failures_each_end_with_their_exit_code_and_never_by_a_signal(tmp_path: Path) -> None:
     """Each run costs what its kind usually costs on this machine now (interpreter start and
     imports, the failure's own work: a `docker info` refused at once, two connects refused with
