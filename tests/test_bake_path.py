@@ -81,3 +81,14 @@ def test_each_step_of_bakes_progress_is_its_platforms() -> None:
                      "[linux/amd64] #12 exporting to image", "[linux/amd64] #12 DONE 0.3s"]
     assert [(s.platform, s.instruction) for s in steps["linux-arm64"].all()] == [("linux/arm64", "RUN make")]
     assert [s.instruction for s in steps["linux-amd64"].all()] == []
+
+
+def test_every_field_of_a_build_is_one_bake_knows() -> None:
+    """A field added to BuildSpec (and so to buildx build's words) must be told to bake too, or
+    make bake_target give None: this names the fields bake_target was written for."""
+    import dataclasses
+
+    known = {"platforms", "context", "output", "metadata_file", "dockerfile", "buildx", "build_args", "labels",
+             "annotations", "annotation_levels", "cache_from", "cache_to", "secrets", "build_contexts", "extra_args",
+             "provenance", "sbom", "builder", "daemon", "no_cache", "progress", "rewrite_timestamp"}
+    assert {field.name for field in dataclasses.fields(BuildSpec)} == known

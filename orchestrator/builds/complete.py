@@ -80,8 +80,11 @@ def _recorded_buildkit(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     exporter: "conflicts with unpack"), and record in each image the BuildKit that builds it."""
     if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
         raise BadInput(f'--reproducible is not yet taken on builder "{plan.builder_plan.name}", whose nodes are '
-                       "separate daemons (their BuildKit versions are not asked)",
-                       fix="use a docker-container or remote builder, or drop --reproducible")
+                       "separate daemons: orch does not ask each daemon which BuildKit it runs, and the image "
+                       "must record the one that built each platform",
+                       fix="build each node's platforms as a part on that daemon (DOCKER_CONTEXT=NODE orch build "
+                           "--reproducible --platform P --image REPO --push --part DIR), then orch release DIR...; "
+                           "or use a docker-container or remote builder")
     from orchestrator.builds.reproducible import BUILDKIT_LABEL, buildkit_name
 
     if caps.driver == "docker":

@@ -228,7 +228,21 @@ def part_document(plan: BuildPlan, result: BuildResult, seconds: float) -> dict[
             "labels": labels, "git": plan.git, "ci": ci_job(),
             "builder": plan.capabilities.builder if plan.capabilities else plan.builder,
             "seconds": round(seconds, 2), "verification": result.verification, "entries": document["platforms"],
-            "written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "orch": __version__}
+            "written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "orch": __version__,
+            "reproducible": _reproducible_part(plan, result)}
+
+
+def _reproducible_part(plan: BuildPlan, result: BuildResult) -> dict[str, Any] | None:
+    """--reproducible, as the part record says it: the epoch, and the BuildKit each platform was
+    built by (`orch release` refuses a mix of reproducible parts and others, or of epochs)."""
+    from orchestrator.builds.reproducible import BUILDKIT_LABEL, EPOCH_LABEL
+
+    if not plan.spec.rewrite_timestamp:
+        return None
+    labels = plan.labels
+    jobs = {job.label: dict(job.spec.labels) for job in plan.per_arch} if result.strategy == "per-arch" else {}
+    return {"source_date_epoch": int(labels[EPOCH_LABEL]),
+            "buildkit": {p: jobs.get(p, labels).get(BUILDKIT_LABEL) or "unknown" for p in plan.spec.platform_texts}}
 
 
 def _new_result(plan: BuildPlan) -> BuildResult:

@@ -76,11 +76,8 @@ def _release(ctx: typer.Context, given: dict[str, Any], buildx: dict[str, Any]) 
 
     if passthrough.BUILDX_ARGS:
         raise BadInput("words after -- go to buildx build, not to bake", fix="put them in the bake file")
-    if given["reproducible"]:
-        raise BadInput("--reproducible is not yet taken with --bake", fix="build each target with orch build "
-                       "--reproducible (set SOURCE_DATE_EPOCH for all of them), or drop --reproducible")
     taken = ("arguments", "bake", "bake_set", "push", "dry_run", "as_json", "verification", "no_cache", "builder",
-             "outputs", "progress", "signing")
+             "outputs", "progress", "signing", "reproducible")
     ignored: dict[str, Any] = {}
     for name, value in given.items():
         if name == "tags":
@@ -91,4 +88,5 @@ def _release(ctx: typer.Context, given: dict[str, Any], buildx: dict[str, Any]) 
     release(ctx, tuple(given["bake"]), tuple(given["arguments"] or ()), tuple(given["bake_set"]),
             push=given["push"], dry_run=given["dry_run"], as_json=given["as_json"],
             deep=given["verification"].deep, no_cache=given["no_cache"], builder=given["builder"],
-            outputs=given["outputs"], ignored=ignored, signing=given["signing"].signing())
+            outputs=given["outputs"], ignored=ignored, signing=given["signing"].signing(),
+            reproducible=given["reproducible"])

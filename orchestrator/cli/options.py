@@ -156,8 +156,8 @@ RELEASE: tuple[Item, ...] = (PROFILE, PLATFORMS, TAGS, VERIFICATION, DRY_RUN, AS
 
 VERIFY: tuple[Item, ...] = (
     Option("profile", ("--profile", "-p"), "text", "Expect this profile's platforms.", complete="profiles"),
-    Option("platform", ("--platform",), "list", "Expected platforms, comma-separated; may be repeated.",
-           complete="platforms", field="platforms"),
+    Option("platform", ("--platform",), "list", "Expected platforms, comma-separated; may be repeated "
+           "(with --reproduce: the platforms to rebuild).", complete="platforms", field="platforms"),
     Option("strict", ("--strict",), "flag", "Unexpected platforms and order problems fail."),
     Option("config_mismatch", ("--config-mismatch",), "text", "fail or warn when a config disagrees with its index "
            "entry.", default="fail"),
