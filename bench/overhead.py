@@ -26,7 +26,8 @@ benchmark's own, medians of the per-pair ratios (issue 35's goals):
   gigabyte no-op: orch - raw <= 0.25 s.
 Also orch's own CPU per no-op publish of the small image (<= 0.15 s) and `orch --version`
 (<= 0.08 s). What it created in the registry is deleted at the end (tags; blobs stay until the
-registry collects them).
+registry collects them), and so is its state directory (on the docker driver its blob store holds
+what the exports wrote).
 
 Prints a Markdown block to paste into docs/benchmarks.md.
 """
@@ -76,7 +77,8 @@ def main() -> None:
     compile_bytecode()
     version = use_buildx(args.buildx)
     os.environ["SOURCE_DATE_EPOCH"] = str(int(time.time()))
-    os.environ["ORCH_STATE_HOME"] = tempfile.mkdtemp(prefix="orch-bench-state-")
+    state = tempfile.mkdtemp(prefix="orch-bench-state-")  # removed at the end (its blob store holds exports)
+    os.environ["ORCH_STATE_HOME"] = state
     orch = [str(Path(sys.executable).parent / "orch")]
     reg, run = args.registry, uuid.uuid4().hex[:8]
     builder = [] if args.builder in ("docker", "default") else ["--builder", args.builder]
@@ -138,6 +140,9 @@ def main() -> None:
     version_times = [timed([*orch, "--version"]) for _ in range(15)]
     loads.append(load())
     deleted = 0 if args.keep else delete_repositories(reg, sorted(set(repositories)))
+    import shutil
+
+    shutil.rmtree(state, ignore_errors=True)
 
     print(f"### orch against raw buildx: {args.builder} ({kind} driver), buildx {version} "
           f"({started.strftime('%Y-%m-%d %H:%M')} UTC)\n")
