@@ -31,7 +31,6 @@ from orchestrator.errors import JobFailed, OrchError
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
 from orchestrator.publish import blobstore
-from orchestrator.publish.parts import write_part
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
 from orchestrator.report.ci_outputs import group
 from orchestrator.report.console import Console
@@ -53,6 +52,8 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         result = _run(engine, plan, console)
         _where_the_time_went(plan, result)
         if plan.part is not None:
+            from orchestrator.publish.parts import write_part  # --part only
+
             # result.plan: the plan as completed from the builder's capabilities
             result.part = str(write_part(plan.part, part_document(result.plan, result, time.monotonic() - started)))
             get_logger(profile=plan.profile).info("build.part_written", path=result.part, digest=result.digest)
@@ -79,7 +80,8 @@ def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: Re
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             plan = ensure_builder(engine, plan, probe.engine_facts(engine).info, probe.builders(engine))
         planned = len(plan.warnings)  # the CLI has said these already
-        plan = complete(plan, probe.capabilities(engine, plan.builder), ask_nodes(engine, plan))
+        caps = probe.capabilities(engine, plan.builder, nodes=plan.spec.rewrite_timestamp)
+        plan = complete(plan, caps, ask_nodes(engine, plan))
         for warning in plan.warnings[planned:]:  # what the builder's capabilities added
             get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):
