@@ -166,16 +166,14 @@ ANY_BUILDER_TESTS = frozenset({
 })
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark `any_builder` tests (above), and as `named_builder` those that name BuildKit's own builders
-    themselves (the buildkit_builders fixture): ORCH_TEST_BUILDER does not change what they run."""
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if isinstance(item, pytest.Function) else ""
-        name = item.originalname if isinstance(item, pytest.Function) else item.name
-        if module in ANY_BUILDER_MODULES or name in ANY_BUILDER_TESTS:
-            item.add_marker(pytest.mark.any_builder)
-        if "buildkit_builders" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.named_builder)
+def _builder_marks(item: pytest.Item) -> list[pytest.MarkDecorator]:
+    """`any_builder` for the tests listed above, `named_builder` for those that name BuildKit's own
+    builders themselves (the buildkit_builders fixture): ORCH_TEST_BUILDER does not change what they run."""
+    module = item.module.__name__.rsplit(".", 1)[-1] if isinstance(item, pytest.Function) else ""
+    name = item.originalname if isinstance(item, pytest.Function) else item.name
+    marks = [pytest.mark.any_builder] if module in ANY_BUILDER_MODULES or name in ANY_BUILDER_TESTS else []
+    return marks + ([pytest.mark.named_builder] if "buildkit_builders" in getattr(item, "fixturenames", ()) else [])
+
 
 def pytest_report_header(config: pytest.Config) -> str:
     buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,
@@ -203,6 +201,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _is_slow(item):
             item.add_marker(pytest.mark.slow)
+        for mark in _builder_marks(item):
+            item.add_marker(mark)
 
 
 @pytest.hookimpl(hookwrapper=True)
