@@ -6,6 +6,7 @@ goes by the settings it is given and runs no docker itself."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,9 +142,16 @@ def test_a_local_daemons_info_is_kept_for_its_life_and_asked_again_after_a_resta
     assert [info_asked(), info_asked()] == [1, 1]
     started(101)
     assert [info_asked(), info_asked()] == [2, 2]
+    settings = tmp_path / "config" / "docker" / "daemon.json"  # a rootless daemon's, edited and reloaded
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"insecure-registries": ["registry.lan:5000"]}')
+    assert [info_asked(), info_asked()] == [3, 3]
+    os.utime(settings, ns=(settings.stat().st_atime_ns, settings.stat().st_mtime_ns + 1_000_000_000))
+    assert [info_asked(), info_asked()] == [4, 4]
     docker.daemon("node-insecure")  # another daemon, at another address: asked, not taken for this one
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
-    assert [info_asked() for _ in range(2)] == [3, 4]
+    assert [info_asked() for _ in range(2)] == [5, 6]
 
 
 def test_the_builders_are_listed_again_only_after_orch_changed_one(docker: FakeDocker) -> None:

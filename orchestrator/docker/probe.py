@@ -23,8 +23,9 @@ entitlements) or is shown (a dry run).
 
 What a local daemon says of itself is kept in the state directory (`daemon-info.json`) with what
 identifies that daemon's life: its unix socket (device, inode, change time) and the pid file
-beside it (pid, change time). Both are made anew when the daemon starts, and the image store, the
-registry settings and the version can only change with a restart, so a later run on the same
+beside it (pid, change time). Both are made anew when the daemon starts, and the image store and
+the version can only change with a restart (the registry settings with a reload after daemon.json
+changed, whose modification time is part of the key), so a later run on the same
 daemon reads the record instead of starting `docker info`. Another daemon (a context, a host
 other than a unix socket, no pid file beside the socket) is asked every run, as before.
 """
@@ -194,7 +195,20 @@ def daemon_life(engine: Engine) -> list[int] | None:
         written = pid_file.stat()
     except (OSError, ValueError):
         return None
-    return [sock.st_dev, sock.st_ino, sock.st_ctime_ns, pid, written.st_ctime_ns]
+    return [sock.st_dev, sock.st_ino, sock.st_ctime_ns, pid, written.st_ctime_ns, *_settings_written()]
+
+
+def _settings_written() -> list[int]:
+    """When daemon.json was last written, rootful and rootless: `dockerd` reloads some settings
+    (insecure registries, mirrors) from it on SIGHUP without a restart, so an edit starts a new life."""
+    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    written = []
+    for path in (Path("/etc/docker/daemon.json"), home / "docker" / "daemon.json"):
+        try:
+            written.append(path.stat().st_mtime_ns)
+        except OSError:
+            written.append(0)
+    return written
 
 
 def _current_context() -> str | None:
