@@ -34,8 +34,8 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from build_overhead import ORCH_SCRIPT, alternate
-from common import ORCH, RETRIES, compile_bytecode, machine, ratios, row, table_head
+from build_overhead import ORCH_SCRIPT
+from common import ORCH, RETRIES, alternate, compile_bytecode, machine, ratios, row, table_head
 
 PLATFORMS = "linux/amd64,linux/arm64"
 STATE = Path(os.environ.get("ORCH_STATE_DIR", "/var/lib/orch-engine"))

@@ -33,8 +33,8 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-from build_overhead import ORCH_SCRIPT, alternate
-from common import ORCH, RETRIES, compile_bytecode, machine, ratios, row, table_head, timed
+from build_overhead import ORCH_SCRIPT
+from common import ORCH, RETRIES, alternate, compile_bytecode, machine, ratios, row, table_head, timed
 
 THREE = "linux/amd64,linux/arm64,linux/arm/v7"
 

@@ -1,4 +1,4 @@
-"""structlog set up once, from the CLI callback, applied on first use.
+"""orch's log, set up once from the command line, applied on first use.
 
 Logs go to stderr (results go to stdout), for people: console lines, coloured
 on a terminal unless NO_COLOR is set; JSON lines only with ``--log-format json``
@@ -6,6 +6,12 @@ on a terminal unless NO_COLOR is set; JSON lines only with ``--log-format json``
 workflow commands (``::warning::``), so they show as annotations. Every event
 passes through the redactor, so a secret that slips into an event never
 reaches the output.
+
+Console lines are written here, as structlog's ConsoleRenderer writes them (the
+same columns, padding, colours and value quoting: tests/test_logging.py holds
+them side by side); structlog is imported for JSON lines only. Importing it
+(~0.1 s, with rich's traceback and pygments behind it) was the largest cost of
+an `orch build` at default verbosity.
 
 Under the live view (a terminal, default verbosity) the terminal gets warnings
 and errors only; every event also goes to a log file (`to_file`), which the
@@ -36,28 +42,31 @@ def _redact_event(_logger: Any, _method: str, event: MutableMapping[str, Any]) -
     return {key: redact(value) if isinstance(value, str) else value for key, value in event.items()}
 
 
-_pending: dict[str, Any] | None = {}  # settings not yet applied; None once structlog is set up
+_pending: dict[str, Any] | None = {}  # settings not yet applied; None once the log is set up
 
 
 def configure(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
-    """Remember the settings; structlog (~0.1 s to import) is set up when something logs."""
+    """Remember the settings; the log is set up when something logs."""
     global _pending
     _pending = {"level": level, "log_format": log_format}
 
 
 def errors_only() -> None:
     """From here on only errors are logged (`--progress quiet`), in the format configured."""
-    global _pending
+    global _pending, _applied_level
     if _pending is not None:
         _pending = {**_pending, "level": ERROR}
-    else:
+    elif _applied_format is LogFormat.json:
         import structlog
 
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(ERROR))
+    else:
+        _applied_level = ERROR
 
 
 _applied_level = INFO
 _applied_format = LogFormat.auto
+_colors = False  # console lines in colour (a terminal, no NO_COLOR)
 _terminal_quiet = False  # the terminal shows warnings and errors only (the live view draws there)
 _file: TextIO | None = None  # where every event goes then
 
@@ -82,37 +91,33 @@ class _ToFile:
     """Each event, rendered without colours, written to the log file; below WARNING it stops there."""
 
     def __init__(self, file: TextIO | None) -> None:
-        import structlog
-
         self.file = file
-        self.render = structlog.dev.ConsoleRenderer(colors=False)
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        import structlog
-
         if self.file is not None:
             try:
-                self.file.write(str(self.render(logger, method, dict(event))) + "\n")
+                self.file.write(render_console(dict(event), colors=False) + "\n")
                 self.file.flush()
             except (OSError, ValueError):
                 pass  # a full disk loses the file's lines, never the build
         if _LEVELS.get(str(event.get("level", method)), INFO) < WARNING:
+            import structlog
+
             raise structlog.DropEvent
         return event
 
 
 def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
-    import structlog
-
-    global _applied_level, _applied_format
-    _applied_level, _applied_format = level, log_format
+    global _applied_level, _applied_format, _colors
     import os
 
-    use_json = log_format is LogFormat.json
-    colors = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
-    renderer: Any = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer(colors=colors)
-    if not use_json and on_github():
-        renderer = _WorkflowCommands(renderer)
+    _applied_level, _applied_format = level, log_format
+    _colors = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+    if log_format is not LogFormat.json:
+        return  # console lines are written by _Console: structlog is not set up, nor imported
+    import structlog
+
+    renderer: Any = structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -129,22 +134,93 @@ def _apply(level: int = INFO, log_format: LogFormat = LogFormat.auto) -> None:
     )
 
 
-class _WorkflowCommands:
+def workflow_commands(event: dict[str, Any], text: str) -> str:
     """GitHub Actions: a warning or error also becomes `::warning::` / `::error::`, which the
     runner shows as an annotation on the run (the line itself stays in the log)."""
+    level = str(event.get("level", ""))
+    if level not in ("warning", "error", "critical"):
+        return text
+    plain = {k: v for k, v in event.items() if k not in ("timestamp", "level")}
+    kind = "warning" if level == "warning" else "error"
+    message = " ".join([str(plain.pop("event", ""))] + [f"{k}={v}" for k, v in plain.items()])
+    return f"{workflow_command(kind, message)}\n{text}"
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
 
-    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> str:
-        level = str(event.get("level", method))
-        plain = {k: v for k, v in event.items() if k not in ("timestamp", "level")}
-        text = self.inner(logger, method, event)
-        if level in ("warning", "error", "critical"):
-            kind = "warning" if level == "warning" else "error"
-            message = " ".join([str(plain.pop("event", ""))] + [f"{k}={v}" for k, v in plain.items()])
-            return f"{workflow_command(kind, message)}\n{text}"
-        return str(text)
+# structlog's ConsoleRenderer, its default columns and styles (structlog.dev._colorful_styles).
+_RESET, _BRIGHT, _DIM, _KEY, _VALUE = "\x1b[0m", "\x1b[1m", "\x1b[2m", "\x1b[36m", "\x1b[35m"
+_LEVEL_COLOURS = {"critical": "\x1b[31m", "exception": "\x1b[31m", "error": "\x1b[31m", "warn": "\x1b[33m",
+                  "warning": "\x1b[33m", "info": "\x1b[32m", "debug": "\x1b[32m", "notset": "\x1b[41m"}
+_LEVEL_WIDTH = max(len(name) for name in _LEVEL_COLOURS)
+_EVENT_WIDTH = 30
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if set(value) & {" ", "\t", "=", "\r", "\n", '"', "'"} else value
+    return repr(value)
+
+
+def render_console(event: dict[str, Any], *, colors: bool) -> str:
+    """One event as a console line, as structlog's ConsoleRenderer (sort_keys, pad_level) writes it."""
+    reset, bright, dim, key_style, value_style = (_RESET, _BRIGHT, _DIM, _KEY, _VALUE) if colors else ("",) * 5
+    columns = []
+    if "timestamp" in event:
+        columns.append(f"{dim}{event.pop('timestamp')}{reset}")
+    if "level" in event:
+        level = str(event.pop("level"))
+        style = _LEVEL_COLOURS[level] + bright if colors and level in _LEVEL_COLOURS else ""
+        columns.append(f"[{style}{level.ljust(_LEVEL_WIDTH)}{reset}]")
+    if "event" in event:
+        columns.append(f"{bright}{str(event.pop('event')).ljust(_EVENT_WIDTH)}{reset}")
+    for name in ("logger", "logger_name"):
+        if name in event:
+            columns.append(f"[{reset}{bright}\x1b[34m{event.pop(name)}{reset}]{reset}" if colors else
+                           f"[{event.pop(name)}]")
+    columns += [f"{key_style}{key}{reset}={value_style}{_value(event[key])}{reset}" for key in sorted(event)]
+    return " ".join(column for column in columns if column).rstrip(" ")
+
+
+class _Console:
+    """A logger bound to some context, writing console lines to the current stderr (or, under the
+    live view, every event to the log file and only warnings and errors to the terminal)."""
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+
+    def bind(self, **context: Any) -> _Console:
+        return _Console({**self._context, **context})
+
+    def __getattr__(self, method: str) -> Any:
+        if method not in _LEVELS and method != "msg":
+            raise AttributeError(method)
+        return lambda *args, **values: self._log(method, *args, **values)
+
+    def _log(self, method: str, event: Any = None, /, *args: Any, **values: Any) -> None:
+        # Positional-only: an event may have a value named `method` or `event` (build.merged has).
+        from datetime import datetime, timezone
+
+        if _LEVELS.get(method, INFO) < _applied_level:
+            return
+        record: dict[str, Any] = {**self._context, **values}
+        if event is not None:
+            record["event"] = event % args if args else event
+        record["level"] = {"warn": "warning", "exception": "error", "msg": "info"}.get(method, method)
+        record["timestamp"] = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+        record = dict(_redact_event(None, method, record))
+        if _terminal_quiet:
+            if _file is not None:
+                try:
+                    _file.write(render_console(dict(record), colors=False) + "\n")
+                    _file.flush()
+                except (OSError, ValueError):
+                    pass  # a full disk loses the file's lines, never the build
+            if _LEVELS.get(record["level"], INFO) < WARNING:
+                return
+        text = render_console(dict(record), colors=_colors)
+        if on_github():
+            text = workflow_commands(record, text)
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 class _Stderr:
@@ -162,8 +238,8 @@ _LEVELS = {"debug": DEBUG, "info": INFO, "warning": WARNING, "warn": WARNING, "e
 
 
 class _Lazy:
-    """A logger that imports structlog (~0.1 s) only when a message is at an enabled level:
-    `orch -q build` logs nothing and never pays for it."""
+    """A logger that sets the log up only when a message is at an enabled level (and imports
+    structlog, ~0.1 s, only for JSON lines): `orch -q build` logs nothing and never pays for it."""
 
     def __init__(self, context: dict[str, Any]) -> None:
         self._context = context
@@ -171,13 +247,16 @@ class _Lazy:
 
     def _real(self) -> Any:
         if self._logger is None:
-            import structlog
-
             global _pending
             if _pending is not None:
                 _apply(**_pending)
                 _pending = None
-            self._logger = structlog.get_logger("orch", **self._context)
+            if _applied_format is LogFormat.json:
+                import structlog
+
+                self._logger = structlog.get_logger("orch", **self._context)
+            else:
+                self._logger = _Console(self._context)
         return self._logger
 
     def bind(self, **context: Any) -> _Lazy:

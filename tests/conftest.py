@@ -134,6 +134,47 @@ def pytest_configure(config: pytest.Config) -> None:
     _use_buildx(TEST_BUILDX)
 
 
+
+# Engine tests whose outcome does not hang on the builder kind or the buildx version: they read, verify,
+# sign and promote what a registry holds, or drive CI files, reports and terminals around a build. `make
+# test` runs them; CI's builder legs (`make test-ci-builders`) leave them out as `any_builder`, and `make
+# test-builders` runs everything on every pair. A module is listed whole, or a test by its name.
+ANY_BUILDER_MODULES = frozenset({
+    "test_verify", "test_hostile_registry", "test_manifest_tool_conformance", "test_manifest_spec", "test_deep",
+    "test_signing", "test_ci_signing", "test_ci_blocks", "test_ci_reruns", "test_ci_outputs", "test_report_html",
+    "test_live_view", "test_registry_reach", "test_publish_cost", "test_engine_harness", "test_init",
+    "test_doctor", "test_owned_threads", "test_platform_conformance", "test_closed_outputs",
+})
+ANY_BUILDER_TESTS = frozenset({
+    # test_faults: what the registry does during and after promotion.
+    "test_a_tag_the_registry_keeps_refusing_puts_every_moved_tag_back",
+    "test_one_500_on_a_tag_is_retried_and_every_tag_moves",
+    "test_registry_gone_during_promotion_leaves_each_tag_where_the_output_says",
+    "test_a_signal_during_promotion_finishes_it_and_says_so",
+    "test_two_publishes_to_one_tag_at_once_each_publish_their_own_or_say_they_were_raced",
+    "test_a_publish_leaves_no_tag_but_the_users_on_a_registry_that_cannot_delete_tags",
+    "test_an_index_swapped_for_another_is_a_verification_failure_naming_both_digests",
+    "test_a_config_swapped_for_an_empty_one_fails_verification",
+    "test_an_image_whose_config_really_is_empty_fails_verification",
+    "test_reads_retry_a_503_and_a_cut_off_answer_and_fail_cleanly_when_it_persists",
+    "test_a_registry_that_wants_a_login_stops_orch_before_building_with_the_fix",
+    "test_tags_in_other_repositories_and_registries_get_the_samemanifest_body",
+    "test_kill_9_during_promotion_is_reported_and_repaired_by_the_next_run",
+    "test_tags_found_on_different_digests_before_a_publish_are_said",
+    # test_emulation: the report in a browser (its build is the report's input, not what is tested).
+    "test_the_report_opens_in_a_browser_with_one_lane_per_platform",
+})
+
+
+def _builder_marks(item: pytest.Item) -> list[pytest.MarkDecorator]:
+    """`any_builder` for the tests listed above, `named_builder` for those that name BuildKit's own
+    builders themselves (the buildkit_builders fixture): ORCH_TEST_BUILDER does not change what they run."""
+    module = item.module.__name__.rsplit(".", 1)[-1] if isinstance(item, pytest.Function) else ""
+    name = item.originalname if isinstance(item, pytest.Function) else item.name
+    marks = [pytest.mark.any_builder] if module in ANY_BUILDER_MODULES or name in ANY_BUILDER_TESTS else []
+    return marks + ([pytest.mark.named_builder] if "buildkit_builders" in getattr(item, "fixturenames", ()) else [])
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True, text=True,
                             timeout=60).stdout.strip() if shutil.which("docker") else ""
@@ -160,6 +201,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if _is_slow(item):
             item.add_marker(pytest.mark.slow)
+        for mark in _builder_marks(item):
+            item.add_marker(mark)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -148,9 +148,18 @@ def test_failed_platforms_are_read_from_plain_progress() -> None:
           "ERROR: failed to solve: process did not complete successfully"], False),
         (["ERROR: failed to solve: dockerfile parse error on line 3"], False),
         (["#21 ERROR: unexpected status from HEAD request to http://r/v2/a/manifests/t: 401 Unauthorized"], False),
+        # Two nodes pushing a layer their platforms share into one repository (seen on the remote builder).
+        (["#8 pushing manifest for localhost:5/cache/app 0.0s done",
+          "#8 ERROR: failed to push localhost:5/cache/app: errors:",
+          "unknown: provided digest did not match uploaded content",
+          "unknown: blob unknown to registry - sha256:0070fc942be9e29ea09eff3d1ef2c2373a21c9092b2e79650a4b49470407f48d",
+          "ERROR: failed to solve: failed to push localhost:5/cache/app: errors:",
+          "unknown: provided digest did not match uploaded content"], True),
+        (["#8 ERROR: failed to push localhost:5/cache/app: denied: requested access to the resource is denied",
+          "ERROR: failed to solve: failed to push localhost:5/cache/app: denied"], False),
     ],
 )
-def test_only_registry_5xx_after_a_good_build_is_retried(log: list[str], transient: bool) -> None:
+def test_only_registry_stumbles_after_a_good_build_are_retried(log: list[str], transient: bool) -> None:
     assert is_transient_push_failure(log) is transient
 
 

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from .conftest import copy_image
+from .faultproxy import FaultProxy, Rule
 from .test_build import BASE_ARG, orch
 from .test_faults import tags_in
 
@@ -100,6 +101,32 @@ def test_one_cache_setting_keeps_every_nodes_cache_after_the_nodes_are_pruned(re
     assert published_images("2") == first  # the same images: no RUN ran again on either node
     assert sorted(tag for tag in tags_in(registry, "cache/app") if tag.startswith("main")) == [
         "main-linux-amd64", "main-linux-arm64"]
+
+
+
+@pytest.mark.engine
+def test_a_push_the_registry_fumbles_once_is_pushed_again_and_the_publish_goes_on(registry, buildkit_builders,
+                                                                                  tmp_path) -> None:
+    """Two nodes pushing a layer their platforms share into one repository at the same moment: distribution
+    2.8 can answer the manifest PUT of the one that lost the race with the layer unknown (seen in CI on this
+    builder). The proxy gives that answer to one platform's first manifest PUT; that platform is pushed
+    again (its build cached on its node), and the publish ends with every tag moved."""
+    race = json.dumps({"errors": [
+        {"code": "UNKNOWN", "message": "provided digest did not match uploaded content"},
+        {"code": "BLOB_UNKNOWN", "message": "blob unknown to registry", "detail": "sha256:" + "0" * 64}]}).encode()
+    proxy = FaultProxy(registry.port).start()
+    try:
+        proxy.add(Rule("PUT", r"^/v2/race/app/manifests/", "status", status=400, body=race))
+        (tmp_path / "shared.txt").write_text(uuid.uuid4().hex)  # one layer for both platforms
+        (tmp_path / "Dockerfile").write_text("FROM localhost:5000/orch/busybox:stable\nCOPY shared.txt /\n")
+        result = orch("build", str(tmp_path), "--platform", "linux/amd64,linux/arm64", "-t",
+                      proxy.ref("race/app", "1"), "--push", "--builder", buildkit_builders["remote"], "--json")
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert proxy.done("PUT", "/manifests/").count("status 400") == 1  # the fault was given, once
+    assert "build.push_retry" in result.stderr  # said, with which platform
+    assert "1" in tags_in(registry, "race/app")
 
 
 

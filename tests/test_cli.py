@@ -19,6 +19,19 @@ def test_version_prints_the_package_version() -> None:
     assert result.output.strip() == f"orch {__version__}"
 
 
+def test_the_console_script_answers_version_before_loading_the_cli() -> None:
+    """`orch --version` is what scripts ask most: the same line, with nothing of the CLI imported,
+    and a reader that went away is no error."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "orchestrator", "--version"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout == f"orch {__version__}\n"
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert not {m for m in imported if m.split(".")[0] in ("typer", "click", "structlog", "threading")}, imported
+    gone = subprocess.run(f"{sys.executable} -m orchestrator --version | true; exit ${{PIPESTATUS[0]}}",
+                          shell=True, executable="/bin/bash", capture_output=True, text=True)
+    assert gone.returncode == 0 and gone.stderr == "", gone.stderr
+
+
 def test_help_lists_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0, result.output

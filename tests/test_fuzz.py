@@ -116,7 +116,7 @@ def test_any_part_fields_reach_the_summary_and_log_inert(builder: str, node: str
         label, digest, config = "linux/amd64", "sha256:" + "a" * 64, None
         shown_platform = record.platforms[0]
 
-    row = _platform_row(Entry(), {record.platforms[0]: record})
+    row = _platform_row(Entry(), {record.platforms[0]: record}, None)
     shown = _part_json(record)
     for text in (row["runner"], row["builder"] or "", row["node"] or "", shown["runner"]):
         assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text) and not text.lstrip().startswith("::")

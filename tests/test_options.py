@@ -146,3 +146,54 @@ def test_the_parsed_values_reach_the_nested_arguments(monkeypatch: pytest.Monkey
     verify = fast.verify_args(list(VERIFY_ARGV[2]))
     assert verify is not None and (verify.identity, verify.issuer, verify.config_mismatch) == (
         "https://ci/wf", "https://issuer", "fail")
+
+
+BUILD_ARGV = [
+    ["build", "--push", "-t", "r/a:1"],
+    ["-q", "build", "ctx", "--profile", "svc", "-f", "Dockerfile.x", "--platform", "linux/arm64", "--platform=amd64",
+     "--build-arg", "A=1", "--build-arg", "B=2", "--secret", "id=s,env=S", "--push", "--tag=r/a:2", "--image", "r/a",
+     "--tag-rule", "type=semver,pattern={{version}}", "--flavor", "latest=false", "--builder", "farm",
+     "--no-install-emulators", "--strategy", "per-arch", "--merge", "manifest", "-j", "3", "--no-cache", "--json",
+     "--metadata-file", "m.json", "--report", "r.html", "--output-env", "o.env", "--progress", "plain", "--deep",
+     "--label", "k=v", "--annotation", "index:a=b", "--cache-from", "type=registry,ref=r/c", "--cache-to",
+     "type=inline", "--cache", "r/cache", "--build-context", "base=../base", "--provenance", "mode=max", "--no-sbom",
+     "--sign", "--sign-key", "cosign.key", "--tlog", "--sign-recursive", "--reproducible", "--target", "app",
+     "--pull", "--ssh", "default", "--network", "host", "--meta", "env"],
+    ["-v", "--log-format", "json", "build", "--dry-run", "--oci-layout", "out", "--sbom", "--part", "parts",
+     "--install-emulators"],
+]
+
+
+@pytest.mark.parametrize("argv", BUILD_ARGV)
+def test_the_fast_path_and_typer_parse_build_alike(monkeypatch: pytest.MonkeyPatch, argv: list[str]) -> None:
+    """The same BuildRequest, run the same way, from the fast path as from the Typer command."""
+    from orchestrator.cli import build_run
+
+    monkeypatch.setenv("ORCH_SIGN_KEY", "from-env.key")
+    taken = fast.build_args(list(argv))
+    assert taken is not None
+    given, buildx, flags, _log_format = taken
+    seen: list[Any] = []
+    monkeypatch.setattr(build_run, "run_build", lambda flags, request, **how: seen.append((flags, request, how)))
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    typed_flags, typed_request, typed_how = seen[0]
+    assert build_run.build_request(given, buildx) == typed_request
+    assert flags == typed_flags
+    assert {"dry_run": given["dry_run"], "as_json": given["as_json"], "progress": given["progress"]} == typed_how
+
+
+def test_the_fast_path_knows_exactly_the_options_of_orch_build() -> None:
+    typed = _names(COMMANDS["build"])
+    table = fast.table(options.BUILD)
+    assert set(table) == set(typed)
+    for name, (option, _value) in table.items():
+        _declared_as(typed[name], option)
+    assert [p.name for p in _options(COMMANDS["build"])] == [option.key for option in flat(options.BUILD)]
+
+
+@pytest.mark.parametrize("argv", [["build", "--bake", "b.hcl"], ["build", "-j", "two"], ["build", "--help"],
+                                  ["-q", "-v", "build"], ["build", "--nope"],
+                                  ["--log-format", "xml", "build"]])
+def test_what_the_fast_path_leaves_to_typer(argv: list[str]) -> None:
+    assert fast.build_args(list(argv)) is None

@@ -508,6 +508,24 @@ def test_per_arch_builds_export_registry_cache_to_a_ref_of_their_own(tmp_path: P
     assert "type=registry,ref=localhost:5000/app:cache,mode=max" in plan.build_command
 
 
+
+def test_a_part_given_one_cache_ref_writes_a_ref_of_its_own_and_reads_the_shared_one(tmp_path: Path) -> None:
+    """Each native runner builds its part with the same `--cache REF` (a profile's `cache:`): each writes
+    REF-PLATFORM, so no leg overwrites another's cache manifest, and reads its own and REF."""
+    from orchestrator.builds.options import TagOptions as Tags
+
+    plans = [plan_build(BuildRequest(platforms=(platform,), dockerfile="Dockerfile.example", build_args=(BASE_ARG,),
+                                     tags=Tags(images=("localhost:5000/parts/app",)), push=True,
+                                     part=str(tmp_path / "parts"), cache="localhost:5000/parts/app:buildcache"),
+                        now=NOW, cwd=REPO) for platform in ("linux/amd64", "linux/arm64")]
+    for plan, slug in zip(plans, ("linux-amd64", "linux-arm64"), strict=True):
+        words = plan.build_command
+        flags = [(words[i], words[i + 1]) for i in range(len(words) - 1) if words[i] in ("--cache-from", "--cache-to")]
+        assert flags == [("--cache-from", f"type=registry,ref=localhost:5000/parts/app:buildcache-{slug}"),
+                         ("--cache-from", "type=registry,ref=localhost:5000/parts/app:buildcache"),
+                         ("--cache-to", f"type=registry,ref=localhost:5000/parts/app:buildcache-{slug},mode=max")]
+
+
 def test_how_each_platform_was_built_reaches_entries_that_carry_an_os_version() -> None:
     """A published entry may carry an os.version the plan never named (a Windows node's image);
     its row must still say how it was built. The old join keyed outcomes by "windows/amd64" and

@@ -6,6 +6,7 @@ goes by the settings it is given and runs no docker itself."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,6 +94,64 @@ def test_one_docker_info_answers_capabilities_builders_and_registry_settings(doc
     assert probe.capabilities(Engine(), None).containerd_store is True  # the daemon's own builder: no inspect
     assert [b.name for b in probe.builders(Engine())] == ["default", "tfarm"]
     assert docker.asked() == {"info": 1, "ls": 1, "inspect tfarm": 1, "version": 1}
+
+
+def test_a_build_reads_a_buildkit_builder_from_buildx_configuration_and_asks_nothing(docker: FakeDocker,
+                                                                                     tmp_path: Path) -> None:
+    """What buildx keeps of a builder (its driver, nodes, endpoints and given platforms) is what
+    `buildx inspect` says of them; a build that records no BuildKit version reads it and starts no
+    process. Whatever needs the nodes' own answers still asks them."""
+    instances = tmp_path / "config" / "buildx" / "instances"
+    instances.mkdir(parents=True)
+    (instances / "tfarm").write_text((DATA / "buildx" / "instance-remote-2-nodes.json").read_text())
+    configured = probe.capabilities(Engine(), "tfarm", nodes=False)
+    assert docker.asked() == {}
+    asked = probe.capabilities(Engine(), "tfarm")
+    assert docker.asked() == {"info": 1, "inspect tfarm": 1}
+    assert (configured.builder, configured.driver) == (asked.builder, asked.driver) == ("tfarm", "remote")
+    assert [(n.name, n.endpoint, n.given) for n in configured.nodes] == \
+        [(n.name, n.endpoint, n.given) for n in asked.nodes]
+    assert (configured.push_by_digest, configured.multi_node, configured.export_oci) == \
+        (asked.push_by_digest, asked.multi_node, asked.export_oci)
+    assert [n.buildkit for n in asked.nodes] == ["v0.26.3", "v0.26.3"]  # what only the nodes say
+    (instances / "tfarm").write_text("{not json")
+    assert probe.capabilities(Engine(), "tfarm", nodes=False).nodes == asked.nodes  # asked again, as before
+    assert probe.configured("TFARM") is None and probe.configured(None) is None
+
+
+def test_a_local_daemons_info_is_kept_for_its_life_and_asked_again_after_a_restart(
+        docker: FakeDocker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a daemon said of itself is kept with its socket and pid file: a later run on the same
+    daemon starts no `docker info`; a daemon started again (a new socket, a new pid file) is asked."""
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{run}/docker.sock")
+    monkeypatch.setenv("ORCH_STATE_HOME", str(tmp_path / "state"))
+
+    def started(pid: int) -> None:  # what dockerd makes when it starts
+        (run / "docker.sock").unlink(missing_ok=True)
+        (run / "docker.sock").write_text("")
+        (run / "docker.pid").write_text(f"{pid}\n")
+
+    def info_asked() -> int:
+        probe.forget()  # a new run
+        assert probe.engine_facts(Engine()).containerd_store is True
+        return docker.asked()["info"]
+
+    started(100)
+    assert [info_asked(), info_asked()] == [1, 1]
+    started(101)
+    assert [info_asked(), info_asked()] == [2, 2]
+    settings = tmp_path / "config" / "docker" / "daemon.json"  # a rootless daemon's, edited and reloaded
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    settings.parent.mkdir(parents=True)
+    settings.write_text('{"insecure-registries": ["registry.lan:5000"]}')
+    assert [info_asked(), info_asked()] == [3, 3]
+    os.utime(settings, ns=(settings.stat().st_atime_ns, settings.stat().st_mtime_ns + 1_000_000_000))
+    assert [info_asked(), info_asked()] == [4, 4]
+    docker.daemon("node-insecure")  # another daemon, at another address: asked, not taken for this one
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:2375")
+    assert [info_asked() for _ in range(2)] == [5, 6]
 
 
 def test_the_builders_are_listed_again_only_after_orch_changed_one(docker: FakeDocker) -> None:

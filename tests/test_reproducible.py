@@ -34,10 +34,11 @@ def orch(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
                               cwd=cwd, timeout=900)
 
 
-def git_app(root: Path, text: str = "hello\n") -> Path:
-    """A work tree of one commit made at COMMIT_TIME: a FROM scratch image of two files."""
+def git_app(root: Path, text: str = "hello\n",
+            dockerfile: str = "FROM scratch\nCOPY hello.txt /hello.txt\nCOPY data /data\n") -> Path:
+    """A work tree of one commit made at COMMIT_TIME: a FROM scratch image of two files (by default)."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /hello.txt\nCOPY data /data\n")
+    (root / "Dockerfile").write_text(dockerfile)
     (root / "hello.txt").write_text(text)
     (root / "data").mkdir(exist_ok=True)
     (root / "data" / "one.txt").write_text("one\n")

@@ -157,3 +157,34 @@ def test_verify_refuses_an_unreadable_key(key_pair: Path, tmp_path: Path) -> Non
     done = orch_processes.run([sys.executable, "-m", "orchestrator", "verify", "localhost:1/nothing/here:1", "--platform",
                                "linux/amd64", "--key", str(key)], cwd=REPO, timeout=120)
     assert done.returncode == 2 and f'--key "{key}" cannot be read (Permission denied)' in done.stderr, done.stderr
+
+
+def test_a_job_wide_sign_key_variable_does_not_stop_builds_that_do_not_sign(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI sets ORCH_SIGN_KEY for a whole job or pipeline (a secret variable): the builds there that do not
+    sign go on; a --sign-key typed on the command line without --sign is still pointed out."""
+    from types import SimpleNamespace
+
+    from orchestrator.builds.request import signing_of
+
+    def asked(key: str) -> object:
+        return SimpleNamespace(signing=SigningOptions(sign=False, key=key), push=True)
+
+    unsigned = SimpleNamespace(signing=None)
+    monkeypatch.setenv("ORCH_SIGN_KEY", "/run/secrets/cosign.key")
+    assert signing_of(asked("/run/secrets/cosign.key"), unsigned) is None  # type: ignore[arg-type]
+    with pytest.raises(OrchError, match="--sign-key names the key for --sign, which was not given"):
+        signing_of(asked("other.key"), unsigned)  # type: ignore[arg-type]
+    monkeypatch.delenv("ORCH_SIGN_KEY")
+    with pytest.raises(OrchError, match="which was not given"):
+        signing_of(asked("/run/secrets/cosign.key"), unsigned)  # type: ignore[arg-type]
+
+
+def test_a_release_signs_as_its_profile_says(tmp_path: Path) -> None:
+    """A profile's `signing:` holds for `orch release` as for `orch build`: its key is checked before
+    the parts are read (a missing key file is the sentence about the key, not about the parts)."""
+    (tmp_path / "parts").mkdir()
+    (tmp_path / "svc.yaml").write_text("platforms: [amd64, arm64]\nsigning:\n  sign: true\n  key: missing.key\n")
+    done = subprocess.run([sys.executable, "-m", "orchestrator", "release", "parts", "--profile", "svc.yaml"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert 'orch: error: --sign-key "missing.key" is not a file' in done.stderr

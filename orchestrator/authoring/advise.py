@@ -1,4 +1,5 @@
-"""`orch advise`: which RUN steps of a Dockerfile run under QEMU, what they cost, and how to stop it.
+"""`orch advise`: which RUN steps of a Dockerfile run under QEMU, what they cost, and how to stop it;
+and which steps break reproducible builds (authoring.reproducibility).
 
 The Dockerfile is read with BuildKit's own parser (the `dockerfile` package wraps it): stages,
 `FROM --platform`, heredocs and continuations exactly as the engine reads them. A stage runs on
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.authoring.reproducibility import Hint, reproducibility_hints
 from orchestrator.errors import BadInput
 
 INSTRUCTIONS = ("FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
@@ -86,10 +88,12 @@ class Report:
     emulated_platforms: list[str]
     advice: list[Advice] = field(default_factory=list)
     rewritten: str | None = None  # the Dockerfile with every rewrite applied
+    reproducibility: list[Hint] = field(default_factory=list)  # steps that break --reproducible (authoring.reproducibility)
 
     def to_json(self) -> dict[str, Any]:
         return {"dockerfile": self.dockerfile, "emulated_platforms": self.emulated_platforms,
-                "advice": [a.to_json() for a in self.advice], "rewritten": self.rewritten}
+                "advice": [a.to_json() for a in self.advice], "rewritten": self.rewritten,
+                "reproducibility": [h.to_json() for h in self.reproducibility]}
 
 
 def parse_dockerfile(path: Path) -> list[Any]:
@@ -146,11 +150,12 @@ def _command_text(command: Any) -> str:
 
 def advise(path: Path, emulated_platforms: list[str], timings: dict[tuple[str, str], dict[str, float]] | None = None
            ) -> Report:
-    """Advice for every RUN step that runs emulated, costliest first. `timings`: per (stage,
-    instruction), seconds per platform as earlier builds measured them."""
+    """Advice for every RUN step that runs emulated, costliest first, and every step that breaks
+    reproducibility. `timings`: per (stage, instruction), seconds per platform as earlier builds
+    measured them."""
     commands = parse_dockerfile(path)
     stages = stages_of(commands)
-    report = Report(str(path), emulated_platforms)
+    report = Report(str(path), emulated_platforms, reproducibility=reproducibility_hints(commands, _command_text))
     if not emulated_platforms:
         return report
     lines = path.read_text().splitlines()

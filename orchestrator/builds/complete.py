@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from orchestrator.builds.bake import bake_file
 from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker import probe
@@ -79,8 +80,11 @@ def _recorded_buildkit(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
     exporter: "conflicts with unpack"), and record in each image the BuildKit that builds it."""
     if plan.builder_plan is not None and plan.builder_plan.routes_by_context:
         raise BadInput(f'--reproducible is not yet taken on builder "{plan.builder_plan.name}", whose nodes are '
-                       "separate daemons (their BuildKit versions are not asked)",
-                       fix="use a docker-container or remote builder, or drop --reproducible")
+                       "separate daemons: orch does not ask each daemon which BuildKit it runs, and the image "
+                       "must record the one that built each platform",
+                       fix="build each node's platforms as a part on that daemon (DOCKER_CONTEXT=NODE orch build "
+                           "--reproducible --platform P --image REPO --push --part DIR), then orch release DIR...; "
+                           "or use a docker-container or remote builder")
     from orchestrator.builds.reproducible import BUILDKIT_LABEL, buildkit_name
 
     if caps.driver == "docker":
@@ -162,7 +166,13 @@ def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
         jobs.append(replace(job, node=node.name, native=native))
     # Two builds at once per node, as for a profile's nodes, unless --jobs said otherwise.
     at_once = plan.jobs if plan.jobs_given else max(plan.jobs, 2 * len(caps.nodes))
-    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs), jobs=at_once).pushed_by_digest()
+    done = replace(plan, per_arch_reason=reason, per_arch=tuple(jobs), jobs=at_once).pushed_by_digest()
+    # All at once in one process (builds.bake), unless --jobs limits how many run at once.
+    bakeable = not plan.jobs_given and len(done.per_arch) > 1 and all(
+        job.layout is None and job.staging_tag is None and job.spec.output.push_by_digest and
+        job.spec.builder == done.builder for job in done.per_arch) and \
+        bake_file([job.spec for job in done.per_arch]) is not None
+    return replace(done, bake=done.metadata_path.removesuffix(".json") + "-bake.json") if bakeable else done
 
 
 def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:

@@ -31,7 +31,6 @@ from orchestrator.errors import JobFailed, OrchError
 from orchestrator.interrupts import Interrupted, phase
 from orchestrator.logging import get_logger
 from orchestrator.publish import blobstore
-from orchestrator.publish.parts import write_part
 from orchestrator.publish.stage import Staged, already_staged, remove_directory, upload_layout
 from orchestrator.report.ci_outputs import group
 from orchestrator.report.console import Console
@@ -53,6 +52,8 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
         result = _run(engine, plan, console)
         _where_the_time_went(plan, result)
         if plan.part is not None:
+            from orchestrator.publish.parts import write_part  # --part only
+
             # result.plan: the plan as completed from the builder's capabilities
             result.part = str(write_part(plan.part, part_document(result.plan, result, time.monotonic() - started)))
             get_logger(profile=plan.profile).info("build.part_written", path=result.part, digest=result.digest)
@@ -79,7 +80,8 @@ def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: Re
         if plan.builder_plan is not None and not plan.builder_plan.routes_by_context:
             plan = ensure_builder(engine, plan, probe.engine_facts(engine).info, probe.builders(engine))
         planned = len(plan.warnings)  # the CLI has said these already
-        plan = complete(plan, probe.capabilities(engine, plan.builder), ask_nodes(engine, plan))
+        caps = probe.capabilities(engine, plan.builder, nodes=plan.spec.rewrite_timestamp)
+        plan = complete(plan, caps, ask_nodes(engine, plan))
         for warning in plan.warnings[planned:]:  # what the builder's capabilities added
             get_logger(profile=plan.profile).warning("build.check_this", advice=warning)
     if isinstance(plan.destination, KeepLocal):
@@ -226,7 +228,21 @@ def part_document(plan: BuildPlan, result: BuildResult, seconds: float) -> dict[
             "labels": labels, "git": plan.git, "ci": ci_job(),
             "builder": plan.capabilities.builder if plan.capabilities else plan.builder,
             "seconds": round(seconds, 2), "verification": result.verification, "entries": document["platforms"],
-            "written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "orch": __version__}
+            "written": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "orch": __version__,
+            "reproducible": _reproducible_part(plan, result)}
+
+
+def _reproducible_part(plan: BuildPlan, result: BuildResult) -> dict[str, Any] | None:
+    """--reproducible, as the part record says it: the epoch, and the BuildKit each platform was
+    built by (`orch release` refuses a mix of reproducible parts and others, or of epochs)."""
+    from orchestrator.builds.reproducible import BUILDKIT_LABEL, EPOCH_LABEL
+
+    if not plan.spec.rewrite_timestamp:
+        return None
+    labels = plan.labels
+    jobs = {job.label: dict(job.spec.labels) for job in plan.per_arch} if result.strategy == "per-arch" else {}
+    return {"source_date_epoch": int(labels[EPOCH_LABEL]),
+            "buildkit": {p: jobs.get(p, labels).get(BUILDKIT_LABEL) or "unknown" for p in plan.spec.platform_texts}}
 
 
 def _new_result(plan: BuildPlan) -> BuildResult:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,11 +120,15 @@ def index_of(engine: Any, sources: Sequence[ManifestBytes], entries: Sequence[Me
 
 
 def merged_index(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
-                 annotations: dict[str, str] | None = None) -> ManifestBytes:
-    """The merged list's bytes, children in the order of `entries`."""
+                 annotations: dict[str, str] | None = None, read: Mapping[str, ManifestBytes] | None = None
+                 ) -> ManifestBytes:
+    """The merged list's bytes, children in the order of `entries`. `read`: the per-platform
+    manifests read from the registry already this run, by digest (not read again)."""
     if method != "manifest":
         registry = Registry.of(repository)
-        sources = parallel_map(lambda entry: registry.manifest_bytes(entry.source), list(entries), 4)
+        known = read or {}
+        sources = parallel_map(lambda entry: known.get(entry.source.digest or "") or
+                               registry.manifest_bytes(entry.source), list(entries), 4)
         return index_of(engine, sources, entries, annotations)
     listed = local_list(repository)
     try:
@@ -151,6 +155,6 @@ def merged_index(engine: Any, method: str, repository: Reference, entries: Seque
 
 
 def merge(engine: Any, method: str, repository: Reference, entries: Sequence[MergeEntry],
-          annotations: dict[str, str] | None = None) -> Staged:
+          annotations: dict[str, str] | None = None, read: Mapping[str, ManifestBytes] | None = None) -> Staged:
     """Make the list and stage it in `repository` by digest."""
-    return stage_index(repository, merged_index(engine, method, repository, entries, annotations))
+    return stage_index(repository, merged_index(engine, method, repository, entries, annotations, read))

@@ -11,7 +11,7 @@ a checkout at another commit than the image's, a builder of another BuildKit ver
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,20 +124,53 @@ def check_buildkit(labels: dict[str, str], builder: str | None) -> tuple[str, st
     return caps.builder, wanted, caps
 
 
-def reproduce(ref: Reference, context: str, builder: str | None) -> Reproduction:
-    """Rebuild every platform of `ref` from `context` and compare (exit 2 for the refusals above)."""
+def reproduce(ref: Reference, context: str, builder: str | None, platforms: tuple[str, ...] = ()) -> Reproduction:
+    """Rebuild every platform of `ref` (or those of `platforms`) from `context` and compare (exit 2
+    for the refusals above, and for platforms built by different BuildKit versions)."""
     from orchestrator.registry.client import Registry, RepositoryView
 
     root = Path(context)
     if not root.is_dir():
         raise BadInput(f'--reproduce "{context}" is not a directory', fix="pass the build context the image came from")
-    inspection = read_image(ref)
+    inspection = _chosen(read_image(ref), platforms)
     labels = recorded(inspection)
+    _one_buildkit(inspection)
     commit = check_commit(labels, root)
     name, version, _ = check_buildkit(labels, builder)
     view = RepositoryView(Registry.of(ref), ref.repository)
     checks = [_rebuild(entry, view, root, name) for entry in inspection.entries]
     return Reproduction(str(ref), name, version, commit, checks)
+
+
+def _chosen(inspection: Inspection, platforms: tuple[str, ...]) -> Inspection:
+    """The image's platforms that --platform names (all of them when none is named)."""
+    if not platforms:
+        return inspection
+    from orchestrator.model.platform import format_platform
+    from orchestrator.model.platform_parse import parse_all
+
+    wanted = {format_platform(p) for p in parse_all(platforms)}
+    entries = [entry for entry in inspection.entries if entry.label in wanted]
+    missing = sorted(wanted - {entry.label for entry in entries})
+    if missing:
+        raise BadInput(f"{inspection.ref} holds no {', '.join(missing)} (it holds "
+                       f"{', '.join(e.label for e in inspection.entries)})", fix="pass --platform with platforms it holds")
+    return replace(inspection, entries=tuple(entries))
+
+
+def _one_buildkit(inspection: Inspection) -> None:
+    """Refused (exit 2): platforms built by different BuildKit versions (parts of runners whose
+    builders differ), which no one builder rebuilds to the same bytes."""
+    versions: dict[str, list[str]] = {}
+    for entry in inspection.entries:
+        versions.setdefault(_labels(entry).get(BUILDKIT_LABEL) or "unknown", []).append(entry.label)
+    if len(versions) > 1:
+        by = "; ".join(f"BuildKit {version}: {', '.join(labels)}" for version, labels in sorted(versions.items()))
+        first = next(iter(sorted(versions.items())))
+        raise BadInput(f"{inspection.ref}'s platforms were built by different BuildKit versions ({by}); another "
+                       "version writes other bytes, so no one builder can rebuild them all the same",
+                       fix=f"verify each version's platforms on a builder of that version, e.g. --platform "
+                           f"{','.join(first[1])} --builder B (a builder of BuildKit {first[0]})")
 
 
 def _rebuild(entry: Entry, view: Source, context: Path, builder: str) -> PlatformCheck:
@@ -160,6 +193,10 @@ def _rebuild(entry: Entry, view: Source, context: Path, builder: str) -> Platfor
             labels=label_args, buildx=(("target", labels[TARGET_LABEL]),) if labels.get(TARGET_LABEL) else (),
             builder=BuilderOptions(name=builder), strategy="single")
         plan = plan_build(request, cwd=context)  # run_plan completes it from the builder, as orch build does
+        # Exactly the labels the image holds (the BuildKit one is added from the builder): none of
+        # orch's own that it lacks, as an image from a bake file does.
+        plan = replace(plan, spec=replace(plan.spec, labels=tuple((k, v) for k, v in labels.items()
+                                                                  if k != BUILDKIT_LABEL)))
         run_plan(Engine(secrets=plan.spec.secret_values), plan, Console(quiet=True))
         rebuilt, local = read_layout(f"oci-layout://{layout}")
         mine = next((e for e in rebuilt.entries if e.label == entry.label), None)

@@ -185,7 +185,9 @@ def signing_of(request: BuildRequest, profile: Profile) -> Signing | None:
     anything is built (cosign there, the key a file)."""
     asked = request.signing
     if not (asked.sign or (profile.signing or {}).get("sign")):
-        if asked.key:
+        # A key given on the command line without --sign is a mistake to point out; ORCH_SIGN_KEY is
+        # set job-wide in CI (a secret variable), and the builds that do not sign must not be refused.
+        if asked.key and asked.key != os.environ.get("ORCH_SIGN_KEY"):
             raise BadInput("--sign-key names the key for --sign, which was not given", fix="add --sign")
         return None
     if not request.push:
@@ -281,9 +283,9 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
         annotations=tuple({**annotations, **(profile.annotations or {}),
                            **pairs(request.annotations, "--annotation")}.items()),
         cache_from=tuple(CacheEntry.parse(c) for c in (*(profile.cache_from or ()), *request.cache_from,
-                                                       *registry_cache(request, profile, "from"))),
+                                                       *registry_cache(request, profile, platforms, "from"))),
         cache_to=tuple(CacheEntry.parse(c) for c in (*(profile.cache_to or ()), *request.cache_to,
-                                                     *registry_cache(request, profile, "to"))),
+                                                     *registry_cache(request, profile, platforms, "to"))),
         provenance=provenance,
         sbom=request.sbom if request.sbom is not None else attestations.sbom if attestations else None,
         secrets=tuple(check_secret(s) for s in (*(profile.secrets or ()), *request.secrets)),
@@ -293,13 +295,20 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
     )
 
 
-def registry_cache(request: BuildRequest, profile: Profile, direction: str) -> tuple[str, ...]:
+def registry_cache(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ...],
+                   direction: str) -> tuple[str, ...]:
     """`--cache REF` (else the profile's `cache: {registry: REF}`) as buildx's cache entries: read
     from REF, written to it with mode=max. A build of one platform gets REF-PLATFORM of its own
-    (BuildSpec.for_platform), so nodes building side by side never overwrite each other's."""
+    (BuildSpec.for_platform), so nodes building side by side never overwrite each other's; so does
+    a part (--part), built on its own runner beside the other platforms' parts: it writes its own
+    ref and reads it and REF."""
     ref = request.cache or (profile.cache or {}).get("registry")
     if not ref:
         return ()
+    if request.part is not None and len(platforms) == 1:
+        own = f"{ref}-{platform_slug(platforms[0])}"
+        return (f"type=registry,ref={own}", f"type=registry,ref={ref}") if direction == "from" else (
+            f"type=registry,ref={own},mode=max",)
     return (f"type=registry,ref={ref}",) if direction == "from" else (f"type=registry,ref={ref},mode=max",)
 
 

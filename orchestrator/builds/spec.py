@@ -47,8 +47,9 @@ class CacheEntry:
     def for_platform(self, platform: Platform) -> CacheEntry:
         """A registry cache ref of its own for one platform (`REF-linux-arm-v7`): per-arch builds
         running at once would otherwise overwrite each other's cache manifest."""
-        if self.get("ref") is None or (self.get("type") or "registry") != "registry":
-            return self
+        ref = self.get("ref")
+        if ref is None or (self.get("type") or "registry") != "registry" or ref.endswith(f"-{platform_slug(platform)}"):
+            return self  # not a registry ref, or already this platform's own (a part's --cache)
         return CacheEntry(tuple((k, f"{v}-{platform_slug(platform)}" if k == "ref" else v) for k, v in self.attrs))
 
 
@@ -107,7 +108,7 @@ class BuildSpec:
         cache_from: list[CacheEntry] = []
         for entry in self.cache_from:
             own = entry.for_platform(platform)
-            cache_from += [entry] if own == entry else [entry, own]
+            cache_from += [e for e in ((entry,) if own == entry else (entry, own)) if e not in cache_from]
         return replace(self, platforms=(platform,), output=output, metadata_file=metadata_file,
                        annotation_levels=("manifest",), cache_from=tuple(cache_from),
                        cache_to=tuple(entry.for_platform(platform) for entry in self.cache_to))

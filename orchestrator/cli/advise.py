@@ -1,9 +1,10 @@
-"""`orch advise`: the RUN steps that run under QEMU, what they cost, and the rewrite that avoids it."""
+"""`orch advise`: the RUN steps that run under QEMU, what they cost, and the rewrite that avoids it;
+the steps that break reproducible builds, and their fix."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Any, List
 
 import typer
 
@@ -22,7 +23,8 @@ def advise(
     as_json: bool = typer.Option(False, "--json", help="Print the advice as JSON."),
 ) -> None:
     """Name every RUN step that runs emulated for the target platforms on this machine, costliest first (by
-    earlier builds' times, else by what it does), with a rewrite for its toolchain as a diff."""
+    earlier builds' times, else by what it does), with a rewrite for its toolchain as a diff; and every step
+    that breaks reproducible builds (orch build --reproducible), with its fix."""
     from orchestrator.authoring.advise import advise as make_advice
     from orchestrator.builds.timings import host_platform, load
     from orchestrator.cli.verify_run import chosen_platforms
@@ -33,20 +35,28 @@ def advise(
     host = host_platform()
     emulated = [format_platform(p) for p in platforms if not can_run(host, p)]
     report = make_advice(file, emulated, load(str(file)))
+    reproducible = _reproducible_profile(profile)
     if write is not None and report.rewritten:
         write.write_text(report.rewritten)
     if as_json:
-        print_json({**report.to_json(), "host": format_platform(host)})
+        print_json({**report.to_json(), "host": format_platform(host), "reproducible_profile": reproducible})
         return
+    _emulation(file, report, emulated, format_platform(host))
+    _reproducibility(file, report, reproducible)
+    if write is not None and report.rewritten:
+        typer.echo(f"\nwrote {write} with every rewrite applied")
+
+
+def _emulation(file: Path, report: Any, emulated: list[str], host: str) -> None:
     if not emulated:
-        typer.echo(f"nothing runs under QEMU: this machine ({format_platform(host)}) runs every target natively")
+        typer.echo(f"nothing runs under QEMU: this machine ({host}) runs every target natively")
         return
     if not report.advice:
         typer.echo(f"{file}: no RUN step runs under QEMU: every RUN is in a stage on the build platform "
                    f"(emulated here: {', '.join(emulated)})")
         return
     typer.echo(f"{file}: {len(report.advice)} RUN step{'s' if len(report.advice) != 1 else ''} run under QEMU for "
-               f"{', '.join(emulated)} (this machine: {format_platform(host)})")
+               f"{', '.join(emulated)} (this machine: {host})")
     for number, item in enumerate(report.advice, 1):
         cost = f"measured {item.measured_seconds:.0f} s emulated" if item.measured_seconds is not None else \
             "not measured yet"
@@ -56,5 +66,35 @@ def advise(
         typer.echo(f"   {item.rewrite}")
         if item.diff:
             typer.echo("".join(f"   {line}" for line in item.diff.splitlines(keepends=True)).rstrip())
-    if write is not None and report.rewritten:
-        typer.echo(f"\nwrote {write} with every rewrite applied")
+
+
+def _reproducibility(file: Path, report: Any, reproducible: str | None) -> None:
+    """The steps that break reproducible builds: always, as a hint; said as breaking the profile's
+    builds when it builds reproducibly."""
+    hints = report.reproducibility
+    why = f'profile "{reproducible}" builds with reproducible: true' if reproducible else \
+        "orch build --reproducible"
+    if not hints:
+        if reproducible:
+            typer.echo(f"\n{file}: no step found that breaks reproducible builds ({why})")
+        return
+    verb = "break" if reproducible else "would break"
+    typer.echo(f"\n{file}: {len(hints)} step{'s' if len(hints) != 1 else ''} {verb} reproducible builds ({why}): "
+               "each build writes other bytes")
+    for hint in hints:
+        typer.echo(f"\n- [{hint.stage}] {file}:{hint.line}: {hint.instruction}")
+        typer.echo(f"   {hint.problem}")
+        typer.echo(f"   fix: {hint.fix}")
+
+
+def _reproducible_profile(profile: str | None) -> str | None:
+    """The profile's name when it builds with `reproducible: true` (--profile, else $ORCH_PROFILE)."""
+    import os
+
+    name = profile or os.environ.get("ORCH_PROFILE")
+    if not name:
+        return None
+    from orchestrator.profiles import load
+
+    loaded = load(name)
+    return loaded.name if loaded.reproducible else None

@@ -13,7 +13,7 @@ from typing import Annotated, Any, List, TypeVar
 
 import typer
 
-from orchestrator.cli import complete
+from orchestrator.cli import complete, options
 from orchestrator.cli.options import (
     AS_JSON,
     DRY_RUN,
@@ -26,7 +26,6 @@ from orchestrator.cli.options import (
     Option,
     flat,
 )
-from orchestrator.model.buildx_options import BUILDX_OPTIONS, BuildxOption
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,65 +58,28 @@ Platforms = Annotated[List[str], declared(PLATFORMS)]
 DryRun = Annotated[bool, declared(DRY_RUN)]
 AsJson = Annotated[bool, declared(AS_JSON)]
 Reproducible = Annotated[bool, declared(REPRODUCIBLE)]
-File = Annotated[str | None, typer.Option("--file", "-f", help="Dockerfile (relative to the current directory).")]
-Meta = Annotated[str | None, typer.Option(
-    "--meta", metavar="env|FILE", help="Tags, labels and annotations from docker/metadata-action's output: env "
-    "reads $DOCKER_METADATA_OUTPUT_JSON, FILE its JSON or bake file.")]
-BuildArgs = Annotated[List[str], typer.Option(
-    "--build-arg", help="KEY=VALUE; may be repeated. Values of names that look secret (PASSWORD, TOKEN, KEY...) "
-    "are masked in output; use --secret for them.")]
-Secrets = Annotated[List[str], typer.Option(
-    "--secret", help="A build secret, as buildx takes it: id=NAME,env=VAR or id=NAME,src=FILE (read with RUN "
-    "--mount=type=secret,id=NAME); may be repeated.")]
-Push = Annotated[bool, typer.Option("--push", help="Build, verify, stage by digest, verify again, then move the tags.")]
-OciLayout = Annotated[Path | None, typer.Option(
-    "--oci-layout", metavar="DIR", help="Without --push: write the multi-platform image to this OCI layout "
-    "directory (read it with orch inspect oci-layout://DIR).")]
-Strategy = Annotated[str | None, typer.Option(
-    "--strategy", help="single: one buildx call for every platform; per-arch: one per platform, merged; auto "
-    "(default): single, falling back to per-arch when only some platforms fail or the builder takes one platform "
-    "per call.")]
-Merge = Annotated[str | None, typer.Option(
-    "--merge", help="Per-arch merge: imagetools (OCI index, keeps attestations; default) or manifest (docker "
-    "manifest create/annotate/push: a Docker manifest list, no attestations).")]
-Jobs = Annotated[int | None, typer.Option(
-    "--jobs", "-j", help="Per-arch builds at once (default: 2 per builder node, at least 2).")]
-NoCache = Annotated[bool, typer.Option(
-    "--no-cache", help="Build without BuildKit's cache, and rebuild every platform on the per-arch path.")]
-Progress = Annotated[str, typer.Option(
-    "--progress", help="auto (a live view per platform on a terminal, plain lines in CI and when piped), tty, "
-    "plain or quiet.")]
-Part = Annotated[Path | None, typer.Option(
-    "--part", metavar="DIR", help="One runner's part of a release: stage the verified result by digest in the "
-    "--image repository, move no tag, and write its record into DIR for `orch release` to merge.")]
-Labels = Annotated[List[str], typer.Option("--label", help="KEY=VALUE image label; may be repeated.")]
-Annotations = Annotated[List[str], typer.Option(
-    "--annotation", help="[LEVEL:]KEY=VALUE; without a level, on the index and each manifest.")]
-CacheFrom = Annotated[List[str], typer.Option("--cache-from", help="Cache source, as buildx takes it.")]
-CacheTo = Annotated[List[str], typer.Option("--cache-to", help="Cache export, as buildx takes it.")]
-Cache = Annotated[str | None, typer.Option(
-    "--cache", metavar="REF", help="A registry cache read and written (mode=max) at REF; builds of one platform "
-    "use REF-OS-ARCH[-VARIANT] of their own, so nodes never overwrite each other's. Replaces the profile's cache.")]
-BuildContexts = Annotated[List[str], typer.Option(
-    "--build-context", help="NAME=PATH or NAME=docker-image://REF: a named context.")]
-Provenance = Annotated[str | None, typer.Option(
-    "--provenance", help="true, false, mode=min or mode=max (default: the profile's, else mode=min).")]
-Sbom = Annotated[bool | None, typer.Option("--sbom/--no-sbom", help="Attach an SBOM attestation.")]
-Bake = Annotated[List[str], typer.Option(
-    "--bake", metavar="FILE", help="Bake file(s) (HCL, JSON, compose), resolved by `docker buildx bake --print`: "
-    "every target is built, verified, and then all their tags move together, or none.")]
-BakeSet = Annotated[List[str], typer.Option(
-    "--set", help="With --bake: override a target value, as bake's --set (e.g. app.platform=linux/arm64, "
-    "*.args.V=1).")]
-
-
-def _parameter(option: BuildxOption) -> inspect.Parameter:
-    kinds: dict[str, tuple[Any, Any]] = {"text": (str | None, None), "list": (List[str], []),
-                                         "flag": (bool, False)}
-    annotation, default = kinds[option.kind]
-    declared = typer.Option(option.flag, help=option.help, metavar=option.metavar)
-    return inspect.Parameter(option.key, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[annotation, declared])
+File = Annotated[str | None, declared(options.FILE)]
+Meta = Annotated[str | None, declared(options.META)]
+BuildArgs = Annotated[List[str], declared(options.BUILD_ARGS)]
+Secrets = Annotated[List[str], declared(options.SECRETS)]
+Push = Annotated[bool, declared(options.PUSH)]
+OciLayout = Annotated[Path | None, declared(options.OCI_LAYOUT)]
+Strategy = Annotated[str | None, declared(options.STRATEGY)]
+Merge = Annotated[str | None, declared(options.MERGE)]
+Jobs = Annotated[int | None, declared(options.JOBS)]
+NoCache = Annotated[bool, declared(options.NO_CACHE)]
+Progress = Annotated[str, declared(options.PROGRESS)]
+Part = Annotated[Path | None, declared(options.PART)]
+Labels = Annotated[List[str], declared(options.LABELS)]
+Annotations = Annotated[List[str], declared(options.ANNOTATIONS)]
+CacheFrom = Annotated[List[str], declared(options.CACHE_FROM)]
+CacheTo = Annotated[List[str], declared(options.CACHE_TO)]
+Cache = Annotated[str | None, declared(options.CACHE)]
+BuildContexts = Annotated[List[str], declared(options.BUILD_CONTEXTS)]
+Provenance = Annotated[str | None, declared(options.PROVENANCE)]
+Sbom = Annotated[bool | None, declared(options.SBOM)]
+Bake = Annotated[List[str], declared(options.BAKE)]
+BakeSet = Annotated[List[str], declared(options.BAKE_SET)]
 
 
 def with_options(*items: Item) -> Callable[[F], F]:
@@ -162,11 +124,5 @@ def with_buildx_options(command: F) -> F:
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
     command.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=[*kept, *(_parameter(option) for option in BUILDX_OPTIONS)])
+        parameters=[*kept, *(parameter(option) for option in options.BUILDX)])
     return command
-
-
-def given_buildx(values: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    """The pass-through options the command line set, by key (lists as tuples)."""
-    return tuple((key, tuple(value) if isinstance(value, list) else value) for key, value in values.items()
-                 if value not in (None, False, [], ()))

@@ -1,11 +1,13 @@
 """Fast paths: the plainest forms of a command, run without loading the CLI framework.
 
-`orch verify REF --platform ...` is run in scripts and CI loops, and `orch release DIR...` ends
-every multi-runner release; typer costs about a third of their time. Only an exact, simple form
-is taken here (known options, each with its value; for release, also -q/-v first); anything else
-(--help, other global options, a misspelt flag) returns None and goes through typer, which parses
-it and reports errors as usual. Both read the same option tables (cli/options.py: names,
-defaults, environment variables) and call the same cores (cli/verify_run.py, cli/release_run.py).
+`orch verify REF --platform ...` is run in scripts and CI loops, `orch release DIR...` ends
+every multi-runner release, and `orch build` is every publish; typer (and building its command
+tree) costs about a third of verify's time and ~0.1 s of CPU of every build. Only an exact, simple
+form is taken here (known options, each with its value; for release and build, also -q/-v first,
+and for build --log-format); anything else (--help, a misspelt flag, a value that is no number,
+--bake) returns None and goes through typer, which parses it and reports errors as usual. Both
+read the same option tables (cli/options.py: names, defaults, environment variables) and call the
+same cores (cli/verify_run.py, cli/release_run.py, cli/build_run.py).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.cli.options import RELEASE, VERIFY, Item, Option, flat, from_environment
-from orchestrator.cli.release_run import ReleaseArgs, run_release_parts
+from orchestrator.cli.options import BUILD, BUILDX, RELEASE, VERIFY, Group, Item, Option, flat, from_environment
 
-if TYPE_CHECKING:  # loaded when a verify is taken: a release does not pay for it
+if TYPE_CHECKING:  # each loaded when its command is taken: the others do not pay for it
+    from orchestrator.cli.release_run import ReleaseArgs
     from orchestrator.cli.verify_run import VerifyArgs
 
 
@@ -80,7 +82,60 @@ def release_args(argv: list[str]) -> tuple[ReleaseArgs, bool] | None:
     if parsed is None or not parsed[1]:
         return None
     given, directories = parsed
+    from orchestrator.cli.release_run import ReleaseArgs
+
     return ReleaseArgs.of(directories, given, quiet=quiet), verbose
+
+
+def _globals(argv: list[str]) -> tuple[dict[str, bool], str | None, list[str]] | None:
+    """orch's own options in front of the command (cli.entry put them there): -q, -v and
+    --log-format; None when they contradict or repeat."""
+    flags = {"quiet": False, "verbose": False}
+    log_format = None
+    while argv:
+        word, _, value = argv[0].partition("=")
+        if argv[0] in ("-q", "--quiet", "-v", "--verbose"):
+            flags["quiet" if argv[0] in ("-q", "--quiet") else "verbose"] = True
+            argv = argv[1:]
+        elif word == "--log-format" and log_format is None and (value or len(argv) > 1):
+            log_format = value or argv[1]
+            argv = argv[1:] if value else argv[2:]
+        else:
+            break
+    return (flags, log_format, argv) if not (flags["quiet"] and flags["verbose"]) else None
+
+
+BuildArgs = tuple[dict[str, Any], dict[str, Any], dict[str, bool], str]
+
+
+def build_args(argv: list[str]) -> BuildArgs | None:
+    """`[-q|-v] [--log-format F] build [CONTEXT] [options]` (its options as `orch build --help` lists
+    them, but --bake): (its options by key, the groups' dataclasses by group name; buildx's
+    pass-through options by key; the global flags; the log format), or None for anything else."""
+    taken = _globals(argv)
+    if taken is None or not taken[2] or taken[2][0] != "build":
+        return None
+    flags, log_format, argv = taken
+    log_format = log_format or os.environ.get("ORCH_LOG_FORMAT") or "auto"
+    parsed = parse(argv[1:], BUILD)
+    if parsed is None or log_format not in ("auto", "console", "json"):
+        return None
+    values, positional = parsed
+    if values["bake"]:
+        return None  # a release of bake targets: the Typer command's
+    if values["jobs"] is not None:
+        try:
+            values["jobs"] = int(values["jobs"])
+        except ValueError:
+            return None  # typer says it is no number
+    passed = {option.key for option in BUILDX}
+    given: dict[str, Any] = {"arguments": positional or None}
+    for item in BUILD:
+        if isinstance(item, Group):
+            given[item.name] = item.of(values)
+        elif item.key not in passed:
+            given[item.key] = item.value(values)
+    return given, {option.key: values[option.key] for option in BUILDX}, flags, log_format
 
 
 def verify_args(argv: list[str]) -> VerifyArgs | None:
@@ -99,8 +154,9 @@ def verify_args(argv: list[str]) -> VerifyArgs | None:
 
 def run(argv: list[str]) -> int | None:
     """The exit code of a command run on a fast path, or None when typer should run it."""
-    verify, release = verify_args(argv), release_args(argv)
-    if verify is None and release is None:
+    build = build_args(argv) if "build" in argv[:4] else None
+    verify, release = (verify_args(argv), release_args(argv)) if build is None else (None, None)
+    if verify is None and release is None and build is None:
         return None
     from orchestrator import interrupts
     from orchestrator.cli.output import echo, print_error
@@ -108,8 +164,11 @@ def run(argv: list[str]) -> int | None:
 
     interrupts.install()
     registry_settings_from_the_daemon()
-    as_json = verify.as_json if verify is not None else bool(release and release[0].as_json)
+    as_json = verify.as_json if verify is not None else bool(release and release[0].as_json) if release else \
+        bool(build and build[0]["as_json"])
     try:
+        if build is not None:
+            return _run_build(*build)
         if verify is not None:
             from orchestrator.cli.verify_run import run_verify
 
@@ -124,12 +183,29 @@ def run(argv: list[str]) -> int | None:
         from orchestrator.logging import get_logger
 
         state.warn = lambda text: get_logger().warning("state.unwritable", advice=text)
+        from orchestrator.cli.release_run import run_release_parts
+
         return run_release_parts(args)
     except OrchError as exc:
         return print_error(exc, as_json=as_json)
     except interrupts.Interrupted as exc:
         echo(f"orch: {exc.message}", err=True)
         return exc.exit_code
+    except KeyboardInterrupt:
+        echo("orch: interrupted", err=True)
+        return 130
+
+
+def _run_build(given: dict[str, Any], buildx: dict[str, Any], flags: dict[str, bool], log_format: str) -> int:
+    from orchestrator import state
+    from orchestrator.cli.build_run import build_request, run_build
+    from orchestrator.logging import DEBUG, INFO, WARNING, LogFormat, configure, get_logger
+
+    configure(level=DEBUG if flags["verbose"] else WARNING if flags["quiet"] else INFO, log_format=LogFormat(log_format))
+    state.warn = lambda text: get_logger().warning("state.unwritable", advice=text)
+    run_build(flags, build_request(given, buildx), dry_run=given["dry_run"], as_json=given["as_json"],
+              progress=given["progress"])
+    return 0
 
 
 def registry_settings_from_the_daemon() -> None:

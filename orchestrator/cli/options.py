@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.builds.options import BuilderOptions, OutputOptions, SigningOptions, TagOptions, VerificationOptions
+from orchestrator.model.buildx_options import BUILDX_OPTIONS
 
 _DEFAULTS: dict[str, Any] = {"text": None, "path": None, "int": None, "list": (), "flag": False, "switch": None}
 
@@ -155,8 +156,8 @@ RELEASE: tuple[Item, ...] = (PROFILE, PLATFORMS, TAGS, VERIFICATION, DRY_RUN, AS
 
 VERIFY: tuple[Item, ...] = (
     Option("profile", ("--profile", "-p"), "text", "Expect this profile's platforms.", complete="profiles"),
-    Option("platform", ("--platform",), "list", "Expected platforms, comma-separated; may be repeated.",
-           complete="platforms", field="platforms"),
+    Option("platform", ("--platform",), "list", "Expected platforms, comma-separated; may be repeated "
+           "(with --reproduce: the platforms to rebuild).", complete="platforms", field="platforms"),
     Option("strict", ("--strict",), "flag", "Unexpected platforms and order problems fail."),
     Option("config_mismatch", ("--config-mismatch",), "text", "fail or warn when a config disagrees with its index "
            "entry.", default="fail"),
@@ -181,3 +182,56 @@ VERIFY: tuple[Item, ...] = (
            "current one)."),
 )
 
+
+# -- `orch build` (its Typer command and its fast path) -----------------------------------------
+
+FILE = Option("file", ("--file", "-f"), "text", "Dockerfile (relative to the current directory).")
+META = Option("meta", ("--meta",), "text", "Tags, labels and annotations from docker/metadata-action's output: env "
+              "reads $DOCKER_METADATA_OUTPUT_JSON, FILE its JSON or bake file.", metavar="env|FILE")
+BUILD_ARGS = Option("build_arg", ("--build-arg",), "list", "KEY=VALUE; may be repeated. Values of names that look "
+                    "secret (PASSWORD, TOKEN, KEY...) are masked in output; use --secret for them.")
+SECRETS = Option("secret", ("--secret",), "list", "A build secret, as buildx takes it: id=NAME,env=VAR or "
+                 "id=NAME,src=FILE (read with RUN --mount=type=secret,id=NAME); may be repeated.")
+PUSH = Option("push", ("--push",), "flag", "Build, verify, stage by digest, verify again, then move the tags.")
+OCI_LAYOUT = Option("oci_layout", ("--oci-layout",), "path", "Without --push: write the multi-platform image to this "
+                    "OCI layout directory (read it with orch inspect oci-layout://DIR).", metavar="DIR")
+STRATEGY = Option("strategy", ("--strategy",), "text", "single: one buildx call for every platform; per-arch: one per "
+                  "platform, merged; auto (default): single, falling back to per-arch when only some platforms fail or "
+                  "the builder takes one platform per call.")
+MERGE = Option("merge", ("--merge",), "text", "Per-arch merge: imagetools (OCI index, keeps attestations; default) "
+               "or manifest (docker manifest create/annotate/push: a Docker manifest list, no attestations).")
+JOBS = Option("jobs", ("--jobs", "-j"), "int", "Per-arch builds at once (default: 2 per builder node, at least 2).")
+NO_CACHE = Option("no_cache", ("--no-cache",), "flag", "Build without BuildKit's cache, and rebuild every platform on "
+                  "the per-arch path.")
+PROGRESS = Option("progress", ("--progress",), "text", "auto (a live view per platform on a terminal, plain lines in "
+                  "CI and when piped), tty, plain or quiet.", default="auto")
+PART = Option("part", ("--part",), "path", "One runner's part of a release: stage the verified result by digest in the "
+              "--image repository, move no tag, and write its record into DIR for `orch release` to merge.",
+              metavar="DIR")
+LABELS = Option("label", ("--label",), "list", "KEY=VALUE image label; may be repeated.")
+ANNOTATIONS = Option("annotation", ("--annotation",), "list", "[LEVEL:]KEY=VALUE; without a level, on the index and "
+                     "each manifest.")
+CACHE_FROM = Option("cache_from", ("--cache-from",), "list", "Cache source, as buildx takes it.")
+CACHE_TO = Option("cache_to", ("--cache-to",), "list", "Cache export, as buildx takes it.")
+CACHE = Option("cache", ("--cache",), "text", "A registry cache read and written (mode=max) at REF; builds of one "
+               "platform use REF-OS-ARCH[-VARIANT] of their own, so nodes never overwrite each other's. Replaces the "
+               "profile's cache.", metavar="REF")
+BUILD_CONTEXTS = Option("build_context", ("--build-context",), "list", "NAME=PATH or NAME=docker-image://REF: a named "
+                        "context.")
+PROVENANCE = Option("provenance", ("--provenance",), "text", "true, false, mode=min or mode=max (default: the "
+                    "profile's, else mode=min).")
+SBOM = Option("sbom", ("--sbom",), "switch", "Attach an SBOM attestation.", negative="--no-sbom")
+BAKE = Option("bake", ("--bake",), "list", "Bake file(s) (HCL, JSON, compose), resolved by `docker buildx bake "
+              "--print`: every target is built, verified, and then all their tags move together, or none.",
+              metavar="FILE")
+BAKE_SET = Option("bake_set", ("--set",), "list", "With --bake: override a target value, as bake's --set (e.g. "
+                  "app.platform=linux/arm64, *.args.V=1).")
+# buildx's own options, passed through as they are (model.buildx_options defines them).
+BUILDX: tuple[Option, ...] = tuple(Option(o.key, (o.flag,), o.kind, o.help, o.metavar) for o in BUILDX_OPTIONS)
+
+# Every option of `orch build`, in the order its --help lists them (its Typer command declares them
+# in this order; the fast path parses the same table).
+BUILD: tuple[Item, ...] = (
+    PROFILE, FILE, TAGS, META, PLATFORMS, BUILD_ARGS, SECRETS, PUSH, BUILDER, OCI_LAYOUT, STRATEGY, MERGE, JOBS,
+    NO_CACHE, DRY_RUN, OUTPUTS, PROGRESS, AS_JSON, VERIFICATION, LABELS, ANNOTATIONS, CACHE_FROM, CACHE_TO, CACHE,
+    BUILD_CONTEXTS, PROVENANCE, SBOM, BAKE, BAKE_SET, PART, SIGNING, REPRODUCIBLE, *BUILDX)

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...], *,
             push: bool, dry_run: bool, as_json: bool, deep: bool, no_cache: bool, builder: BuilderOptions,
-            outputs: OutputOptions, ignored: dict[str, Any], signing: Any = None) -> None:
-    from orchestrator.builds.inputs import build_time, check_metadata_file
+            outputs: OutputOptions, ignored: dict[str, Any], signing: Any = None, reproducible: bool = False) -> None:
+    from orchestrator.builds.inputs import build_time
     from orchestrator.docker import probe
     from orchestrator.docker.runner import Engine
     from orchestrator.errors import BadInput
@@ -34,20 +34,18 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
     if not (push or dry_run):
         raise BadInput("orch build --bake publishes a release: add --push (or --dry-run to see the plan)",
                        fix="to build locally without publishing, run docker buildx bake itself")
-    metadata_file, output_env, report = (Path(path) if path else None for path in (
-        outputs.metadata_file, outputs.output_env, outputs.report))
-    if metadata_file:
-        check_metadata_file(str(metadata_file))
-    for path, option in ((output_env, "--output-env"), (report, "--report")):
-        if path:
-            check_metadata_file(str(path), option)
+    metadata_file, output_env, report = _output_files(outputs)
     engine = Engine()
     caps = probe.capabilities(engine, builder.name, version=True)
     resolved = tuple(targets_from(resolve(engine, files, targets, sets)))
+    routes = node_routes(caps, resolved)
+    if reproducible:  # each target at its epoch, every output rewriting timestamps
+        from orchestrator.release.bake_reproducible import reproducible_targets
+
+        resolved = reproducible_targets(resolved, caps, routes)
     plan = ReleasePlan(resolved, files, stage_directory(int(build_time().timestamp())), deep=deep,
                        no_cache=no_cache, builder=builder.name, install_emulators=bool(builder.install_emulators),
-                       fs_entitlements=caps.bake_needs_fs_entitlements, nodes=node_routes(caps, resolved),
-                       signing=signing)
+                       fs_entitlements=caps.bake_needs_fs_entitlements, nodes=routes, signing=signing)
     if dry_run:
         if as_json:
             print_json(plan.to_json())
@@ -72,6 +70,20 @@ def release(ctx: typer.Context, files: tuple[str, ...], targets: tuple[str, ...]
         moved = [m["tag"] for r in results for m in r.promotion if m["state"] == "moved"]
         raise unwritten_error(f"released {len(results)} image{'s' if len(results) != 1 else ''}; tags moved: "
                               f"{', '.join(moved) or 'none (all already there)'}", unwritten)
+
+
+def _output_files(outputs: OutputOptions) -> tuple[Path | None, Path | None, Path | None]:
+    """--metadata-file, --output-env and --report, each checked writable before anything is built."""
+    from orchestrator.builds.inputs import check_metadata_file
+
+    metadata_file, output_env, report = (Path(path) if path else None for path in (
+        outputs.metadata_file, outputs.output_env, outputs.report))
+    if metadata_file:
+        check_metadata_file(str(metadata_file))
+    for path, option in ((output_env, "--output-env"), (report, "--report")):
+        if path:
+            check_metadata_file(str(path), option)
+    return metadata_file, output_env, report
 
 
 def _write_reports(document: dict[str, Any], *, output_env: Path | None, report: Path | None,

@@ -60,7 +60,7 @@ def run_release_parts(args: ReleaseArgs) -> int:
     request = ReleaseRequest(args.directories, tuple(parse_all(args.platforms) if args.platforms
                                                      else loaded.platforms or ()),
                              loaded, tags.literal, tags.rules, tags.images, tags.flavor, args.verification.deep,
-                             args.signing.signing())
+                             args.signing.signing(loaded.signing))
     try:
         plan = plan_release(request, now=datetime.now(timezone.utc))
         if args.dry_run:
@@ -138,6 +138,14 @@ def _print(plan: Any, document: dict[str, Any]) -> None:
     echo(f"released {document['digest']}: {len(plan.parts)} parts of {plan.repository.name}, verified")
     print_table([[row["platform"], row["digest"], row["runner"] or "", f"{row['seconds'] or 0:.1f} s"]
                  for row in document["platforms"]])
+    from orchestrator.release.reproducible_parts import reproducible_lines
+
+    for line in reproducible_lines(document.get("reproducible")):
+        echo(f"  {line}")
+    if document["promotion"] and all(move.get("note") and move["state"] == "unchanged"
+                                     for move in document["promotion"]):
+        echo("  nothing moved: every platform's manifest is what the tags already hold (an unchanged commit, "
+             "built reproducibly; only the attestations differ)")
     for move in document["promotion"]:
         state = f"moved from {move['before']}" if move["state"] == "moved" and move["before"] else \
             "new" if move["state"] == "moved" else "already there"

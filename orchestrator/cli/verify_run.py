@@ -153,7 +153,7 @@ def run_reproduce(args: VerifyArgs) -> int:
                        fix="push it (orch build --reproducible --push) and verify REGISTRY/REPO:TAG")
     from orchestrator.builds.reproduce import reproduce
 
-    outcome = reproduce(parse_reference(args.ref), args.reproduce, args.builder)
+    outcome = reproduce(parse_reference(args.ref), args.reproduce, args.builder, args.platforms)
     if args.as_json:
         print_json({"ref": outcome.ref, "builder": outcome.builder, "buildkit": outcome.buildkit,
                     "commit": outcome.commit, "reproduced": outcome.ok, "platforms": [

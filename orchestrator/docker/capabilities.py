@@ -158,6 +158,31 @@ def parse_version(text: str) -> tuple[int, int, int]:
     return (major, minor, patch)
 
 
+def capabilities_configured(document: Any) -> Capabilities | None:
+    """A BuildKit builder's capabilities from the configuration buildx keeps of it (its file under
+    `instances/` in buildx's config directory, the same JSON from buildx 0.13 to 0.30): the
+    driver, the nodes, their endpoints and the platforms each was given, which is all a plan is
+    completed from. What only the nodes can say (status, BuildKit version, what else they run) is
+    not there: `capabilities_from` (`buildx inspect`) where it is needed. None for anything
+    else: the docker driver, a dynamic (kubernetes) builder, a file not as expected."""
+    if not isinstance(document, dict) or document.get("Driver") not in CONTAINER_DRIVERS or document.get("Dynamic"):
+        return None
+    nodes = document.get("Nodes")
+    if not isinstance(nodes, list) or not nodes or not isinstance(document.get("Name"), str):
+        return None
+    made = []
+    for node in nodes:
+        if not isinstance(node, dict) or not isinstance(node.get("Name"), str):
+            return None
+        given = []
+        for platform in node.get("Platforms") or []:
+            if not isinstance(platform, dict) or not platform.get("os") or not platform.get("architecture"):
+                return None
+            given.append("/".join(str(platform[key]) for key in ("os", "architecture", "variant") if platform.get(key)))
+        made.append(Node(node["Name"], str(node.get("Endpoint") or ""), "not asked", given=tuple(given)))
+    return Capabilities(document["Name"], document["Driver"], (0, 0, 0), tuple(made))
+
+
 def capabilities_from(inspect: str, version: str, info: dict[str, Any] | None) -> Capabilities:
     name, driver, nodes = parse_inspect(inspect)
     return Capabilities(builder=name, driver=driver, buildx_version=parse_version(version), nodes=nodes,

@@ -11,9 +11,23 @@ fallback); the listing is asked again only after orch changed a builder (`builde
 The daemon's own builder (docker driver) is what buildx uses when no builder is named: no
 --builder, no BUILDX_BUILDER, and `docker buildx use` has recorded none (buildx's `current` file
 names no builder). Its facts need no `buildx inspect`: the driver is docker and its one node is
-the daemon, and `docker info` says which image store it has. Any other builder is asked with
-`buildx inspect NAME` (no bootstrap: it changes nothing). `buildx version` is asked only where
-the version decides something (bake's filesystem entitlements) or is shown (a dry run).
+the daemon, and `docker info` says which image store it has. A BuildKit builder (docker-container,
+remote, kubernetes) that a build runs on is read from the configuration buildx keeps of it
+(`instances/NAME` in buildx's config directory): driver, nodes and the platforms each was given
+are all a plan needs, so no process runs before buildx, and no `docker info` either (buildx
+itself says when the daemon a docker-container builder needs is not there). Anything else, and
+whatever needs what only the nodes say (a dry run shows their status, --reproducible records
+their BuildKit version), is asked with `buildx inspect NAME` (no bootstrap: it changes nothing).
+`buildx version` is asked only where the version decides something (bake's filesystem
+entitlements) or is shown (a dry run).
+
+What a local daemon says of itself is kept in the state directory (`daemon-info.json`) with what
+identifies that daemon's life: its unix socket (device, inode, change time) and the pid file
+beside it (pid, change time). Both are made anew when the daemon starts, and the image store and
+the version can only change with a restart (the registry settings with a reload after daemon.json
+changed, whose modification time is part of the key), so a later run on the same
+daemon reads the record instead of starting `docker info`. Another daemon (a context, a host
+other than a unix socket, no pid file beside the socket) is asked every run, as before.
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from orchestrator.docker.capabilities import Capabilities, Node, capabilities_from, parse_version
+from orchestrator.docker.capabilities import Capabilities, Node, capabilities_configured, capabilities_from, parse_version
 from orchestrator.docker.facts import BuilderInfo, EngineFacts, checked_info, parse_builders
 from orchestrator.docker.runner import NO_DOCKER_CLI, Engine
 from orchestrator.errors import BadInput
@@ -60,22 +74,26 @@ def forget() -> None:
         _daemons.clear()
 
 
-def prefetch(engine: Engine, builder: str | None, *, version: bool = False, listing: bool = False) -> None:
+def prefetch(engine: Engine, builder: str | None, *, version: bool = False, listing: bool = False,
+             nodes: bool = True) -> None:
     """Start asking now; `capabilities` with the same arguments collects the answer (and
     `builders`, with `listing`, the builders)."""
-    key = _key(engine, builder, version)
+    key = _key(engine, builder, version, nodes)
     with _lock:
         if key not in _started:
-            _started[key] = _Probe(engine, builder, version)
+            _started[key] = _Probe(engine, builder, version, nodes)
     if listing:
         _daemon(engine).start_listing()
 
 
-def capabilities(engine: Engine, builder: str | None = None, *, version: bool = False) -> Capabilities:
-    """What `builder` (None: the one buildx would use) can do."""
-    key = _key(engine, builder, version)
+def capabilities(engine: Engine, builder: str | None = None, *, version: bool = False,
+                 nodes: bool = True) -> Capabilities:
+    """What `builder` (None: the one buildx would use) can do. `nodes=False`: what its
+    configuration says is enough (a build that records no BuildKit version), so a BuildKit
+    builder is read from buildx's configuration and not asked."""
+    key = _key(engine, builder, version, nodes)
     with _lock:
-        probe = _started.pop(key, None) or _Probe(engine, builder, version)
+        probe = _started.pop(key, None) or _Probe(engine, builder, version, nodes)
     return probe.collect()
 
 
@@ -85,8 +103,8 @@ def _daemon_key(engine: Engine) -> tuple[str, ...]:
                                                                              "DOCKER_CONFIG")))
 
 
-def _key(engine: Engine, builder: str | None, version: bool) -> tuple[str, ...]:
-    return (*_daemon_key(engine), builder or "", str(version))
+def _key(engine: Engine, builder: str | None, version: bool, nodes: bool) -> tuple[str, ...]:
+    return (*_daemon_key(engine), builder or "", str(version), str(nodes))
 
 
 def _daemon(engine: Engine) -> _Daemon:
@@ -97,18 +115,38 @@ def _daemon(engine: Engine) -> _Daemon:
         return _daemons[key]
 
 
+def buildx_config() -> Path:
+    """Where buildx keeps its builders: $BUILDX_CONFIG, else buildx/ in docker's config directory."""
+    if os.environ.get("BUILDX_CONFIG"):
+        return Path(os.environ["BUILDX_CONFIG"])
+    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "buildx"
+
+
 def recorded_builder() -> str | None:
     """The builder buildx uses when none is named: BUILDX_BUILDER, else what `docker buildx use`
     recorded (its `current` file: {"Key": ENDPOINT, "Name": BUILDER, ...}); None for the daemon's own."""
     if os.environ.get("BUILDX_BUILDER"):
         return os.environ["BUILDX_BUILDER"]
-    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
     try:
-        current = json.loads((config / "buildx" / "current").read_text())
+        current = json.loads((buildx_config() / "current").read_text())
     except (OSError, ValueError):
         return None
     name = current.get("Name") if isinstance(current, dict) else None
     return name if isinstance(name, str) and name else None
+
+
+def configured(builder: str | None) -> Capabilities | None:
+    """A BuildKit builder's capabilities as buildx's configuration of it says (capabilities.
+    capabilities_configured); None when there is none to read (the daemon's own builder, a docker
+    context's, a name buildx would spell otherwise) or it is not a BuildKit builder's."""
+    name = builder or recorded_builder()
+    if not name or name != name.lower() or "/" in name or name.startswith("."):
+        return None
+    try:
+        document = json.loads((buildx_config() / "instances" / name).read_text())
+    except (OSError, ValueError):
+        return None
+    return capabilities_configured(document)
 
 
 class _Asked:
@@ -137,19 +175,78 @@ class _Asked:
             return self._answer
 
 
+KEPT_INFO = "daemon-info.json"
+
+
+def daemon_life(engine: Engine) -> list[int] | None:
+    """What identifies the current life of the local daemon `engine` talks to: its socket's device,
+    inode and change time, and its pid file's pid and change time. None when that cannot be told
+    (a context or a host that is not a unix socket, no pid file beside the socket)."""
+    if engine.docker_command() != ["docker"] or os.environ.get("DOCKER_CONTEXT"):
+        return None
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if not host.startswith("unix://") or _current_context() not in (None, "default"):
+        return None
+    socket_path = Path(host[len("unix://"):])
+    try:
+        sock = socket_path.stat()
+        pid_file = socket_path.parent / "docker.pid"
+        pid = int(pid_file.read_text().strip() or 0)
+        written = pid_file.stat()
+    except (OSError, ValueError):
+        return None
+    return [sock.st_dev, sock.st_ino, sock.st_ctime_ns, pid, written.st_ctime_ns, *_settings_written()]
+
+
+def _settings_written() -> list[int]:
+    """When daemon.json was last written, rootful and rootless: `dockerd` reloads some settings
+    (insecure registries, mirrors) from it on SIGHUP without a restart, so an edit starts a new life."""
+    home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    written = []
+    for path in (Path("/etc/docker/daemon.json"), home / "docker" / "daemon.json"):
+        try:
+            written.append(path.stat().st_mtime_ns)
+        except OSError:
+            written.append(0)
+    return written
+
+
+def _current_context() -> str | None:
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "config.json"
+    try:
+        current = json.loads(config.read_text()).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return current if isinstance(current, str) and current else None
+
+
+class _Kept:
+    """`docker info`'s answer as a run before this one had it from the same daemon life."""
+
+    def __init__(self, out: str) -> None:
+        self.shown = ["docker", *INFO]
+        self._out = out
+
+    def answer(self) -> tuple[int, str, str]:
+        return 0, self._out, ""
+
+
 class _Daemon:
     """What one daemon was asked: `docker info` and `buildx ls`, each started at most once."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._lock = threading.RLock()  # a probe started under it asks for its daemon's record
-        self._info: _Asked | None = None
+        self._info: _Asked | _Kept | None = None
         self._listing: _Asked | None = None
+        self._life: list[int] | None = None
 
-    def start_info(self) -> _Asked:
+    def start_info(self) -> _Asked | _Kept:
         with self._lock:
             if self._info is None:
-                self._info = _Asked(self.engine, INFO)
+                self._life = daemon_life(self.engine)
+                kept = _kept_info(self._life) if self._life is not None else None
+                self._info = _Kept(kept) if kept is not None else _Asked(self.engine, INFO)
             return self._info
 
     def start_listing(self) -> _Asked:
@@ -167,7 +264,15 @@ class _Daemon:
         code, out, err = asked.answer()
         if code != 0:
             raise self.engine.classify(asked.shown, code, err)
-        return EngineFacts(checked_info(json.loads(out)))
+        facts = EngineFacts(checked_info(json.loads(out)))
+        if isinstance(asked, _Asked) and self._life is not None:
+            with self._lock:
+                life, self._life = self._life, None  # kept once
+            if life is not None:
+                from orchestrator.state import write_record
+
+                write_record(KEPT_INFO, {"life": life, "info": out})
+        return facts
 
     def builders(self) -> list[BuilderInfo]:
         listing = self.start_listing()
@@ -180,21 +285,36 @@ class _Daemon:
         raise self.engine.classify(listing.shown, code, err)
 
 
+def _kept_info(life: list[int]) -> str | None:
+    from orchestrator.state import read_record
+
+    record = read_record(KEPT_INFO)
+    if isinstance(record, dict) and record.get("life") == life and isinstance(record.get("info"), str):
+        return str(record["info"])
+    return None
+
+
 class _Probe:
     """The processes of one capability probe, running; `collect` waits for them."""
 
-    def __init__(self, engine: Engine, builder: str | None, version: bool) -> None:
+    def __init__(self, engine: Engine, builder: str | None, version: bool, nodes: bool = True) -> None:
         self.engine, self.builder = engine, builder
         self.daemon = _daemon(engine)
         self.daemon_builder = builder is None and recorded_builder() is None
-        self.daemon.start_info()
         self.running: dict[str, _Asked] = {}
+        self.configured = None if nodes or version or self.daemon_builder or engine.docker_command() != ["docker"] \
+            else configured(builder)
+        if self.configured is not None:
+            return  # nothing to ask
+        self.daemon.start_info()
         if not self.daemon_builder:
             self.running["inspect"] = _Asked(engine, ["buildx", "inspect", *([builder] if builder else [])])
         if version:
             self.running["version"] = _Asked(engine, ["buildx", "version"])
 
     def collect(self) -> Capabilities:
+        if self.configured is not None:
+            return self.configured
         facts = self.daemon.facts()  # "no daemon" is the error to show first
         version = self.running["version"].answer()[1] if "version" in self.running else ""
         if self.daemon_builder:

@@ -12,18 +12,28 @@ from orchestrator.model.platform_parse import parse
 MULTI_PLATFORM_REFUSED = "Multi-platform build is not supported"
 
 _REGISTRY_5XX = re.compile(r"unexpected status from \w+ request to \S+: 5\d\d |: 5\d\d Internal Server Error")
+# What distribution 2.8 answers when two pushers write the same blob into one repository at the same
+# moment (two nodes pushing a layer their platforms share, a COPY of the same files): the manifest
+# PUT of the one that lost the race names the blob unknown, or the upload's digest as not matching.
+# Seen on the two-node remote builder; pushing again finds the blob in place.
+_CONCURRENT_UPLOAD = re.compile(r"provided digest did not match uploaded content|blob unknown to registry")
 
 
 def is_transient_push_failure(log_lines: list[str]) -> bool:
-    """The registry failed the push (5xx) after every build step succeeded.
+    """The registry failed the push after every build step succeeded, in a way a second push mends.
 
     distribution 2.8's filesystem storage writes tag links non-atomically; with
     the docker driver BuildKit and the daemon both touch the tag, and a read
-    of a half-written link answers 500. Pushing the same content again is
-    idempotent and cached, so a retry is safe.
+    of a half-written link answers 500. Two nodes pushing one layer at once meet
+    the same storage mid-write (_CONCURRENT_UPLOAD). Pushing the same content
+    again is idempotent and cached, so a retry is safe.
     """
     errors = [line for line in log_lines if "ERROR" in line]
-    return bool(errors) and not failed_platforms(log_lines) and all(_REGISTRY_5XX.search(e) for e in errors)
+    if not errors or failed_platforms(log_lines):
+        return False
+    if all(_REGISTRY_5XX.search(e) for e in errors):
+        return True
+    return all("failed to push" in e for e in errors) and any(_CONCURRENT_UPLOAD.search(line) for line in log_lines)
 
 
 _PLATFORM_STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?)[ \]]")

@@ -128,4 +128,5 @@ FIELDS: dict[str, Callable[[Any, str], None]] = {
     "profile": optional_text, "labels": text_map, "git": flat, "builder": optional_text, "seconds": number,
     "ci": shape({"provider": text, "pipeline": text, "job": text, "attempt": whole, "runner": text}),
     "entries": list_of(ENTRY), "written": optional_text, "orch": optional_text,
+    "reproducible": shape({"source_date_epoch": whole, "buildkit": text_map}),
 }

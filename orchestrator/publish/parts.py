@@ -51,6 +51,8 @@ class PartRecord:
     builder: str | None = None
     seconds: float = 0.0  # the runner's build, verify and stage
     entries: tuple[dict[str, Any], ...] = ()  # the build result's platforms: digest, node, steps
+    # --reproducible: {"source_date_epoch": N, "buildkit": {platform: version}}; None when built without it
+    reproducible: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -163,7 +165,22 @@ def _record(path: str, document: dict[str, Any]) -> PartRecord:
     return PartRecord(path=path, repository=repository, digest=digest, platforms=platforms,
                       revision=_optional(document, "revision"), labels=dict(labels), ci=_mapping(document, "ci"),
                       git=_mapping(document, "git"), builder=_optional(document, "builder"),
-                      seconds=float(document.get("seconds") or 0.0), entries=tuple(entries))
+                      seconds=float(document.get("seconds") or 0.0), entries=tuple(entries),
+                      reproducible=_reproducible(document, labels))
+
+
+def _reproducible(document: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, Any] | None:
+    """What the record says of --reproducible; for a record without the field, what the labels
+    orch sets say (builds.reproducible: the epoch and the BuildKit version)."""
+    given = document.get("reproducible")
+    if isinstance(given, dict) and "source_date_epoch" in given:
+        return {"source_date_epoch": int(given["source_date_epoch"]), "buildkit": dict(given.get("buildkit") or {})}
+    epoch = labels.get("dev.orch.reproducible.source-date-epoch")
+    if epoch is None or not epoch.isdigit():
+        return None
+    version = labels.get("dev.orch.reproducible.buildkit")
+    platforms = [format_platform(_platform(p)) for p in document.get("platforms") or ()]
+    return {"source_date_epoch": int(epoch), "buildkit": {p: version for p in platforms} if version else {}}
 
 
 def _platform(value: Any) -> Platform:

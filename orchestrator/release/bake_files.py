@@ -42,23 +42,36 @@ class BakeTarget:
     definition: dict[str, Any]  # as `bake --print` gave it
     tags: tuple[Reference, ...]
     platforms: tuple[Platform, ...]  # in orch's order
+    # --reproducible (release.bake_reproducible): the epoch its definition builds at, and the
+    # BuildKit version of the node each platform goes to (recorded in the image as a label)
+    epoch: int | None = None
+    buildkit: tuple[tuple[str, str], ...] = ()
 
     @property
     def repository(self) -> Reference:
         return self.tags[0]
 
+    def _output(self, output: str, platform: Platform | None) -> dict[str, Any]:
+        """The output, with rewrite-timestamp and the BuildKit label when built reproducibly."""
+        if self.epoch is None:
+            return {"output": [output]}
+        versions = dict(self.buildkit)
+        version = versions.get(format_platform(platform or self.platforms[0]), "unknown")
+        return {"output": [f"{output},rewrite-timestamp=true"],
+                "labels": {**(self.definition.get("labels") or {}), "dev.orch.reproducible.buildkit": version}}
+
     def staged(self, layout: str) -> dict[str, Any]:
         """The definition bake builds: the same, written to `layout`, platforms in orch's order."""
         return {**self.definition, "platforms": [format_platform(p) for p in self.platforms],
-                "output": [f"type=oci,dest={layout},tar=false"]}
+                **self._output(f"type=oci,dest={layout},tar=false", None)}
 
     def pushed_by_digest(self, platform: Platform) -> dict[str, Any]:
         """One platform of the definition, pushed by digest to the target's repository with no
         tag: what a builder of several nodes builds, each platform on the node given it (one bake
         target over several nodes would tag the merged index `latest`)."""
         return {**self.definition, "platforms": [format_platform(platform)], "tags": [],
-                "output": [f"type=image,name={self.repository.name},push-by-digest=true,name-canonical=true,"
-                           "push=true"]}
+                **self._output(f"type=image,name={self.repository.name},push-by-digest=true,name-canonical=true,"
+                               "push=true", platform)}
 
     def index_annotations(self) -> dict[str, str]:
         """The definition's annotations meant for the index (`index:KEY=VALUE`, `index,manifest:...`),
@@ -77,7 +90,9 @@ class BakeTarget:
         return {"name": self.name, "tags": [str(t) for t in self.tags],
                 "platforms": [format_platform(p) for p in self.platforms],
                 "context": self.definition.get("context", "."), "dockerfile": self.definition.get("dockerfile"),
-                **({"args": args} if args else {})}
+                **({"args": args} if args else {}),
+                **({"reproducible": {"source_date_epoch": self.epoch, "buildkit": dict(self.buildkit)}}
+                   if self.epoch is not None else {})}
 
 
 def print_argv(files: tuple[str, ...], targets: tuple[str, ...], sets: tuple[str, ...]) -> tuple[str, ...]:

@@ -120,6 +120,9 @@ class ReleasePlan:
         for target in self.targets:
             shown = target.shown()
             lines.append(f"# target {target.name}: {','.join(shown['platforms'])} -> {' '.join(shown['tags'])}")
+            if target.epoch is not None:
+                lines.append(f"#   reproducible: SOURCE_DATE_EPOCH={target.epoch}, rewrite-timestamp=true on its "
+                             f"outputs, BuildKit {', '.join(sorted(set(dict(target.buildkit).values())))}")
         if self.per_platform:
             lines.append("docker " + shlex.join(self.bake_argv()) + "   # each target's platforms pushed by digest, "
                          "each from its node")

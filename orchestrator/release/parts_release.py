@@ -12,6 +12,8 @@ before the registry is read, and refuses to publish what it cannot vouch for:
   exit 2;
 * two parts for one platform are exit 2, unless both come from the same CI job and one is a
   later attempt (a re-run job): the later replaces the earlier, and the release says so;
+* parts built with --reproducible: every part or none, all at one SOURCE_DATE_EPOCH (exit 2
+  naming them); the BuildKit version of each is said, not compared (release.reproducible_parts);
 * the labels orch set on each runner (from the same rules) must agree, the build time aside;
 * each part's digest must be in the repository (exit 1 otherwise).
 
@@ -50,9 +52,11 @@ from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import stage_index
 from orchestrator.registry.client import ManifestBytes, Registry
 from orchestrator.registry.errors import ImageNotFound
+from orchestrator.release.reproducible_parts import reproducible_lines, reproducible_release
 from orchestrator.workers import parallel_map
 
 BUILD_TIME_LABEL = "org.opencontainers.image.created"  # each runner's own clock: never compared
+BUILDKIT_LABEL = "dev.orch.reproducible.buildkit"  # each runner's builder's: said, not compared (reproducible_parts)
 REVISION_LABEL = "org.opencontainers.image.revision"
 VERSION_LABEL = "org.opencontainers.image.version"
 
@@ -81,12 +85,14 @@ class PartsPlan:
     revision: str | None
     deep: bool = False
     signing: Signing | None = None  # --sign: cosign signs the merged, verified index before any tag moves
+    reproducible: dict[str, Any] | None = None  # every part built --reproducible: the epoch, each platform's BuildKit
 
     def commands(self) -> list[str]:
         lines = [f"# {p.label}: {self.repository.name}@{p.digest} ({inert(p.runner)})" for p in self.parts]
         lines += [f"# merge into one index in {self.repository.name} by digest (no tag), verify it"
                   + (" (--deep)" if self.deep else ""),
                   f"# then move {', '.join(str(t) for t in self.tags)} together, or none"]
+        lines += [f"# {line.strip()}" for line in reproducible_lines(self.reproducible)]
         return lines + [f"# note: {note}" for note in self.replaced]
 
     def to_json(self) -> dict[str, Any]:
@@ -94,7 +100,7 @@ class PartsPlan:
                 "platforms": [format_platform(p) for p in self.platforms],
                 "parts": [_part_json(p) for p in self.parts], "replaced": list(self.replaced),
                 "tags": [str(t) for t in self.tags], "annotations": self.annotations, "deep": self.deep,
-                "commands": self.commands()}
+                "reproducible": self.reproducible, "commands": self.commands()}
 
 
 def _part_json(part: PartRecord) -> dict[str, Any]:
@@ -115,6 +121,7 @@ def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = N
     revision = _one([p for p in records if p.revision], lambda p: p.revision or "", "revision",
                     "parts of one commit: rerun the runners that built an older one")
     chosen, replaced = choose_parts(records, expected)
+    reproducible = reproducible_release(chosen)  # before the labels: a mix is named as such
     _labels_agree(chosen)
     tag_names, annotations = _tags(request, repository, revision, chosen, now, cwd or Path.cwd())
     tags = tuple(parse_reference(t) for t in tag_names)
@@ -125,7 +132,7 @@ def plan_release(request: ReleaseRequest, *, now: datetime, cwd: Path | None = N
         if tag.digest:
             raise BadInput(f'tag "{tag}" has a digest; a release moves tags', fix="drop the @sha256:... part")
     return PartsPlan(parse_reference(repository, default_tag=None), chosen, expected, tags, annotations,
-                     replaced, revision, request.deep, request.signing)
+                     replaced, revision, request.deep, request.signing, reproducible)
 
 
 def _tags(request: ReleaseRequest, repository: str, revision: str | None, chosen: Sequence[PartRecord],
@@ -195,7 +202,7 @@ def _labels_agree(parts: Sequence[PartRecord]) -> None:
     first = parts[0]
     for part in parts[1:]:
         for key in sorted(set(first.labels) | set(part.labels)):
-            if key != BUILD_TIME_LABEL and first.labels.get(key) != part.labels.get(key):
+            if key not in (BUILD_TIME_LABEL, BUILDKIT_LABEL) and first.labels.get(key) != part.labels.get(key):
                 raise BadInput(f'the parts disagree on label {key}: "{first.labels.get(key)}" ({first.label}) and '
                                f'"{part.labels.get(key)}" ({part.label})',
                                fix="build every part from the same profile, rules and --label options")
@@ -259,16 +266,16 @@ def run_release(plan: PartsPlan, say: Callable[[str], None], engine: Any = None)
     with _step("verifying and signing the merged index", plan.platforms):
         published = publish_staged(staged, plan.tags, VerifyOptions(expected=plan.platforms), deep=plan.deep, say=say,
                                    fix="rebuild the part the verification names, then release again",
-                                   signing=plan.signing)
+                                   signing=plan.signing, reproducible=plan.reproducible is not None)
     runners = {platform: part for part in plan.parts for platform in part.platforms}
     labels = released_labels(plan.parts)
     return {"ok": True, "labels": labels, "annotations": dict(plan.annotations),
             "version": labels.get(VERSION_LABEL), "strategy": "release", "repository": repository.name, "digest": staged.index.digest,
             "staged": str(staged.ref), "tags": [t.as_given for t in plan.tags], "revision": plan.revision,
-            "platforms": [_platform_row(entry, runners) for entry in published.inspection.entries],
+            "platforms": [_platform_row(entry, runners, plan.reproducible) for entry in published.inspection.entries],
             "parts": [_part_json(p) for p in plan.parts], "replaced": list(plan.replaced),
             "verification": published.verdict.to_json(), "promotion": published.promotion.to_json(),
-            "signature": published.signature, "signatures": published.signatures}
+            "signature": published.signature, "signatures": published.signatures, "reproducible": plan.reproducible}
 
 
 @contextmanager
@@ -287,7 +294,8 @@ def _step(what: str, platforms: tuple[Platform, ...]) -> Iterator[None]:
             raise
 
 
-def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, Any]:
+def _platform_row(entry: Any, runners: dict[Platform, PartRecord], reproducible: dict[str, Any] | None
+                  ) -> dict[str, Any]:
     part = next((p for platform, p in runners.items() if entry.shown_platform is not None
                  and platform == entry.shown_platform.without_os_version()), None)
     built = next((e for e in (part.entries if part else ()) if e.get("platform") == entry.label), {})
@@ -297,4 +305,5 @@ def _platform_row(entry: Any, runners: dict[Platform, PartRecord]) -> dict[str, 
             "builder": inert(part.builder) if part and part.builder else None,
             "node": inert(built["node"]) if built.get("node") else None,
             "seconds": part.seconds if part else None, "steps": built.get("steps") or [],
-            "emulated_seconds": built.get("emulated_seconds", 0.0)}
+            "emulated_seconds": built.get("emulated_seconds", 0.0),
+            "buildkit": ((reproducible or {}).get("buildkit") or {}).get(entry.label)}

@@ -15,7 +15,6 @@ it is escaped for Markdown; each file's text is masked again as it is written.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import sys
@@ -155,6 +154,8 @@ def findings_markdown(verification: Mapping[str, Any] | None) -> str:
 def _cell(text: object) -> str:
     """Data in a Markdown table cell (or line): HTML escaped (no raw < > & from data), one line,
     its pipes and backticks inert."""
+    import html  # a step summary's only (html.entities: ~3 ms of every build's start otherwise)
+
     return html.escape(inert(text)).replace("|", "\\|").replace("`", "&#96;")
 
 
@@ -243,9 +244,16 @@ def parts_release_markdown(document: Mapping[str, Any]) -> str:
     for row in document.get("platforms") or []:
         node = f" ({_cell(row['node'])})" if row.get("node") else ""
         lines.append(f"| {_cell(row['platform'])} | `{_digest(row.get('digest') or '')}` | "
-                     f"{_cell(row.get('runner') or '')} | {_cell(row.get('builder') or '')}{node} | "
-                     f"{_seconds(row.get('seconds'))} |")
+                     f"{_cell(row.get('runner') or '')} | {_cell(row.get('builder') or '')}{node}"
+                     + (f", BuildKit {_cell(row['buildkit'])}" if row.get("buildkit") else "")
+                     + f" | {_seconds(row.get('seconds'))} |")
     lines += [f"\nNote: {_cell(note)}" for note in document.get("replaced") or []]
+    reproducible = document.get("reproducible")
+    if reproducible:
+        versions = set((reproducible.get("buildkit") or {}).values())
+        lines.append(f"\nBuilt with --reproducible at SOURCE_DATE_EPOCH {reproducible.get('source_date_epoch')}"
+                     + ("; by different BuildKit versions: each platform reproduces on a builder of its own "
+                        "version (another writes other bytes)" if len(versions) > 1 else ""))
     lines += ["", findings_markdown(document.get("verification"))]
     return "\n".join(lines + moves_markdown(document.get("promotion") or []))
 

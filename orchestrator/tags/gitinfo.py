@@ -40,6 +40,57 @@ def _git_all(path: Path, *commands: tuple[str, ...]) -> list[str | None]:
     return outputs_at_once([("git", "-C", str(path), *args) for args in commands])
 
 
+def in_a_checkout(path: Path, environ: Mapping[str, str]) -> bool:
+    """Whether git could find a repository at `path`: a `.git` (directory or file) there or in a
+    parent, or `path` or a parent being a repository itself (bare); GIT_DIR leaves it to git.
+    Outside one, asking git costs a process per question for nothing."""
+    if environ.get("GIT_DIR"):
+        return True
+    try:
+        here = path.resolve()
+    except OSError:
+        return True  # let git say
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists() or ((directory / "HEAD").is_file() and (directory / "objects").is_dir()
+                                             and (directory / "refs").is_dir()):
+            return True
+    return False
+
+
+# One `git log` for the commit, its date, `git describe --tags --match '*[0-9]*'` and what points at it
+# (`HEAD -> BRANCH` when HEAD is a branch); one `for-each-ref` for the tags (newest version first, each
+# with the commit it names) and origin's HEAD; `git config` for the remote.
+_LOG = "%H%x00%h%x00%cI%x00%(describe:tags=true,match=*[0-9]*)%x00%D"
+_REFS = "%(refname)%00%(objectname)%00%(*objectname)%00%(symref)"
+
+
+def _facts(path: Path) -> tuple[str, str | None, list[tuple[str, str]], str | None, str | None, str | None,
+                                str | None] | None:
+    """(sha, branch, tags with the commit each names, described, origin's HEAD branch, remote URL,
+    commit date) read with three git processes at once; None when HEAD names no commit."""
+    logged, refs, remote = _git_all(
+        path, ("-c", "log.showSignature=false", "log", "-1", f"--format={_LOG}", "HEAD"),
+        ("for-each-ref", "--sort=-v:refname", f"--format={_REFS}", "refs/tags", "refs/remotes/origin/HEAD"),
+        ("config", "--get", "remote.origin.url"))
+    fields = logged.split("\x00") if logged else []
+    if len(fields) != 5:
+        return None
+    sha, short, committed, described, decorations = fields
+    pointing = decorations.split(", ")
+    branch = pointing[0][len("HEAD -> "):] if pointing and pointing[0].startswith("HEAD -> ") else None
+    tags: list[tuple[str, str]] = []
+    origin_head = None
+    for line in (refs or "").splitlines():
+        name, target, peeled, symref = (line.split("\x00") + ["", "", ""])[:4]
+        if name.startswith("refs/tags/"):
+            tags.append((name[len("refs/tags/"):], peeled or target))
+        elif name == "refs/remotes/origin/HEAD" and symref.startswith("refs/remotes/origin/"):
+            origin_head = symref[len("refs/remotes/origin/"):]
+    if described.startswith("%("):  # a git before 2.35 prints the placeholder: ask describe itself
+        described = (_git_all(path, ("describe", "--tags", "--match", "*[0-9]*"))[0] or "")
+    return sha, branch, tags, described or (short if tags else None), origin_head, remote, committed or None
+
+
 def tag_safe(text: str) -> str:
     """A string usable in an image tag: [A-Za-z0-9_.-], not starting with . or -."""
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).lstrip(".-")
@@ -56,22 +107,20 @@ def public_url(url: str) -> str:
 
 
 def read_git(path: Path, environ: Mapping[str, str] | None = None) -> GitInfo | None:
-    """The checkout's facts, corrected by the CI environment where HEAD is detached."""
-    heads, remote, tags, described, at_head, origin_head, committed = _git_all(
-        path, ("rev-parse", "HEAD", "--abbrev-ref", "HEAD"), ("config", "--get", "remote.origin.url"),
-        ("tag", "--list"), ("describe", "--tags", "--always", "--match", "*[0-9]*"),
-        ("tag", "--points-at", "HEAD", "--sort=-v:refname"), ("symbolic-ref", "--short", "refs/remotes/origin/HEAD"),
-        ("log", "-1", "--format=%cI"))
-    if not heads:
+    """The checkout's facts, corrected by the CI environment where HEAD is detached; None outside
+    a checkout (no git process is started there) or before its first commit."""
+    environ = environ if environ is not None else os.environ
+    facts = _facts(path) if in_a_checkout(path, environ) else None
+    if facts is None:
         return None
-    sha, _, branch = heads.partition("\n")
-    tag = at_head.splitlines()[0] if at_head else None
-    ci = ci_ref(environ if environ is not None else os.environ)
+    sha, branch, tags, described, origin_head, remote, committed = facts
+    tag = next((name for name, commit in tags if commit == sha), None)  # the highest version at HEAD
+    ci = ci_ref(environ)
     if ci is not None:  # CI checks out a detached HEAD: its ref says what the build is
         ci_kind, ci_name = ci
         branch = ci_name if ci_kind == "heads" else branch
         tag = ci_name if ci_kind == "tags" else tag
-    version = tag or (described if tags else None)
+    version = tag or described
     source = public_url(remote) if remote else None
     return GitInfo(
         sha=sha,
@@ -80,7 +129,7 @@ def read_git(path: Path, environ: Mapping[str, str] | None = None) -> GitInfo | 
         version=re.sub(r"^v(?=\d)", "", version) if version else None,
         source=source,
         tag=tag,
-        default_branch=origin_head.split("/", 1)[1] if origin_head and "/" in origin_head else None,
+        default_branch=origin_head,
         commit_date=datetime.fromisoformat(committed) if committed else None,
         name=(source or str(path.resolve())).rstrip("/").rsplit("/", 1)[-1] or None,
     )
