@@ -184,7 +184,8 @@ def test_a_release_signs_as_its_profile_says(tmp_path: Path) -> None:
     the parts are read (a missing key file is the sentence about the key, not about the parts)."""
     (tmp_path / "parts").mkdir()
     (tmp_path / "svc.yaml").write_text("platforms: [amd64, arm64]\nsigning:\n  sign: true\n  key: missing.key\n")
-    done = subprocess.run([sys.executable, "-m", "orchestrator", "release", "parts", "--profile", "svc.yaml"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    from .orch_processes import run
+
+    done = run([sys.executable, "-m", "orchestrator", "release", "parts", "--profile", "svc.yaml"], cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert 'orch: error: --sign-key "missing.key" is not a file' in done.stderr
