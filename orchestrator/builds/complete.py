@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from orchestrator.builds.bake import bake_file
 from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan
 from orchestrator.docker import probe
@@ -166,13 +165,7 @@ def _per_node(plan: BuildPlan, caps: Capabilities) -> BuildPlan:
         jobs.append(replace(job, node=node.name, native=native))
     # Two builds at once per node, as for a profile's nodes, unless --jobs said otherwise.
     at_once = plan.jobs if plan.jobs_given else max(plan.jobs, 2 * len(caps.nodes))
-    done = replace(plan, per_arch_reason=reason, per_arch=tuple(jobs), jobs=at_once).pushed_by_digest()
-    # All at once in one process (builds.bake), unless --jobs limits how many run at once.
-    bakeable = not plan.jobs_given and len(done.per_arch) > 1 and all(
-        job.layout is None and job.staging_tag is None and job.spec.output.push_by_digest and
-        job.spec.builder == done.builder for job in done.per_arch) and \
-        bake_file([job.spec for job in done.per_arch]) is not None
-    return replace(done, bake=done.metadata_path.removesuffix(".json") + "-bake.json") if bakeable else done
+    return replace(plan, per_arch_reason=reason, per_arch=tuple(jobs), jobs=at_once).pushed_by_digest()
 
 
 def completed_for_dry_run(engine: Engine, plan: BuildPlan) -> BuildPlan:

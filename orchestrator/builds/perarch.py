@@ -11,23 +11,19 @@ then goes through the same pipeline as a single build.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from orchestrator.builds.bake import BakeLines, bake_argv, bake_file, bake_line, read_digests, target_name, write_private
 from orchestrator.builds.buildx_run import BuildFailed, NodeStopped, node_stopped, pushed_digest, restart_fix, run_buildx
 from orchestrator.builds.merge import merge
 from orchestrator.builds.plan import BuildPlan, PlatformJob, Publish
 from orchestrator.builds.records import StagedRecord, context_fingerprint
 from orchestrator.builds.result import PlatformOutcome
 from orchestrator.builds.timings import step_log
-from orchestrator.docker import runner
 from orchestrator.docker.emulation import ensure_emulators
 from orchestrator.docker.progress import failed_step, last_error
-from orchestrator.docker.runner import DockerStreamFailed, Engine
+from orchestrator.docker.runner import Engine
 from orchestrator.errors import BuildStepFailed, EnvironmentMissing, JobFailed, OrchError
 from orchestrator.image.model import Inspection
 from orchestrator.image.read import read_image
@@ -40,7 +36,7 @@ from orchestrator.publish.stage import Staged, remove_directory, upload_layout
 from orchestrator.redact import redact
 from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
 from orchestrator.report.console import Console
-from orchestrator.workers import parallel_map, run_workers
+from orchestrator.workers import run_workers
 
 
 def image_digest(index: ManifestBytes) -> str:
@@ -135,7 +131,6 @@ class PerArchRun:
         # Each platform's index as read from the registry after its build (to name its image): the
         # merge composes the list from these instead of reading them again.
         self.read: dict[str, ManifestBytes] = {}
-        self.baked = False  # the jobs ran as one bake (plan.bake)
 
     def run(self, reason: str | None) -> tuple[Staged, Inspection]:
         """Build what is missing, merge, check the merged list: the staged list and its inspection."""
@@ -162,10 +157,8 @@ class PerArchRun:
                 todo.append((job, fingerprint))
         if todo:
             with phase("building"):
-                built = self.bake(todo) if plan.bake and len(todo) > 1 else None
-                if built is None:  # one process per platform (or the bake failed: each failure is its own)
-                    built = run_scheduled(todo, plan.jobs, len({job.node for job in plan.per_arch if job.node}),
-                                          self.build)
+                built = run_scheduled(todo, plan.jobs, len({job.node for job in plan.per_arch if job.node}),
+                                      self.build)
             self.outcomes.update(built)
         self.outcomes = {job.platform: self.outcomes[job.platform] for job in plan.per_arch}  # plan order
         if self.missing:
@@ -184,58 +177,7 @@ class PerArchRun:
 
     def commands(self) -> list[str]:
         """The buildx commands this run started (reused platforms start none), in plan order."""
-        baked = [bake_line(self.plan.builder, self.plan.bake, self.plan.bake_metadata)] \
-            if self.baked and self.plan.bake else []
-        return baked + [job.command_line() for job in self.plan.per_arch if job.platform in self.started]
-
-    def bake(self, todo: list[tuple[PlatformJob, str | None]]) -> dict[Platform, PlatformOutcome] | None:
-        """Every job in one `buildx bake` (builds.bake), each line shown as its platform's; None
-        when the jobs cannot be baked after all, or the bake failed (then each is built on its
-        own, so each platform's outcome is its own). Stopped by orch (a registry check that
-        failed while it ran): every platform failed, nothing started again."""
-        plan = self.plan
-        document = bake_file([job.spec for job, _ in todo])
-        if document is None or plan.bake is None:
-            return None
-        names = {target_name(job.spec): job for job, _ in todo}
-        steps = {name: step_log((job.platform,), node=job.node, native_node=bool(job.node and job.native))
-                 for name, job in names.items()}
-        for name, job in names.items():
-            steps[name].started = self.origin
-            self.console.platform(job.label, f"building on {job.node} ({'native' if job.native else 'emulated'})"
-                                  if job.node else "building")
-        started, stops = time.monotonic(), runner.stops()
-        self.baked = True
-        lines: list[str] = []
-        shown_as = BakeLines(steps, {name: f"[{job.label}] " for name, job in names.items()})
-        try:
-            write_private(plan.bake, json.dumps(document, indent=2))
-            for line in self.engine.stream(*bake_argv(plan.builder, plan.bake, plan.bake_metadata)):
-                lines.append(line)
-                self.console.say(shown_as.feed(line))
-            digests = read_digests(plan.bake_metadata, list(names))
-        except (DockerStreamFailed, OSError) as failed:
-            if runner.stops() != stops:
-                return {job.platform: self._failed(job, started, "the build was stopped") for job in names.values()}
-            get_logger(profile=plan.profile).warning(
-                "build.bake_failed", reason=redact(last_error(lines) or str(failed), plan.spec.secret_values),
-                then="building each platform on its own, to say which failed")
-            return None
-        finally:
-            for path in (plan.bake, plan.bake_metadata):
-                Path(path).unlink(missing_ok=True)
-        if digests is None:
-            return None
-        seconds = time.monotonic() - started
-        shown = dict(zip(names, parallel_map(self.image_of, [digests[name] for name in names], len(names)),
-                         strict=True))
-        outcomes = {}
-        for (name, job), fingerprint in zip(names.items(), [f for _, f in todo], strict=True):
-            if fingerprint:
-                self.record.put(job.platform, fingerprint, digests[name])
-            self.console.platform(job.label, f"built {shown[name]} in {seconds:.1f} s")
-            outcomes[job.platform] = PlatformOutcome("built", digests[name], job.node, seconds, steps=steps[name].all())
-        return outcomes
+        return [job.command_line() for job in self.plan.per_arch if job.platform in self.started]
 
     def image_of(self, digest: str) -> str:
         """The image manifest a per-platform index holds: the digest the published list (and the

@@ -102,9 +102,6 @@ class BuildPlan:
     part: str | None = None  # --part DIR: no tag moves; the staged result is recorded here for `orch release`
     git: dict[str, Any] | None = None  # the checkout's facts (tags.gitinfo.git_record), for the part record
     signing: Signing | None = None  # --sign: cosign signs the verified index before any tag moves
-    # The per-arch jobs as one `buildx bake` (builds.bake), written to this file: on a builder of
-    # several BuildKit nodes, when bake can be told what each job's buildx call would be.
-    bake: str | None = None
 
     # -- views of the spec -------------------------------------------------
 
@@ -165,10 +162,6 @@ class BuildPlan:
     @property
     def metadata_path(self) -> str:
         return self.spec.metadata_file
-
-    @property
-    def bake_metadata(self) -> str:
-        return self.metadata_path.removesuffix(".json") + "-bake-metadata.json"
 
     @property
     def starts_per_arch(self) -> bool:
@@ -277,14 +270,9 @@ class BuildPlan:
         from orchestrator.publish.promote import promotion_lines
 
         lines = []
-        if self.bake:
-            from orchestrator.builds.bake import bake_line
-
-            lines.append(bake_line(self.builder, self.bake, self.bake_metadata)
-                         + "   # one target per platform, each the build below")
         for job in self.per_arch:
             where = f"   # on {job.node}{'' if job.native else ' (emulated)'}" if job.node else ""
-            lines.append(("#   " if self.bake else "") + job.command_line() + where)
+            lines.append(job.command_line() + where)
             if isinstance(self.destination, Publish) and job.layout:
                 lines.append(f"#   then upload {job.layout} to {self.destination.repository.name} by digest (no tag)")
         if not isinstance(self.destination, Publish):

@@ -60,19 +60,9 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-_stopped = [0]  # how many times stop_all was called
-
-
-def stops() -> int:
-    """How many times orch stopped its docker processes so far (a caller compares two counts to
-    tell a build orch stopped from one that failed)."""
-    return _stopped[0]
-
-
 def stop_all() -> None:
     """Stop every streamed docker process orch started (after an interrupt)."""
     with _LIVE_LOCK:
-        _stopped[0] += 1
         running = list(_LIVE)
     for process in running:
         _stop(process)
