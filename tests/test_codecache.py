@@ -35,6 +35,10 @@ except Exception as exc:
     assert type(exc).__name__ == "FrozenInstanceError"
 else:
     raise SystemExit("a frozen dataclass took an assignment")
+import typing
+from orchestrator.builds.plan import PlatformJob
+hints = typing.get_type_hints(PlatformJob.__init__)  # the methods' annotations are the objects, as exec makes them
+assert hints["return"] is type(None), hints
 codecache.save()
 print(len(compiled))
 """
