@@ -4,10 +4,11 @@ format GitHub's runner reads from a step's output: workflow commands (annotation
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+from orchestrator.patterns import on_first_use
+
+_CONTROL = on_first_use(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def on_github(environ: Mapping[str, str] | None = None) -> bool:

@@ -17,17 +17,19 @@ import re
 import threading
 from typing import Any
 
+from orchestrator.patterns import on_first_use
+
 MASK = "*****"
 
 _SECRET_WORDS = r"(?:password|passwd|pass|token|secret|apikey|api_key|auth|credential|private_key)"
 _PATTERNS = [
     # Authorization headers (first: the key pattern below would eat the scheme word)
-    (re.compile(r"(?P<keep>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), r"\g<keep>" + MASK),
+    (on_first_use(r"(?P<keep>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]{8,}", re.I), r"\g<keep>" + MASK),
     # user:password@host in URLs
-    (re.compile(r"(?P<keep>[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?=@)", re.I), r"\g<keep>" + MASK),
+    (on_first_use(r"(?P<keep>[a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(?=@)", re.I), r"\g<keep>" + MASK),
     # NAME_TOKEN=value, --build-arg GITHUB_TOKEN=value, password=value, "password": "value"
     (
-        re.compile(r"(?P<keep>\b[\w.-]*" + _SECRET_WORDS + r"[\w.-]*[\"']?\s*[=:]\s*[\"']?)[^\s,\"']+", re.I),
+        on_first_use(r"(?P<keep>\b[\w.-]*" + _SECRET_WORDS + r"[\w.-]*[\"']?\s*[=:]\s*[\"']?)[^\s,\"']+", re.I),
         r"\g<keep>" + MASK,
     ),
 ]

@@ -4,7 +4,6 @@ the digest it pushed, and whether auto's per-arch fallback can help after it fai
 from __future__ import annotations
 
 import json
-import re
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from orchestrator.docker.steps import StepLog
 from orchestrator.errors import BuildStepFailed, EnvironmentMissing, OrchError
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import format_platform
+from orchestrator.patterns import on_first_use
 from orchestrator.publish.stage import export_elsewhere
 from orchestrator.report.console import Console
 
@@ -95,8 +95,8 @@ class NodeStopped(EnvironmentMissing):
 # EOF"); gone before the build starts, the connection step times out ("#1 [internal] waiting for
 # connection", "#1 ERROR: context deadline exceeded"). A failed step is an ERROR of its own step,
 # never these; a registry's "503 Service Unavailable" is neither.
-_UNAVAILABLE = re.compile(r"rpc error: code = Unavailable\b|\bfailed to solve: Unavailable: ")
-_CONNECTING = re.compile(r"^#(\d+) \[internal\] waiting for connection$")
+_UNAVAILABLE = on_first_use(r"rpc error: code = Unavailable\b|\bfailed to solve: Unavailable: ")
+_CONNECTING = on_first_use(r"^#(\d+) \[internal\] waiting for connection$")
 
 
 def node_stopped(lines: list[str]) -> str | None:

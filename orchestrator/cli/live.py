@@ -19,12 +19,13 @@ from typing import Any
 from orchestrator.docker.steps import StepLog
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import Platform, format_platform
+from orchestrator.patterns import on_first_use
 from orchestrator.redact import mask
 from orchestrator.report.console import Console
 
 PROGRESS = ("auto", "tty", "plain", "quiet")
-_PREFIX = re.compile(r"^\[(?P<label>[^\]]+)\] (?P<line>.*)$")
-_EXPORT = re.compile(r"^#\d+ (?:exporting|pushing|writing image|naming to)")  # every step of that call ran
+_PREFIX = on_first_use(r"^\[(?P<label>[^\]]+)\] (?P<line>.*)$")
+_EXPORT = on_first_use(r"^#\d+ (?:exporting|pushing|writing image|naming to)")  # every step of that call ran
 
 
 def progress_mode(value: str) -> str:

@@ -3,20 +3,19 @@ registry stumbled during the push, and the digest it exported."""
 
 from __future__ import annotations
 
-import re
-
 from orchestrator.errors import BadInput
 from orchestrator.model.platform import Platform
 from orchestrator.model.platform_parse import parse
+from orchestrator.patterns import on_first_use
 
 MULTI_PLATFORM_REFUSED = "Multi-platform build is not supported"
 
-_REGISTRY_5XX = re.compile(r"unexpected status from \w+ request to \S+: 5\d\d |: 5\d\d Internal Server Error")
+_REGISTRY_5XX = on_first_use(r"unexpected status from \w+ request to \S+: 5\d\d |: 5\d\d Internal Server Error")
 # What distribution 2.8 answers when two pushers write the same blob into one repository at the same
 # moment (two nodes pushing a layer their platforms share, a COPY of the same files): the manifest
 # PUT of the one that lost the race names the blob unknown, or the upload's digest as not matching.
 # Seen on the two-node remote builder; pushing again finds the blob in place.
-_CONCURRENT_UPLOAD = re.compile(r"provided digest did not match uploaded content|blob unknown to registry")
+_CONCURRENT_UPLOAD = on_first_use(r"provided digest did not match uploaded content|blob unknown to registry")
 
 
 def is_transient_push_failure(log_lines: list[str]) -> bool:
@@ -36,8 +35,8 @@ def is_transient_push_failure(log_lines: list[str]) -> bool:
     return all("failed to push" in e for e in errors) and any(_CONCURRENT_UPLOAD.search(line) for line in log_lines)
 
 
-_PLATFORM_STEP = re.compile(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?)[ \]]")
-_STEP_ID = re.compile(r"^#(?P<id>\d+) ")
+_PLATFORM_STEP = on_first_use(r"^#\d+ \[(?P<platform>[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9.]+)?)[ \]]")
+_STEP_ID = on_first_use(r"^#(?P<id>\d+) ")
 
 
 def failed_platforms(log_lines: list[str]) -> dict[Platform, str]:
@@ -59,7 +58,7 @@ def failed_platforms(log_lines: list[str]) -> dict[Platform, str]:
     return failed
 
 
-_STEP_TITLE = re.compile(r"^#(?P<id>\d+) \[(?P<title>[^\]]+)\] (?P<what>.+)$")
+_STEP_TITLE = on_first_use(r"^#(?P<id>\d+) \[(?P<title>[^\]]+)\] (?P<what>.+)$")
 
 
 def failed_step(log_lines: list[str]) -> str | None:
@@ -77,7 +76,7 @@ def failed_step(log_lines: list[str]) -> str | None:
 
 
 
-_EXPORTED = re.compile(r"exporting manifest(?: list)? (sha256:[a-f0-9]{64})")
+_EXPORTED = on_first_use(r"exporting manifest(?: list)? (sha256:[a-f0-9]{64})")
 
 
 def exported_digest(log_lines: list[str]) -> str | None:

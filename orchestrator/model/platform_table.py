@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from orchestrator.model.platform import Platform
+from orchestrator.patterns import on_first_use
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ KNOWN_ARM_VARIANTS = ("v5", "v6", "v7", "v8")
 VARIANT_ALIASES = {("arm64", "v8.0"): "v8", ("arm64", "v9.0"): "v9"}
 # Variants that mean "the baseline" and are dropped, as containerd does.
 DEFAULT_VARIANT = {"arm64": "v8", "amd64": "v1"}
-OS_VERSION_PATTERN = re.compile(r"^\d+(\.\d+){1,3}$")
+OS_VERSION_PATTERN = on_first_use(r"^\d+(\.\d+){1,3}$")
 
 
 def _build_aliases() -> dict[str, str]:

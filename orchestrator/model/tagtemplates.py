@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.errors import BadInput
+from orchestrator.patterns import on_first_use
 
-_MUSTACHE = re.compile(r"\{\{\s*(?P<body>[^{}]*?)\s*\}\}")
-_ARGUMENT = re.compile(r"""\s*(?:(?P<key>[A-Za-z_]\w*)=)?(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)"|(?P<bare>[^\s'"]+))""")
+_MUSTACHE = on_first_use(r"\{\{\s*(?P<body>[^{}]*?)\s*\}\}")
+_ARGUMENT = on_first_use(r"""\s*(?:(?P<key>[A-Za-z_]\w*)=)?(?:'(?P<single>[^']*)'|"(?P<double>[^"]*)"|(?P<bare>[^\s'"]+))""")
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
@@ -66,7 +67,7 @@ def is_raw_statement(pattern: str) -> bool:
 
 # -- dates ------------------------------------------------------------------------
 
-_DATE_TOKENS = re.compile(r"\[[^\]]*\]|YYYY|YY|MM|M|DD|D|HH|H|hh|h|mm|m|ss|s|SSS|A|a|ZZ|Z")
+_DATE_TOKENS = on_first_use(r"\[[^\]]*\]|YYYY|YY|MM|M|DD|D|HH|H|hh|h|mm|m|ss|s|SSS|A|a|ZZ|Z")
 
 
 def format_date(moment: datetime, pattern: str | None) -> str:
@@ -118,7 +119,7 @@ def date_helper(moment: datetime) -> Callable[[list[str | None], dict[str, str |
 
 # -- semantic versions ---------------------------------------------------------------
 
-_SEMVER = re.compile(
+_SEMVER = on_first_use(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<prerelease>(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)(?:\.(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*))*))?"
     r"(?:\+(?P<build>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")

@@ -10,7 +10,6 @@ is left after that is an error a user can act on, never a traceback.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import threading
 import urllib.parse
@@ -21,6 +20,7 @@ from typing import IO, Any
 from orchestrator import workers
 from orchestrator.errors import OrchError
 from orchestrator.model.references import Reference
+from orchestrator.patterns import on_first_use
 from orchestrator.registry import http, reach
 from orchestrator.registry.auth import Credentials, credentials_for
 from orchestrator.registry.bounds import ANSWER_STALLS, MAX_RETRY_AFTER, max_answer_bytes, stall_seconds
@@ -314,7 +314,7 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-_FIELD = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
+_FIELD = on_first_use(r'\s*([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))\s*,?')
 
 
 def challenge_fields(params: str) -> dict[str, str]:
