@@ -78,3 +78,23 @@ def test_doctor_with_an_unreachable_registry_exits_3() -> None:
     )
     assert out.returncode == 3, out.stdout + out.stderr
     assert "FAIL  registry" in out.stdout
+
+
+@pytest.mark.parametrize("handlers, missing", [
+    ({"qemu-aarch64": F_FLAGS, "qemu-arm": F_FLAGS, "qemu-s390x": F_FLAGS}, {}),
+    ({"qemu-aarch64": F_FLAGS, "qemu-s390x": F_FLAGS}, {"linux/arm/v7": "no qemu-arm binfmt handler"}),
+    ({"qemu-aarch64": "flags: OC", "qemu-arm": F_FLAGS}, {"linux/arm64": "qemu-aarch64 handler lacks the F flag"}),
+])
+def test_a_build_reads_only_the_handlers_of_its_platforms_and_judges_them_as_doctor_does(
+        tmp_path: Path, handlers: dict[str, str], missing: dict[str, str]) -> None:
+    from orchestrator.docker.emulation import missing_emulators
+    from orchestrator.model.platform import format_platform
+    from orchestrator.model.platform_parse import parse_all
+
+    root = write_binfmt(tmp_path / "binfmt", handlers)
+    wanted = parse_all(["linux/amd64,linux/arm64,linux/arm/v7"])
+    read = read_handlers(root, only={"qemu-x86_64", "qemu-aarch64", "qemu-arm"})
+    assert read is not None and {h.name for h in read} <= {"qemu-aarch64", "qemu-arm"}  # s390x not read
+    found = missing_emulators(wanted, "x86_64", read)
+    assert {format_platform(p): why for p, why in found.items()} == missing
+    assert found == missing_emulators(wanted, "x86_64", read_handlers(root))  # the same verdict as reading all

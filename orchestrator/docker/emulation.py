@@ -41,12 +41,14 @@ class BinfmtHandler:
         return self.name.removeprefix("qemu-") if self.name.startswith("qemu-") else None
 
 
-def read_handlers(binfmt_dir: Path = BINFMT_DIR) -> list[BinfmtHandler] | None:
-    """All registered handlers, or None when binfmt_misc is not mounted."""
+def read_handlers(binfmt_dir: Path = BINFMT_DIR, only: Iterable[str] | None = None) -> list[BinfmtHandler] | None:
+    """All registered handlers (or those of the names in `only`: a build reads the two or three it
+    needs, not the forty a Debian host registers), or None when binfmt_misc is not mounted."""
     if not (binfmt_dir / "status").exists():
         return None
     handlers = []
-    for entry in sorted(binfmt_dir.iterdir()):
+    entries = sorted(binfmt_dir.iterdir()) if only is None else [binfmt_dir / name for name in sorted(set(only))]
+    for entry in entries:
         if entry.name in {"status", "register"} or not entry.is_file():
             continue
         try:
@@ -129,10 +131,11 @@ def ensure_emulators(engine: Engine, platforms: Iterable[Platform], install: boo
     """Every foreign platform has a working QEMU handler (installed first when asked), else exit 3."""
     machine = machine or os.uname().machine
     wanted = list(platforms)
-    missing = missing_emulators(wanted, machine, read_handlers())
+    handler_names = {f"qemu-{qemu}" for qemu in map(qemu_for, wanted) if qemu}
+    missing = missing_emulators(wanted, machine, read_handlers(only=handler_names))
     if missing and install:
         engine.cli(*install_command(missing))
-        missing = missing_emulators(wanted, machine, read_handlers())
+        missing = missing_emulators(wanted, machine, read_handlers(only=handler_names))
     if missing:
         names = [format_platform(p) for p in missing]
         listed = "; ".join(f"{format_platform(p)}: {why}" for p, why in missing.items())
