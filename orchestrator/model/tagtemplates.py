@@ -126,6 +126,9 @@ _SEMVER = re.compile(
 
 @dataclass(frozen=True)
 class SemVer:
+    """A semantic version, parsed: a semver rule's pattern renders its values ({{major}},
+    {{minor}}...)."""
+
     raw: str
     major: int
     minor: int
