@@ -27,6 +27,8 @@ ESSENTIAL_QEMU = ("aarch64", "arm")
 
 @dataclass(frozen=True)
 class Check:
+    """One line of `orch doctor`: what was checked, ok / warn / fail / skip, and the fix in words."""
+
     name: str
     status: Status
     summary: str
@@ -36,6 +38,8 @@ class Check:
 
 @dataclass(frozen=True)
 class DoctorReport:
+    """Every check `orch doctor` ran; it fails when any check does."""
+
     checks: tuple[Check, ...]
 
     @property

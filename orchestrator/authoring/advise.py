@@ -55,6 +55,9 @@ REWRITES = {
 
 @dataclass
 class Stage:
+    """A stage of the Dockerfile: its FROM line, whether it runs on the build platform (never
+    emulated), and whether a later stage copies from it (so its rewrite can be a diff)."""
+
     index: int
     name: str | None
     base: str
@@ -65,6 +68,9 @@ class Stage:
 
 @dataclass
 class Advice:
+    """An emulated RUN step and what to do about it: the rewrite for its toolchain, or why it stays
+    emulated, and what earlier builds measured it costing (`weight` ranks it when nothing was)."""
+
     stage: str
     line: int
     end_line: int
@@ -84,6 +90,9 @@ class Advice:
 
 @dataclass
 class Report:
+    """What `orch advise` says about a Dockerfile (and --json writes): its emulated steps, costliest
+    first, the file with every rewrite applied, and the steps that break --reproducible."""
+
     dockerfile: str
     emulated_platforms: list[str]
     advice: list[Advice] = field(default_factory=list)

@@ -45,6 +45,9 @@ INSTALL_FIX = (f"pass a pinned requirement ({DISTRIBUTION}==1.2.0), a wheel URL 
 
 @dataclass(frozen=True)
 class CiSettings:
+    """What a CI file `orch init --ci` writes needs beside the platforms: the profile, the image,
+    how orch is installed, the secrets the Dockerfile mounts and how the index is signed, if at all."""
+
     profile: str
     image: str | None  # None: the CI's own registry, computed where the job runs
     install: str  # what pip installs

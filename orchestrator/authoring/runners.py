@@ -32,6 +32,9 @@ EMULATING = "linux/amd64"  # the runner that builds the platforms no runner has 
 
 @dataclass(frozen=True)
 class RunnerJob:
+    """One job of a CI file's per-platform matrix: the platform, the runner that builds it, and
+    whether that runner emulates it."""
+
     platform: Platform
     runner: str  # GitHub: runs-on; GitLab: the runner tag
     qemu: bool  # the runner emulates the platform (set QEMU up first)

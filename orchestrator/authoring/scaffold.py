@@ -31,6 +31,9 @@ CI_KINDS = ("github", "gitlab")
 
 @dataclass(frozen=True)
 class BaseImage:
+    """An image the Dockerfile starts FROM, with the platforms its registry publishes (None, and
+    the problem, when they could not be read)."""
+
     reference: str
     platforms: tuple[Platform, ...] | None  # None: could not be read
     problem: str | None = None
@@ -38,6 +41,9 @@ class BaseImage:
 
 @dataclass(frozen=True)
 class Proposal:
+    """The platforms `orch init` writes into the profile, the base images they were read from, and
+    a note saying why these (the ones left out named)."""
+
     platforms: tuple[Platform, ...]
     bases: tuple[BaseImage, ...]
     note: str

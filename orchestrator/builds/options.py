@@ -24,6 +24,9 @@ class TagOptions:
 
 @dataclass(frozen=True)
 class BuilderOptions:
+    """--builder, --install-emulators: the buildx builder to build on, and whether missing QEMU
+    handlers are installed first."""
+
     name: str | None = None  # --builder: an existing buildx builder
     install_emulators: bool | None = None  # None: the profile's
 
@@ -39,11 +42,16 @@ class OutputOptions:
 
 @dataclass(frozen=True)
 class VerificationOptions:
+    """--deep: whether verification reads each image's binaries, not only its index and configs."""
+
     deep: bool = False  # down to each image's binaries (before any tag moves, when publishing)
 
 
 @dataclass(frozen=True)
 class SigningOptions:
+    """--sign, --sign-key, --tlog, --sign-recursive: as given, before the profile's `signing:`
+    fills the rest and `signing()` checks them."""
+
     sign: bool = False  # cosign signs the verified index before any tag moves
     key: str | None = None  # --sign-key (or $ORCH_SIGN_KEY); None: keyless
     tlog: bool | None = None  # None: off with a key, on keyless

@@ -81,6 +81,9 @@ class KeepLocal:
 
 @dataclass(frozen=True)
 class BuildPlan:
+    """Everything a build will do, decided before anything runs: what --dry-run prints and the
+    executor carries out, the single build or the per-arch jobs, the tags and where the result goes."""
+
     profile: str
     spec: BuildSpec  # the single build of every platform
     tags: tuple[Reference, ...]

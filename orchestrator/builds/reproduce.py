@@ -37,6 +37,9 @@ NOT_REPRODUCIBLE_FIX = "rebuild it with orch build --reproducible (or reproducib
 
 @dataclass
 class PlatformCheck:
+    """One platform of a `verify --reproduce`: the digest the image holds beside the rebuild's and,
+    when they differ, the first differing layer and what changed in it."""
+
     platform: str
     recorded: str  # the image's manifest digest
     rebuilt: str
@@ -51,6 +54,9 @@ class PlatformCheck:
 
 @dataclass
 class Reproduction:
+    """What `orch verify --reproduce` found: the image rebuilt from its context on a named builder,
+    each platform's digest compared with the one published."""
+
     ref: str
     builder: str
     buildkit: str

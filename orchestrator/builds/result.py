@@ -28,6 +28,9 @@ class PlatformOutcome:
 
 @dataclass(frozen=True)
 class PublishedPlatform:
+    """An entry of the published index as the result reports it: its digest and config, and on
+    the per-arch path the node that built it, how long that took, and whether it was reused."""
+
     platform: str
     digest: str
     config: str | None
@@ -60,6 +63,9 @@ def published_platforms(entries: Iterable[Entry],
 
 @dataclass
 class BuildResult:
+    """What a build did, filled in as it goes: the index published (or kept), each platform, the
+    tags moved, the verification and the steps timed; what `orch build` prints and --json writes."""
+
     plan: BuildPlan
     digest: str | None = None
     platforms: list[PublishedPlatform] = field(default_factory=list)

@@ -22,6 +22,9 @@ _DEFAULTS: dict[str, Any] = {"text": None, "path": None, "int": None, "list": ()
 
 @dataclass(frozen=True)
 class Option:
+    """One command-line option, defined once: the Typer command declares it from this and the fast
+    path parses argv with it, so names, defaults and meaning cannot differ between the two."""
+
     key: str  # the command's parameter name
     names: tuple[str, ...]  # "--tag", "-t"
     kind: str  # text | path | int | list (repeatable) | flag | switch (--x/--no-x; None when neither)

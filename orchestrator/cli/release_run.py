@@ -18,6 +18,9 @@ from orchestrator.errors import OrchError
 
 @dataclass(frozen=True)
 class ReleaseArgs:
+    """`orch release`'s arguments, by option group: what both the Typer command and the fast path
+    hand to `run_release_parts`."""
+
     directories: tuple[str, ...]
     profile: str | None = None
     platforms: tuple[str, ...] = ()

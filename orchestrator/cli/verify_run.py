@@ -27,6 +27,9 @@ MARKS = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "skip"}
 
 @dataclass(frozen=True)
 class VerifyArgs:
+    """`orch verify`'s arguments: what both the Typer command and the fast path hand to the one
+    verification."""
+
     ref: str
     platforms: tuple[str, ...] = ()
     profile: str | None = None

@@ -25,6 +25,9 @@ MULTI_NODE_DRIVERS = ("docker-container", "kubernetes", "remote")
 
 @dataclass(frozen=True)
 class NodePlan:
+    """One node of a planned builder: the endpoint (or existing builder) it runs on, the platforms
+    it is given and its own driver options, the name filled in when the profile gives none."""
+
     name: str
     endpoint: str
     platforms: tuple[Platform, ...] = ()

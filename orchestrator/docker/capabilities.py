@@ -36,6 +36,9 @@ class Node:
 
 @dataclass(frozen=True)
 class Capabilities:
+    """A builder's facts, probed once per run, and what orch may ask of it (the properties below);
+    the plan is completed from this before anything runs."""
+
     builder: str
     driver: str
     buildx_version: tuple[int, int, int]

@@ -27,6 +27,9 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 @dataclass(frozen=True)
 class BinfmtHandler:
+    """One binfmt_misc handler, as the kernel lists it: the interpreter that runs the foreign
+    binaries it matches, and its flags (without F, RUN steps in containers cannot find it)."""
+
     name: str  # e.g. "qemu-aarch64"
     enabled: bool
     interpreter: str

@@ -16,6 +16,8 @@ NO_DAEMON_FIX = (
 
 @dataclass(frozen=True)
 class BuilderNodeInfo:
+    """One node of a buildx builder, as `buildx ls` reports it."""
+
     name: str
     endpoint: str
     status: str
@@ -38,6 +40,9 @@ class Route:
 
 @dataclass(frozen=True)
 class BuilderInfo:
+    """A buildx builder as `buildx ls` reports it: its driver and nodes, and which platforms go
+    to which node."""
+
     name: str
     driver: str
     nodes: tuple[BuilderNodeInfo, ...] = field(default_factory=tuple)

@@ -30,6 +30,9 @@ _PLATFORM = re.compile(r"^[a-z][a-z0-9]*/[a-z0-9_]+(?:/[a-z0-9.]+)?(?:->[a-z0-9_
 
 @dataclass
 class Step:
+    """One build step, read from buildx's progress: the platform it builds for and runs on, how long
+    it took, and whether it was cached, failed or ran under QEMU."""
+
     platform: str  # the target platform the step builds for
     runs_on: str  # the platform it executes on (the build platform for FROM --platform=$BUILDPLATFORM stages)
     stage: str | None

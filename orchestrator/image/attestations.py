@@ -29,6 +29,9 @@ FIX = "build with the attestation (orch build --provenance mode=min, --sbom) and
 
 @dataclass(frozen=True)
 class Statement:
+    """An in-toto statement read from an attestation layer: its kind, the subjects it names and a
+    summary for `orch inspect`, secrets masked."""
+
     kind: str  # provenance | sbom | the predicate type
     subjects: tuple[str, ...]  # sha256:... the statement names (BuildKit: none)
     summary: str

@@ -51,6 +51,8 @@ def _finding(platform: str, level: Status, message: str) -> Finding:
 
 @dataclass
 class _Hit:
+    """A path found in the layers: a file's first bytes, or the target of a link to follow."""
+
     kind: str  # file | link
     data: bytes = b""
     target: str = ""

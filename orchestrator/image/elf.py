@@ -41,6 +41,9 @@ TAG_ABI_VFP_ARGS = 28
 
 @dataclass(frozen=True)
 class ElfInfo:
+    """What an ELF header says about the CPU a binary is for, enough to compare with the image's
+    platform."""
+
     machine: int
     bits: int
     little_endian: bool

@@ -28,6 +28,8 @@ class Item:
 
 @dataclass(frozen=True)
 class Change:
+    """A path that differs between two layers: added, removed or changed, and as it was in each."""
+
     path: str
     what: str  # added | removed | changed
     before: Item | None

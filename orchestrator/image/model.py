@@ -27,6 +27,9 @@ from orchestrator.model.platform_parse import normalize
 
 @dataclass(frozen=True)
 class Entry:
+    """One image of an index (or the single manifest): the platform its descriptor claims beside
+    the one its config says."""
+
     position: int  # index in the list, counting attestations
     digest: str
     media_type: str
@@ -48,6 +51,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class Attestation:
+    """An attestation manifest of an index, and the image digest it refers to."""
+
     digest: str
     size: int
     refers_to: str | None
@@ -55,6 +60,8 @@ class Attestation:
 
 @dataclass(frozen=True)
 class Inspection:
+    """What a reference holds: an index or one manifest, its images and its attestations apart."""
+
     ref: str
     media_type: str
     digest: str | None

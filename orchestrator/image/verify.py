@@ -22,6 +22,9 @@ from orchestrator.status import Status
 
 @dataclass(frozen=True)
 class Finding:
+    """One thing verification found about an index, ok / warn / fail, with the platform it is about
+    and the fix."""
+
     check: str
     level: Status
     message: str
@@ -31,6 +34,9 @@ class Finding:
 
 @dataclass(frozen=True)
 class Verdict:
+    """What verifying one index found: it fails when any finding does, and only an index that
+    passes is promoted."""
+
     ref: str
     digest: str | None
     findings: tuple[Finding, ...]
@@ -50,6 +56,9 @@ class Verdict:
 
 @dataclass(frozen=True)
 class VerifyOptions:
+    """What verification expects of an index: its platforms, and whether extra platforms, a config
+    that disagrees with its descriptor, or two entries for one platform warn or fail."""
+
     expected: tuple[Platform, ...] | None = None
     strict: bool = False
     config_mismatch: Status = Status.fail

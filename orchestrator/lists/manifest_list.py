@@ -59,6 +59,9 @@ WHOLE_INDEX_FLAG = "--whole-index"
 
 @dataclass(frozen=True)
 class ListOptions:
+    """The choices `orch manifest create` leaves to the user: the list's media type, and
+    manifest-tool's ways where orch's defaults differ (a whole source index, the spec's order)."""
+
     list_type: str | None = None  # "docker", "oci", or None: from the sources
     whole_index: bool = False  # a source index gives every image in it (manifest-tool's way)
     keep_order: bool = False  # the spec's order instead of orch's
@@ -76,6 +79,9 @@ class Child:
 
 @dataclass(frozen=True)
 class ListPlan:
+    """The list `orch manifest create` will publish: its entries and their sources, its exact
+    bytes, and the notes said to the user."""
+
     children: tuple[Child, ...]  # in list order: images, then attestations
     manifest: ManifestBytes
     notes: tuple[str, ...]

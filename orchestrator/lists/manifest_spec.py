@@ -42,6 +42,8 @@ LIST_TYPES = ("docker", "oci")
 
 @dataclass(frozen=True)
 class SpecEntry:
+    """One image of the spec's `manifests:`, with the platform the spec names for it (if any)."""
+
     image: Reference
     platform: Platform | None  # None: the spec leaves the platform to the image's config
     given: frozenset[str] = frozenset({"variant", "os.version", "os.features"})  # what the spec names itself
@@ -49,6 +51,9 @@ class SpecEntry:
 
 @dataclass(frozen=True)
 class ManifestSpec:
+    """A manifest-tool spec, read and checked: the list's reference, its tags, its images in the
+    spec's order and its annotations."""
+
     target: Reference
     tags: tuple[Reference, ...]
     entries: tuple[SpecEntry, ...]  # in the spec's order

@@ -21,6 +21,9 @@ KINDS = ("text", "list", "flag")
 
 @dataclass(frozen=True)
 class BuildxOption:
+    """A buildx option orch passes through, defined once: its flag, its profile key, and how the
+    command line's value combines with the profile's."""
+
     flag: str  # buildx's flag, which orch's CLI takes as it is
     key: str  # the profile key and the build spec's field
     kind: str  # text: one value, the CLI's replaces the profile's; list: the CLI's add to the profile's; flag: on/off

@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True, order=False)
 class Platform:
+    """An OCI platform: os, architecture, variant, and Windows' os.version and os.features."""
+
     os: str
     architecture: str
     variant: str | None = None

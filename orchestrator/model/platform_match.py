@@ -126,6 +126,8 @@ def order(platforms: Iterable[Platform]) -> list[Platform]:
 
 @dataclass(frozen=True)
 class Device:
+    """A named device an index order is checked against (`lint_order`), and the platform it runs."""
+
     name: str
     platform: Platform
     aarch32: bool = True
@@ -146,6 +148,9 @@ def reference_devices() -> list[Device]:
 
 @dataclass(frozen=True)
 class OrderProblem:
+    """A device an index order misserves: what a first-match client on it pulls, and what it
+    should get."""
+
     device: str
     device_platform: Platform
     severity: str  # "error": would get an entry it cannot run; "warning": a worse entry than it could
@@ -187,6 +192,8 @@ def lint_order(entries: Sequence[Platform], devices: Iterable[Device] | None = N
 
 @dataclass(frozen=True)
 class HostPlatform:
+    """This machine's platform, and how it was told (`uname -m`, /proc/cpuinfo)."""
+
     platform: Platform
     reasons: tuple[str, ...]
 

@@ -20,6 +20,8 @@ REFERENCE_HELP = "write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST], e.g. localhos
 
 @dataclass(frozen=True)
 class Reference:
+    """An image reference, parsed: registry, repository, tag and digest, and how the user wrote it."""
+
     registry: str  # "docker.io" when the user named none
     repository: str  # "library/busybox", "team/app"
     tag: str | None = None

@@ -97,6 +97,9 @@ def _fields(line: str) -> list[tuple[str, str | None]]:
 
 @dataclass(frozen=True)
 class Rule:
+    """One metadata-action tag rule, parsed: its type and attributes (defaults filled in), and the
+    line as written for messages."""
+
     type: str
     attrs: dict[str, str]
     text: str
@@ -144,6 +147,9 @@ def parse_rule(line: str) -> Rule:
 
 @dataclass(frozen=True)
 class Flavor:
+    """metadata-action's flavor: whether `latest` goes with the tags, and the prefix and suffix
+    every tag gets."""
+
     latest: str = "auto"  # auto | true | false
     prefix: str = ""
     suffix: str = ""
@@ -176,6 +182,9 @@ def parse_flavor(lines: tuple[str, ...] | list[str]) -> Flavor:
 
 @dataclass
 class Version:
+    """What the rules give for where the build stands: the main version, the other tags, and
+    whether `latest` goes with them."""
+
     main: str | None = None
     partial: list[str] = field(default_factory=list)
     latest: bool | None = None

@@ -127,6 +127,9 @@ _SEMVER = on_first_use(
 
 @dataclass(frozen=True)
 class SemVer:
+    """A semantic version, parsed: a semver rule's pattern renders its values ({{major}},
+    {{minor}}...)."""
+
     raw: str
     major: int
     minor: int

@@ -52,6 +52,9 @@ class ProfileError(BadInput):
 
 @dataclass(frozen=True)
 class BuilderNode:
+    """A node under a profile's `builder.nodes`, as written: an endpoint or an existing buildx
+    builder, and the platforms it is given."""
+
     endpoint: str | None = None  # a docker context or endpoint
     name: str | None = None
     platforms: tuple[Platform, ...] | None = None
@@ -61,6 +64,8 @@ class BuilderNode:
 
 @dataclass(frozen=True)
 class BuilderSpec:
+    """A profile's `builder:`, as written: the builder orch uses or creates, its driver and nodes."""
+
     name: str | None = None
     driver: str | None = None
     driver_opts: Mapping[str, str] | None = None
@@ -71,12 +76,17 @@ class BuilderSpec:
 
 @dataclass(frozen=True)
 class Attestations:
+    """A profile's `attestations:`: the provenance and SBOM BuildKit attaches to each platform."""
+
     provenance: str | None = None  # "false", "true", "mode=min", "mode=max"
     sbom: bool | None = None
 
 
 @dataclass(frozen=True)
 class Profile:
+    """A profile, as read or merged through `extends`: what to build and how; None is unset, which
+    inherits, unlike empty."""
+
     name: str
     source: str
     description: str | None = None

@@ -15,6 +15,9 @@ OPTION_KINDS = {"text": "str", "list": "str_list", "flag": "bool"}  # a buildx o
 
 @dataclass(frozen=True)
 class FieldSpec:
+    """One profile field: its kind and help, and for a mapping the fields it holds; validation
+    and the JSON Schema both read it."""
+
     kind: str  # str, bool, str_list, str_map, platform_list, enum, provenance, object, object_list, runners
     help: str
     choices: tuple[str, ...] = ()

@@ -17,6 +17,8 @@ from orchestrator.state import read_record, write_record
 
 @dataclass
 class Document:
+    """A profile file, parsed: its data, and the line of every key path so errors can name it."""
+
     source: str
     data: Any
     lines: dict[str, int]

@@ -30,6 +30,9 @@ FOLDER = "promotions"
 
 @dataclass(frozen=True)
 class Unfinished:
+    """A journal record of tags moving, as read back: the digest they were moving to, each tag and
+    where it pointed before, and the process that wrote it."""
+
     name: str  # the record's name under the state directory
     digest: str  # the verified index the tags were moving to
     tags: tuple[tuple[Reference, str | None], ...]  # each tag and where it pointed before

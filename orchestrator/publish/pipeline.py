@@ -40,6 +40,9 @@ class VerificationFailed(JobFailed):
 
 @dataclass(frozen=True)
 class Published:
+    """What the pipeline published: the staged index, its inspection and verdict, and how each tag
+    moved."""
+
     staged: Staged
     inspection: Inspection
     verdict: Verdict

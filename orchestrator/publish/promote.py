@@ -42,6 +42,9 @@ MOVED, UNCHANGED, NOT_MOVED, ROLLED_BACK, STUCK, RACED = (
 
 @dataclass
 class TagMove:
+    """One tag's move to the verified digest: where it pointed before, where a HEAD found it
+    afterwards, and what became of it (moved, unchanged, rolled back...)."""
+
     tag: Reference
     before: str | None  # the digest it pointed at (None: no such tag)
     after: str | None = None  # where a HEAD found it afterwards
@@ -68,6 +71,9 @@ class TagMove:
 
 @dataclass
 class Promotion:
+    """Every tag of one publish moved to one digest, or none: each tag's move, and the signatures
+    pushed beside it."""
+
     digest: str
     tags: list[TagMove]
     signatures: list[str] = field(default_factory=list)  # --sign: the signature's tag in each repository

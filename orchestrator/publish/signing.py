@@ -39,6 +39,9 @@ TIMEOUT = 300
 
 @dataclass(frozen=True)
 class Signing:
+    """How cosign signs a verified index: with which key (or keyless), whether to the transparency
+    log, and each platform's manifest too or not."""
+
     key: str | None  # a cosign private key file or KMS URI; None: keyless (the CI's identity token)
     tlog: bool = False  # upload to the transparency log (keyless needs it)
     recursive: bool = False  # each platform's manifest too

@@ -15,6 +15,8 @@ DOCKER_HUB_KEY = "https://index.docker.io/v1/"
 
 @dataclass(frozen=True)
 class Credentials:
+    """What docker's config holds for a registry; the secret is never shown in a repr."""
+
     username: str = field(repr=False)
     secret: str = field(repr=False)
     identity_token: bool = False  # secret is an OAuth2 refresh token: exchanged, never sent as a password

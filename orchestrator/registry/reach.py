@@ -31,6 +31,8 @@ CERTS_D = Path("/etc/docker/certs.d")
 
 @dataclass(frozen=True)
 class Proxy:
+    """The HTTP proxy a registry host is reached through, with its credentials if the URL had any."""
+
     host: str
     port: int
     authorization: str | None = field(default=None, repr=False)  # Proxy-Authorization, from user:password@

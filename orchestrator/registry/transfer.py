@@ -41,6 +41,8 @@ class RepositoryStore:
 
 @dataclass(frozen=True)
 class Blob:
+    """A layer or config an image references, to be copied into the target repository."""
+
     digest: str
     size: int
 

@@ -38,6 +38,8 @@ Body = bytes | Callable[[], IO[bytes]] | None  # a callable opens a fresh stream
 
 @dataclass(frozen=True)
 class Reply:
+    """A registry's answer to one request, its body read in full (bounded in size)."""
+
     status: int
     headers: http.Headers
     body: bytes

@@ -38,6 +38,9 @@ PUBLISHING_OUTPUTS = ("registry",)
 
 @dataclass(frozen=True)
 class BakeTarget:
+    """A bake target orch publishes: its definition as `bake --print` gave it, its tags and
+    platforms, and when built reproducibly the epoch and each platform's BuildKit."""
+
     name: str
     definition: dict[str, Any]  # as `bake --print` gave it
     tags: tuple[Reference, ...]

@@ -49,6 +49,9 @@ _TARGET_ERROR = re.compile(r"^ERROR: target (?P<target>[\w.-]+): (?P<why>.*)$")
 
 @dataclass(frozen=True)
 class ReleasePlan:
+    """What a bake release (`orch build --bake`) will do, decided before bake runs: the targets,
+    the files, where their layouts go, and how they are built, verified and signed."""
+
     targets: tuple[BakeTarget, ...]
     files: tuple[str, ...]
     stage_dir: str
@@ -148,6 +151,9 @@ class ReleasePlan:
 
 @dataclass
 class TargetResult:
+    """What one bake target published: its digest and platforms, its verification, the tags
+    moved and the steps timed."""
+
     name: str
     digest: str | None = None
     platforms: list[str] = field(default_factory=list)

@@ -63,6 +63,9 @@ VERSION_LABEL = "org.opencontainers.image.version"
 
 @dataclass(frozen=True)
 class ReleaseRequest:
+    """What `orch release` was asked: the part directories, the platforms expected, the profile,
+    the tags and how to verify and sign."""
+
     directories: tuple[str, ...]
     platforms: tuple[Platform, ...]  # expected: --platform, else the profile's
     profile: Profile
@@ -76,6 +79,9 @@ class ReleaseRequest:
 
 @dataclass(frozen=True)
 class PartsPlan:
+    """What `orch release` will do, planned before the registry is read: the parts to merge into
+    one index, the platforms it must hold, and the tags moved together, or none."""
+
     repository: Reference
     parts: tuple[PartRecord, ...]  # one per platform group, in index order
     platforms: tuple[Platform, ...]  # expected, in index order

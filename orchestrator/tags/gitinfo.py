@@ -23,6 +23,9 @@ from orchestrator.redact import redact
 
 @dataclass(frozen=True)
 class GitInfo:
+    """What the checkout says about the build: commit, branch, version tag, source URL, commit
+    date; tag rules, tag templates and OCI labels are filled in from it."""
+
     sha: str
     short_sha: str
     branch: str | None

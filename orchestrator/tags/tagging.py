@@ -22,6 +22,8 @@ from orchestrator.tags.gitinfo import GitInfo, ref_context, render_tags, templat
 
 @dataclass(frozen=True)
 class Tagging:
+    """The tags a build publishes, with the version, labels and annotations that came with them."""
+
     tags: tuple[str, ...]
     version: str | None = None  # the rules' main version (org.opencontainers.image.version)
     labels: dict[str, str] = field(default_factory=dict)  # from metadata-action's output
