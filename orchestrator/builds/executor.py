@@ -12,7 +12,8 @@ run's layouts are removed whatever happens.
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,25 @@ if TYPE_CHECKING:
     from orchestrator.builds.result import BuildResult
     from orchestrator.image.model import Inspection
 
-# What runs after the build, imported on a thread while buildx works (off the critical path).
+# What runs after the build (the registry side: read-back, merge, verification, promotion),
+# imported on a thread once the first buildx process has started: neither the build's start nor
+# the publish after it waits for these imports.
 AFTER_BUILD = ("orchestrator.publish.pipeline", "orchestrator.builds.result", "orchestrator.registry.transfer",
-               "orchestrator.registry.layout")
+               "orchestrator.registry.layout", "orchestrator.builds.merge", "orchestrator.image.read")
+
+
+@contextmanager
+def _preloading_once_built() -> Iterator[None]:
+    """preload(*AFTER_BUILD) when the first build process of the block starts."""
+    started: list[bool] = []
+
+    def first_start() -> None:
+        if not started:
+            started.append(True)
+            preload(*AFTER_BUILD)
+
+    with runner.on_each_start(first_start):
+        yield
 
 
 def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
@@ -70,7 +87,7 @@ def run_plan(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
 def _run(engine: Engine, plan: BuildPlan, console: Console) -> BuildResult:
     """The profile's builder is ensured, the builder's capabilities probed once and the plan
     completed from them (builds.complete); from then on the plan is only run. The registry check
-    runs beside all that (RegistryCheck)."""
+    runs beside the build (RegistryCheck)."""
     with RegistryCheck(plan) if plan.push else nullcontext() as registry:  # closed (cancelled) on every path
         return _checked_run(engine, plan, console, registry)
 
@@ -88,10 +105,9 @@ def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: Re
         return _keep_local(engine, plan, plan.destination, console)
     publish = plan.destination
     if plan.starts_per_arch:
-        if registry is not None:
-            registry.before_build()
         try:
-            built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console)
+            with registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built():
+                built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console)
         except OrchError:
             if registry is not None:
                 registry.after_build()  # builds stopped because the registry check failed say so
@@ -152,14 +168,12 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
             registry: RegistryCheck | None) -> _Built:
     """The one buildx call for every platform, staged; on a failure, auto's second step, already planned."""
     _check_emulators(engine, plan)
-    if registry is not None:
-        registry.before_build()
-    preload(*AFTER_BUILD)
     ran = [plan.shown(command_line(plan.spec))]
     if plan.layout:
         blobstore.seed(plan.layout)  # BuildKit skips the blobs an earlier run exported
     try:
-        lines, steps = _buildx(engine, plan, console)
+        with registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built():
+            lines, steps = _buildx(engine, plan, console)
     except BuildFailed as failure:
         if registry is not None:
             registry.after_build()  # the build was stopped because the registry check failed

@@ -1,12 +1,13 @@
 """Before and beside a build: the builder it needs (reused, created, or fallen back to), and the
 registry check (every repository the publish writes to answers and takes this user's push),
-which runs on a helper thread beside planning and the build, and stops the build when it fails.
+which runs on a helper thread beside the build, and stops the build when it fails.
 What a builder can do (one call or one platform per call, a missing emulator) is judged where the
 plan is completed (builds.complete), from the probe's facts."""
 
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from typing import Any
 
 from orchestrator.builds.plan import BuildPlan
@@ -43,7 +44,7 @@ def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builde
 def check_registries(plan: BuildPlan) -> None:
     """Every repository the publish writes to answers and takes this user's push (an upload
     session started with docker's credentials, then cancelled)."""
-    from orchestrator.registry.client import Registry  # on RegistryCheck's thread, beside planning
+    from orchestrator.registry.client import Registry  # on RegistryCheck's thread, beside the build
 
     wanted = {(t.registry, t.repository) for t in ([plan.repository] if plan.repository else []) + list(plan.tags)}
     for host, repository in sorted(wanted):
@@ -51,21 +52,22 @@ def check_registries(plan: BuildPlan) -> None:
 
 
 class RegistryCheck:
-    """check_registries on a helper thread (workers.Helper), started as soon as the plan exists.
-    The build waits for it a moment; a slower registry is checked while the build runs, and a
-    failure stops the build. Loopback registries answer in milliseconds, so there the build waits
-    for the whole check (bounded by the client's own timeouts) and a failure always comes before
-    any build step, however busy the machine is. Its owner closes it on every path (`with`): a
-    check still running then is cancelled (its sockets shut down), not waited out."""
-
-    BUDGET = 0.3  # seconds the build may wait for the check of a registry beyond this machine
+    """check_registries on a helper thread (workers.Helper) that starts with the first build
+    process (runner.on_each_start), so neither its imports nor its round trips delay the build: on
+    a registry far away the check takes a TLS handshake or two, which the build no longer waits
+    for. A failure stops every build that has started or starts later (the builds push by digest
+    only, so a stopped one leaves no tag); after the builds, `after_build` waits for the check
+    and raises its failure, so nothing is tagged on a registry that failed it. A run whose builds
+    start no process (nothing to build) runs the check there. Its owner closes it on every path
+    (`with`): a check still running then is cancelled (its sockets shut down), not waited out."""
 
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
         self.error: OrchError | None = None
         self.building = False
+        self.stopped = False
         self._lock = threading.Lock()
-        self._check = Helper(self._run, "orch-registry-check")
+        self._check: Helper[None] | None = None
 
     def _run(self) -> None:
         try:
@@ -73,24 +75,41 @@ class RegistryCheck:
         except OrchError as exc:
             with self._lock:
                 self.error = exc
-                if self.building:
-                    runner.stop_all()
+                self.stopped = self.building
+            if self.stopped:
+                runner.stop_all()
 
-    def before_build(self) -> None:
-        targets = ([self.plan.repository] if self.plan.repository else []) + list(self.plan.tags)
-        self._check.join(None if all(t.is_loopback for t in targets) else self.BUDGET)
+    def _start(self) -> None:
+        """Under the lock: the check's thread, once."""
+        if self._check is None:
+            self._check = Helper(self._run, "orch-registry-check")
+
+    def _build_started(self) -> None:
         with self._lock:
-            self._raise("no build was started")
             self.building = True
+            self._start()
+            failed = self.error is not None
+            self.stopped = self.stopped or failed
+        if failed:
+            runner.stop_all()  # the check failed before this build started: stopped at once
+
+    def beside_builds(self) -> AbstractContextManager[None]:
+        """The check starts with the first build process started in this block and stops them all if it fails."""
+        return runner.on_each_start(self._build_started)
 
     def after_build(self) -> None:
-        """Raise the check's failure (the build was stopped for it), if it failed."""
-        self._check.join()
+        """Raise the check's failure (the builds were stopped for it), if it failed."""
         with self._lock:
-            self._raise("the build was stopped")
+            self._start()
+            check = self._check
+        assert check is not None
+        check.join()
+        with self._lock:
+            self._raise("the build was stopped" if self.stopped else "no tag was moved")
 
     def close(self) -> None:
-        self._check.close()
+        if self._check is not None:
+            self._check.close()
 
     def __enter__(self) -> RegistryCheck:
         return self

@@ -34,10 +34,6 @@ def build_request(given: Mapping[str, Any], buildx: Mapping[str, Any]) -> BuildR
         raise BadInput(f"one build context, not {len(arguments)} ({' '.join(arguments)})",
                        fix="pass one directory; targets are named with --bake FILE TARGET...")
     push, oci_layout, part = given["push"], given["oci_layout"], given["part"]
-    if push and not given["dry_run"]:
-        from orchestrator.workers import preload
-
-        preload("orchestrator.registry.client")  # for the registry check, while the plan is made
     return BuildRequest(
         profile=given["profile"] or os.environ.get("ORCH_PROFILE") or None,
         context=arguments[0] if arguments else None, dockerfile=given["file"],

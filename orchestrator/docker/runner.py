@@ -68,6 +68,23 @@ def stop_all() -> None:
         _stop(process)
 
 
+# Called on the starting thread each time a streamed process has started (and is in _LIVE, so
+# stop_all reaches it): the registry check starts beside the first build and stops any it must.
+_ON_START: list[Callable[[], None]] = []
+
+
+@contextmanager
+def on_each_start(call: Callable[[], None]) -> Iterator[None]:
+    """`call` after each streamed docker process starts, for the `with` block."""
+    with _LIVE_LOCK:
+        _ON_START.append(call)
+    try:
+        yield
+    finally:
+        with _LIVE_LOCK:
+            _ON_START.remove(call)
+
+
 # Where the docker CLI looks for its plugins, in its order, after the user's own directory
 # ($DOCKER_CONFIG/cli-plugins, else ~/.docker/cli-plugins: one or the other, never both).
 PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
@@ -201,7 +218,10 @@ class Engine:
             raise NO_DOCKER_CLI from None
         with _LIVE_LOCK:
             _LIVE.add(process)
+            started = list(_ON_START)
         try:
+            for call in started:
+                call()
             assert process.stdout is not None
             for raw in process.stdout:
                 yield raw.decode(errors="replace").rstrip("\n")
