@@ -14,9 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from orchestrator.builds.buildx_run import BuildFailed, NodeStopped, node_stopped, pushed_digest, restart_fix, run_buildx
-from orchestrator.builds.merge import merge
 from orchestrator.builds.plan import BuildPlan, PlatformJob, Publish
 from orchestrator.builds.records import StagedRecord, context_fingerprint
 from orchestrator.builds.result import PlatformOutcome
@@ -26,7 +26,6 @@ from orchestrator.docker.progress import failed_step, last_error
 from orchestrator.docker.runner import Engine
 from orchestrator.errors import BuildStepFailed, EnvironmentMissing, JobFailed, OrchError
 from orchestrator.image.model import Inspection
-from orchestrator.image.read import read_image
 from orchestrator.interrupts import phase
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, format_all, format_platform
@@ -34,9 +33,11 @@ from orchestrator.model.references import Reference
 from orchestrator.publish import blobstore
 from orchestrator.publish.stage import Staged, remove_directory, upload_layout
 from orchestrator.redact import redact
-from orchestrator.registry.client import ManifestBytes, Registry, delete_tag
 from orchestrator.report.console import Console
 from orchestrator.workers import run_workers
+
+if TYPE_CHECKING:  # the registry side is imported while the builds run (executor.AFTER_BUILD)
+    from orchestrator.registry.client import ManifestBytes
 
 
 def image_digest(index: ManifestBytes) -> str:
@@ -168,6 +169,8 @@ class PerArchRun:
             kept = [format_platform(p) for p, o in self.outcomes.items() if o.state != "failed"]
             raise failure_error(failed, self.stopped, len(plan.per_arch), kept if context_hash else None, plan.builder)
         digests = {p: o.digest for p, o in self.outcomes.items() if o.digest}
+        from orchestrator.builds.merge import merge
+
         with phase("merging"):
             staged = merge(self.engine, plan.merge, self.repository, plan.merge_entries(self.publish, digests),
                            plan.annotations, self.read)
@@ -182,6 +185,8 @@ class PerArchRun:
     def image_of(self, digest: str) -> str:
         """The image manifest a per-platform index holds: the digest the published list (and the
         summary) names for this platform."""
+        from orchestrator.registry.client import Registry
+
         try:
             index = Registry.of(self.repository).manifest_bytes(self.repository.with_digest(digest))
         except OrchError:
@@ -191,12 +196,16 @@ class PerArchRun:
 
     def finish(self) -> list[Reference]:
         """After a promotion: forget the record, delete staging tags; those the registry keeps."""
+        from orchestrator.registry.client import delete_tag
+
         self.record.forget()
         return [tag for tag in self.staging_tags if not delete_tag(tag)]
 
     def read_merged(self, staged: Staged) -> Inspection:
         """Read the merged list (the verify that follows uses it too) and check it holds
         exactly the images built for it, in the planned order."""
+        from orchestrator.image.read import read_image
+
         inspection = read_image(staged.ref)
         listed = [e.label for e in inspection.entries]
         planned = [format_all(p) for p in self.plan.platforms]
@@ -217,6 +226,8 @@ class PerArchRun:
         if not fingerprint or not previous or previous.get("fingerprint") != fingerprint:
             return None
         digest = previous["digest"]
+        from orchestrator.registry.client import Registry
+
         try:
             found = Registry.of(self.repository).head_digest(self.repository.with_digest(digest))
         except OrchError:
