@@ -32,7 +32,7 @@ from orchestrator.model.platform_match import order
 from orchestrator.model.platform_parse import parse_all, unusual
 from orchestrator.model.references import Reference, parse_reference
 from orchestrator.model.tagrules import RefContext, image_names
-from orchestrator.profiles import MERGES, STRATEGIES, Profile, load
+from orchestrator.profiles import MERGES, STRATEGIES, Profile
 from orchestrator.profiles.model import is_tag_rule
 from orchestrator.publish.signing import Signing
 from orchestrator.publish.stage import stage_directory
@@ -88,7 +88,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     """Turn a request (and its profile) into a plan. Touches no engine."""
     now = now or build_time()
     cwd = cwd or Path.cwd()
-    profile = load(request.profile) if request.profile else Profile(name="adhoc", source="(command line)")
+    profile = _profile(request)
     platforms = tuple(order(parse_all(request.platforms) if request.platforms else profile.platforms or ()))
     if not platforms:
         raise BadInput(f'no platforms to build (profile "{profile.name}" names none)',
@@ -144,6 +144,14 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.verification.deep,
         part=request.part, git=git_record(git), signing=signing_of(request, profile),
     )
+
+
+def _profile(request: BuildRequest) -> Profile:
+    if not request.profile:
+        return Profile(name="adhoc", source="(command line)")
+    from orchestrator.profiles import load  # YAML and validation: a build given no profile never loads them
+
+    return load(request.profile)
 
 
 def reproducible_time(git: GitInfo | None, context: str) -> datetime:
