@@ -35,6 +35,9 @@ except Exception as exc:
     assert type(exc).__name__ == "FrozenInstanceError"
 else:
     raise SystemExit("a frozen dataclass took an assignment")
+# Every dataclass has a docstring, so dataclasses never asked inspect for a signature: it is
+# still the stand-in (codecache), and ast, dis and tokenize were never imported.
+assert "signature" not in vars(sys.modules["inspect"]) and "dis" not in sys.modules, "inspect was loaded"
 import typing
 from orchestrator.builds.plan import PlatformJob
 hints = typing.get_type_hints(PlatformJob.__init__)  # the methods' annotations are the objects, as exec makes them
