@@ -36,6 +36,9 @@ INSECURE_ADDRESS = "192.0.2.10"  # TEST-NET-1: in the second node's insecure-reg
         ("http", "reg.corp:5000", {"HTTP_PROXY": "http://p:1"}, "p:1"),
         ("https", "localhost:5000", {"HTTPS_PROXY": "http://p:1"}, None),  # loopback never goes through a proxy
         ("https", "127.0.0.5:443", {"HTTPS_PROXY": "http://p:1"}, None),
+        ("https", "[::1]:5000", {"HTTPS_PROXY": "http://p:1"}, None),
+        ("https", "[::2]:5000", {"HTTPS_PROXY": "http://p:1"}, "p:1"),
+        ("https", "127.example:5000", {"HTTPS_PROXY": "http://p:1"}, "p:1"),  # a name that starts like an address
         ("https", "ghcr.io", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "*"}, None),
         ("https", "ghcr.io", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "ghcr.io"}, None),
         ("https", "pkg.ghcr.io", {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "ghcr.io"}, None),  # and subdomains
