@@ -18,6 +18,7 @@ and whether it may be spoken to without verified TLS.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import urllib.parse
 from collections.abc import Callable
@@ -50,10 +51,6 @@ def split_netloc(netloc: str, default_port: int) -> tuple[str, int]:
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
-    if ":" not in host and not host.replace(".", "").isdigit():
-        return False  # a name, not an address (an IPv6 one has a colon): no need to load ipaddress
-    import ipaddress
-
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -74,8 +71,6 @@ def _bypassed(host: str, port: int, no_proxy: str) -> bool:
         if entry_port and entry_port != port:
             continue
         if "/" in entry_host:
-            import ipaddress
-
             try:
                 if ipaddress.ip_address(host) in ipaddress.ip_network(entry_host, strict=False):
                     return True
@@ -174,8 +169,6 @@ def insecure_in(config: dict[str, Any], netloc: str) -> bool:
     if listed is not None:
         return listed.get("Secure") is False
     host, _ = split_netloc(netloc, 0)
-    import ipaddress
-
     addresses = []
     try:
         addresses = [ipaddress.ip_address(host)]
