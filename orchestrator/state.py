@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,20 @@ def read_record(name: str) -> Any:
         return None
 
 
+def exclusive_file(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new file of this user's alone (0600) in `directory`, opened for writing, and its path:
+    tempfile.mkstemp's promise, named by process, thread and clock instead of tempfile's random
+    letters (tempfile imports shutil, random, bz2 and lzma: ~4 ms of every run)."""
+    for attempt in range(100):
+        path = os.path.join(directory, f"{prefix}{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}-{attempt}"
+                                       f"{suffix}")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), path
+        except FileExistsError:
+            continue  # left by a killed run whose pid this one reuses
+    raise FileExistsError(f"no new file name in {directory}")
+
+
 def write_record(name: str, data: Any) -> bool:
     """Write a record atomically (a crash never leaves half a file); False, said once per run,
     when the state directory cannot take it."""
@@ -57,7 +72,7 @@ def write_record(name: str, data: Any) -> bool:
     temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        handle, temporary = exclusive_file(path.parent, f".{path.name}.", ".tmp")
         with os.fdopen(handle, "w") as file:
             file.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
         os.replace(temporary, path)

@@ -4,7 +4,6 @@ touching no engine."""
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -35,7 +34,7 @@ from orchestrator.model.tagrules import RefContext, image_names
 from orchestrator.profiles import MERGES, STRATEGIES, Profile
 from orchestrator.profiles.model import is_tag_rule
 from orchestrator.publish.signing import Signing
-from orchestrator.publish.stage import stage_directory
+from orchestrator.publish.stage import stage_directory, temporary_directory
 from orchestrator.tags.gitinfo import GitInfo, git_record, oci_labels, read_git, ref_context
 from orchestrator.tags.tagging import Tagging, label_lines, plan_tags
 
@@ -114,7 +113,7 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
     builder_plan, builder, per_arch_reason = _builder(request, profile, strategy)
     stage_dir = stage_directory(int(now.timestamp())) if request.push else None
     output, local_image = _output(request, tags, stage_dir, profile.name, cwd)
-    spec = _spec(request, profile, platforms, context, dockerfile, output, builder, now,
+    spec = _spec(request, profile, platforms, context, dockerfile, output, builder, _metadata_file(stage_dir, now),
                  labels={**oci_labels(git, now, version=tagging.version), **tagging.labels},
                  annotations=tagging.annotations,
                  where=ref_context(git, now=now) if any("{{" in line for line in request.labels) else None)
@@ -144,6 +143,13 @@ def plan_build(request: BuildRequest, *, now: datetime | None = None, cwd: Path 
         builder_plan=builder_plan, warnings=_warnings(spec, request) + tagging.notes, deep=request.verification.deep,
         part=request.part, git=git_record(git), signing=signing_of(request, profile),
     )
+
+
+def _metadata_file(stage_dir: str | None, now: datetime) -> str:
+    """Where buildx writes its metadata (read and removed when the build ends): beside the run's
+    stage directory, whose file system was just found writable, else in the temporary directory."""
+    return os.path.join(os.path.dirname(stage_dir) if stage_dir else temporary_directory(),
+                        f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json")
 
 
 def _profile(request: BuildRequest) -> Profile:
@@ -273,7 +279,7 @@ def _builder(request: BuildRequest, profile: Profile, strategy: str
 
 
 def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ...], context: str,
-          dockerfile: str | None, output: Output, builder: str | None, now: datetime, *,
+          dockerfile: str | None, output: Output, builder: str | None, metadata_file: str, *,
           labels: Mapping[str, str], annotations: Mapping[str, str], where: RefContext | None = None) -> BuildSpec:
     """The one buildx call: the command line's values over the profile's (lists added to them)."""
     attestations = profile.attestations
@@ -284,7 +290,7 @@ def _spec(request: BuildRequest, profile: Profile, platforms: tuple[Platform, ..
                        fix="pass --provenance mode=max, say")
     return BuildSpec(
         platforms=platforms, context=context, output=output,
-        metadata_file=str(Path(tempfile.gettempdir()) / f"orch-metadata-{os.getpid()}-{int(now.timestamp())}.json"),
+        metadata_file=metadata_file,
         dockerfile=dockerfile, buildx=merged_values(profile.buildx, dict(request.buildx)),
         build_args=tuple({**(profile.build_args or {}), **parse_build_args(request.build_args)}.items()),
         labels=tuple({**labels, **(profile.labels or {}), **label_lines(request.labels, where)[0]}.items()),

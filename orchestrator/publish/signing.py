@@ -23,7 +23,6 @@ mistake is refused in under a second of orch's own, not after the build and the 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +145,8 @@ def identity_token() -> None:
 
 
 def cosign() -> str:
+    import shutil
+
     found = shutil.which("cosign")
     if not found:
         raise EnvironmentMissing("signing needs cosign, which is not installed", fix=COSIGN_FIX)

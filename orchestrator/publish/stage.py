@@ -26,8 +26,6 @@ temporary directory cannot take it either, the run stops with exit 3 before any 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +36,7 @@ from orchestrator.errors import EnvironmentMissing
 from orchestrator.logging import get_logger
 from orchestrator.model.platform import Platform, platform_slug
 from orchestrator.model.references import Reference
-from orchestrator.state import holds, state_dir
+from orchestrator.state import exclusive_file, holds, state_dir
 
 if TYPE_CHECKING:
     from orchestrator.registry.client import ManifestBytes
@@ -70,6 +68,13 @@ def staging_tag(target: Reference, platform: Platform, fingerprint: str) -> Refe
     return target.with_tag(f"{base[:128 - 13]}-{digest[:12]}")
 
 
+def temporary_directory() -> str:
+    """The system's temporary directory, as tempfile chooses it (imported only when asked)."""
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
 def stage_directory(created_at: int) -> str:
     """Where this run's layouts go: private to the run (its pid and start time), under the state
     directory, beside the blob store its layouts are seeded from with hard links (publish.blobstore);
@@ -80,7 +85,7 @@ def stage_directory(created_at: int) -> str:
     if failure is None:
         return str(stage / name)
     _bypassed(name, failure)
-    return str(Path(tempfile.gettempdir()) / name)
+    return str(Path(temporary_directory()) / name)
 
 
 def _write_fails(directory: Path) -> str | None:
@@ -89,9 +94,12 @@ def _write_fails(directory: Path) -> str | None:
     one may still take an empty file."""
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory) as probe:
-            probe.write(b"\0" * _PROBE)
-            probe.flush()
+        handle, probe = exclusive_file(directory, ".probe-", "")
+        try:
+            os.unlink(probe)
+            os.write(handle, b"\0" * _PROBE)
+        finally:
+            os.close(handle)
         return None
     except OSError as exc:
         return exc.strerror or str(exc)
@@ -127,7 +135,7 @@ def export_elsewhere(layout: str, lines: Sequence[str]) -> bool:
     remove_directory(layout)  # the part it wrote: the room it took is the export's again
     if not holds(where):  # in the temporary directory already
         raise _no_room(where, reason, written, _failures.get(stage))
-    target = Path(tempfile.gettempdir()) / f"{stage}-{path.name}"
+    target = Path(temporary_directory()) / f"{stage}-{path.name}"
     failure = _write_fails(target)
     if failure is not None:
         raise _no_room(target.parent, failure, written, reason)
@@ -153,13 +161,15 @@ def _bypassed(stage: str, reason: str) -> None:
     get_logger().warning(
         "stage.cache_bypassed",
         advice=f"the state directory {state_dir()} cannot take this build's layout ({reason}); orch stages it in "
-               f"{tempfile.gettempdir()} instead and bypasses the blob store (its cache) this run: free space in "
+               f"{temporary_directory()} instead and bypasses the blob store (its cache) this run: free space in "
                f"{state_dir()}, or set ORCH_STATE_HOME to a directory with room, to keep exports incremental")
 
 
 def _no_room(directory: Path, reason: str, written: int, earlier: str | None) -> EnvironmentMissing:
     """Exit 3: neither the state directory nor the temporary directory can take the layout."""
     try:
+        import shutil
+
         free = f"{size_text(shutil.disk_usage(directory).free)} free there"
     except OSError:
         free = "its free space unknown"
@@ -229,6 +239,10 @@ def remove_directory(path: str) -> None:
     """Remove a stage directory or one of its layouts, with the temporary directories layouts
     were moved to (the links in it, export_elsewhere)."""
     top = Path(path)
+    if not os.path.lexists(top):
+        return  # never made (a build pushed straight from its builder): shutil is not imported for it
+    import shutil
+
     try:
         links = [top] if top.is_symlink() else [child for child in top.iterdir() if child.is_symlink()]
     except OSError:
