@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-import string
+from _string import formatter_parser  # type: ignore[import-not-found]  # string.Formatter.parse calls it
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -252,7 +252,7 @@ def render_tags(tags: tuple[str, ...], values: Mapping[str, str | None]) -> list
     """Fill {version}, {short_sha}... ; a template needing an unknown value is an error."""
     out = []
     for tag in tags:
-        needed = [name for _, name, _, _ in string.Formatter().parse(tag) if name]
+        needed = [name for _, name, _, _ in formatter_parser(tag) if name]
         missing = [name for name in needed if not values.get(name)]
         if missing:
             raise BadInput(f'tag template "{tag}" needs {", ".join("{" + m + "}" for m in missing)}, '
