@@ -130,6 +130,34 @@ def test_a_push_the_registry_fumbles_once_is_pushed_again_and_the_publish_goes_o
 
 
 
+@pytest.mark.engine
+def test_what_buildx_pushed_is_read_back_once_each_and_verified_before_the_tag(registry, buildkit_builders,
+                                                                                 tmp_path) -> None:
+    """On a builder that pushes by digest itself, orch reads the index buildx pushed once (by digest,
+    its bytes hashed to it) and, to verify it, each manifest it lists and each config once; then
+    it moves the tag. Every read goes to the registry."""
+    proxy = FaultProxy(registry.port).start()
+    try:
+        (tmp_path / "note.txt").write_text(uuid.uuid4().hex)
+        (tmp_path / "Dockerfile").write_text("FROM localhost:5000/orch/busybox:stable\nCOPY note.txt /\n")
+        result = orch("build", str(tmp_path), "--platform", "linux/amd64,linux/arm64", "-t",
+                      proxy.ref("once/app", "1"), "--push", "--builder", buildkit_builders["docker-container"],
+                      "--json")
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr[-3000:]
+    published = json.loads(result.stdout)
+    index = published["digest"]
+    images = [p["digest"] for p in published["platforms"]]
+    assert len(images) == 2
+    reads = [s.path for s in proxy.log if s.method == "GET" and "/manifests/sha256:" in s.path]
+    assert reads.count(f"/v2/once/app/manifests/{index}") == 1, reads
+    assert all(reads.count(f"/v2/once/app/manifests/{image}") == 1 for image in images), reads
+    assert len([s for s in proxy.log if s.method == "GET" and "/blobs/sha256:" in s.path]) == 2  # the configs
+    assert proxy.done("PUT", r"/manifests/1$") == ["forwarded 201"]
+    assert "1" in tags_in(registry, "once/app")
+
+
 def _made_builder(tmp_path, name: str, section: str) -> str:
     """A profile whose builder section is `section`, created with `orch builder create`."""
     profile = tmp_path / f"{name}.yaml"

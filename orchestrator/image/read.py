@@ -15,7 +15,7 @@ from orchestrator.image.model import Inspection, image_descriptors, inspection_o
 from orchestrator.model.mediatypes import INDEX_TYPES
 from orchestrator.model.references import Reference
 from orchestrator.registry.bounds import MAX_INDEX_ENTRIES
-from orchestrator.registry.client import Registry, RepositoryView
+from orchestrator.registry.client import ManifestBytes, Registry, RepositoryView
 from orchestrator.registry.layout import PREFIX, Layout, is_layout_ref, split_layout_ref
 from orchestrator.registry.verified import well_formed
 from orchestrator.workers import parallel_map
@@ -106,10 +106,12 @@ def descriptor_problem(entry: object) -> str | None:
     return None
 
 
-def read_image(ref: Reference) -> Inspection:
-    """What a registry reference holds, read straight from the registry API (no docker process)."""
+def read_image(ref: Reference, found: ManifestBytes | None = None) -> Inspection:
+    """What a registry reference holds, read straight from the registry API (no docker process).
+    `found`: its manifest as Registry.manifest_bytes already read it from there (by digest, so its
+    bytes are the digest's): only what it lists is read."""
     registry = Registry.of(ref)
-    document, media_type, digest = registry.manifest(ref)
+    document, media_type, digest = registry.manifest(ref) if found is None else registry.parsed(ref, found)
     return read_from(RepositoryView(registry, ref.repository), str(ref), media_type, digest or ref.digest, document)
 
 

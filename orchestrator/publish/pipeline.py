@@ -125,7 +125,8 @@ def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyO
     the same platforms' manifests (only the attestations differ, as they do on every build), no
     tag moves and each says so."""
     with phase("verifying the staged index"):
-        befores, held = both(lambda: current_digests(tags), lambda: inspection or read_image(staged.ref))
+        befores, held = both(lambda: current_digests(tags),
+                             lambda: inspection or read_image(staged.ref, staged.index if staged.read_back else None))
         verdict = _judge(str(staged.ref), held, options, staged.ref if deep else None, fix)
     if say is not None:
         say(f"orch: verifying {len(held.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")

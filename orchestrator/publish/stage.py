@@ -53,6 +53,7 @@ class Staged:
 
     repository: Reference  # the target repository (its tag, if any, is not used)
     index: ManifestBytes
+    read_back: bool = False  # `index` was read from the registry by digest (not sent there by orch)
 
     @property
     def ref(self) -> Reference:
@@ -224,7 +225,7 @@ def already_staged(repository: Reference, digest: str) -> Staged:
     """An index buildx pushed by digest itself."""
     from orchestrator.registry.client import Registry
 
-    return Staged(repository, Registry.of(repository).manifest_bytes(repository.with_digest(digest)))
+    return Staged(repository, Registry.of(repository).manifest_bytes(repository.with_digest(digest)), read_back=True)
 
 
 def stage_index(repository: Reference, index: ManifestBytes) -> Staged:

@@ -94,7 +94,10 @@ class Registry:
 
     def manifest(self, ref: Reference) -> tuple[dict[str, Any], str, str]:
         """(document, media type, digest) of a tag or digest."""
-        found = self.manifest_bytes(ref)
+        return self.parsed(ref, self.manifest_bytes(ref))
+
+    def parsed(self, ref: Reference, found: ManifestBytes) -> tuple[dict[str, Any], str, str]:
+        """(document, media type, digest) of a manifest manifest_bytes read from here."""
         try:
             return found.document(), found.media_type, found.digest
         except ValueError:
