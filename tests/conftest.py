@@ -157,7 +157,7 @@ ANY_BUILDER_TESTS = frozenset({
     "test_a_config_swapped_for_an_empty_one_fails_verification",
     "test_an_image_whose_config_really_is_empty_fails_verification",
     "test_reads_retry_a_503_and_a_cut_off_answer_and_fail_cleanly_when_it_persists",
-    "test_a_registry_that_wants_a_login_stops_the_build_with_the_fix",
+    "test_a_registry_that_wants_a_login_stops_orch_before_building_with_the_fix",
     "test_tags_in_other_repositories_and_registries_get_the_samemanifest_body",
     "test_kill_9_during_promotion_is_reported_and_repaired_by_the_next_run",
     "test_tags_found_on_different_digests_before_a_publish_are_said",

@@ -276,7 +276,7 @@ def test_reads_retry_a_503_and_a_cut_off_answer_and_fail_cleanly_when_it_persist
 @pytest.fixture
 def endless(tmp_path: Path) -> Path:
     """A context whose build runs ten minutes (a step no cache holds, FLAVOUR being new each run):
-    a run of it that ends within the tests' timeout was stopped."""
+    a run of it that ends within the tests' timeout was stopped, or never started."""
     ctx = tmp_path / "endless"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nARG FLAVOUR\n"
@@ -285,21 +285,22 @@ def endless(tmp_path: Path) -> Path:
 
 
 STOPPED_WITHIN = 300  # seconds: the build would take 600
+BUILD_STARTED = "[internal] load build definition"
 
 
 @pytest.mark.engine
-def test_a_registry_down_from_the_start_stops_the_build_it_runs_beside(endless) -> None:
+def test_a_registry_down_from_the_start_stops_orch_before_any_build_step(endless) -> None:
     port = free_port()  # nothing listens there
     result = subprocess.run(build_args(endless, str(time.time_ns()), f"localhost:{port}/app:1"), capture_output=True,
                             text=True, cwd=REPO, timeout=STOPPED_WITHIN)
     assert result.returncode == 3, result.stderr[-3000:]
     assert f"cannot reach the registry localhost:{port}" in result.stderr, result.stderr[-3000:]
-    assert "the build was stopped" in result.stderr
+    assert "no build was started" in result.stderr and BUILD_STARTED not in result.stderr
     assert "Traceback" not in result.stderr
 
 
 @pytest.mark.engine
-def test_a_registry_that_wants_a_login_stops_the_build_with_the_fix(tmp_path, endless) -> None:
+def test_a_registry_that_wants_a_login_stops_orch_before_building_with_the_fix(tmp_path, endless) -> None:
     from .conftest import start_registry
     from .test_deep import _htpasswd
 
@@ -311,7 +312,8 @@ def test_a_registry_that_wants_a_login_stops_the_build_with_the_fix(tmp_path, en
                                 text=True, cwd=REPO, timeout=STOPPED_WITHIN,
                                 env={**os.environ, "DOCKER_CONFIG": str(tmp_path / "no-login")})
         assert result.returncode == 3, result.stderr[-3000:]
-        assert f"docker login {secured.host}" in result.stderr and "the build was stopped" in result.stderr
+        assert f"docker login {secured.host}" in result.stderr and "no build was started" in result.stderr
+        assert BUILD_STARTED not in result.stderr
     finally:
         secured.stop()
 

@@ -157,8 +157,8 @@ def test_two_hundred_fast_failures_each_end_with_their_exit_code_and_never_by_a_
 @pytest.mark.engine
 def test_a_registry_check_that_fails_after_the_builds_started_is_the_error_on_the_per_arch_path(
         registry, tmp_path: Path) -> None:
-    """The check of a registry beyond loopback gets 0.3 s before the builds start; this one is held
-    until both per-arch builds are running, then refused. The user reads the registry's message
+    """The check of a registry beyond loopback runs beside the builds (they do not wait for it);
+    this one is held until both per-arch builds are running, then refused. The user reads the registry's message
     and its exit code (3), not "2 of 2 platform builds failed"; the builds are stopped."""
     host = socket.gethostname()
     try:

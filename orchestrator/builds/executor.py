@@ -105,6 +105,8 @@ def _checked_run(engine: Engine, plan: BuildPlan, console: Console, registry: Re
         return _keep_local(engine, plan, plan.destination, console)
     publish = plan.destination
     if plan.starts_per_arch:
+        if registry is not None:
+            registry.before_build()
         try:
             with registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built():
                 built = _per_arch(engine, plan, publish, plan.per_arch_reason, _new_result(plan), console)
@@ -168,6 +170,8 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
             registry: RegistryCheck | None) -> _Built:
     """The one buildx call for every platform, staged; on a failure, auto's second step, already planned."""
     _check_emulators(engine, plan)
+    if registry is not None:
+        registry.before_build()
     ran = [plan.shown(command_line(plan.spec))]
     if plan.layout:
         blobstore.seed(plan.layout)  # BuildKit skips the blobs an earlier run exported

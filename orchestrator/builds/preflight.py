@@ -52,14 +52,16 @@ def check_registries(plan: BuildPlan) -> None:
 
 
 class RegistryCheck:
-    """check_registries on a helper thread (workers.Helper) that starts with the first build
-    process (runner.on_each_start), so neither its imports nor its round trips delay the build: on
-    a registry far away the check takes a TLS handshake or two, which the build no longer waits
-    for. A failure stops every build that has started or starts later (the builds push by digest
-    only, so a stopped one leaves no tag); after the builds, `after_build` waits for the check
-    and raises its failure, so nothing is tagged on a registry that failed it. A run whose builds
-    start no process (nothing to build) runs the check there. Its owner closes it on every path
-    (`with`): a check still running then is cancelled (its sockets shut down), not waited out."""
+    """check_registries on a helper thread (workers.Helper). Every registry a publish writes to
+    on this machine answers in milliseconds: its check starts as soon as the plan exists and the
+    build waits for it (`before_build`), so a registry that is down or wants a login stops orch
+    before any build step, with no build output in the way. A registry beyond this machine takes a
+    TLS handshake or two: its check starts with the first build process (runner.on_each_start) and
+    the build does not wait for it. Either way a failure stops every build that has started or
+    starts later (the builds push by digest only: a stopped one leaves no tag), and `after_build`
+    waits for the check and raises its failure, so nothing is tagged on a registry that failed it.
+    Its owner closes it on every path (`with`): a check still running then is cancelled (its
+    sockets shut down), not waited out."""
 
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
@@ -68,6 +70,10 @@ class RegistryCheck:
         self.stopped = False
         self._lock = threading.Lock()
         self._check: Helper[None] | None = None
+        targets = ([plan.repository] if plan.repository else []) + list(plan.tags)
+        self.local = all(t.is_loopback for t in targets)
+        if self.local:
+            self._start()
 
     def _run(self) -> None:
         try:
@@ -92,6 +98,15 @@ class RegistryCheck:
             self.stopped = self.stopped or failed
         if failed:
             runner.stop_all()  # the check failed before this build started: stopped at once
+
+    def before_build(self) -> None:
+        """On this machine: wait for the check and raise its failure before any build starts."""
+        if not self.local:
+            return
+        assert self._check is not None
+        self._check.join()
+        with self._lock:
+            self._raise("no build was started")
 
     def beside_builds(self) -> AbstractContextManager[None]:
         """The check starts with the first build process started in this block and stops them all if it fails."""
