@@ -98,7 +98,9 @@ def _write_fails(directory: Path) -> str | None:
         handle, probe = exclusive_file(directory, ".probe-", "")
         try:
             os.unlink(probe)
-            os.write(handle, b"\0" * _PROBE)
+            page = b"\0" * _PROBE
+            while page:  # a write cut short by a full disk is retried, and then fails (ENOSPC)
+                page = page[os.write(handle, page):]
         finally:
             os.close(handle)
         return None
