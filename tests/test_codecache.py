@@ -76,3 +76,31 @@ def test_a_cache_that_is_not_trusted_or_not_a_cache_is_compiled_again_and_replac
         kept.chmod(0o666)
     assert run_probe(tmp_path) == first
     assert run_probe(tmp_path) == 0  # the next save replaced it with a good one
+
+
+# A command's start makes tens of thousands of objects that all live to its end (modules, classes,
+# functions): the young-object threshold orch sets lets a publish's start and plan run no collection.
+GC_PROBE = """
+import gc, sys
+from orchestrator.cli.entry import main
+made = []
+gc.callbacks.append(lambda phase, info: phase == "stop" and made.append(info["generation"]))
+sys.argv = ["orch", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+gc.callbacks.clear()
+sys.stderr.write(f"collections: {len(made)}\\n")
+"""
+
+
+@pytest.mark.parametrize("command", [
+    ("build", "--dry-run", "--platform", "linux/amd64,linux/arm64", "-t", "localhost:5000/gc/app:1", "--push", "."),
+    ("build", "--help"),
+])
+def test_a_command_runs_no_garbage_collection_while_it_starts(tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    result = subprocess.run([sys.executable, "-c", GC_PROBE, *command], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "ORCH_STATE_HOME": str(tmp_path / "state")}, timeout=120)
+    assert "collections: 0" in result.stderr, result.stderr[-2000:]
