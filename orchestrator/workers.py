@@ -14,7 +14,9 @@ of the thread that handed them over.
 
 `parallel_map` hands its items to a small pool of threads that live as long as the command, so
 each keeps its kept-alive registry connections from one step of a publish to the next (upload,
-read-back, promotion). Pool tasks never wait on other pool tasks, so the pool cannot starve.
+read-back, promotion). A pool task may hand work to the pool itself (`both` around a read that
+reads an index's children in parallel): a thread is started whenever every pool thread already
+has a task, queued or running, so no task waits for a thread that is waiting on it.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ JOIN_LIMIT = 60.0
 _tasks: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
 _pool: list[threading.Thread] = []
 _pool_lock = threading.Lock()
+_load = 0  # pool tasks handed over and not yet finished
 _owned: list[threading.Thread] = []  # helpers, per-arch workers, imports: joined when the command ends
 _owned_lock = threading.Lock()
 _local = threading.local()
@@ -178,19 +181,31 @@ class Helper(Generic[R]):
 
 
 def _serve() -> None:
+    global _load
+    _local.pool = True
     while True:
         task = _tasks.get()
         if task is None:  # the command is ending
             return
-        task()
+        try:
+            task()
+        finally:
+            with _pool_lock:
+                _load -= 1
 
 
-def _grow(count: int) -> None:
+def _hand_over(task: Callable[[], None]) -> None:
+    """Queue a task for the pool, with a thread free for it: one is started when every pool
+    thread has a task already. At most POOL_SIZE, but for tasks a pool task hands over (it waits
+    for them, so they must not wait for it)."""
+    global _load
     with _pool_lock:
-        while len(_pool) < min(count, POOL_SIZE):
+        _load += 1
+        if len(_pool) < _load and (len(_pool) < POOL_SIZE or getattr(_local, "pool", False)):
             thread = threading.Thread(target=_serve, name=f"orch-worker-{len(_pool)}", daemon=True)
             thread.start()
             _pool.append(thread)
+    _tasks.put(task)
 
 
 def run_workers(work: Callable[[], None], count: int) -> None:
@@ -247,10 +262,9 @@ def parallel_map(fn: Callable[[T], R], items: list[T], workers: int, *, fail_fas
                         done.set()
         return run
 
-    _grow(workers)
     for index in range(len(items)):
         slots.acquire()
-        _tasks.put(task(index))  # after a failure (fail_fast) the task returns at once
+        _hand_over(task(index))  # after a failure (fail_fast) the task returns at once
     done.wait()
     if errors:
         raise errors[0]

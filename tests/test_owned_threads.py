@@ -97,6 +97,30 @@ def test_the_command_ends_its_pool_and_helpers_on_every_path() -> None:
     assert alive == [], f"threads left running: {alive}"
 
 
+def test_a_pool_task_handing_work_to_the_pool_gets_threads_for_it() -> None:
+    """A publish reads the tags beside the index (workers.both), and the index read fetches its
+    children in parallel on the same pool. Eight outer tasks fill the pool; each waits for two
+    inner ones that must run at the same moment (a barrier): before, the inner tasks had no
+    thread and the barrier broke; the half-busy case (both) waited for the tag read to end."""
+    def outer(number: int) -> list[int]:
+        meeting = threading.Barrier(2, timeout=30)  # broken (an error) if the two never run at once
+        return workers.parallel_map(lambda part: meeting.wait() * 0 + number * 10 + part, [0, 1], 2)
+
+    found: list[list[int]] = []
+
+    def publish_like() -> None:
+        with workers.command():
+            found.extend(workers.parallel_map(outer, list(range(workers.POOL_SIZE)), workers.POOL_SIZE))
+
+    command = threading.Thread(target=publish_like, daemon=True)
+    command.start()
+    command.join(60)  # a bound on a deadlock (it hung for good before), not a timing
+    assert not command.is_alive(), "the outer tasks still wait for inner ones that have no thread"
+    assert found == [[n * 10, n * 10 + 1] for n in range(workers.POOL_SIZE)]
+    alive = [t.name for t in threading.enumerate() if t.name.startswith("orch-")]
+    assert alive == [], f"threads left running: {alive}"
+
+
 @pytest.mark.slow  # four new interpreters, timed: what a fork of a warm one would not show
 @pytest.mark.usefixtures("daemons_own_builder")  # BuildKit's builders are read from buildx's config: no daemon asked
 def test_a_fast_failure_with_a_check_in_flight_ends_fast_with_no_thread_left(silent_registry: str,
