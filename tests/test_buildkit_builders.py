@@ -5,15 +5,19 @@ before building with the reason; builders are listed once each."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
 
-from .conftest import copy_image
+from .conftest import copy_image, docker_config_dir
 from .faultproxy import FaultProxy, Rule
 from .test_build import BASE_ARG, orch
 from .test_faults import tags_in
+from .waiting import wait_until
 
 
 @pytest.mark.engine
@@ -156,6 +160,54 @@ def test_what_buildx_pushed_is_read_back_once_each_and_verified_before_the_tag(r
     assert len([s for s in proxy.log if s.method == "GET" and "/blobs/sha256:" in s.path]) == 2  # the configs
     assert proxy.done("PUT", r"/manifests/1$") == ["forwarded 201"]
     assert "1" in tags_in(registry, "once/app")
+
+
+@pytest.mark.engine
+def test_the_read_back_starts_when_buildx_says_its_push_is_done_not_when_it_exits(registry, buildkit_builders,
+                                                                                    tmp_path) -> None:
+    """After its exporter's step is done, buildx still resolves the provenance for its metadata
+    file before it exits (10-120 ms). Here its exit is held until the registry has served orch's
+    read of the pushed index, so the publish ends only because orch read back while buildx was
+    still running; it takes that read (each manifest and config read once) and moves the tag."""
+    from orchestrator.docker.runner import buildx_plugin
+
+    real, release = buildx_plugin(), tmp_path / "release"
+    assert real is not None
+    config = docker_config_dir(tmp_path / "docker", logins_from=Path(os.environ.get("DOCKER_CONFIG") or
+                                                                      Path.home() / ".docker"))
+    held = config / "cli-plugins" / "docker-buildx"
+    held.parent.mkdir(exist_ok=True)
+    held.unlink(missing_ok=True)
+    # Only `build` is held, at most 2 minutes (a deadline, not a wait that hopes for a fast machine).
+    held.write_text(f'#!/bin/sh\n"{real}" "$@"\ncode=$?\nif [ "$1" = build ]; then\n'
+                    f'  i=0; while [ ! -e "{release}" ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done\n'
+                    f"fi\nexit $code\n")
+    held.chmod(0o755)
+    proxy = FaultProxy(registry.port).start()
+    finished: list[subprocess.CompletedProcess] = []
+    try:
+        (tmp_path / "note.txt").write_text(uuid.uuid4().hex)
+        (tmp_path / "Dockerfile").write_text("FROM localhost:5000/orch/busybox:stable\nCOPY note.txt /\n")
+        publish = threading.Thread(target=lambda: finished.append(orch(
+            "build", str(tmp_path), "--platform", "linux/amd64,linux/arm64", "-t", proxy.ref("early/app", "1"),
+            "--push", "--builder", buildkit_builders["docker-container"], "--json",
+            env={"DOCKER_CONFIG": str(config)})))
+        publish.start()
+        try:
+            wait_until(lambda: any(s.method == "GET" and s.path.startswith("/v2/early/app/manifests/sha256:")
+                                   for s in list(proxy.log)), "orch's read of the index while buildx is held")
+        finally:
+            release.touch()
+            publish.join()
+    finally:
+        proxy.stop()
+    result = finished[0]
+    assert result.returncode == 0, result.stderr[-3000:]
+    published = json.loads(result.stdout)
+    reads = [s.path for s in proxy.log if s.method == "GET" and "/manifests/sha256:" in s.path]
+    assert reads.count(f"/v2/early/app/manifests/{published['digest']}") == 1, reads
+    assert all(reads.count(f"/v2/early/app/manifests/{p['digest']}") == 1 for p in published["platforms"]), reads
+    assert proxy.done("PUT", r"/manifests/1$") == ["forwarded 201"]
 
 
 def _made_builder(tmp_path, name: str, section: str) -> str:

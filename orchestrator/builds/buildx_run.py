@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +45,15 @@ class BuildFailed(Exception):
 
 
 def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str = "",
-               steps: StepLog | None = None, node: str | None = None) -> list[str]:
+               steps: StepLog | None = None, node: str | None = None,
+               watch: Callable[[str], None] | None = None) -> list[str]:
     """Run the build; retry when only the registry stumbled during the push. `steps` is fed
-    every progress line (step times, for the result and orch advise); `node`, the node it runs
-    on when known, is named if it stops answering.
+    every progress line (step times, for the result and orch advise), and so is `watch`; `node`,
+    the node it runs on when known, is named if it stops answering.
     Raises BuildFailed with the log, for the caller to judge."""
     argv = buildx_build_argv(spec)
     for attempt in range(1, PUSH_ATTEMPTS + 1):
-        lines, error = _build_once(engine, argv, console, prefix, steps)
+        lines, error = _build_once(engine, argv, console, prefix, steps, watch)
         if error is None:
             return lines
         if attempt < PUSH_ATTEMPTS and is_transient_push_failure(lines):
@@ -66,13 +68,15 @@ def run_buildx(engine: Engine, spec: BuildSpec, console: Console, *, prefix: str
 
 
 def _build_once(engine: Engine, argv: tuple[str, ...], console: Console, prefix: str,
-                steps: StepLog | None) -> tuple[list[str], DockerStreamFailed | None]:
+                steps: StepLog | None, watch: Callable[[str], None] | None) -> tuple[list[str], DockerStreamFailed | None]:
     tail: deque[str] = deque(maxlen=LOG_TAIL)
     try:
         for line in engine.stream(*argv):
             tail.append(line)
             if steps is not None:
                 steps.feed(line)
+            if watch is not None:
+                watch(line)
             console.say(prefix + line)
     except DockerStreamFailed as exc:
         return list(tail), exc

@@ -12,7 +12,7 @@ run's layouts are removed whatever happens.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from orchestrator.builds.complete import ask_nodes, complete
 from orchestrator.builds.nodes import call_nodes
 from orchestrator.builds.plan import BuildPlan, KeepLocal, Publish
 from orchestrator.builds.preflight import RegistryCheck, ensure_builder
+from orchestrator.builds.readback import EarlyReadBack
 from orchestrator.builds.timings import step_log
 from orchestrator.docker import probe, runner
 from orchestrator.docker.emulation import ensure_emulators
@@ -130,10 +131,13 @@ class _Built:
     staged: Staged
     inspection: Inspection | None = None
     run: PerArchRun | None = None
+    befores: list[str | None] | None = None  # where the tags pointed, read beside the inspection
 
 
-def _buildx(engine: Engine, plan: BuildPlan, console: Console) -> tuple[list[str], list[Step]]:
-    """The one buildx call for every platform: its log and its steps (BuildFailed on a failure)."""
+def _buildx(engine: Engine, plan: BuildPlan, console: Console, watch: Callable[[str], None] | None = None
+            ) -> tuple[list[str], list[Step]]:
+    """The one buildx call for every platform: its log and its steps (BuildFailed on a failure);
+    `watch` is fed every progress line too."""
     get_logger(profile=plan.profile).info("build.start", platforms=plan.spec.platform_texts,
                                           output=plan.repository.name if plan.repository else plan.local_image)
     steps = step_log(plan.platforms)
@@ -142,7 +146,7 @@ def _buildx(engine: Engine, plan: BuildPlan, console: Console) -> tuple[list[str
     if node:
         console.building_on(node)
     with phase("building"), group(console.say, f"docker buildx build {','.join(plan.spec.platform_texts)}"):
-        lines = run_buildx(engine, plan.spec, console, steps=steps, node=node)
+        lines = run_buildx(engine, plan.spec, console, steps=steps, node=node, watch=watch)
     return lines, steps.all()
 
 
@@ -175,9 +179,12 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
     ran = [plan.shown(command_line(plan.spec))]
     if plan.layout:
         blobstore.seed(plan.layout)  # BuildKit skips the blobs an earlier run exported
+    early = EarlyReadBack(publish.repository, plan.tags) if plan.layout is None else None  # pushed by buildx itself
     try:
-        with registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built():
-            lines, steps = _buildx(engine, plan, console)
+        with (registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built(),
+              early or nullcontext()):
+            lines, steps = _buildx(engine, plan, console, early.feed if early else None)
+            found = early.taken(pushed_digest(plan.metadata_path, lines)) if early else None
     except BuildFailed as failure:
         if registry is not None:
             registry.after_build()  # the build was stopped because the registry check failed
@@ -193,6 +200,8 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
         get_logger(profile=plan.profile).info("build.exported", detail=str(blobstore.keep(plan.layout)))
     result = _new_result(plan)
     result.steps, result.commands = steps, ran
+    if found is not None:  # read from the registry while buildx was exiting
+        return _Built(result, found.staged, found.inspection, befores=found.befores)
     return _Built(result, _stage_single(plan, publish, pushed_digest(plan.metadata_path, lines)))
 
 
@@ -207,7 +216,7 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
     result.index_media_type, result.index_size = built.staged.index.media_type, len(built.staged.index.body)
     # The per-arch path has read the staged list back from the registry already.
     published = publish_staged(built.staged, plan.tags, VerifyOptions(expected=plan.platforms),
-                               inspection=built.inspection, deep=plan.deep, say=console.say, signing=plan.signing,
+                               inspection=built.inspection, befores=built.befores, deep=plan.deep, say=console.say, signing=plan.signing,
                                reproducible=plan.spec.rewrite_timestamp)
     result.signatures = published.signatures
     result.verification = published.verdict.to_json()

@@ -96,3 +96,19 @@ def last_error(log_lines: list[str]) -> str:
 
 def error_lines(log_lines: list[str], most: int = 3) -> list[str]:
     return [line for line in log_lines if line.startswith("ERROR") or "ERROR:" in line][-most:]
+
+
+_STEP_DONE = on_first_use(r"#(\d+) DONE\b")
+
+
+def export_step(line: str) -> tuple[str, str] | None:
+    """(the step's number, the digest) of a line where buildx says it exported a manifest or a
+    list (`#13 exporting manifest list sha256:...`): the last one a step names is its result."""
+    match = _EXPORTED.search(line)
+    return (line.split(" ", 1)[0].lstrip("#"), match.group(1)) if match and line.startswith("#") else None
+
+
+def step_done(line: str) -> str | None:
+    """The number of the step a `#N DONE` line ends."""
+    match = _STEP_DONE.match(line)
+    return match.group(1) if match else None

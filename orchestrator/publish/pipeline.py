@@ -115,27 +115,32 @@ def _same_platforms(held: Inspection, tags: tuple[Reference, ...], befores: list
 
 
 def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyOptions, *,
-                   inspection: Inspection | None = None, deep: bool = False, fix: str = BUILD_FIX,
+                   inspection: Inspection | None = None, befores: list[str | None] | None = None,
+                   deep: bool = False, fix: str = BUILD_FIX,
                    say: Callable[[str], None] | None = None, signing: Signing | None = None,
                    reproducible: bool = False) -> Published:
-    """Verify `staged` as the registry holds it (`inspection`: already read from there), place it
-    in every repository `tags` name and sign it in each when asked (before any tag moves: a tag
-    never points at an unsigned index), then move `tags` to it. `say` hears how the
+    """Verify `staged` as the registry holds it (`inspection`: already read from there, with where
+    the tags pointed then, `befores`), place it in every repository `tags` name and sign it in
+    each when asked (before any tag moves: a tag never points at an unsigned index), then move
+    `tags` to it. `say` hears how the
     verification and the signing went. `reproducible`: when every tag already holds an index of
     the same platforms' manifests (only the attestations differ, as they do on every build), no
     tag moves and each says so."""
     with phase("verifying the staged index"):
-        befores, held = both(lambda: current_digests(tags),
-                             lambda: inspection or read_image(staged.ref, staged.index if staged.read_back else None))
+        if befores is None or inspection is None:
+            found, held = both(lambda: current_digests(tags), lambda: inspection or read_image(
+                staged.ref, staged.index if staged.read_back else None))
+        else:
+            found, held = befores, inspection
         verdict = _judge(str(staged.ref), held, options, staged.ref if deep else None, fix)
     if say is not None:
         say(f"orch: verifying {len(held.entries)} platforms of {staged.ref}{' (--deep)' if deep else ''} ... ok")
-    same = reproducible and bool(tags) and _same_platforms(held, tags, befores)
+    same = reproducible and bool(tags) and _same_platforms(held, tags, found)
     if same:
         if say is not None:
             say(f"orch: every platform's manifest is what {', '.join(map(str, tags))} already hold: nothing moved")
         promotion = Promotion(held.digest or "", [
-            TagMove(tag, before, after=before, state=UNCHANGED, note=SAME_PLATFORMS) for tag, before in zip(tags, befores, strict=True)])
+            TagMove(tag, before, after=before, state=UNCHANGED, note=SAME_PLATFORMS) for tag, before in zip(tags, found, strict=True)])
         return Published(staged, held, verdict, promotion)
-    promotion = promote(staged, tags, befores, signing=signing, say=say)
+    promotion = promote(staged, tags, found, signing=signing, say=say)
     return Published(staged, held, verdict, promotion)
