@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -147,3 +149,33 @@ def test_profiles_validate_reports_every_problem_with_its_line(tmp_path) -> None
     assert "4 problems in" in result.stderr
     for line, key in ((2, "platforms[1]"), (3, "strategy"), (4, "colour"), (5, "tags[0]")):
         assert f"bad.yaml:{line}: {key}: " in result.stderr
+
+
+ENDING_PROBE = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write("atexit ran\\n"))
+from orchestrator.cli.entry import main
+sys.argv = ["orch", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(("words", "code"), [
+    (("build", "--dry-run", "--json", "--platform", "linux/amd64,linux/arm64", "-t", "localhost:5000/end/app:1",
+      "--push", "."), 0),
+    (("build", "--dry-run", "--platform", "linux/notanarch", "-t", "localhost:5000/end/app:1", "."), 2),
+    (("nosuchcommand",), 2),
+])
+def test_orch_ends_with_its_code_its_output_whole_and_atexit_run(tmp_path: Path, words: tuple[str, ...],
+                                                                 code: int) -> None:
+    """orch ends without freeing its objects one by one (cli.entry._end), after all a program's
+    end owes: atexit's calls, every buffered byte written (stdout a pipe, so block-buffered),
+    the exit code of sys.exit."""
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    result = subprocess.run([sys.executable, "-c", ENDING_PROBE, *words], capture_output=True, text=True,
+                            cwd=tmp_path, env={**os.environ, "ORCH_STATE_HOME": str(tmp_path / "state")},
+                            timeout=120)
+    assert result.returncode == code, result.stderr[-2000:]
+    assert result.stderr.endswith("atexit ran\n"), result.stderr[-2000:]
+    if code == 0:
+        assert json.loads(result.stdout)["platforms"], result.stdout[-2000:]  # the whole document

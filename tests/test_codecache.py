@@ -81,17 +81,13 @@ def test_a_cache_that_is_not_trusted_or_not_a_cache_is_compiled_again_and_replac
 # A command's start makes tens of thousands of objects that all live to its end (modules, classes,
 # functions): the young-object threshold orch sets lets a publish's start and plan run no collection.
 GC_PROBE = """
-import gc, sys
+import atexit, gc, sys
 from orchestrator.cli.entry import main
 made = []
 gc.callbacks.append(lambda phase, info: phase == "stop" and made.append(info["generation"]))
+atexit.register(lambda: sys.stderr.write(f"collections: {len(made)}\\n"))  # main() ends the process
 sys.argv = ["orch", *sys.argv[1:]]
-try:
-    main()
-except SystemExit:
-    pass
-gc.callbacks.clear()
-sys.stderr.write(f"collections: {len(made)}\\n")
+main()
 """
 
 

@@ -46,6 +46,7 @@ def main() -> None:
     from orchestrator import codecache
 
     codecache.install()  # before any module with a dataclass is imported
+    code: object = 0
     try:
         from orchestrator import workers
         from orchestrator.cli.output import keep_writing
@@ -53,12 +54,35 @@ def main() -> None:
         keep_writing()
         with workers.command():
             _main()
+    except SystemExit as exc:
+        code = exc.code
     finally:
         codecache.save()
-        # Every object the command made is kept as it is for the interpreter's exit: its last
-        # collections then walk none of them (~40 ms of a publish's end, with ~270 modules loaded).
-        # Exit itself still runs (atexit, streams flushed, modules cleared).
+        # Every object the command made is kept as it is for the exit: a collection then walks
+        # none of them (~40 ms of a publish's end, with ~270 modules loaded).
         gc.freeze()
+    _end(code)
+
+
+def _end(code: object) -> None:  # never returns (typing is not imported for --version)
+    """End as the interpreter ends a program that called sys.exit(code) (atexit's calls, a text
+    code printed and exit 1, the streams flushed), once the command's threads are all joined,
+    but without its last step: freeing every object and clearing every module one by one, ~8 ms
+    of each command's end that no one needs once the process is gone. An exception other than
+    SystemExit never gets here: Python reports it as always."""
+    import atexit
+    import os
+
+    atexit._run_exitfuncs()
+    if code is not None and not isinstance(code, int):
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed stream or a reader gone: nothing more to say
+            pass
+    os._exit((code or 0) & 0xFF)
 
 
 def _version() -> None:
