@@ -300,6 +300,30 @@ def test_a_registry_down_from_the_start_stops_orch_before_any_build_step(endless
 
 
 @pytest.mark.engine
+def test_an_open_registry_that_refuses_pushes_stops_the_build_it_let_start(registry, endless) -> None:
+    """A registry on this machine that answers GET /v2/ to anyone (no login) is only looked at
+    before the build; its upload session is tried beside the build. This one refuses uploads
+    (distribution's read-only mode answers 405 UNSUPPORTED): the build, which would take 600 s,
+    is stopped, the registry's refusal is the error, and no tag is written."""
+    refusal = json.dumps({"errors": [{"code": "UNSUPPORTED", "message": "The operation is unsupported."}]}).encode()
+    proxy = FaultProxy(registry.port).start()
+    try:
+        proxy.add(Rule("POST", r"^/v2/readonly/app/blobs/uploads/", "status", status=405, body=refusal))
+        started = time.monotonic()
+        result = subprocess.run(build_args(endless, str(time.time_ns()), proxy.ref("readonly/app", "1")),
+                                capture_output=True, text=True, cwd=REPO, timeout=STOPPED_WITHIN)
+        took = time.monotonic() - started
+    finally:
+        proxy.stop()
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert f"registry {proxy.host}" in result.stderr and "unsupported" in result.stderr.lower(), result.stderr[-3000:]
+    assert "the build was stopped" in result.stderr or "no tag was moved" in result.stderr, result.stderr[-3000:]
+    assert took < STOPPED_WITHIN
+    assert proxy.done("GET", r"^/v2/$")  # the look before the build
+    assert not proxy.done("PUT", r"/manifests/1$")  # no tag
+
+
+@pytest.mark.engine
 def test_a_registry_that_wants_a_login_stops_orch_before_building_with_the_fix(tmp_path, endless) -> None:
     from .conftest import start_registry
     from .test_deep import _htpasswd

@@ -1,6 +1,6 @@
 """Before and beside a build: the builder it needs (reused, created, or fallen back to), and the
 registry check (every repository the publish writes to answers and takes this user's push),
-which runs on a helper thread beside the build, and stops the build when it fails.
+which runs on helper threads before and beside the build, and stops the build when it fails.
 What a builder can do (one call or one platform per call, a missing emulator) is judged where the
 plan is completed (builds.complete), from the probe's facts."""
 
@@ -41,27 +41,45 @@ def ensure_builder(engine: Engine, plan: BuildPlan, info: dict[str, Any], builde
 
 
 
-def check_registries(plan: BuildPlan) -> None:
-    """Every repository the publish writes to answers and takes this user's push (an upload
-    session started with docker's credentials, then cancelled)."""
+Repositories = frozenset[tuple[str, str]]  # (registry, repository)
+
+
+def check_registries(wanted: Repositories) -> None:
+    """Every repository in `wanted` answers and takes this user's push (an upload session
+    started with docker's credentials, then cancelled)."""
     from orchestrator.registry.client import Registry  # on RegistryCheck's thread, beside the build
 
-    wanted = {(t.registry, t.repository) for t in ([plan.repository] if plan.repository else []) + list(plan.tags)}
     for host, repository in sorted(wanted):
         Registry.of(Reference(host, repository)).check_push_access(repository)
 
 
+def open_ones(wanted: Repositories) -> Repositories:
+    """The repositories of `wanted` whose registry answers GET /v2/ with 200 to anyone (a
+    registry on this machine with no login); each other one is checked in full here."""
+    from orchestrator.registry.client import Registry
+
+    found = set()
+    for host, repository in sorted(wanted):
+        registry = Registry.of(Reference(host, repository))
+        if registry.open_to_all():
+            found.add((host, repository))
+        else:  # down, or wants a login: the full check says which, in the words it always has
+            registry.check_push_access(repository)
+    return frozenset(found)
+
+
 class RegistryCheck:
-    """check_registries on a helper thread (workers.Helper). Every registry a publish writes to
-    on this machine answers in milliseconds: its check starts as soon as the plan exists and the
-    build waits for it (`before_build`), so a registry that is down or wants a login stops orch
-    before any build step, with no build output in the way. A registry beyond this machine takes a
-    TLS handshake or two: its check starts with the first build process (runner.on_each_start) and
-    the build does not wait for it. Either way a failure stops every build that has started or
-    starts later (the builds push by digest only: a stopped one leaves no tag), and `after_build`
-    waits for the check and raises its failure, so nothing is tagged on a registry that failed it.
-    Its owner closes it on every path (`with`): a check still running then is cancelled (its
-    sockets shut down), not waited out."""
+    """check_registries on helper threads (workers.Helper). A registry on this machine answers
+    in milliseconds, so the build waits for a first look at it (`before_build`): a registry that
+    is down or wants a login stops orch before any build step, with no build output in the way;
+    one that answers GET /v2/ to anyone is open, and its upload session (an upload started and
+    cancelled, which costs the registry storage work) goes beside the build. A registry beyond
+    this machine takes a TLS handshake or two: its whole check starts with the first build
+    process (runner.on_each_start) and the build does not wait for it. Either way a failure
+    stops every build that has started or starts later (the builds push by digest only: a
+    stopped one leaves no tag), and `after_build` waits for the check and raises its failure, so
+    nothing is tagged on a registry that failed it. Its owner closes it on every path (`with`):
+    a check still running then is cancelled (its sockets shut down), not waited out."""
 
     def __init__(self, plan: BuildPlan) -> None:
         self.plan = plan
@@ -71,13 +89,15 @@ class RegistryCheck:
         self._lock = threading.Lock()
         self._check: Helper[None] | None = None
         targets = ([plan.repository] if plan.repository else []) + list(plan.tags)
+        self.beside: Repositories = frozenset((t.registry, t.repository) for t in targets)  # checked beside builds
         self.local = all(t.is_loopback for t in targets)
+        self._first: Helper[Repositories] | None = None
         if self.local:
-            self._start()
+            self._first = Helper(lambda: open_ones(self.beside), "orch-registry-look")
 
     def _run(self) -> None:
         try:
-            check_registries(self.plan)
+            check_registries(self.beside)
         except OrchError as exc:
             with self._lock:
                 self.error = exc
@@ -86,8 +106,8 @@ class RegistryCheck:
                 runner.stop_all()
 
     def _start(self) -> None:
-        """Under the lock: the check's thread, once."""
-        if self._check is None:
+        """Under the lock: the check's thread, once, when there is something to check."""
+        if self._check is None and self.beside:
             self._check = Helper(self._run, "orch-registry-check")
 
     def _build_started(self) -> None:
@@ -100,12 +120,16 @@ class RegistryCheck:
             runner.stop_all()  # the check failed before this build started: stopped at once
 
     def before_build(self) -> None:
-        """On this machine: wait for the check and raise its failure before any build starts."""
-        if not self.local:
+        """On this machine: wait for the first look and raise its failure before any build starts."""
+        if self._first is None:
             return
-        assert self._check is not None
-        self._check.join()
+        try:
+            opened = self._first.result()
+        except OrchError as exc:
+            self.error = exc
+            opened = frozenset()
         with self._lock:
+            self.beside = opened
             self._raise("no build was started")
 
     def beside_builds(self) -> AbstractContextManager[None]:
@@ -117,14 +141,15 @@ class RegistryCheck:
         with self._lock:
             self._start()
             check = self._check
-        assert check is not None
-        check.join()
+        if check is not None:
+            check.join()
         with self._lock:
             self._raise("the build was stopped" if self.stopped else "no tag was moved")
 
     def close(self) -> None:
-        if self._check is not None:
-            self._check.close()
+        for helper in (self._first, self._check):
+            if helper is not None:
+                helper.close()
 
     def __enter__(self) -> RegistryCheck:
         return self

@@ -25,6 +25,7 @@ from orchestrator.registry.errors import (
     failing,
     not_found,
     unauthorized,
+    unreachable,
 )
 from orchestrator.registry.transport import ATTEMPTS, RETRY_STATUS, Body, Transport
 from orchestrator.registry.verified import HashingReader, digest_like, load_json, sha256_digest
@@ -183,6 +184,14 @@ class Registry:
             except RegistryError:
                 if attempt == 1:
                     raise
+
+    def open_to_all(self) -> bool:
+        """GET /v2/ answers 200 with no credentials: a registry with no login (False: it wants
+        one, or answers something else). Raises EnvironmentMissing when nothing answers."""
+        try:
+            return self.transport.api_status() == 200
+        except OSError as exc:
+            raise unreachable(self.host, str(exc) or type(exc).__name__) from None
 
     def check_push_access(self, repository: str) -> None:
         """Raise unless this user may push here: start an upload session (what a push does
