@@ -1,5 +1,6 @@
-"""When the early read-back starts (builds.readback): at the end of the exporter's step as buildx
-0.30.1 and 0.13.1 print it, for the digest of the list it names last, and what a publish takes of it.
+"""When the early read-back starts (builds.readback): the configs once buildx says its layers are
+pushed, the rest at the end of the exporter's step, as buildx 0.30.1 and 0.13.1 print them, for
+the digest of the list it names last; and what a publish takes of it.
 The registry side is stood in for here; tests/test_buildkit_builders.py runs it against a real one."""
 
 from __future__ import annotations
@@ -33,33 +34,44 @@ REPOSITORY = parse_reference("localhost:5000/bench/cap:1")
 
 
 @pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    asked: list[tuple[str, str]] = []
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
+    asked: list[tuple[str, ...]] = []
     lock = threading.Lock()
 
-    def read(repository, digest, tags):
+    def configs(repository, digests):
         with lock:
-            asked.append((repository.name, digest))
+            asked.append(("configs", *digests))
+        return {digest: b"{}" for digest in digests}
+
+    def read(repository, digest, tags, configs=None):
+        with lock:
+            asked.append((repository.name, digest, *sorted(configs.result() if configs else ())))
         if digest != LIST:
             raise JobFailed("not the list")
         return f"read of {digest}"
 
+    monkeypatch.setattr(readback, "_configs", configs)
     monkeypatch.setattr(readback, "_read_back", read)
     return asked
 
 
 @pytest.mark.parametrize("buildx", sorted(EXPORTER))
 def test_the_read_starts_when_the_exporters_step_is_done_and_is_taken_for_its_digest(reads, buildx: str) -> None:
+    """The configs are read once buildx says the layers are pushed; the rest (the index, its
+    manifests) once the exporter's step is done, with those configs."""
+    config = f"sha256:{'c' * 64}"
     with readback.EarlyReadBack(REPOSITORY, (REPOSITORY,)) as early:
         for line in ["#9 [linux/arm64 2/2] COPY note.txt /note.txt", "#9 DONE 0.0s", *EXPORTER[buildx]]:
             early.feed(line)
-        assert early.taken(LIST) is None and reads == []  # the step is not done: nothing read yet
+            if "pushing layers" not in line and not reads:
+                assert early.taken(LIST) is None  # nothing read before the layers are pushed
+        assert reads == [("configs", config)]  # the step is not done: the index is not read yet
         early.feed("#10 DONE 0.2s")
         early.feed("#11 resolving provenance for metadata file")
         early.feed("#11 DONE 0.0s")
         assert early.taken(LIST) == f"read of {LIST}"
         assert early.taken("sha256:" + "e" * 64) is None  # the metadata file names another index
-    assert reads == [(REPOSITORY.name, LIST)]  # once
+    assert reads == [("configs", config), (REPOSITORY.name, LIST, config)]  # each once
 
 
 def test_nothing_is_read_when_the_exporter_fails(reads) -> None:
@@ -76,4 +88,4 @@ def test_a_read_that_failed_is_left_for_the_publish_to_do_again(reads) -> None:
         for line in [f"#7 exporting manifest {IMAGE} done", "#7 pushing layers done", "#7 DONE 0.1s"]:
             early.feed(line)
         assert early.taken(IMAGE) is None  # its read failed (JobFailed): the publish reads again and says why
-    assert reads == [(REPOSITORY.name, IMAGE)]
+    assert reads == [(REPOSITORY.name, IMAGE)]  # no "pushing layers" line here: no configs read ahead

@@ -112,3 +112,19 @@ def step_done(line: str) -> str | None:
     """The number of the step a `#N DONE` line ends."""
     match = _STEP_DONE.match(line)
     return match.group(1) if match else None
+
+
+_EXPORTED_CONFIG = on_first_use(r"^#\d+ exporting config (sha256:[a-f0-9]{64})")
+_LAYERS_PUSHED = on_first_use(r"^#\d+ pushing layers\b.* done$")
+
+
+def exported_config(line: str) -> str | None:
+    """The digest of an image config buildx says it exported (`#13 exporting config sha256:...`)."""
+    match = _EXPORTED_CONFIG.match(line)
+    return match.group(1) if match else None
+
+
+def layers_pushed(line: str) -> bool:
+    """buildx says every blob (layers and configs) is in the registry (`#13 pushing layers 0.1s
+    done`); the manifests follow."""
+    return bool(_LAYERS_PUSHED.match(line))

@@ -8,6 +8,7 @@ concurrently, for `inspect`, `verify`, `verify --deep` and build verification.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import IO, Any, Protocol
 
 from orchestrator.errors import JobFailed
@@ -106,13 +107,16 @@ def descriptor_problem(entry: object) -> str | None:
     return None
 
 
-def read_image(ref: Reference, found: ManifestBytes | None = None) -> Inspection:
+def read_image(ref: Reference, found: ManifestBytes | None = None, *,
+               configs: Mapping[str, bytes] | None = None) -> Inspection:
     """What a registry reference holds, read straight from the registry API (no docker process).
     `found`: its manifest as Registry.manifest_bytes already read it from there (by digest, so its
-    bytes are the digest's): only what it lists is read."""
+    bytes are the digest's): only what it lists is read. `configs`: config blobs read from there
+    already, by digest (each checked against it), not read again."""
     registry = Registry.of(ref)
     document, media_type, digest = registry.manifest(ref) if found is None else registry.parsed(ref, found)
-    return read_from(RepositoryView(registry, ref.repository), str(ref), media_type, digest or ref.digest, document)
+    return read_from(RepositoryView(registry, ref.repository, configs), str(ref), media_type, digest or ref.digest,
+                     document)
 
 
 def read_layout(text: str) -> tuple[Inspection, Layout]:

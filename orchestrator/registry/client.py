@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -313,13 +313,17 @@ class RepositoryView:
     """One repository of a registry, read by digest: what image.read and verify --deep need
     (registry.layout.Layout offers the same three reads from disk)."""
 
-    def __init__(self, registry: Registry, repository: str) -> None:
+    def __init__(self, registry: Registry, repository: str, configs: Mapping[str, bytes] | None = None) -> None:
         self.registry, self.repository = registry, repository
+        self.configs = configs or {}  # read from this repository already, by digest (each checked against it)
 
     def manifest(self, digest: str) -> dict[str, Any]:
         return self.registry.manifest(Reference(self.registry.host, self.repository, digest=digest))[0]
 
     def config(self, digest: str) -> dict[str, Any]:
+        if digest in self.configs:
+            config: dict[str, Any] = load_json(self.configs[digest])
+            return config
         return self.registry.config(self.repository, digest)
 
     def open_blob(self, digest: str) -> IO[bytes]:
