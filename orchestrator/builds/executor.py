@@ -184,7 +184,8 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
         with (registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built(),
               early or nullcontext()):
             lines, steps = _buildx(engine, plan, console, early.feed if early else None)
-            found = early.taken(pushed_digest(plan.metadata_path, lines)) if early else None
+            digest = pushed_digest(plan.metadata_path, lines) if early else None  # read once: the file goes
+            found = early.taken(digest) if early else None
     except BuildFailed as failure:
         if registry is not None:
             registry.after_build()  # the build was stopped because the registry check failed
@@ -202,7 +203,7 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
     result.steps, result.commands = steps, ran
     if found is not None:  # read from the registry while buildx was exiting
         return _Built(result, found.staged, found.inspection, befores=found.befores)
-    return _Built(result, _stage_single(plan, publish, pushed_digest(plan.metadata_path, lines)))
+    return _Built(result, _stage_single(plan, publish, digest if early else pushed_digest(plan.metadata_path, lines)))
 
 
 def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
@@ -216,8 +217,8 @@ def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:
     result.index_media_type, result.index_size = built.staged.index.media_type, len(built.staged.index.body)
     # The per-arch path has read the staged list back from the registry already.
     published = publish_staged(built.staged, plan.tags, VerifyOptions(expected=plan.platforms),
-                               inspection=built.inspection, befores=built.befores, deep=plan.deep, say=console.say, signing=plan.signing,
-                               reproducible=plan.spec.rewrite_timestamp)
+                               inspection=built.inspection, befores=built.befores, deep=plan.deep, say=console.say,
+                               signing=plan.signing, reproducible=plan.spec.rewrite_timestamp)
     result.signatures = published.signatures
     result.verification = published.verdict.to_json()
     result.platforms = published_platforms(published.inspection.entries, result.outcomes)

@@ -3,13 +3,13 @@
 After the exporter's step ends (`#13 DONE`), buildx still resolves the provenance for its
 metadata file and exits: 10-20 ms most runs, over 100 ms some. The read-back (the index, each
 image's manifest and config, every byte checked against its digest) and where the tags point now
-need only the registry, so they start then, on a thread; the configs, the slowest reads of a
-registry, are read as soon as buildx says its layers are pushed (configs among them), while it
-pushes the manifests, and the publish takes what they found
-when buildx has exited with success and its metadata file names the same index. Otherwise (a failed build, a retried push,
-another digest, a read that failed) it is dropped and the publish reads the index as before; a
-read that failed here is read again there, so its error is the one the user sees. Nothing moves
-on what is read here before buildx has exited with success.
+need only the registry, so they start then, on a thread. The configs, the slowest reads of a
+registry, start sooner: when buildx says its layers (configs among them) are pushed, before it
+pushes the manifests. The publish takes what was read when buildx has exited with success and
+its metadata file names the same index. Otherwise (a failed build, a retried push, another
+digest, a read that failed) it is dropped and the publish reads the index as before; a read that
+failed here is read again there, so its error is the one the user sees. Nothing moves on what is
+read here before buildx has exited with success.
 """
 
 from __future__ import annotations
