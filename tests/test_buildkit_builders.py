@@ -15,6 +15,7 @@ import pytest
 
 from .conftest import copy_image, docker_config_dir
 from .faultproxy import FaultProxy, Rule
+from .registry_api import raw_manifest
 from .test_build import BASE_ARG, orch
 from .test_faults import tags_in
 from .waiting import wait_until
@@ -208,6 +209,25 @@ def test_the_read_back_starts_when_buildx_says_its_push_is_done_not_when_it_exit
     assert reads.count(f"/v2/early/app/manifests/{published['digest']}") == 1, reads
     assert all(reads.count(f"/v2/early/app/manifests/{p['digest']}") == 1 for p in published["platforms"]), reads
     assert proxy.done("PUT", r"/manifests/1$") == ["forwarded 201"]
+
+
+@pytest.mark.engine
+def test_buildx_resolves_no_provenance_for_orchs_metadata_file(registry, buildkit_builders, tmp_path) -> None:
+    """orch reads only the digest from the metadata file it asks buildx for; buildx 0.30 would
+    resolve the build's provenance for that file after the push, a step a raw push never runs
+    (`#11 resolving provenance for metadata file`, 10-120 ms). orch's builds leave it out, and
+    the provenance attestation itself is still pushed with the image."""
+    (tmp_path / "note.txt").write_text(uuid.uuid4().hex)
+    (tmp_path / "Dockerfile").write_text("FROM localhost:5000/orch/busybox:stable\nCOPY note.txt /\n")
+    result = orch("build", str(tmp_path), "--platform", "linux/amd64,linux/arm64", "-t",
+                  f"{registry.host}/nometa/app:1", "--push", "--builder", buildkit_builders["docker-container"],
+                  "--progress", "plain", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "exporting manifest list" in result.stderr  # buildx's progress is there
+    assert "resolving provenance for metadata file" not in result.stderr
+    index, _ = raw_manifest(registry.port, "nometa/app", json.loads(result.stdout)["digest"])
+    kinds = [m.get("annotations", {}).get("vnd.docker.reference.type") for m in index["manifests"]]
+    assert kinds.count("attestation-manifest") == 2, index  # one provenance attestation per platform
 
 
 def _made_builder(tmp_path, name: str, section: str) -> str:

@@ -52,6 +52,12 @@ def buildx_build_argv(spec: BuildSpec, *, shown: bool = False) -> tuple[str, ...
 
 
 ANNOTATION_LEVELS = ("index", "manifest", "index-descriptor", "manifest-descriptor")
+# The environment orch adds to its buildx build and bake calls. orch reads only the digests from
+# the metadata file it asks for (its own, removed after); buildx 0.30 would first resolve the
+# build's provenance for that file, a step of its own after the push (10-120 ms here) that a
+# build with no metadata file never runs. BUILDX_METADATA_PROVENANCE=disabled leaves it out;
+# buildx before it (0.13) runs no such step and ignores the variable.
+BUILDX_ENV = {"BUILDX_METADATA_PROVENANCE": "disabled"}
 # buildx options orch sets itself: after `--` they are refused, naming orch's own option.
 OWNED = {
     "--output": "--push (a registry, verified first) or --oci-layout DIR", "-o": "--push or --oci-layout DIR",

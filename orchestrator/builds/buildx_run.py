@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator.builds.argv import buildx_build_argv
+from orchestrator.builds.argv import BUILDX_ENV, buildx_build_argv
 from orchestrator.builds.spec import BuildSpec
 from orchestrator.docker.progress import (
     MULTI_PLATFORM_REFUSED,
@@ -71,7 +71,7 @@ def _build_once(engine: Engine, argv: tuple[str, ...], console: Console, prefix:
                 steps: StepLog | None, watch: Callable[[str], None] | None) -> tuple[list[str], DockerStreamFailed | None]:
     tail: deque[str] = deque(maxlen=LOG_TAIL)
     try:
-        for line in engine.stream(*argv):
+        for line in engine.stream(*argv, env=BUILDX_ENV):
             tail.append(line)
             if steps is not None:
                 steps.feed(line)

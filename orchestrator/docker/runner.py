@@ -20,7 +20,7 @@ import json
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -202,18 +202,21 @@ class Engine:
                                 done.stderr.decode(errors="replace"))
         return done.stdout.decode(errors="replace").strip()
 
-    def stream(self, *args: str) -> Iterator[str]:
+    def stream(self, *args: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
         """A long docker call whose output is shown as it comes (buildx progress), stdout and
-        stderr merged. A plain process, so it starts before python-on-whales is imported and
-        stops with orch: when the caller stops reading (an interrupt, an error), it is terminated.
+        stderr merged, with `env` added to its environment. A plain process, so it starts before
+        python-on-whales is imported and stops with orch: when the caller stops reading (an
+        interrupt, an error), it is terminated.
 
         Yields lines; raises DockerStreamFailed carrying the return code when
         the command fails, so the caller can read the lines it has already seen.
         """
-        command, env = self.process_command(list(args))
+        command, process_env = self.process_command(list(args))
+        if env:
+            process_env = {**(process_env if process_env is not None else os.environ), **env}
         try:
             process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, env=env)
+                                       stdin=subprocess.DEVNULL, env=process_env)
         except FileNotFoundError:
             raise NO_DOCKER_CLI from None
         with _LIVE_LOCK:

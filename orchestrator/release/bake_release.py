@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.builds.argv import BUILDX_ENV
 from orchestrator.docker.capabilities import Capabilities
 from orchestrator.docker.runner import DockerStreamFailed, Engine
 from orchestrator.errors import JobFailed
@@ -283,7 +284,7 @@ def _bake(engine: Engine, plan: ReleasePlan, console: Console, steps: dict[str, 
 
     tail: deque[str] = deque(maxlen=4000)
     try:
-        for line in engine.stream(*plan.bake_argv()):
+        for line in engine.stream(*plan.bake_argv(), env=BUILDX_ENV):
             tail.append(line)
             _feed(line, steps)
             console.say(line)
