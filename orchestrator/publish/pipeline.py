@@ -122,10 +122,9 @@ def publish_staged(staged: Staged, tags: tuple[Reference, ...], options: VerifyO
     """Verify `staged` as the registry holds it (`inspection`: already read from there, with where
     the tags pointed then, `befores`), place it in every repository `tags` name and sign it in
     each when asked (before any tag moves: a tag never points at an unsigned index), then move
-    `tags` to it. `say` hears how the
-    verification and the signing went. `reproducible`: when every tag already holds an index of
-    the same platforms' manifests (only the attestations differ, as they do on every build), no
-    tag moves and each says so."""
+    `tags` to it. `say` hears how the verification and the signing went. `reproducible`: when
+    every tag already holds an index of the same platforms' manifests (only the attestations
+    differ, as they do on every build), no tag moves and each says so."""
     with phase("verifying the staged index"):
         if befores is None or inspection is None:
             found, held = both(lambda: current_digests(tags), lambda: inspection or read_image(
