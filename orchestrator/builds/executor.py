@@ -184,7 +184,7 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
         with (registry.beside_builds() if registry is not None else nullcontext(), _preloading_once_built(),
               early or nullcontext()):
             lines, steps = _buildx(engine, plan, console, early.feed if early else None)
-            digest = pushed_digest(plan.metadata_path, lines) if early else None  # read once: the file goes
+            digest = pushed_digest(plan.metadata_path, lines)  # read once: the metadata file is removed
             found = early.taken(digest) if early else None
     except BuildFailed as failure:
         if registry is not None:
@@ -203,7 +203,7 @@ def _single(engine: Engine, plan: BuildPlan, publish: Publish, console: Console,
     result.steps, result.commands = steps, ran
     if found is not None:  # read from the registry while buildx was exiting
         return _Built(result, found.staged, found.inspection, befores=found.befores)
-    return _Built(result, _stage_single(plan, publish, digest if early else pushed_digest(plan.metadata_path, lines)))
+    return _Built(result, _stage_single(plan, publish, digest))
 
 
 def _publish(plan: BuildPlan, built: _Built, console: Console) -> BuildResult:

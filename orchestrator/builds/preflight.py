@@ -90,9 +90,8 @@ class RegistryCheck:
         self._check: Helper[None] | None = None
         targets = ([plan.repository] if plan.repository else []) + list(plan.tags)
         self.beside: Repositories = frozenset((t.registry, t.repository) for t in targets)  # checked beside builds
-        self.local = all(t.is_loopback for t in targets)
-        self._first: Helper[Repositories] | None = None
-        if self.local:
+        self._first: Helper[Repositories] | None = None  # on this machine: the look the build waits for
+        if all(t.is_loopback for t in targets):
             self._first = Helper(lambda: open_ones(self.beside), "orch-registry-look")
 
     def _run(self) -> None:
